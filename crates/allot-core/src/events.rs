@@ -1,0 +1,59 @@
+//! Events a change causes; stored in the same transaction (outbox).
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    ThresholdCrossed,
+    Exhausted,
+    Overage,
+    PeriodReset,
+    Activated,
+    Waiting,
+    Expired,
+    Deactivated,
+    Cancelled,
+    Renewed,
+    ReservationExpired,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ThresholdCrossed => "entitlement.threshold_crossed",
+            EventKind::Exhausted => "entitlement.exhausted",
+            EventKind::Overage => "entitlement.overage",
+            EventKind::PeriodReset => "entitlement.period_reset",
+            EventKind::Activated => "entitlement.activated",
+            EventKind::Waiting => "entitlement.waiting",
+            EventKind::Expired => "entitlement.expired",
+            EventKind::Deactivated => "entitlement.deactivated",
+            EventKind::Cancelled => "entitlement.cancelled",
+            EventKind::Renewed => "entitlement.renewed",
+            EventKind::ReservationExpired => "reservation.expired",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventDraft {
+    pub kind: EventKind,
+    pub entitlement_id: String,
+    pub data: Value,
+}
+
+impl EventDraft {
+    pub fn new(kind: EventKind, entitlement_id: &str, data: Value) -> Self {
+        EventDraft {
+            kind,
+            entitlement_id: entitlement_id.to_string(),
+            data,
+        }
+    }
+
+    pub fn bare(kind: EventKind, entitlement_id: &str) -> Self {
+        Self::new(kind, entitlement_id, json!({}))
+    }
+}

@@ -1,0 +1,179 @@
+//! Entitlement lifecycle: draft → waiting → active → expired, cancel, renew.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::entitlement::{Status, Terms};
+
+/// The state a client reads: for an activated entitlement it is whatever
+/// its dates imply today, even before a background job has stored it.
+pub fn effective_status(
+    stored: Status,
+    start: NaiveDate,
+    end: NaiveDate,
+    today: NaiveDate,
+) -> Status {
+    match stored {
+        Status::Draft | Status::Cancelled => stored,
+        Status::Waiting | Status::Active | Status::Expired => by_dates(start, end, today),
+    }
+}
+
+fn by_dates(start: NaiveDate, end: NaiveDate, today: NaiveDate) -> Status {
+    if today < start {
+        Status::Waiting
+    } else if today > end {
+        Status::Expired
+    } else {
+        Status::Active
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Activate,
+    Deactivate,
+    Cancel,
+    Renew,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Activate => "activate",
+            Action::Deactivate => "deactivate",
+            Action::Cancel => "cancel",
+            Action::Renew => "renew",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {} an entitlement that is {}", action.as_str(), from.as_str())]
+pub struct NotAllowed {
+    pub action: Action,
+    pub from: Status,
+}
+
+/// The state an entitlement moves to; `Renew` leaves the old one as it is.
+pub fn transition(
+    action: Action,
+    current: Status,
+    start: NaiveDate,
+    end: NaiveDate,
+    today: NaiveDate,
+) -> Result<Status, NotAllowed> {
+    let refuse = Err(NotAllowed {
+        action,
+        from: current,
+    });
+    match (action, current) {
+        (Action::Activate, Status::Draft) => Ok(by_dates(start, end, today)),
+        (Action::Deactivate, Status::Waiting | Status::Active) => Ok(Status::Draft),
+        (Action::Cancel, Status::Waiting | Status::Active) => Ok(Status::Cancelled),
+        (Action::Renew, Status::Expired | Status::Cancelled) => Ok(current),
+        _ => refuse,
+    }
+}
+
+/// Only drafts may be edited.
+pub fn editable(current: Status) -> bool {
+    current == Status::Draft
+}
+
+/// The terms of a renewal: same duration, starting today, everything else copied.
+pub fn renewed_terms(old: &Terms, today: NaiveDate) -> Terms {
+    let mut terms = old.clone();
+    terms.start_date = today;
+    terms.end_date = today + (old.end_date - old.start_date);
+    // A renewal becomes the account's default only if a manager says so again.
+    terms.is_default = false;
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, m, day).unwrap()
+    }
+
+    #[test]
+    fn activation_follows_the_dates() {
+        let (s, e) = (d(3, 1), d(3, 31));
+        assert_eq!(
+            transition(Action::Activate, Status::Draft, s, e, d(2, 1)),
+            Ok(Status::Waiting)
+        );
+        assert_eq!(
+            transition(Action::Activate, Status::Draft, s, e, d(3, 1)),
+            Ok(Status::Active)
+        );
+        assert_eq!(
+            transition(Action::Activate, Status::Draft, s, e, d(3, 31)),
+            Ok(Status::Active)
+        );
+        assert_eq!(
+            transition(Action::Activate, Status::Draft, s, e, d(4, 1)),
+            Ok(Status::Expired)
+        );
+    }
+
+    #[test]
+    fn stored_state_yields_to_the_dates() {
+        let (s, e) = (d(3, 1), d(3, 31));
+        assert_eq!(
+            effective_status(Status::Waiting, s, e, d(3, 5)),
+            Status::Active
+        );
+        assert_eq!(
+            effective_status(Status::Active, s, e, d(4, 1)),
+            Status::Expired
+        );
+        assert_eq!(
+            effective_status(Status::Draft, s, e, d(3, 5)),
+            Status::Draft
+        );
+        assert_eq!(
+            effective_status(Status::Cancelled, s, e, d(3, 5)),
+            Status::Cancelled
+        );
+    }
+
+    #[test]
+    fn only_allowed_transitions() {
+        let (s, e, t) = (d(3, 1), d(3, 31), d(3, 5));
+        assert!(transition(Action::Cancel, Status::Draft, s, e, t).is_err());
+        assert!(transition(Action::Cancel, Status::Expired, s, e, t).is_err());
+        assert_eq!(
+            transition(Action::Cancel, Status::Waiting, s, e, t),
+            Ok(Status::Cancelled)
+        );
+        assert_eq!(
+            transition(Action::Deactivate, Status::Active, s, e, t),
+            Ok(Status::Draft)
+        );
+        assert!(transition(Action::Deactivate, Status::Cancelled, s, e, t).is_err());
+        assert!(transition(Action::Renew, Status::Active, s, e, t).is_err());
+        assert!(transition(Action::Activate, Status::Active, s, e, t).is_err());
+        assert_eq!(
+            transition(Action::Renew, Status::Expired, s, e, t),
+            Ok(Status::Expired)
+        );
+    }
+
+    #[test]
+    fn renewal_keeps_the_duration() {
+        let mut old = crate::test_support::terms();
+        old.start_date = d(1, 1);
+        old.end_date = d(3, 31);
+        old.is_default = true;
+        let new = renewed_terms(&old, d(6, 10));
+        assert_eq!(new.start_date, d(6, 10));
+        assert_eq!(new.end_date - new.start_date, old.end_date - old.start_date);
+        assert!(!new.is_default);
+        assert_eq!(new.name, old.name);
+    }
+}

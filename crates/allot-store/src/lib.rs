@@ -1,0 +1,16 @@
+//! Storage for Allot: the `Store` trait both backends implement, the row
+//! models, the shared batch planner and the batching write path.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod plan;
+pub mod store;
+pub mod write_path;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{StoreError, StoreResult};
+pub use store::{Store, TransitionResult};
+pub use write_path::{SubmitError, WritePath, WritePathConfig};

@@ -1,0 +1,541 @@
+//! The batch planner both backends share: given the rows a batch touches
+//! (loaded and locked by the backend), decide every item in arrival order
+//! with `allot-core` and list exactly what to write. Backends only load and
+//! write; they never decide.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use allot_core::balance::balance;
+use allot_core::batch::{decide_command, EntitlementState, Op};
+use allot_core::decide::{Change, Refusal};
+use allot_core::events::{EventDraft, EventKind};
+use allot_core::idempotency::{key_use, KeyUse};
+use allot_core::{Balance, Counters, Quantity};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::ids::new_id;
+use crate::model::{Event, IdempotencyRecord, LedgerEntry};
+
+/// A held amount: counts against remaining until committed, released or expired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: String,
+    pub entitlement_id: String,
+    pub quantity: Quantity,
+    pub channel: Option<String>,
+    pub reference: Option<String>,
+    pub status: ReservationStatus,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+    /// The amount used when committed.
+    pub committed_quantity: Option<Quantity>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    Held,
+    Committed,
+    Released,
+    Expired,
+}
+
+impl ReservationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReservationStatus::Held => "held",
+            ReservationStatus::Committed => "committed",
+            ReservationStatus::Released => "released",
+            ReservationStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Held, Self::Committed, Self::Released, Self::Expired]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// An idempotency key as used by one request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdemKey {
+    /// The API key's id: keys are scoped per API key.
+    pub scope: String,
+    pub key: String,
+    /// A hash of method, path and body.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Usage or adjustments: applied all or none.
+    Ledger {
+        ops: Vec<Op>,
+    },
+    Hold {
+        reservation_id: String,
+        entitlement_id: String,
+        quantity: Quantity,
+        channel: Option<String>,
+        reference: Option<String>,
+        expires_at: DateTime<Utc>,
+    },
+    Commit {
+        reservation_id: String,
+        actual: Option<Quantity>,
+    },
+    Release {
+        reservation_id: String,
+    },
+    /// Releases a hold whose timeout passed; a no-op if it was settled meanwhile.
+    Expire {
+        reservation_id: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchItem {
+    pub command: Command,
+    pub actor: String,
+    pub idempotency: Option<IdemKey>,
+}
+
+/// What a refused reservation action says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum ReservationRefusal {
+    #[error("reservation {reservation_id} not found")]
+    ReservationNotFound { reservation_id: String },
+    #[error("reservation {reservation_id} is already {status}")]
+    ReservationSettled {
+        reservation_id: String,
+        status: String,
+    },
+}
+
+/// The answer to one item; stored verbatim under its idempotency key so a
+/// replay answers exactly the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Applied {
+        entries: Vec<LedgerEntry>,
+        balances: Vec<Balance>,
+        warnings: Vec<String>,
+        reservation: Option<Reservation>,
+    },
+    Refused {
+        refusal: Refusal,
+    },
+    ReservationRefused {
+        refusal: ReservationRefusal,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemAnswer {
+    Done {
+        outcome: Outcome,
+        replayed: bool,
+    },
+    /// The key was used before with a different request.
+    KeyMismatch,
+}
+
+/// The rows a batch touches, as the backend loaded (and locked) them.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub entitlements: HashMap<String, EntitlementState>,
+    pub reservations: HashMap<String, Reservation>,
+    pub keys: HashMap<(String, String), IdempotencyRecord>,
+}
+
+/// A key to record, with its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyWrite {
+    pub scope: String,
+    pub key: String,
+    pub fingerprint: String,
+    pub answer: serde_json::Value,
+}
+
+/// Everything a batch writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub answers: Vec<ItemAnswer>,
+    /// Final counters of every entitlement whose counters changed.
+    pub counters: Vec<(String, Counters)>,
+    pub ledger: Vec<LedgerEntry>,
+    /// Reservations to insert or update (by id).
+    pub reservations: Vec<Reservation>,
+    pub keys: Vec<KeyWrite>,
+    pub events: Vec<Event>,
+}
+
+/// Reservations whose rows must be loaded (and locked) first.
+pub fn reservation_ids(items: &[BatchItem]) -> BTreeSet<String> {
+    items
+        .iter()
+        .filter_map(|i| match &i.command {
+            Command::Commit { reservation_id, .. }
+            | Command::Release { reservation_id }
+            | Command::Expire { reservation_id } => Some(reservation_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Entitlements to load and lock, in id order (the order every writer
+/// locks in, so concurrent batches never deadlock).
+pub fn entitlement_ids(
+    items: &[BatchItem],
+    reservations: &HashMap<String, Reservation>,
+) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for item in items {
+        match &item.command {
+            Command::Ledger { ops } => ids.extend(ops.iter().map(|o| o.entitlement_id.clone())),
+            Command::Hold { entitlement_id, .. } => {
+                ids.insert(entitlement_id.clone());
+            }
+            Command::Commit { reservation_id, .. }
+            | Command::Release { reservation_id }
+            | Command::Expire { reservation_id } => {
+                if let Some(r) = reservations.get(reservation_id) {
+                    ids.insert(r.entitlement_id.clone());
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Keys to look up, sorted.
+pub fn idempotency_keys(items: &[BatchItem]) -> BTreeSet<(String, String)> {
+    items
+        .iter()
+        .filter_map(|i| {
+            i.idempotency
+                .as_ref()
+                .map(|k| (k.scope.clone(), k.key.clone()))
+        })
+        .collect()
+}
+
+static LEDGER_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Ledger ids sort by time, then by order of writing within this process.
+fn ledger_id(now: DateTime<Utc>) -> String {
+    let seq = LEDGER_SEQ.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
+    let rand = new_id("", now);
+    format!(
+        "use_{:012x}{seq:06x}{}",
+        now.timestamp_millis().max(0),
+        &rand[rand.len() - 6..]
+    )
+}
+
+fn event_row(draft: EventDraft, now: DateTime<Utc>) -> Event {
+    Event {
+        id: new_id("evt", now),
+        kind: draft.kind.as_str().to_string(),
+        entitlement_id: Some(draft.entitlement_id),
+        data: draft.data,
+        created_at: now,
+    }
+}
+
+struct Planner<'a> {
+    loaded: &'a mut Loaded,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    plan: Plan,
+    touched: BTreeSet<String>,
+    reservations_written: BTreeSet<String>,
+}
+
+impl Planner<'_> {
+    fn ops_outcome(
+        &mut self,
+        ops: &[Op],
+        actor: &str,
+        reservation: Option<Reservation>,
+    ) -> Outcome {
+        match decide_command(&mut self.loaded.entitlements, ops, self.today) {
+            Err(refusal) => Outcome::Refused { refusal },
+            Ok(applied) => {
+                let mut entries = Vec::new();
+                let mut warnings = Vec::new();
+                let mut ids = Vec::new();
+                for a in applied {
+                    if let Some(draft) = a.entry {
+                        let entry = LedgerEntry {
+                            id: ledger_id(self.now),
+                            entitlement_id: draft.entitlement_id,
+                            period_index: draft.period_index,
+                            channel: draft.channel,
+                            quantity: draft.quantity,
+                            reason: draft.reason,
+                            reference: draft.reference,
+                            actor: actor.to_string(),
+                            created_at: self.now,
+                        };
+                        self.plan.ledger.push(entry.clone());
+                        entries.push(entry);
+                    }
+                    let now = self.now;
+                    self.plan
+                        .events
+                        .extend(a.events.into_iter().map(|e| event_row(e, now)));
+                    warnings.extend(a.warnings);
+                    self.touched.insert(a.entitlement_id.clone());
+                    if !ids.contains(&a.entitlement_id) {
+                        ids.push(a.entitlement_id);
+                    }
+                }
+                let balances = ids
+                    .iter()
+                    .filter_map(|id| self.loaded.entitlements.get(id))
+                    .map(|s| balance(&s.entitlement, &s.counters, self.today))
+                    .collect();
+                if let Some(r) = &reservation {
+                    self.loaded.reservations.insert(r.id.clone(), r.clone());
+                    self.reservations_written.insert(r.id.clone());
+                }
+                Outcome::Applied {
+                    entries,
+                    balances,
+                    warnings,
+                    reservation,
+                }
+            }
+        }
+    }
+
+    fn held(&self, reservation_id: &str) -> Result<Reservation, Outcome> {
+        let Some(r) = self.loaded.reservations.get(reservation_id) else {
+            return Err(Outcome::ReservationRefused {
+                refusal: ReservationRefusal::ReservationNotFound {
+                    reservation_id: reservation_id.to_string(),
+                },
+            });
+        };
+        if r.status != ReservationStatus::Held {
+            return Err(Outcome::ReservationRefused {
+                refusal: ReservationRefusal::ReservationSettled {
+                    reservation_id: reservation_id.to_string(),
+                    status: r.status.as_str().to_string(),
+                },
+            });
+        }
+        Ok(r.clone())
+    }
+
+    fn decide(&mut self, item: &BatchItem) -> Outcome {
+        let actor = item.actor.as_str();
+        match &item.command {
+            Command::Ledger { ops } => self.ops_outcome(ops, actor, None),
+            Command::Hold {
+                reservation_id,
+                entitlement_id,
+                quantity,
+                channel,
+                reference,
+                expires_at,
+            } => {
+                let op = Op {
+                    entitlement_id: entitlement_id.clone(),
+                    change: Change::Hold {
+                        quantity: *quantity,
+                        channel: channel.clone(),
+                    },
+                };
+                let reservation = Reservation {
+                    id: reservation_id.clone(),
+                    entitlement_id: entitlement_id.clone(),
+                    quantity: *quantity,
+                    channel: channel.clone(),
+                    reference: reference.clone(),
+                    status: ReservationStatus::Held,
+                    expires_at: *expires_at,
+                    created_at: self.now,
+                    settled_at: None,
+                    committed_quantity: None,
+                };
+                self.ops_outcome(&[op], actor, Some(reservation))
+            }
+            Command::Commit {
+                reservation_id,
+                actual,
+            } => {
+                let r = match self.held(reservation_id) {
+                    Ok(r) => r,
+                    Err(outcome) => return outcome,
+                };
+                let actual = actual.unwrap_or(r.quantity);
+                let op = Op {
+                    entitlement_id: r.entitlement_id.clone(),
+                    change: Change::CommitHold {
+                        held: r.quantity,
+                        actual,
+                        channel: r.channel.clone(),
+                        reference: r.reference.clone().or_else(|| Some(r.id.clone())),
+                    },
+                };
+                let settled = Reservation {
+                    status: ReservationStatus::Committed,
+                    settled_at: Some(self.now),
+                    committed_quantity: Some(actual),
+                    ..r
+                };
+                self.ops_outcome(&[op], actor, Some(settled))
+            }
+            Command::Release { reservation_id } | Command::Expire { reservation_id } => {
+                let expiring = matches!(item.command, Command::Expire { .. });
+                let r = match self.held(reservation_id) {
+                    Ok(r) => r,
+                    Err(outcome) => return outcome,
+                };
+                if expiring && r.expires_at > self.now {
+                    return Outcome::ReservationRefused {
+                        refusal: ReservationRefusal::ReservationSettled {
+                            reservation_id: r.id.clone(),
+                            status: "held".into(),
+                        },
+                    };
+                }
+                let op = Op {
+                    entitlement_id: r.entitlement_id.clone(),
+                    change: Change::Release {
+                        quantity: r.quantity,
+                        channel: r.channel.clone(),
+                    },
+                };
+                let status = if expiring {
+                    ReservationStatus::Expired
+                } else {
+                    ReservationStatus::Released
+                };
+                let settled = Reservation {
+                    status,
+                    settled_at: Some(self.now),
+                    ..r.clone()
+                };
+                let outcome = self.ops_outcome(&[op], actor, Some(settled));
+                if expiring && matches!(outcome, Outcome::Applied { .. }) {
+                    let draft = EventDraft::new(
+                        EventKind::ReservationExpired,
+                        &r.entitlement_id,
+                        json!({ "reservation_id": r.id, "quantity": r.quantity }),
+                    );
+                    self.plan.events.push(event_row(draft, self.now));
+                }
+                outcome
+            }
+        }
+    }
+}
+
+/// Decides every item of a batch in arrival order.
+pub fn plan_batch(
+    loaded: &mut Loaded,
+    items: &[BatchItem],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut planner = Planner {
+        loaded,
+        today,
+        now,
+        plan: Plan::default(),
+        touched: BTreeSet::new(),
+        reservations_written: BTreeSet::new(),
+    };
+    for item in items {
+        if let Some(key) = &item.idempotency {
+            let stored = planner
+                .loaded
+                .keys
+                .get(&(key.scope.clone(), key.key.clone()));
+            let replay = match stored {
+                Some(rec) => match &rec.answer {
+                    Some(answer) => {
+                        key_use(Some((rec.fingerprint.as_str(), answer)), &key.fingerprint)
+                    }
+                    None if rec.fingerprint == key.fingerprint => KeyUse::Fresh,
+                    None => KeyUse::Mismatch,
+                },
+                None => KeyUse::Fresh,
+            };
+            match replay {
+                KeyUse::Mismatch => {
+                    planner.plan.answers.push(ItemAnswer::KeyMismatch);
+                    continue;
+                }
+                KeyUse::Replay(answer) => {
+                    let answer = match serde_json::from_value::<Outcome>(answer) {
+                        Ok(outcome) => ItemAnswer::Done {
+                            outcome,
+                            replayed: true,
+                        },
+                        Err(_) => ItemAnswer::KeyMismatch,
+                    };
+                    planner.plan.answers.push(answer);
+                    continue;
+                }
+                KeyUse::Fresh => {}
+            }
+        }
+        let outcome = planner.decide(item);
+        if let Some(key) = &item.idempotency {
+            let answer = serde_json::to_value(&outcome).unwrap_or(serde_json::Value::Null);
+            planner.loaded.keys.insert(
+                (key.scope.clone(), key.key.clone()),
+                IdempotencyRecord {
+                    fingerprint: key.fingerprint.clone(),
+                    answer: Some(answer.clone()),
+                    created_at: now,
+                },
+            );
+            planner.plan.keys.push(KeyWrite {
+                scope: key.scope.clone(),
+                key: key.key.clone(),
+                fingerprint: key.fingerprint.clone(),
+                answer,
+            });
+        }
+        planner.plan.answers.push(ItemAnswer::Done {
+            outcome,
+            replayed: false,
+        });
+    }
+    let Planner {
+        loaded,
+        mut plan,
+        touched,
+        reservations_written,
+        ..
+    } = planner;
+    plan.counters = touched
+        .into_iter()
+        .filter_map(|id| {
+            loaded
+                .entitlements
+                .get(&id)
+                .map(|s| (id.clone(), s.counters.clone()))
+        })
+        .collect();
+    plan.reservations = reservations_written
+        .into_iter()
+        .filter_map(|id| loaded.reservations.get(&id).cloned())
+        .collect();
+    plan
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,147 @@
+//! The storage interface. The server is generic over it; the SQLite and
+//! PostgreSQL crates implement it. Methods that check a rule under a lock
+//! call `allot-core` for the decision; none re-implements a rule.
+
+use allot_core::entitlement::{Entitlement, Terms};
+use allot_core::lifecycle::Action;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::error::StoreResult;
+use crate::model::{
+    Account, ApiKey, Contact, EntitlementFilter, EntitlementRecord, Event, IdempotencyRecord,
+    KeyClaim, LedgerEntry, Page, Product, Transition,
+};
+use crate::plan::{BatchItem, ItemAnswer, Reservation};
+
+/// The result of a lifecycle action: the entitlement it acted on, and for
+/// `renew` the new draft.
+#[derive(Debug, Clone)]
+pub struct TransitionResult {
+    pub entitlement: EntitlementRecord,
+    pub renewal: Option<EntitlementRecord>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is: "sqlite" or "postgres".
+    fn backend(&self) -> &'static str;
+
+    /// Applies pending migrations; safe to call from several processes.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// A cheap query proving the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Parties and catalogue. Ids are made by the caller.
+    async fn insert_account(&self, account: &Account) -> StoreResult<()>;
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self, page: &Page) -> StoreResult<Vec<Account>>;
+    /// Parent, grandparent, … of an account (nearest first).
+    async fn account_ancestors(&self, id: &str) -> StoreResult<Vec<String>>;
+    async fn insert_contact(&self, contact: &Contact) -> StoreResult<()>;
+    async fn get_contact(&self, id: &str) -> StoreResult<Option<Contact>>;
+    async fn list_contacts(
+        &self,
+        account_id: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<Vec<Contact>>;
+    async fn insert_product(&self, product: &Product) -> StoreResult<()>;
+    async fn get_product(&self, id: &str) -> StoreResult<Option<Product>>;
+    async fn list_products(&self, page: &Page) -> StoreResult<Vec<Product>>;
+
+    // Entitlements.
+    /// Inserts a draft with zeroed counters. A second default entitlement
+    /// for an account is `StoreError::Conflict { code: "default_exists" }`.
+    async fn insert_entitlement(
+        &self,
+        entitlement: &Entitlement,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EntitlementRecord>;
+    async fn get_entitlement(&self, id: &str) -> StoreResult<Option<EntitlementRecord>>;
+    async fn list_entitlements(
+        &self,
+        filter: &EntitlementFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<EntitlementRecord>>;
+    /// Replaces the terms of a draft, under a row lock; anything but a draft
+    /// (per `lifecycle::editable` on the effective status) is refused.
+    async fn update_terms(
+        &self,
+        id: &str,
+        terms: &Terms,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EntitlementRecord>;
+    /// Applies a lifecycle action under a row lock, records the transition
+    /// and its event. For `Renew`, `renewal_id` names the new draft.
+    async fn transition(
+        &self,
+        id: &str,
+        action: Action,
+        actor: &str,
+        renewal_id: &str,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TransitionResult>;
+    /// Stores the date-implied state of activated entitlements whose stored
+    /// state lags, recording transitions and events once (safe to run on
+    /// several instances at once). Returns how many changed.
+    async fn sync_statuses(&self, today: NaiveDate, now: DateTime<Utc>) -> StoreResult<u64>;
+    async fn list_transitions(&self, entitlement_id: &str) -> StoreResult<Vec<Transition>>;
+
+    // The write path.
+    /// Loads and locks what the batch touches, plans it with
+    /// `plan::plan_batch`, writes the plan and commits, all in one
+    /// transaction. A backend error leaves nothing written.
+    async fn apply_batch(
+        &self,
+        items: &[BatchItem],
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<ItemAnswer>>;
+    async fn list_ledger(&self, entitlement_id: &str, page: &Page)
+        -> StoreResult<Vec<LedgerEntry>>;
+    async fn get_reservation(&self, id: &str) -> StoreResult<Option<Reservation>>;
+    /// Held reservations whose timeout has passed.
+    async fn expired_reservations(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<String>>;
+    async fn list_events(
+        &self,
+        entitlement_id: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<Vec<Event>>;
+
+    // Idempotency outside the write path (creates, updates, lifecycle).
+    /// Claims a key for a request, or returns what it already holds. A claim
+    /// older than `stale_before` that never finished may be taken over.
+    async fn claim_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<KeyClaim>;
+    async fn finish_key(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &serde_json::Value,
+    ) -> StoreResult<()>;
+    /// Drops an unfinished claim (the request failed without effect).
+    async fn abandon_key(&self, scope: &str, key: &str) -> StoreResult<()>;
+    async fn get_key(&self, scope: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Deletes keys older than `before`; returns how many.
+    async fn purge_keys(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    // API keys.
+    async fn insert_api_key(&self, key: &ApiKey, secret_hash: &str) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>>;
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
+    async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn count_api_keys(&self) -> StoreResult<u64>;
+}

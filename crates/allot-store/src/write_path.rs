@@ -1,0 +1,188 @@
+//! The one write path: every usage change is queued here, gathered into
+//! batches and applied by `Store::apply_batch` in one transaction (group
+//! commit). A request is answered only after its batch committed.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::plan::{BatchItem, ItemAnswer};
+use crate::store::Store;
+
+#[derive(Debug, Clone, Copy)]
+pub struct WritePathConfig {
+    /// Most items decided in one transaction.
+    pub max_batch: usize,
+    /// Batches in flight at once; 1 for SQLite (one writer), more for
+    /// PostgreSQL, where row locks keep concurrent batches correct.
+    pub writers: usize,
+    pub queue: usize,
+}
+
+impl Default for WritePathConfig {
+    fn default() -> Self {
+        WritePathConfig {
+            max_batch: 512,
+            writers: 1,
+            queue: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// Another request with the same idempotency key is being applied.
+    #[error("a request with this idempotency key is in flight")]
+    KeyInFlight,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the write path has stopped")]
+    Stopped,
+}
+
+struct Job {
+    item: BatchItem,
+    reply: oneshot::Sender<Result<ItemAnswer, StoreError>>,
+}
+
+type InFlight = Arc<Mutex<HashSet<(String, String)>>>;
+
+#[derive(Clone)]
+pub struct WritePath {
+    queue: mpsc::Sender<Job>,
+    in_flight: InFlight,
+}
+
+/// Releases an in-flight key however the request ends (even if the client
+/// goes away mid-request).
+struct KeyGuard {
+    in_flight: InFlight,
+    key: Option<(String, String)>,
+}
+
+impl Drop for KeyGuard {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            if let Ok(mut set) = self.in_flight.lock() {
+                set.remove(&key);
+            }
+        }
+    }
+}
+
+impl WritePath {
+    pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: WritePathConfig) -> Self {
+        let (queue, rx) = mpsc::channel::<Job>(config.queue.max(1));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..config.writers.max(1) {
+            let (store, clock, rx) = (store.clone(), clock.clone(), rx.clone());
+            tokio::spawn(async move { writer(store, clock, rx, config.max_batch.max(1)).await });
+        }
+        WritePath {
+            queue,
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    pub async fn submit(&self, item: BatchItem) -> Result<ItemAnswer, SubmitError> {
+        let key = item
+            .idempotency
+            .as_ref()
+            .map(|k| (k.scope.clone(), k.key.clone()));
+        let _guard = match key {
+            Some(key) => {
+                let mut set = self.in_flight.lock().map_err(|_| SubmitError::Stopped)?;
+                if !set.insert(key.clone()) {
+                    return Err(SubmitError::KeyInFlight);
+                }
+                KeyGuard {
+                    in_flight: self.in_flight.clone(),
+                    key: Some(key),
+                }
+            }
+            None => KeyGuard {
+                in_flight: self.in_flight.clone(),
+                key: None,
+            },
+        };
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { item, reply })
+            .await
+            .map_err(|_| SubmitError::Stopped)?;
+        let answer = answer.await.map_err(|_| SubmitError::Stopped)?;
+        Ok(answer?)
+    }
+}
+
+async fn writer(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    max_batch: usize,
+) {
+    loop {
+        let mut jobs = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(job) => jobs.push(job),
+                None => return,
+            }
+            while jobs.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        let (items, replies): (Vec<BatchItem>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.item, j.reply)).unzip();
+        metrics::histogram!("allot_write_batch_size").record(items.len() as f64);
+        let started = Instant::now();
+        let now = clock.now();
+        let result = store.apply_batch(&items, clock.today(), now).await;
+        metrics::histogram!("allot_write_batch_seconds").record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(answers) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    record_metrics(&answer);
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = items.len(), "write batch failed; nothing was applied");
+                metrics::counter!("allot_write_batch_failures_total").increment(1);
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+fn record_metrics(answer: &ItemAnswer) {
+    use crate::plan::Outcome;
+    match answer {
+        ItemAnswer::Done {
+            outcome: Outcome::Applied { entries, .. },
+            replayed: false,
+        } => {
+            metrics::counter!("allot_usage_writes_total").increment(entries.len() as u64);
+        }
+        ItemAnswer::Done {
+            outcome: Outcome::Refused { refusal },
+            replayed: false,
+        } => {
+            metrics::counter!("allot_refusals_total", "code" => refusal.code()).increment(1);
+        }
+        ItemAnswer::Done { replayed: true, .. } => {
+            metrics::counter!("allot_idempotent_replays_total").increment(1);
+        }
+        _ => {}
+    }
+}
