@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::entitlement::{Status, Terms};
+use crate::events::EventKind;
 
 /// The state a client reads: for an activated entitlement it is whatever
 /// its dates imply today, even before a background job has stored it.
@@ -80,6 +81,42 @@ pub fn transition(
 /// Only drafts may be edited.
 pub fn editable(current: Status) -> bool {
     current == Status::Draft
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditRefused {
+    #[error("only draft entitlements can be edited; this one is {}. Deactivate it first", .0.as_str())]
+    NotDraft(Status),
+    #[error("unit cannot change after creation")]
+    UnitChanged,
+    #[error("account cannot change after creation")]
+    AccountChanged,
+}
+
+/// May `current` (in effective state `status`) take the terms `new`?
+pub fn check_edit(current: &Terms, status: Status, new: &Terms) -> Result<(), EditRefused> {
+    if !editable(status) {
+        return Err(EditRefused::NotDraft(status));
+    }
+    if current.unit != new.unit {
+        return Err(EditRefused::UnitChanged);
+    }
+    if current.account_id != new.account_id {
+        return Err(EditRefused::AccountChanged);
+    }
+    Ok(())
+}
+
+/// The event a transition emits, by the state it reached.
+pub fn event_for(action: Action, to: Status) -> EventKind {
+    match (action, to) {
+        (Action::Renew, _) => EventKind::Renewed,
+        (_, Status::Draft) => EventKind::Deactivated,
+        (_, Status::Waiting) => EventKind::Waiting,
+        (_, Status::Active) => EventKind::Activated,
+        (_, Status::Expired) => EventKind::Expired,
+        (_, Status::Cancelled) => EventKind::Cancelled,
+    }
 }
 
 /// The terms of a renewal: same duration, starting today, everything else copied.
@@ -162,6 +199,17 @@ mod tests {
             transition(Action::Renew, Status::Expired, s, e, t),
             Ok(Status::Expired)
         );
+    }
+
+    #[test]
+    fn edits_only_drafts_and_never_the_unit() {
+        let t = crate::test_support::terms();
+        let mut other = t.clone();
+        other.name = "renamed".into();
+        assert_eq!(check_edit(&t, Status::Draft, &other), Ok(()));
+        assert_eq!(check_edit(&t, Status::Active, &other), Err(EditRefused::NotDraft(Status::Active)));
+        other.unit = crate::entitlement::Unit::Cases;
+        assert_eq!(check_edit(&t, Status::Draft, &other), Err(EditRefused::UnitChanged));
     }
 
     #[test]

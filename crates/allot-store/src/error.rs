@@ -4,7 +4,7 @@
 //! maps to a 4xx.
 
 use allot_core::invalid::Invalid;
-use allot_core::lifecycle::NotAllowed;
+use allot_core::lifecycle::{EditRefused, NotAllowed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -17,6 +17,8 @@ pub enum StoreError {
     Invalid(#[from] Invalid),
     #[error(transparent)]
     Lifecycle(#[from] NotAllowed),
+    #[error(transparent)]
+    Edit(#[from] EditRefused),
     /// The database failed; details are for logs only.
     #[error("storage failure: {0}")]
     Backend(String),
