@@ -71,7 +71,12 @@ impl PgBaseline {
     }
 
     /// Runs the use loop on `job.concurrency` connections.
-    pub async fn run(&self, ids: Arc<Vec<String>>, job: &LoadJob, tally: Arc<Tally>) -> Result<Outcome> {
+    pub async fn run(
+        &self,
+        ids: Arc<Vec<String>>,
+        job: &LoadJob,
+        tally: Arc<Tally>,
+    ) -> Result<Outcome> {
         let mut clients = Vec::with_capacity(job.concurrency);
         for _ in 0..job.concurrency {
             clients.push(pg::connect(&self.url).await?);
@@ -107,12 +112,14 @@ impl PgBaseline {
         let tx = client.transaction().await?;
         tx.execute(
             "INSERT INTO ledger (entitlement_id, quantity)
-             SELECT ($1::TEXT[])[(g % $3) + 1], $4 FROM generate_series(0, $2 - 1) AS g",
+             SELECT ($1::TEXT[])[(g % $3::BIGINT) + 1], $4::BIGINT
+             FROM generate_series(0::BIGINT, $2::BIGINT - 1) AS g",
             &[&pool_ids, &rows, &pool, &MILLI],
         )
         .await?;
         tx.execute(
-            "UPDATE balances b SET used = b.used + $4 * ($2 / $3 + CASE WHEN p.n - 1 < $2 % $3 THEN 1 ELSE 0 END)
+            "UPDATE balances b SET used = b.used
+                 + $4::BIGINT * ($2::BIGINT / $3::BIGINT + CASE WHEN p.n - 1 < $2::BIGINT % $3::BIGINT THEN 1 ELSE 0 END)
              FROM UNNEST($1::TEXT[]) WITH ORDINALITY AS p(id, n) WHERE b.entitlement_id = p.id",
             &[&pool_ids, &rows, &pool, &MILLI],
         )
@@ -186,4 +193,71 @@ async fn worker(
         }
     }
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::scenarios::{Op, Pick};
+    use crate::stats::Stop;
+    use crate::verify::{check, used_by_id};
+
+    const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+    /// A fresh database, or `None` (test skipped) when no local PostgreSQL answers.
+    async fn fresh_db() -> Option<(String, String)> {
+        if pg::connect(ADMIN_URL).await.is_err() {
+            eprintln!("skipped: no PostgreSQL at {ADMIN_URL}");
+            return None;
+        }
+        let name = format!(
+            "allot_bench_test_{}",
+            hex::encode(rand::random::<[u8; 4]>())
+        );
+        let url = pg::create_database(ADMIN_URL, &name).await.unwrap();
+        Some((name, url))
+    }
+
+    #[tokio::test]
+    async fn exhaust_stops_exactly_at_cap_and_verifies() {
+        let Some((name, url)) = fresh_db().await else {
+            return;
+        };
+        let layout = Layout {
+            pool: 5,
+            exhaust_cap: 40,
+        };
+        let base = PgBaseline::create(&url, &layout).await.unwrap();
+        let ids = Arc::new(layout.baseline_ids());
+        base.prefill_ledger(&ids[..layout.pool], 12).await.unwrap();
+        let before = used_by_id(&base.rows().await.unwrap());
+        assert_eq!(before["base_00001"], 3 * MILLI);
+        assert_eq!(before["base_00004"], 2 * MILLI);
+        let tally = Arc::new(Tally::new(ids.len()));
+        let job = LoadJob {
+            op: Op::Usage,
+            pick: Pick::Single(layout.exhaust()),
+            concurrency: 8,
+            stop: Stop::Requests(80),
+            warmup: Duration::ZERO,
+        };
+        let outcome = base
+            .run(Arc::clone(&ids), &job, Arc::clone(&tally))
+            .await
+            .unwrap();
+        assert_eq!(outcome.counts.ok, 40);
+        assert_eq!(outcome.counts.refused, 40);
+        assert_eq!(outcome.counts.unexpected_total(), 0);
+        let verdict = check(
+            "database",
+            &base.rows().await.unwrap(),
+            &ids,
+            &before,
+            &tally,
+        );
+        assert!(verdict.valid, "{:?}", verdict.problems);
+        pg::drop_database(ADMIN_URL, &name).await.unwrap();
+    }
 }

@@ -1,7 +1,6 @@
 //! SQLite baseline: N threads, each with its own connection, one `BEGIN IMMEDIATE` transaction per use.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -69,7 +68,8 @@ impl SqliteBaseline {
         conn.execute_batch(SCHEMA)?;
         let tx = conn.transaction()?;
         {
-            let mut insert = tx.prepare("INSERT INTO balances (entitlement_id, cap) VALUES (?1, ?2)")?;
+            let mut insert =
+                tx.prepare("INSERT INTO balances (entitlement_id, cap) VALUES (?1, ?2)")?;
             for (index, id) in layout.baseline_ids().iter().enumerate() {
                 let cap = i64::try_from(layout.cap_of(index))? * MILLI;
                 insert.execute(params![id, cap])?;
@@ -77,10 +77,6 @@ impl SqliteBaseline {
         }
         tx.commit()?;
         Ok(baseline)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn open(&self) -> Result<Connection> {
@@ -232,10 +228,8 @@ mod tests {
     use crate::verify::{check, used_by_id};
 
     fn temp_db(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "allot-bench-test-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("allot-bench-test-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("base.db")
     }

@@ -34,7 +34,9 @@ impl HttpTarget {
     pub async fn new(base_url: &str, key: &str) -> Result<Self> {
         let url = reqwest::Url::parse(base_url).with_context(|| format!("bad URL {base_url}"))?;
         if url.scheme() != "http" {
-            return Err(anyhow!("the load generator speaks plain http only: {base_url}"));
+            return Err(anyhow!(
+                "the load generator speaks plain http only: {base_url}"
+            ));
         }
         let host = url.host_str().context("URL has no host")?;
         let port = url.port_or_known_default().unwrap_or(80);
@@ -149,11 +151,7 @@ async fn send(
 /// The `error.code` of a JSON error body, if any.
 fn error_code(body: &[u8]) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    value
-        .get("error")?
-        .get("code")?
-        .as_str()
-        .map(str::to_owned)
+    value.get("error")?.get("code")?.as_str().map(str::to_owned)
 }
 
 async fn worker(shared: Arc<Shared>, seed: u64) -> WorkerResult {

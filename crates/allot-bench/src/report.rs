@@ -93,7 +93,18 @@ pub struct RunReport {
 pub fn header() -> String {
     format!(
         "{:<9} {:<16} {:<18} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>9}  verify",
-        "backend", "scenario", "target", "req/s", "p50", "p90", "p99", "max", "2xx", "409", "other", "peak RSS"
+        "backend",
+        "scenario",
+        "target",
+        "req/s",
+        "p50",
+        "p90",
+        "p99",
+        "max",
+        "2xx",
+        "409",
+        "other",
+        "peak RSS"
     )
 }
 
@@ -132,9 +143,10 @@ fn measurement_line(report: &ScenarioReport, m: &Measurement) -> String {
         let dash = || "-".to_owned();
         ("INVALID".to_owned(), dash(), dash(), dash(), dash())
     };
-    let rss = m
-        .peak_rss_kib
-        .map_or_else(|| "-".to_owned(), |kib| format!("{:.1}MiB", kib as f64 / 1024.0));
+    let rss = m.peak_rss_kib.map_or_else(
+        || "-".to_owned(),
+        |kib| format!("{:.1}MiB", kib as f64 / 1024.0),
+    );
     let verdict = m
         .verdict
         .as_ref()
@@ -221,7 +233,11 @@ mod tests {
                 valid,
                 method: "database",
                 checked: 1,
-                problems: if valid { vec![] } else { vec!["bad".to_owned()] },
+                problems: if valid {
+                    vec![]
+                } else {
+                    vec!["bad".to_owned()]
+                },
             }),
         }
     }

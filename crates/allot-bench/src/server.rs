@@ -41,7 +41,10 @@ pub fn ensure_binary(explicit: Option<&Path>) -> Result<PathBuf> {
     }
     let path = target_dir().join("release").join("allot");
     if !path.is_file() {
-        eprintln!("{} is missing: cargo build --release -p allot-cli", path.display());
+        eprintln!(
+            "{} is missing: cargo build --release -p allot-cli",
+            path.display()
+        );
         let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
             .args(["build", "--release", "-p", "allot-cli"])
             .current_dir(workspace_root())
@@ -88,7 +91,10 @@ impl ServerSpec {
             .status()
             .context("running allot migrate")?;
         if !migrate.success() {
-            bail!("allot migrate failed ({migrate}); see {}", self.log.display());
+            bail!(
+                "allot migrate failed ({migrate}); see {}",
+                self.log.display()
+            );
         }
         let output = self
             .command()
@@ -172,13 +178,13 @@ impl RunningServer {
         status_field_kib(self.pid(), "VmHWM")
     }
 
-    /// SIGTERM, then SIGKILL if it has not exited in time.
+    /// SIGINT (allot shuts down on Ctrl-C), then SIGKILL if it has not exited in time.
     pub async fn stop(mut self) -> Result<()> {
         if self.child.try_wait()?.is_some() {
             return Ok(());
         }
         let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args(["-INT", &self.pid().to_string()])
             .status();
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
@@ -187,7 +193,7 @@ impl RunningServer {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        eprintln!("allot serve ignored SIGTERM for {STOP_TIMEOUT:?}; killing it");
+        eprintln!("allot serve ignored SIGINT for {STOP_TIMEOUT:?}; killing it");
         self.child.kill()?;
         self.child.wait()?;
         Ok(())

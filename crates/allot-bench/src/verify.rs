@@ -40,15 +40,6 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    pub fn invalid(method: &'static str, problem: String) -> Self {
-        Verdict {
-            valid: false,
-            method,
-            checked: 0,
-            problems: vec![problem],
-        }
-    }
-
     pub fn add_problem(&mut self, problem: String) {
         self.valid = false;
         self.problems.push(problem);

@@ -1,2 +1,144 @@
+//! The `allot` binary.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod client;
+mod demo;
+mod settings;
+
+use std::sync::Arc;
+
+use allot_server::auth::create_key;
+use allot_store::model::Role;
+use allot_store::{Clock, SystemClock};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use settings::ConfigArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "allot", version, about = "Usage-based entitlements: allotments, usage enforced at the moment of use, alerts.")]
+struct Cli {
+    #[command(flatten)]
+    settings: ConfigArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API keys directly on the database (bootstrap).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Run the service on a fresh embedded database filled with demo data.
+    Demo,
+    /// Print the effective configuration (secrets hidden).
+    Config,
+    /// Client commands against a running service.
+    #[command(flatten)]
+    Client(client::ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create a key; the secret is printed alone on the last line.
+    Create {
+        #[arg(long)]
+        role: String,
+        /// The account a customer key is bound to.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id; takes effect on its next request.
+    Revoke { id: String },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve => serve(&cli.settings).await,
+        Command::Migrate => {
+            let config = cli.settings.resolve()?;
+            let store = allot_server::open_store(&config).await?;
+            store.migrate().await?;
+            println!("migrated {}", allot_server::config::redact_url(&config.db));
+            Ok(())
+        }
+        Command::Keys { command } => keys(&cli.settings, command).await,
+        Command::Demo => demo::run(&cli.settings).await,
+        Command::Config => {
+            let config = cli.settings.resolve()?;
+            print!("{}", toml::to_string(&config.redacted())?);
+            Ok(())
+        }
+        Command::Client(command) => command.run().await,
+    }
+}
+
+async fn serve(settings: &ConfigArgs) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let store = allot_server::open_store(&config).await.context("opening the database")?;
+    store.migrate().await?;
+    if store.count_api_keys().await? == 0 {
+        let (key, secret) = create_key(store.as_ref(), Role::Admin, None, Some("first admin".into()), SystemClock.now()).await?;
+        println!("No API keys yet: created admin key {} (shown once, keep it):", key.id);
+        println!("{secret}");
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let running = allot_server::start(&config, store, clock).await?;
+    tracing::info!(addr = %running.addr, db = %allot_server::config::redact_url(&config.db), "allot is serving");
+    println!("allot listening on {}", running.url());
+    wait_for_shutdown(running).await
+}
+
+pub async fn wait_for_shutdown(running: allot_server::Running) -> anyhow::Result<()> {
+    tokio::select! {
+        result = running.server => { result??; }
+        _ = tokio::signal::ctrl_c() => { tracing::info!("shutting down"); }
+    }
+    Ok(())
+}
+
+async fn keys(settings: &ConfigArgs, command: KeysCommand) -> anyhow::Result<()> {
+    let config = settings.resolve()?;
+    let store = allot_server::open_store(&config).await?;
+    store.migrate().await?;
+    match command {
+        KeysCommand::Create { role, account, name } => {
+            let role = Role::parse(&role).context("role must be admin, manager, agent, customer or integration")?;
+            anyhow::ensure!((role == Role::Customer) == account.is_some(), "--account is required for, and only for, customer keys");
+            if let Some(id) = &account {
+                anyhow::ensure!(store.get_account(id).await?.is_some(), "account {id} does not exist");
+            }
+            let (key, secret) = create_key(store.as_ref(), role, account, name, SystemClock.now()).await?;
+            println!("created {} key {}", key.role.as_str(), key.id);
+            println!("{secret}");
+        }
+        KeysCommand::List => {
+            for key in store.list_api_keys().await? {
+                let revoked = key.revoked_at.map(|t| format!(" revoked {t}")).unwrap_or_default();
+                let account = key.account_id.map(|a| format!(" account {a}")).unwrap_or_default();
+                println!("{} {}{}{} created {}", key.id, key.role.as_str(), account, revoked, key.created_at);
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            anyhow::ensure!(store.revoke_api_key(&id, SystemClock.now()).await?, "no key {id}");
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}

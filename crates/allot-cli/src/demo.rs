@@ -1,0 +1,148 @@
+//! `allot demo`: the service on a fresh embedded database with demo data,
+//! created through the service's own API.
+
+use std::sync::Arc;
+
+use allot_server::auth::create_key;
+use allot_store::model::Role;
+use allot_store::{Clock, SystemClock};
+use anyhow::Context;
+use chrono::{Duration, NaiveDate};
+use serde_json::{json, Value};
+
+use crate::settings::ConfigArgs;
+
+const DEMO_DB: &str = "sqlite://./allot-demo.db";
+
+pub async fn run(settings: &ConfigArgs) -> anyhow::Result<()> {
+    let mut config = settings.resolve()?;
+    if settings.db.is_none() {
+        config.db = DEMO_DB.into();
+    }
+    anyhow::ensure!(!config.is_postgres(), "the demo runs on the embedded SQLite database");
+    let path = config.db.trim_start_matches("sqlite://").to_string();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+    let store = allot_server::open_store(&config).await.context("opening the demo database")?;
+    store.migrate().await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (_, secret) = create_key(store.as_ref(), Role::Admin, None, Some("demo admin".into()), clock.now()).await?;
+    let running = allot_server::start(&config, store, clock.clone()).await?;
+    let url = running.url();
+    let summary = populate(&url, &secret, clock.today()).await.context("creating demo data")?;
+    println!("Allot demo is running at {url}");
+    println!("Database: {}", config.db);
+    println!("{summary}");
+    println!("Try: curl -H 'Authorization: Bearer {secret}' {url}/v1/entitlements");
+    println!("Admin key (shown once):");
+    println!("{secret}");
+    crate::wait_for_shutdown(running).await
+}
+
+struct Api {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+}
+
+impl Api {
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self.http.post(format!("{}{path}", self.url)).bearer_auth(&self.key).json(&body).send().await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {body}");
+        Ok(body)
+    }
+
+    async fn id(&self, path: &str, body: Value) -> anyhow::Result<String> {
+        Ok(self.post(path, body).await?["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    async fn entitlement(&self, body: Value, activate: bool, uses: &[f64]) -> anyhow::Result<String> {
+        let id = self.id("/v1/entitlements", body).await?;
+        if activate {
+            self.post(&format!("/v1/entitlements/{id}/activate"), json!({})).await?;
+            for q in uses {
+                self.post(&format!("/v1/entitlements/{id}/usage"), json!({ "quantity": q })).await?;
+            }
+        }
+        Ok(id)
+    }
+}
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+async fn populate(url: &str, key: &str, today: NaiveDate) -> anyhow::Result<String> {
+    let api = Api { http: reqwest::Client::new(), url: url.into(), key: key.into() };
+    let acme = api.id("/v1/accounts", json!({ "name": "Acme Corp" })).await?;
+    let berlin = api.id("/v1/accounts", json!({ "name": "Acme Berlin", "parent_id": acme })).await?;
+    let globex = api.id("/v1/accounts", json!({ "name": "Globex" })).await?;
+    let initech = api.id("/v1/accounts", json!({ "name": "Initech" })).await?;
+    let jane = api.id("/v1/contacts", json!({ "account_id": acme, "name": "Jane Doe", "email": "jane@acme.example" })).await?;
+    let sql = api.id("/v1/products", json!({ "name": "SQL Server", "sku": "SQL-ENT" })).await?;
+    let start = today - Duration::days(40);
+    let end = start + Duration::days(364);
+    let (s, e) = (date(start), date(end));
+    api.entitlement(
+        json!({ "account_id": acme, "name": "Premier cases (10 per quarter)", "unit": "cases", "total": 10, "period": "quarter",
+                "rollover": 2, "restrict": true, "start_date": s, "end_date": e, "is_default": true, "owner": "am@allot.example",
+                "alert_thresholds": [80, 100] }),
+        true,
+        &[1.0; 8],
+    )
+    .await?;
+    api.entitlement(
+        json!({ "account_id": acme, "name": "Support hours bundle", "unit": "hours", "total": 20, "restrict": false,
+                "rounding": 0.25, "start_date": s, "end_date": e, "pooled": true,
+                "channels": [{ "channel": "phone", "total": 15 }, { "channel": "email", "total": 5 }] }),
+        true,
+        &[2.5, 6.0, 9.75],
+    )
+    .await?;
+    api.entitlement(
+        json!({ "account_id": globex, "name": "On-site visits (4 a year)", "unit": "visits", "total": 4, "period": "year",
+                "restrict": true, "start_date": s, "end_date": e, "contact_ids": [], "product_ids": [sql] }),
+        true,
+        &[1.0, 1.0, 1.0, 1.0],
+    )
+    .await?;
+    api.entitlement(
+        json!({ "account_id": berlin, "name": "Berlin site cases", "unit": "cases", "total": 5, "restrict": true,
+                "start_date": s, "end_date": e, "contact_ids": [] }),
+        true,
+        &[1.0],
+    )
+    .await?;
+    api.entitlement(
+        json!({ "account_id": initech, "name": "Unlimited phone support", "unit": "cases", "unlimited": true,
+                "start_date": s, "end_date": e }),
+        true,
+        &[1.0, 1.0],
+    )
+    .await?;
+    api.entitlement(
+        json!({ "account_id": initech, "name": "Next year's cases", "unit": "cases", "total": 12,
+                "start_date": date(end + Duration::days(1)), "end_date": date(end + Duration::days(365)) }),
+        true,
+        &[],
+    )
+    .await?;
+    api.entitlement(
+        json!({ "account_id": globex, "name": "Last year's hours", "unit": "hours", "total": 40,
+                "start_date": date(start - Duration::days(365)), "end_date": date(start - Duration::days(1)) }),
+        true,
+        &[],
+    )
+    .await?;
+    api.entitlement(
+        json!({ "account_id": acme, "name": "Draft: licence true-up hours", "unit": "hours", "total": 8,
+                "start_date": s, "end_date": e, "contact_ids": [jane] }),
+        false,
+        &[],
+    )
+    .await?;
+    Ok(format!("Demo data: 4 accounts (Acme Corp with child Acme Berlin, Globex, Initech), 8 entitlements (active, near exhaustion, exhausted, unlimited, waiting, expired, draft)."))
+}

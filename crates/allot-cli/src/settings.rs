@@ -1,0 +1,99 @@
+//! Layered configuration: defaults, then a TOML file, then `ALLOT_*`
+//! environment variables, then flags (clap reads the last two).
+
+use std::path::PathBuf;
+
+use allot_server::Config;
+use anyhow::Context;
+use clap::Args;
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct ConfigArgs {
+    /// A TOML file with any of the settings below.
+    #[arg(long, env = "ALLOT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://path (default sqlite://./allot.db) or postgres://…
+    #[arg(long, env = "ALLOT_DATABASE_URL", global = true)]
+    pub db: Option<String>,
+    /// Address to listen on (host:port; port 0 picks a free one).
+    #[arg(long, env = "ALLOT_LISTEN", global = true)]
+    pub listen: Option<String>,
+    /// SQLite durability: normal (survives a process crash) or full (survives power loss).
+    #[arg(long, env = "ALLOT_SQLITE_SYNCHRONOUS", global = true)]
+    pub sqlite_synchronous: Option<String>,
+    /// Most usage requests decided in one transaction.
+    #[arg(long, env = "ALLOT_MAX_BATCH", global = true)]
+    pub max_batch: Option<usize>,
+    /// Write batches in flight at once (default 1 on SQLite, 4 on PostgreSQL).
+    #[arg(long, env = "ALLOT_WRITERS", global = true)]
+    pub writers: Option<usize>,
+    #[arg(long, env = "ALLOT_PG_POOL_SIZE", global = true)]
+    pub pg_pool_size: Option<usize>,
+    #[arg(long, env = "ALLOT_JOB_INTERVAL_SECONDS", global = true)]
+    pub job_interval_seconds: Option<u64>,
+}
+
+impl ConfigArgs {
+    pub fn resolve(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = &self.db {
+            config.db = v.clone();
+        }
+        if let Some(v) = &self.listen {
+            config.listen = v.clone();
+        }
+        if let Some(v) = &self.sqlite_synchronous {
+            config.sqlite_synchronous = v.to_ascii_lowercase();
+        }
+        if let Some(v) = self.max_batch {
+            config.max_batch = v;
+        }
+        if let Some(v) = self.writers {
+            config.writers = Some(v);
+        }
+        if let Some(v) = self.pg_pool_size {
+            config.pg_pool_size = v;
+        }
+        if let Some(v) = self.job_interval_seconds {
+            config.job_interval_seconds = v;
+        }
+        anyhow::ensure!(
+            matches!(config.sqlite_synchronous.as_str(), "normal" | "full"),
+            "sqlite_synchronous must be normal or full"
+        );
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_the_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("allot-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("allot.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nmax_batch = 64\n").unwrap();
+        let args = ConfigArgs { config: Some(file), max_batch: Some(8), ..Default::default() };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.max_batch, 8);
+        assert_eq!(config.db, Config::default().db);
+    }
+
+    #[test]
+    fn unknown_settings_in_the_file_are_refused() {
+        let dir = std::env::temp_dir().join(format!("allot-cfg-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("allot.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        assert!(ConfigArgs { config: Some(file), ..Default::default() }.resolve().is_err());
+    }
+}

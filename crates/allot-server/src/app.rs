@@ -1,0 +1,70 @@
+//! The router: which path goes to which handler, behind which layers.
+
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::ApiError;
+use crate::routes::{entitlements, keys, parties, system, usage};
+use crate::state::AppState;
+use crate::{auth, idempotency, telemetry};
+
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    // Mutations outside the write path: idempotency by claim-then-store.
+    let claimed = Router::new()
+        .route("/v1/accounts", post(parties::create_account))
+        .route("/v1/contacts", post(parties::create_contact))
+        .route("/v1/products", post(parties::create_product))
+        .route("/v1/entitlements", post(entitlements::create))
+        .route("/v1/entitlements/{id}", axum::routing::patch(entitlements::patch))
+        .route("/v1/entitlements/{id}/activate", post(entitlements::activate))
+        .route("/v1/entitlements/{id}/deactivate", post(entitlements::deactivate))
+        .route("/v1/entitlements/{id}/cancel", post(entitlements::cancel))
+        .route("/v1/entitlements/{id}/renew", post(entitlements::renew))
+        .route("/v1/api-keys", post(keys::create))
+        .route("/v1/api-keys/{id}/revoke", post(keys::revoke))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::layer));
+    // Reads, and the write path (which records its keys in its own transaction).
+    let direct = Router::new()
+        .route("/v1/accounts", get(parties::list_accounts))
+        .route("/v1/accounts/{id}", get(parties::get_account))
+        .route("/v1/accounts/{id}/eligibility", get(parties::eligibility))
+        .route("/v1/contacts", get(parties::list_contacts))
+        .route("/v1/contacts/{id}", get(parties::get_contact))
+        .route("/v1/products", get(parties::list_products))
+        .route("/v1/products/{id}", get(parties::get_product))
+        .route("/v1/entitlements", get(entitlements::list))
+        .route("/v1/entitlements/{id}", get(entitlements::get))
+        .route("/v1/entitlements/{id}/balance", get(entitlements::balance))
+        .route("/v1/entitlements/{id}/transitions", get(entitlements::transitions))
+        .route("/v1/entitlements/{id}/usage", get(usage::ledger).post(usage::record))
+        .route("/v1/entitlements/{id}/adjustments", post(usage::adjust))
+        .route("/v1/entitlements/{id}/reservations", post(usage::hold))
+        .route("/v1/reservations/{id}", get(usage::get_reservation))
+        .route("/v1/reservations/{id}/commit", post(usage::commit))
+        .route("/v1/reservations/{id}/release", post(usage::release))
+        .route("/v1/events", get(usage::events))
+        .route("/v1/api-keys", get(keys::list));
+    let v1 = claimed.merge(direct).route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
+        .merge(v1)
+        .fallback(|| async { ApiError::NotFound { what: "route", id: String::new() } })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest { code: "method_not_allowed", message: "this method is not allowed on this path".into() }
+        })
+        .layer(from_fn(telemetry::track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .with_state(state)
+}

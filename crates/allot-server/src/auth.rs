@@ -1,0 +1,144 @@
+//! API keys and roles: who is calling, and what they may do.
+
+use allot_store::ids::new_id;
+use allot_store::model::{ApiKey, Role};
+use allot_store::{Store, StoreResult};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The caller, as established from its API key.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key_id: String,
+    pub role: Role,
+    /// For customer keys: the only account they may see.
+    pub account_id: Option<String>,
+}
+
+/// Keys are stored only as this hash.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Creates a key and returns it with its secret, which is shown once.
+pub async fn create_key(
+    store: &dyn Store,
+    role: Role,
+    account_id: Option<String>,
+    name: Option<String>,
+    now: DateTime<Utc>,
+) -> StoreResult<(ApiKey, String)> {
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let secret = format!("allot_{}", hex::encode(bytes));
+    let key = ApiKey { id: new_id("key", now), name, role, account_id, created_at: now, revoked_at: None };
+    store.insert_api_key(&key, &hash_secret(&secret)).await?;
+    Ok((key, secret))
+}
+
+/// Resolves the bearer key on every `/v1` request; revocation takes effect
+/// on the next request because nothing is cached.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    let secret = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+        .ok_or(ApiError::Unauthorized)?;
+    let key = state.store.api_key_by_hash(&hash_secret(secret)).await?.ok_or(ApiError::Unauthorized)?;
+    if key.revoked_at.is_some() {
+        return Err(ApiError::Unauthorized);
+    }
+    req.extensions_mut().insert(Principal { key_id: key.id, role: key.role, account_id: key.account_id });
+    Ok(next.run(req).await)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().cloned().ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// What a role may do; one table, checked by every handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Read accounts, entitlements, balances, usage (customers: their own).
+    Read,
+    /// Create and edit accounts, contacts, products, entitlements; lifecycle.
+    Manage,
+    /// Record usage and reservations.
+    RecordUsage,
+    /// Post adjustments to usage.
+    Adjust,
+    /// API keys and other settings.
+    Administer,
+}
+
+pub fn allows(role: Role, permission: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Admin => true,
+        Role::Manager => permission != Administer,
+        Role::Agent => matches!(permission, Read | RecordUsage),
+        Role::Customer => permission == Read,
+        Role::Integration => permission == RecordUsage,
+    }
+}
+
+impl Principal {
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if allows(self.role, permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("a {} key may not do this", self.role.as_str())))
+        }
+    }
+
+    /// Whether this caller may see the account's objects at all. Customers
+    /// see only their own; to them everything else does not exist (404).
+    pub fn sees_account(&self, account_id: &str) -> bool {
+        match self.role {
+            Role::Customer => self.account_id.as_deref() == Some(account_id),
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_get_exactly_their_permissions() {
+        use Permission::*;
+        let table = [
+            (Role::Admin, [true, true, true, true, true]),
+            (Role::Manager, [true, true, true, true, false]),
+            (Role::Agent, [true, false, true, false, false]),
+            (Role::Customer, [true, false, false, false, false]),
+            (Role::Integration, [false, false, true, false, false]),
+        ];
+        for (role, expected) in table {
+            let got = [Read, Manage, RecordUsage, Adjust, Administer].map(|p| allows(role, p));
+            assert_eq!(got, expected, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_hashed() {
+        assert_eq!(hash_secret("a").len(), 64);
+        assert_ne!(hash_secret("a"), hash_secret("b"));
+    }
+}

@@ -1,0 +1,170 @@
+//! The one mapping from failures to HTTP. Rule: handlers return `ApiError`;
+//! every client-caused failure is a 4xx with a stable `code` and, for bad
+//! input, the field at fault; anything else is a 500 whose details are
+//! logged and never sent.
+
+use allot_core::decide::Refusal;
+use allot_core::invalid::{FieldError, Invalid};
+use allot_store::plan::ReservationRefusal;
+use allot_store::{StoreError, SubmitError};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("missing or unknown API key")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String, details: Value },
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Reservation(#[from] ReservationRefusal),
+    #[error("this Idempotency-Key was used with a different request")]
+    KeyReused,
+    #[error("a request with this Idempotency-Key is still in flight")]
+    KeyInFlight,
+    #[error("request body too large")]
+    TooLarge,
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable.
+    pub code: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid(Invalid::field(field, message))
+    }
+
+    pub fn not_found(what: &'static str, id: &str) -> Self {
+        ApiError::NotFound { what, id: id.chars().take(80).collect() }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, Value) {
+        match self {
+            ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, Value::Null),
+            ApiError::Invalid(inv) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", json!({ "fields": fields(&inv.0) })),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", Value::Null),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", Value::Null),
+            ApiError::NotFound { what, id } => (StatusCode::NOT_FOUND, "not_found", json!({ "resource": what, "id": id })),
+            ApiError::Conflict { code, details, .. } => (StatusCode::CONFLICT, code, details.clone()),
+            ApiError::Refused(r) => {
+                let status = match r {
+                    Refusal::EntitlementExhausted { .. } | Refusal::ChannelExhausted { .. } => StatusCode::CONFLICT,
+                    Refusal::EntitlementNotFound { .. } => StatusCode::NOT_FOUND,
+                    Refusal::EntitlementNotActive { .. } => StatusCode::CONFLICT,
+                    Refusal::UnknownChannel { .. } | Refusal::InvalidQuantity { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                (status, r.code(), serde_json::to_value(r).unwrap_or(Value::Null))
+            }
+            ApiError::Reservation(r) => {
+                let (status, code) = match r {
+                    ReservationRefusal::ReservationNotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+                    ReservationRefusal::ReservationSettled { .. } => (StatusCode::CONFLICT, "reservation_settled"),
+                };
+                (status, code, serde_json::to_value(r).unwrap_or(Value::Null))
+            }
+            ApiError::KeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", Value::Null),
+            ApiError::KeyInFlight => (StatusCode::CONFLICT, "idempotency_key_in_flight", Value::Null),
+            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", Value::Null),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", Value::Null),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// The error body, as sent (and as stored for idempotent replay).
+    pub fn body(&self) -> Value {
+        let (_, code, details) = self.parts();
+        let message = self.to_string();
+        json!({ "error": { "code": code, "message": message, "details": details } })
+    }
+}
+
+fn fields(errors: &[FieldError]) -> Value {
+    serde_json::to_value(errors).unwrap_or(Value::Null)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        (self.status(), Json(self.body())).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what, id } => ApiError::NotFound { what, id },
+            StoreError::Conflict { code, message } => ApiError::Conflict { code, message, details: Value::Null },
+            StoreError::Invalid(inv) => ApiError::Invalid(inv),
+            StoreError::Lifecycle(e) => ApiError::Conflict {
+                code: "invalid_transition",
+                message: e.to_string(),
+                details: json!({ "action": e.action, "from": e.from }),
+            },
+            StoreError::Edit(e) => match e {
+                allot_core::lifecycle::EditRefused::NotDraft(status) => ApiError::Conflict {
+                    code: "not_editable",
+                    message: e.to_string(),
+                    details: json!({ "status": status }),
+                },
+                allot_core::lifecycle::EditRefused::UnitChanged => ApiError::field("unit", e.to_string()),
+                allot_core::lifecycle::EditRefused::AccountChanged => ApiError::field("account_id", e.to_string()),
+            },
+            StoreError::Backend(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            // A bad quantity is bad input like any other: a field error.
+            Refusal::InvalidQuantity { field, message } => ApiError::field(&field, message),
+            other => ApiError::Refused(other),
+        }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::KeyInFlight => ApiError::KeyInFlight,
+            SubmitError::Store(e) => e.into(),
+            SubmitError::Stopped => ApiError::Internal("write path stopped".into()),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,138 @@
+//! Request parsing at the edge: JSON bodies and query strings become typed
+//! values or a 4xx naming the field, never a 500.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body. Syntax errors are 400 `malformed_json`; a well-formed body
+/// of the wrong shape is 422 naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+        if json_type == Some(false) {
+            return Err(ApiError::BadRequest {
+                code: "unsupported_media_type",
+                message: "Content-Type must be application/json".into(),
+            });
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                ApiError::BadRequest { code: "unreadable_body", message: "the request body could not be read".into() }
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadRequest { code: "malformed_json", message: "a JSON body is required".into() });
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+                return Err(ApiError::BadRequest { code: "malformed_json", message: format!("malformed JSON: {inner}") });
+            }
+            let message = strip_position(&inner.to_string());
+            let field = named_field(&message).map(|f| join_path(&path, &f)).unwrap_or_else(|| display_path(&path));
+            Err(ApiError::field(&field, message))
+        }
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// serde reports unknown and missing fields against the enclosing object;
+/// the client wants the field's own name.
+fn named_field(message: &str) -> Option<String> {
+    for prefix in ["unknown field `", "missing field `", "duplicate field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return rest.split('`').next().map(str::to_string);
+        }
+    }
+    None
+}
+
+fn display_path(path: &str) -> String {
+    if path == "." || path.is_empty() {
+        "body".to_string()
+    } else {
+        path.to_string()
+    }
+}
+
+fn join_path(path: &str, field: &str) -> String {
+    if path == "." || path.is_empty() {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+/// Query parameters, read one by one so each failure names its parameter.
+pub struct Query(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+            .map_err(|_| ApiError::BadRequest { code: "malformed_query", message: "the query string could not be read".into() })?;
+        Ok(Query(pairs.into_iter().collect()))
+    }
+}
+
+/// Most rows one page may hold.
+pub const MAX_LIMIT: u32 = 1000;
+pub const DEFAULT_LIMIT: u32 = 100;
+
+impl Query {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn page(&self) -> Result<allot_store::model::Page, ApiError> {
+        let limit = match self.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => return Err(ApiError::field("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),
+            },
+        };
+        let after = self.get("cursor").map(str::to_string);
+        if after.as_ref().is_some_and(|c| c.len() > 128) {
+            return Err(ApiError::field("cursor", "is not a cursor this service issued"));
+        }
+        Ok(allot_store::model::Page { after, limit })
+    }
+
+    pub fn wants_csv(&self, parts_accept: Option<&str>) -> bool {
+        self.get("format") == Some("csv") || parts_accept.is_some_and(|a| a.contains("text/csv"))
+    }
+}

@@ -1,0 +1,46 @@
+//! Background jobs inside the server: dates move entitlements along their
+//! lifecycle, expired holds are released, old idempotency keys purged.
+//! Each is safe to run on several instances at once (compare-and-set in
+//! the store; reservation expiry goes through the write path).
+
+use std::time::Duration;
+
+use allot_store::plan::{BatchItem, Command};
+
+use crate::state::AppState;
+
+pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            run_once(&state).await;
+        }
+    })
+}
+
+/// One pass of every job; errors are logged and retried on the next pass.
+pub async fn run_once(state: &AppState) {
+    let (today, now) = (state.clock.today(), state.clock.now());
+    match state.store.sync_statuses(today, now).await {
+        Ok(n) if n > 0 => tracing::info!(changed = n, "entitlement states follow their dates"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "status job failed"),
+    }
+    match state.store.expired_reservations(now, 1000).await {
+        Ok(ids) => {
+            for id in ids {
+                let item = BatchItem { command: Command::Expire { reservation_id: id }, actor: "system".into(), idempotency: None };
+                if let Err(e) = state.writes.submit(item).await {
+                    tracing::warn!(error = %e, "reservation expiry failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reservation expiry query failed"),
+    }
+    let keep = chrono::Duration::hours(allot_core::idempotency::KEEP_HOURS);
+    if let Err(e) = state.store.purge_keys(now - keep).await {
+        tracing::warn!(error = %e, "idempotency key purge failed");
+    }
+}

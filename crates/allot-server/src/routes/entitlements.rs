@@ -1,0 +1,211 @@
+//! Entitlements: create, read, edit drafts, lifecycle, balance.
+
+use allot_core::entitlement::{Entitlement, Status, Terms};
+use allot_core::lifecycle::Action;
+use allot_store::ids::{has_prefix, new_id};
+use allot_store::model::{EntitlementFilter, EntitlementRecord, Role};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::Value;
+
+use super::fetch;
+use crate::auth::{Permission, Principal};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{parse_json, ApiJson, Query};
+use crate::inputs::EntitlementInput;
+use crate::state::AppState;
+use crate::views::{status_today, BalanceView, EntitlementView, Listing, TransitionView};
+
+/// Loads an entitlement the caller may see; anything else does not exist.
+pub async fn visible_entitlement(state: &AppState, principal: &Principal, id: &str) -> ApiResult<EntitlementRecord> {
+    let found = if has_prefix(id, "ent") { state.store.get_entitlement(id).await? } else { None };
+    match found {
+        Some(r) if principal.sees_account(&r.entitlement.terms.account_id) => Ok(r),
+        _ => Err(ApiError::not_found("entitlement", id)),
+    }
+}
+
+/// The references in a set of terms must exist: the account, and every
+/// product and contact (contacts of that account).
+async fn check_references(state: &AppState, terms: &Terms) -> ApiResult<()> {
+    let account_exists = has_prefix(&terms.account_id, "acc") && state.store.get_account(&terms.account_id).await?.is_some();
+    if !account_exists {
+        return Err(ApiError::field("account_id", "account does not exist"));
+    }
+    for (i, id) in terms.product_ids.iter().enumerate() {
+        if !has_prefix(id, "prd") || state.store.get_product(id).await?.is_none() {
+            return Err(ApiError::field(&format!("product_ids[{i}]"), "product does not exist"));
+        }
+    }
+    for (i, id) in terms.contact_ids.iter().enumerate() {
+        let contact = if has_prefix(id, "con") { state.store.get_contact(id).await? } else { None };
+        if !contact.is_some_and(|c| c.account_id == terms.account_id) {
+            return Err(ApiError::field(&format!("contact_ids[{i}]"), "is not a contact of this account"));
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/v1/entitlements", tag = "entitlements", request_body = EntitlementInput,
+    responses((status = 201, body = EntitlementView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<EntitlementInput>,
+) -> ApiResult<(StatusCode, Json<EntitlementView>)> {
+    principal.require(Permission::Manage)?;
+    let terms = body.into_terms()?;
+    check_references(&state, &terms).await?;
+    let now = state.clock.now();
+    let entitlement = Entitlement { id: new_id("ent", now), terms, status: Status::Draft, predecessor_id: None };
+    let record = state.store.insert_entitlement(&entitlement, now).await?;
+    Ok((StatusCode::CREATED, Json(EntitlementView::new(&record, state.clock.today()))))
+}
+
+#[utoipa::path(get, path = "/v1/entitlements/{id}", tag = "entitlements", params(("id" = String, Path)),
+    responses((status = 200, body = EntitlementView), (status = 404, body = ErrorBody)))]
+pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<EntitlementView>> {
+    principal.require(Permission::Read)?;
+    let record = visible_entitlement(&state, &principal, &id).await?;
+    Ok(Json(EntitlementView::new(&record, state.clock.today())))
+}
+
+#[utoipa::path(get, path = "/v1/entitlements", tag = "entitlements",
+    params(("account_id" = Option<String>, Query), ("status" = Option<String>, Query), ("unit" = Option<String>, Query),
+        ("owner" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Listing<EntitlementView>), (status = 422, body = ErrorBody)))]
+pub async fn list(State(state): State<AppState>, principal: Principal, query: Query) -> ApiResult<Json<Listing<EntitlementView>>> {
+    principal.require(Permission::Read)?;
+    let page = query.page()?;
+    let mut filter = EntitlementFilter {
+        account_id: query.get("account_id").map(str::to_string),
+        owner: query.get("owner").map(str::to_string),
+        ..Default::default()
+    };
+    if let Some(unit) = query.get("unit") {
+        filter.unit = Some(allot_core::Unit::parse(unit).ok_or_else(|| ApiError::field("unit", "must be cases, hours, visits or units"))?);
+    }
+    let wanted_status = match query.get("status") {
+        Some(s) => Some(Status::parse(s).ok_or_else(|| ApiError::field("status", "must be draft, waiting, active, expired or cancelled"))?),
+        None => None,
+    };
+    if principal.role == Role::Customer {
+        if filter.account_id.as_ref().is_some_and(|a| !principal.sees_account(a)) {
+            return Ok(Json(Listing { items: vec![], next_cursor: None }));
+        }
+        filter.account_id = principal.account_id.clone();
+    }
+    let today = state.clock.today();
+    // The stored state may lag the dates; filter on what the dates imply.
+    filter.stored_status = wanted_status.map(|s| match s {
+        Status::Draft | Status::Cancelled => vec![s],
+        _ => vec![Status::Waiting, Status::Active, Status::Expired],
+    });
+    let rows = state.store.list_entitlements(&filter, &fetch(&page)).await?;
+    let more = rows.len() > page.limit as usize;
+    let mut rows = rows;
+    rows.truncate(page.limit as usize);
+    let next_cursor = if more { rows.last().map(|r| r.entitlement.id.clone()) } else { None };
+    let items = rows
+        .iter()
+        .filter(|r| wanted_status.is_none_or(|s| status_today(r, today) == s))
+        .map(|r| EntitlementView::new(r, today))
+        .collect();
+    Ok(Json(Listing { items, next_cursor }))
+}
+
+#[utoipa::path(patch, path = "/v1/entitlements/{id}", tag = "entitlements", params(("id" = String, Path)),
+    request_body(content = Object, description = "Any fields of the create body except `unit`; drafts only."),
+    responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<EntitlementView>> {
+    principal.require(Permission::Manage)?;
+    let record = visible_entitlement(&state, &principal, &id).await?;
+    let changes: serde_json::Map<String, Value> = parse_json(&body)?;
+    let current = &record.entitlement.terms;
+    let mut merged = match serde_json::to_value(EntitlementInput::from_terms(current)) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(ApiError::Internal("terms did not serialize".into())),
+    };
+    if let Some(unit) = changes.get("unit") {
+        if unit.as_str() != Some(current.unit.as_str()) {
+            return Err(ApiError::field("unit", "cannot change after creation"));
+        }
+    }
+    if changes.get("total").is_some_and(|t| !t.is_null()) && !changes.contains_key("unlimited") {
+        merged.insert("unlimited".into(), Value::Bool(false));
+    }
+    if changes.get("unlimited") == Some(&Value::Bool(true)) && !changes.contains_key("total") {
+        merged.insert("total".into(), Value::Null);
+    }
+    merged.extend(changes);
+    let input: EntitlementInput = parse_json(&serde_json::to_vec(&merged).map_err(|e| ApiError::Internal(e.to_string()))?)?;
+    let terms = input.into_terms()?;
+    check_references(&state, &terms).await?;
+    let updated = state.store.update_terms(&id, &terms, state.clock.today(), state.clock.now()).await?;
+    Ok(Json(EntitlementView::new(&updated, state.clock.today())))
+}
+
+async fn act(state: &AppState, principal: &Principal, id: &str, action: Action) -> ApiResult<allot_store::TransitionResult> {
+    principal.require(Permission::Manage)?;
+    visible_entitlement(state, principal, id).await?;
+    let now = state.clock.now();
+    let renewal_id = new_id("ent", now);
+    Ok(state.store.transition(id, action, &principal.key_id, &renewal_id, state.clock.today(), now).await?)
+}
+
+#[utoipa::path(post, path = "/v1/entitlements/{id}/activate", tag = "entitlements", params(("id" = String, Path)),
+    responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody)))]
+pub async fn activate(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<EntitlementView>> {
+    let result = act(&state, &principal, &id, Action::Activate).await?;
+    Ok(Json(EntitlementView::new(&result.entitlement, state.clock.today())))
+}
+
+#[utoipa::path(post, path = "/v1/entitlements/{id}/deactivate", tag = "entitlements", params(("id" = String, Path)),
+    responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody)))]
+pub async fn deactivate(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<EntitlementView>> {
+    let result = act(&state, &principal, &id, Action::Deactivate).await?;
+    Ok(Json(EntitlementView::new(&result.entitlement, state.clock.today())))
+}
+
+#[utoipa::path(post, path = "/v1/entitlements/{id}/cancel", tag = "entitlements", params(("id" = String, Path)),
+    responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody)))]
+pub async fn cancel(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<EntitlementView>> {
+    let result = act(&state, &principal, &id, Action::Cancel).await?;
+    Ok(Json(EntitlementView::new(&result.entitlement, state.clock.today())))
+}
+
+#[utoipa::path(post, path = "/v1/entitlements/{id}/renew", tag = "entitlements", params(("id" = String, Path)),
+    responses((status = 201, description = "The new draft entitlement", body = EntitlementView), (status = 409, body = ErrorBody)))]
+pub async fn renew(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<EntitlementView>)> {
+    let result = act(&state, &principal, &id, Action::Renew).await?;
+    let renewal = result.renewal.ok_or_else(|| ApiError::Internal("renewal missing".into()))?;
+    Ok((StatusCode::CREATED, Json(EntitlementView::new(&renewal, state.clock.today()))))
+}
+
+#[utoipa::path(get, path = "/v1/entitlements/{id}/balance", tag = "usage", params(("id" = String, Path)),
+    responses((status = 200, body = BalanceView), (status = 404, body = ErrorBody)))]
+pub async fn balance(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<BalanceView>> {
+    principal.require(Permission::Read)?;
+    let record = visible_entitlement(&state, &principal, &id).await?;
+    Ok(Json(allot_core::balance::balance(&record.entitlement, &record.counters, state.clock.today()).into()))
+}
+
+#[utoipa::path(get, path = "/v1/entitlements/{id}/transitions", tag = "entitlements", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<TransitionView>), (status = 404, body = ErrorBody)))]
+pub async fn transitions(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Vec<TransitionView>>> {
+    principal.require(Permission::Read)?;
+    visible_entitlement(&state, &principal, &id).await?;
+    let rows = state.store.list_transitions(&id).await?;
+    Ok(Json(rows.into_iter().map(TransitionView::from).collect()))
+}

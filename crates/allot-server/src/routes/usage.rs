@@ -1,0 +1,261 @@
+//! Usage, adjustments and reservations: everything that changes `used` or
+//! `held` goes through the write path, with its idempotency key recorded
+//! in the same transaction.
+
+use allot_core::batch::Op;
+use allot_core::decide::{Change, Reason};
+use allot_store::ids::{has_prefix, new_id};
+use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::{fetch, listing};
+use crate::auth::{Permission, Principal};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{parse_json, Query};
+use crate::idempotency::{fingerprint, key_from, REPLAYED};
+use crate::inputs::{short_text, CommitReservation, CreateReservation, PostAdjustment, RecordUsage, UsageKind};
+use crate::routes::entitlements::visible_entitlement;
+use crate::state::AppState;
+use crate::views::{EventView, LedgerEntryView, Listing, ReservationAnswer, ReservationView, UsageRecorded};
+
+/// The longest a hold may last: a week.
+const MAX_HOLD_SECONDS: u32 = 7 * 24 * 3600;
+
+struct Submission {
+    principal: Principal,
+    key: Option<IdemKey>,
+}
+
+impl Submission {
+    fn new(principal: Principal, headers: &HeaderMap, method: &Method, uri: &Uri, body: &[u8]) -> ApiResult<Self> {
+        let key = key_from(headers)?.map(|key| IdemKey {
+            scope: principal.key_id.clone(),
+            key,
+            fingerprint: fingerprint(method.as_str(), uri.path(), body),
+        });
+        Ok(Submission { principal, key })
+    }
+
+    async fn submit(self, state: &AppState, command: Command) -> ApiResult<(Outcome, bool)> {
+        let item = BatchItem { command, actor: self.principal.key_id.clone(), idempotency: self.key };
+        match state.writes.submit(item).await? {
+            ItemAnswer::KeyMismatch => Err(ApiError::KeyReused),
+            ItemAnswer::Done { outcome, replayed } => Ok((outcome, replayed)),
+        }
+    }
+}
+
+fn respond<T: serde::Serialize>(status: StatusCode, body: T, replayed: bool) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if replayed {
+        response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Turns an outcome into the usage answer, or the refusal it carries.
+fn recorded(outcome: Outcome) -> ApiResult<UsageRecorded> {
+    match outcome {
+        Outcome::Applied { entries, mut balances, warnings, .. } => {
+            let balance = balances.pop().ok_or_else(|| ApiError::Internal("no balance in outcome".into()))?;
+            Ok(UsageRecorded { entry: entries.into_iter().next().map(Into::into), balance: balance.into(), warnings })
+        }
+        Outcome::Refused { refusal } => Err(refusal.into()),
+        Outcome::ReservationRefused { refusal } => Err(refusal.into()),
+    }
+}
+
+fn entitlement_id_ok(id: &str) -> ApiResult<()> {
+    if has_prefix(id, "ent") {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("entitlement", id))
+    }
+}
+
+#[utoipa::path(post, path = "/v1/entitlements/{id}/usage", tag = "usage", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the first answer again")),
+    request_body = RecordUsage,
+    responses((status = 201, body = UsageRecorded), (status = 409, description = "entitlement_exhausted: nothing was recorded", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn record(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    principal.require(Permission::RecordUsage)?;
+    entitlement_id_ok(&id)?;
+    let input: RecordUsage = parse_json(&body)?;
+    let reference = short_text("reference", &input.reference)?;
+    let channel = short_text("channel", &input.channel)?;
+    let reason = match input.kind {
+        UsageKind::Usage => Reason::Usage,
+        UsageKind::Visit => Reason::Visit,
+    };
+    let op = Op { entitlement_id: id, change: Change::Consume { quantity: input.quantity, channel, reason, reference } };
+    let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
+    let (outcome, replayed) = submission.submit(&state, Command::Ledger { ops: vec![op] }).await?;
+    Ok(respond(StatusCode::CREATED, recorded(outcome)?, replayed))
+}
+
+#[utoipa::path(post, path = "/v1/entitlements/{id}/adjustments", tag = "usage", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header)),
+    request_body = PostAdjustment,
+    responses((status = 201, body = UsageRecorded), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn adjust(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    principal.require(Permission::Adjust)?;
+    visible_entitlement(&state, &principal, &id).await?;
+    let input: PostAdjustment = parse_json(&body)?;
+    let reason = crate::inputs::text("reason", &input.reason, crate::inputs::MAX_TEXT)?;
+    let channel = short_text("channel", &input.channel)?;
+    let op = Op { entitlement_id: id, change: Change::Adjust { quantity: input.quantity, channel, reference: Some(reason) } };
+    let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
+    let (outcome, replayed) = submission.submit(&state, Command::Ledger { ops: vec![op] }).await?;
+    Ok(respond(StatusCode::CREATED, recorded(outcome)?, replayed))
+}
+
+#[utoipa::path(get, path = "/v1/entitlements/{id}/usage", tag = "usage",
+    params(("id" = String, Path), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Listing<LedgerEntryView>), (status = 404, body = ErrorBody)))]
+pub async fn ledger(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: Query,
+) -> ApiResult<Json<Listing<LedgerEntryView>>> {
+    principal.require(Permission::Read)?;
+    let page = query.page()?;
+    visible_entitlement(&state, &principal, &id).await?;
+    let rows = state.store.list_ledger(&id, &fetch(&page)).await?;
+    Ok(Json(listing(rows, page.limit, |e| e.id.clone(), LedgerEntryView::from)))
+}
+
+fn reservation_answer(outcome: Outcome) -> ApiResult<ReservationAnswer> {
+    match outcome {
+        Outcome::Applied { entries, mut balances, warnings, reservation } => Ok(ReservationAnswer {
+            reservation: reservation.ok_or_else(|| ApiError::Internal("no reservation in outcome".into()))?.into(),
+            balance: balances.pop().ok_or_else(|| ApiError::Internal("no balance in outcome".into()))?.into(),
+            entry: entries.into_iter().next().map(Into::into),
+            warnings,
+        }),
+        Outcome::Refused { refusal } => Err(refusal.into()),
+        Outcome::ReservationRefused { refusal } => Err(refusal.into()),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/entitlements/{id}/reservations", tag = "reservations", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header)),
+    request_body = CreateReservation,
+    responses((status = 201, body = ReservationAnswer), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn hold(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    principal.require(Permission::RecordUsage)?;
+    entitlement_id_ok(&id)?;
+    let input: CreateReservation = parse_json(&body)?;
+    if input.timeout_seconds == 0 || input.timeout_seconds > MAX_HOLD_SECONDS {
+        return Err(ApiError::field("timeout_seconds", format!("must be from 1 to {MAX_HOLD_SECONDS}")));
+    }
+    let now = state.clock.now();
+    let command = Command::Hold {
+        reservation_id: new_id("res", now),
+        entitlement_id: id,
+        quantity: input.quantity,
+        channel: short_text("channel", &input.channel)?,
+        reference: short_text("reference", &input.reference)?,
+        expires_at: now + chrono::Duration::seconds(input.timeout_seconds as i64),
+    };
+    let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
+    let (outcome, replayed) = submission.submit(&state, command).await?;
+    Ok(respond(StatusCode::CREATED, reservation_answer(outcome)?, replayed))
+}
+
+async fn settle(state: &AppState, principal: Principal, id: &str, headers: &HeaderMap, method: &Method, uri: &Uri, body: &[u8], command: Command) -> ApiResult<Response> {
+    principal.require(Permission::RecordUsage)?;
+    if !has_prefix(id, "res") {
+        return Err(ApiError::not_found("reservation", id));
+    }
+    let submission = Submission::new(principal, headers, method, uri, body)?;
+    let (outcome, replayed) = submission.submit(state, command).await?;
+    Ok(respond(StatusCode::OK, reservation_answer(outcome)?, replayed))
+}
+
+#[utoipa::path(post, path = "/v1/reservations/{id}/commit", tag = "reservations", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header)),
+    request_body = CommitReservation,
+    responses((status = 200, body = ReservationAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn commit(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let input: CommitReservation = if body.iter().all(u8::is_ascii_whitespace) { CommitReservation::default() } else { parse_json(&body)? };
+    let command = Command::Commit { reservation_id: id.clone(), actual: input.quantity };
+    settle(&state, principal, &id, &headers, &method, &uri, &body, command).await
+}
+
+#[utoipa::path(post, path = "/v1/reservations/{id}/release", tag = "reservations", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = ReservationAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn release(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let command = Command::Release { reservation_id: id.clone() };
+    settle(&state, principal, &id, &headers, &method, &uri, b"", command).await
+}
+
+#[utoipa::path(get, path = "/v1/reservations/{id}", tag = "reservations", params(("id" = String, Path)),
+    responses((status = 200, body = ReservationView), (status = 404, body = ErrorBody)))]
+pub async fn get_reservation(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
+    let found = if has_prefix(&id, "res") { state.store.get_reservation(&id).await? } else { None };
+    let Some(reservation) = found else { return Err(ApiError::not_found("reservation", &id)) };
+    if principal.require(Permission::RecordUsage).is_err() {
+        principal.require(Permission::Read)?;
+    }
+    // Customers see holds on their own entitlements only.
+    visible_entitlement(&state, &principal, &reservation.entitlement_id)
+        .await
+        .map_err(|_| ApiError::not_found("reservation", &id))?;
+    Ok(Json(reservation.into()))
+}
+
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(("entitlement_id" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Listing<EventView>)))]
+pub async fn events(State(state): State<AppState>, principal: Principal, query: Query) -> ApiResult<Json<Listing<EventView>>> {
+    principal.require(Permission::Manage)?;
+    let page = query.page()?;
+    let rows = state.store.list_events(query.get("entitlement_id"), &fetch(&page)).await?;
+    Ok(Json(listing(rows, page.limit, |e| e.id.clone(), EventView::from)))
+}

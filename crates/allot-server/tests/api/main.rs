@@ -1,0 +1,13 @@
+//! The HTTP-level suite: every test runs against SQLite and, when
+//! `ALLOT_TEST_DATABASE_URL` names a PostgreSQL server, against PostgreSQL
+//! too, each on a fresh database, through the real server on a random port.
+
+mod common;
+
+mod access;
+mod concurrency;
+mod entitlements;
+mod errors;
+mod openapi;
+mod parties;
+mod usage;
