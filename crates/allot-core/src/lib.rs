@@ -5,6 +5,7 @@
 
 pub mod balance;
 pub mod batch;
+pub mod cases;
 pub mod decide;
 pub mod entitlement;
 pub mod events;

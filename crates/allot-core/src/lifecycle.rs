@@ -207,9 +207,15 @@ mod tests {
         let mut other = t.clone();
         other.name = "renamed".into();
         assert_eq!(check_edit(&t, Status::Draft, &other), Ok(()));
-        assert_eq!(check_edit(&t, Status::Active, &other), Err(EditRefused::NotDraft(Status::Active)));
+        assert_eq!(
+            check_edit(&t, Status::Active, &other),
+            Err(EditRefused::NotDraft(Status::Active))
+        );
         other.unit = crate::entitlement::Unit::Cases;
-        assert_eq!(check_edit(&t, Status::Draft, &other), Err(EditRefused::UnitChanged));
+        assert_eq!(
+            check_edit(&t, Status::Draft, &other),
+            Err(EditRefused::UnitChanged)
+        );
     }
 
     #[test]
