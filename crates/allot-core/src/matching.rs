@@ -54,7 +54,8 @@ pub fn covers(
 ) -> Result<(), NotCovered> {
     let t = &ent.terms;
     let own = t.account_id == scope.account_id;
-    if !own && !(t.pooled && scope.ancestors.contains(&t.account_id)) {
+    let pooled_from_parent = t.pooled && scope.ancestors.contains(&t.account_id);
+    if !(own || pooled_from_parent) {
         return Err(NotCovered::OtherAccount);
     }
     let status = effective_status(ent.status, t.start_date, t.end_date, today);

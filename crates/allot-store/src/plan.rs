@@ -127,7 +127,7 @@ pub enum Outcome {
         entries: Vec<LedgerEntry>,
         balances: Vec<Balance>,
         warnings: Vec<String>,
-        reservation: Option<Reservation>,
+        reservation: Option<Box<Reservation>>,
     },
     Refused {
         refusal: Refusal,
@@ -311,7 +311,7 @@ impl Planner<'_> {
                     entries,
                     balances,
                     warnings,
-                    reservation,
+                    reservation: reservation.map(Box::new),
                 }
             }
         }

@@ -149,7 +149,7 @@ pub async fn ledger(
 fn reservation_answer(outcome: Outcome) -> ApiResult<ReservationAnswer> {
     match outcome {
         Outcome::Applied { entries, mut balances, warnings, reservation } => Ok(ReservationAnswer {
-            reservation: reservation.ok_or_else(|| ApiError::Internal("no reservation in outcome".into()))?.into(),
+            reservation: (*reservation.ok_or_else(|| ApiError::Internal("no reservation in outcome".into()))?).into(),
             balance: balances.pop().ok_or_else(|| ApiError::Internal("no balance in outcome".into()))?.into(),
             entry: entries.into_iter().next().map(Into::into),
             warnings,
