@@ -9,7 +9,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use rand::Rng;
 use tokio_postgres::NoTls;
 
-use crate::error::{Error, Res};
+use crate::error::Res;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -72,7 +72,9 @@ fn with_database(url: &str, name: &str) -> String {
     };
     let after = scheme_end + 3;
     let query_at = url[after..].find('?').map_or(url.len(), |i| after + i);
-    let path_at = url[after..query_at].find('/').map_or(query_at, |i| after + i);
+    let path_at = url[after..query_at]
+        .find('/')
+        .map_or(query_at, |i| after + i);
     format!("{}/{}{}", &url[..path_at], name, &url[query_at..])
 }
 
@@ -90,11 +92,17 @@ mod tests {
             with_database("postgresql://u:p@h/db?sslmode=disable", "x"),
             "postgresql://u:p@h/x?sslmode=disable"
         );
-        assert_eq!(with_database("postgres://h:5432", "x"), "postgres://h:5432/x");
+        assert_eq!(
+            with_database("postgres://h:5432", "x"),
+            "postgres://h:5432/x"
+        );
         assert_eq!(
             with_database("postgres://h?application_name=a", "x"),
             "postgres://h/x?application_name=a"
         );
-        assert_eq!(with_database("host=h user=u", "x"), "host=h user=u dbname=x");
+        assert_eq!(
+            with_database("host=h user=u", "x"),
+            "host=h user=u dbname=x"
+        );
     }
 }

@@ -133,7 +133,11 @@ pub(crate) async fn list(
     let mut conditions = vec!["e.id > $1".to_string()];
     for (condition, param) in given {
         params.push(param);
-        let close = if condition.ends_with("ANY($") { ")" } else { "" };
+        let close = if condition.ends_with("ANY($") {
+            ")"
+        } else {
+            ""
+        };
         conditions.push(format!("{condition}{}{close}", params.len()));
     }
     params.push(&limit);

@@ -1,1 +1,267 @@
+//! Allot's PostgreSQL store: several `allot serve` instances share one
+//! database. Correctness across processes comes from row locks taken in id
+//! order, compare-and-set status changes, and retrying a transaction that
+//! lost a race; every decision is the shared planner's or `allot-core`'s.
 #![forbid(unsafe_code)]
+
+mod api_keys;
+mod batch;
+mod connect;
+mod entitlements;
+mod error;
+mod keys;
+mod lifecycle;
+mod migrate;
+mod parties;
+mod retry;
+mod rows;
+mod usage;
+
+use allot_core::entitlement::{Entitlement, Terms};
+use allot_core::lifecycle::Action;
+use allot_store::model::{
+    Account, ApiKey, Contact, EntitlementFilter, EntitlementRecord, Event, IdempotencyRecord,
+    KeyClaim, LedgerEntry, Page, Product, Transition,
+};
+use allot_store::plan::{BatchItem, ItemAnswer, Reservation};
+use allot_store::{Store, StoreResult, TransitionResult};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_postgres::Pool;
+
+pub use connect::create_fresh_database;
+
+/// A pool of connections to one database; cheap to clone.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL with up to `pool_size` connections
+    /// and checks that the server answers. Does not migrate.
+    pub async fn connect(url: &str, pool_size: usize) -> StoreResult<PostgresStore> {
+        Ok(PostgresStore {
+            pool: connect::pool(url, pool_size).await?,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        Ok(migrate::migrate(&self.pool).await?)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.pool.get().await.map_err(error::Error::from)?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(error::Error::from)?;
+        Ok(())
+    }
+
+    async fn insert_account(&self, account: &Account) -> StoreResult<()> {
+        Ok(parties::insert_account(&self.pool, account).await?)
+    }
+
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        Ok(parties::get_account(&self.pool, id).await?)
+    }
+
+    async fn list_accounts(&self, page: &Page) -> StoreResult<Vec<Account>> {
+        Ok(parties::list_accounts(&self.pool, page).await?)
+    }
+
+    async fn account_ancestors(&self, id: &str) -> StoreResult<Vec<String>> {
+        Ok(parties::account_ancestors(&self.pool, id).await?)
+    }
+
+    async fn insert_contact(&self, contact: &Contact) -> StoreResult<()> {
+        Ok(parties::insert_contact(&self.pool, contact).await?)
+    }
+
+    async fn get_contact(&self, id: &str) -> StoreResult<Option<Contact>> {
+        Ok(parties::get_contact(&self.pool, id).await?)
+    }
+
+    async fn list_contacts(
+        &self,
+        account_id: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<Vec<Contact>> {
+        Ok(parties::list_contacts(&self.pool, account_id, page).await?)
+    }
+
+    async fn insert_product(&self, product: &Product) -> StoreResult<()> {
+        Ok(parties::insert_product(&self.pool, product).await?)
+    }
+
+    async fn get_product(&self, id: &str) -> StoreResult<Option<Product>> {
+        Ok(parties::get_product(&self.pool, id).await?)
+    }
+
+    async fn list_products(&self, page: &Page) -> StoreResult<Vec<Product>> {
+        Ok(parties::list_products(&self.pool, page).await?)
+    }
+
+    async fn insert_entitlement(
+        &self,
+        entitlement: &Entitlement,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EntitlementRecord> {
+        Ok(entitlements::insert(&self.pool, entitlement, now).await?)
+    }
+
+    async fn get_entitlement(&self, id: &str) -> StoreResult<Option<EntitlementRecord>> {
+        Ok(entitlements::get(&self.pool, id).await?)
+    }
+
+    async fn list_entitlements(
+        &self,
+        filter: &EntitlementFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<EntitlementRecord>> {
+        Ok(entitlements::list(&self.pool, filter, page).await?)
+    }
+
+    async fn update_terms(
+        &self,
+        id: &str,
+        terms: &Terms,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EntitlementRecord> {
+        Ok(entitlements::update_terms(&self.pool, id, terms, today, now).await?)
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        action: Action,
+        actor: &str,
+        renewal_id: &str,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TransitionResult> {
+        let act = lifecycle::Act {
+            id,
+            action,
+            actor,
+            renewal_id,
+            today,
+            now,
+        };
+        Ok(lifecycle::transition(&self.pool, act).await?)
+    }
+
+    async fn sync_statuses(&self, today: NaiveDate, now: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(lifecycle::sync_statuses(&self.pool, today, now).await?)
+    }
+
+    async fn list_transitions(&self, entitlement_id: &str) -> StoreResult<Vec<Transition>> {
+        Ok(lifecycle::list_transitions(&self.pool, entitlement_id).await?)
+    }
+
+    async fn apply_batch(
+        &self,
+        items: &[BatchItem],
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<ItemAnswer>> {
+        Ok(batch::apply_batch(&self.pool, items, today, now).await?)
+    }
+
+    async fn list_ledger(
+        &self,
+        entitlement_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        Ok(usage::list_ledger(&self.pool, entitlement_id, page).await?)
+    }
+
+    async fn get_reservation(&self, id: &str) -> StoreResult<Option<Reservation>> {
+        Ok(usage::get_reservation(&self.pool, id).await?)
+    }
+
+    async fn expired_reservations(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        Ok(usage::expired_reservations(&self.pool, now, limit).await?)
+    }
+
+    async fn list_events(
+        &self,
+        entitlement_id: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<Vec<Event>> {
+        Ok(usage::list_events(&self.pool, entitlement_id, page).await?)
+    }
+
+    async fn claim_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<KeyClaim> {
+        Ok(keys::claim(&self.pool, scope, key, fingerprint, now, stale_before).await?)
+    }
+
+    async fn finish_key(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &serde_json::Value,
+    ) -> StoreResult<()> {
+        Ok(keys::finish(&self.pool, scope, key, answer).await?)
+    }
+
+    async fn abandon_key(&self, scope: &str, key: &str) -> StoreResult<()> {
+        Ok(keys::abandon(&self.pool, scope, key).await?)
+    }
+
+    async fn get_key(&self, scope: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        Ok(keys::get(&self.pool, scope, key).await?)
+    }
+
+    async fn purge_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(keys::purge(&self.pool, before).await?)
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey, secret_hash: &str) -> StoreResult<()> {
+        Ok(api_keys::insert(&self.pool, key, secret_hash).await?)
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
+        Ok(api_keys::by_hash(&self.pool, secret_hash).await?)
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        Ok(api_keys::list(&self.pool).await?)
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        Ok(api_keys::revoke(&self.pool, id, now).await?)
+    }
+
+    async fn count_api_keys(&self) -> StoreResult<u64> {
+        Ok(api_keys::count(&self.pool).await?)
+    }
+}

@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Pool, Transaction};
 use futures::future::try_join_all;
 use serde_json::{json, Value};
+use tokio_postgres::types::ToSql;
 
 use crate::entitlements;
 use crate::error::{Error, Res};
@@ -183,13 +184,15 @@ async fn sync_once(pool: &Pool, today: NaiveDate, now: DateTime<Utc>) -> Res<u64
             "UPDATE entitlements SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
         )
         .await?;
-    let updated = try_join_all(lagging.iter().map(|l| {
-        tx.execute(
-            &cas,
-            &[&l.id, &l.stored.as_str(), &l.effective.as_str(), &now],
-        )
-    }))
-    .await?;
+    let args: Vec<[&str; 3]> = lagging
+        .iter()
+        .map(|l| [l.id.as_str(), l.stored.as_str(), l.effective.as_str()])
+        .collect();
+    let params: Vec<[&(dyn ToSql + Sync); 4]> = args
+        .iter()
+        .map(|[id, from, to]| -> [&(dyn ToSql + Sync); 4] { [id, from, to, &now] })
+        .collect();
+    let updated = try_join_all(params.iter().map(|p| tx.execute(&cas, p))).await?;
     let changed: Vec<&Lagging> = lagging
         .iter()
         .zip(updated)
@@ -223,9 +226,11 @@ async fn sync_once(pool: &Pool, today: NaiveDate, now: DateTime<Utc>) -> Res<u64
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[])",
             )
             .await?;
+        let transition_params: [&(dyn ToSql + Sync); 4] = [&ids, &from, &to, &now];
+        let event_params: [&(dyn ToSql + Sync); 5] = [&event_ids, &kinds, &ids, &data, &now];
         futures::try_join!(
-            tx.execute(&transitions, &[&ids, &from, &to, &now]),
-            tx.execute(&events, &[&event_ids, &kinds, &ids, &data, &now]),
+            tx.execute(&transitions, &transition_params),
+            tx.execute(&events, &event_params),
         )?;
     }
     tx.commit().await?;

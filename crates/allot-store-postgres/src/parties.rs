@@ -27,7 +27,9 @@ pub(crate) async fn insert_account(pool: &Pool, a: &Account) -> Res<()> {
 pub(crate) async fn get_account(pool: &Pool, id: &str) -> Res<Option<Account>> {
     let client = pool.get().await?;
     let stmt = client
-        .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"))
+        .prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"
+        ))
         .await?;
     client
         .query_opt(&stmt, &[&id])
@@ -104,7 +106,9 @@ pub(crate) async fn insert_contact(pool: &Pool, c: &Contact) -> Res<()> {
 pub(crate) async fn get_contact(pool: &Pool, id: &str) -> Res<Option<Contact>> {
     let client = pool.get().await?;
     let stmt = client
-        .prepare_cached(&format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = $1"))
+        .prepare_cached(&format!(
+            "SELECT {CONTACT_COLS} FROM contacts WHERE id = $1"
+        ))
         .await?;
     client
         .query_opt(&stmt, &[&id])
@@ -166,7 +170,9 @@ pub(crate) async fn insert_product(pool: &Pool, p: &Product) -> Res<()> {
 pub(crate) async fn get_product(pool: &Pool, id: &str) -> Res<Option<Product>> {
     let client = pool.get().await?;
     let stmt = client
-        .prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products WHERE id = $1"))
+        .prepare_cached(&format!(
+            "SELECT {PRODUCT_COLS} FROM products WHERE id = $1"
+        ))
         .await?;
     client
         .query_opt(&stmt, &[&id])

@@ -139,9 +139,7 @@ pub(crate) fn reservation(r: &Row) -> Res<Reservation> {
         expires_at: r.try_get(6)?,
         created_at: r.try_get(7)?,
         settled_at: r.try_get(8)?,
-        committed_quantity: r
-            .try_get::<_, Option<i64>>(9)?
-            .map(Quantity::from_milli),
+        committed_quantity: r.try_get::<_, Option<i64>>(9)?.map(Quantity::from_milli),
     })
 }
 
@@ -157,7 +155,8 @@ pub(crate) fn event(r: &Row) -> Res<Event> {
     })
 }
 
-pub(crate) const TRANSITION_COLS: &str = "entitlement_id, from_status, to_status, action, actor, at";
+pub(crate) const TRANSITION_COLS: &str =
+    "entitlement_id, from_status, to_status, action, actor, at";
 
 pub(crate) fn transition(r: &Row) -> Res<Transition> {
     Ok(Transition {
