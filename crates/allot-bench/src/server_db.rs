@@ -32,9 +32,13 @@ pub enum ServerDb {
 
 impl ServerDb {
     pub fn parse(url: &str) -> Result<Self> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                bail!("sqlite URL without a path: {url}");
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                bail!("sqlite URL without a file path: {url}");
             }
             return Ok(ServerDb::Sqlite(PathBuf::from(path)));
         }
@@ -124,6 +128,11 @@ mod tests {
             ServerDb::parse("postgres://u@h/db").unwrap(),
             ServerDb::Postgres(_)
         ));
+        match ServerDb::parse("sqlite://a.db?mode=rwc").unwrap() {
+            ServerDb::Sqlite(path) => assert_eq!(path, PathBuf::from("a.db")),
+            other => panic!("{other:?}"),
+        }
+        assert!(ServerDb::parse("sqlite::memory:").is_err());
         assert!(ServerDb::parse("mysql://x").is_err());
     }
 

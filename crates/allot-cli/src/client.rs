@@ -57,11 +57,17 @@ impl Remote {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let response = request.bearer_auth(&self.key).send().await.with_context(|| format!("cannot reach {}", self.url))?;
+        let response = request
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.url))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            let message = body["error"]["message"].as_str().unwrap_or("request failed");
+            let message = body["error"]["message"]
+                .as_str()
+                .unwrap_or("request failed");
             anyhow::bail!("{status}: {message}");
         }
         Ok(body)
@@ -71,22 +77,46 @@ impl Remote {
 impl ClientCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         let body = match self {
-            ClientCommand::Balance { remote, entitlement } => {
+            ClientCommand::Balance {
+                remote,
+                entitlement,
+            } => {
                 let url = format!("{}/v1/entitlements/{entitlement}/balance", remote.url);
                 remote.send(remote.client().get(url)).await?
             }
-            ClientCommand::Use { remote, entitlement, quantity, channel, reference, idempotency_key } => {
+            ClientCommand::Use {
+                remote,
+                entitlement,
+                quantity,
+                channel,
+                reference,
+                idempotency_key,
+            } => {
                 let url = format!("{}/v1/entitlements/{entitlement}/usage", remote.url);
-                let mut request = remote.client().post(url).json(&json!({ "quantity": quantity, "channel": channel, "reference": reference }));
+                let mut request = remote.client().post(url).json(
+                    &json!({ "quantity": quantity, "channel": channel, "reference": reference }),
+                );
                 if let Some(key) = idempotency_key {
                     request = request.header("Idempotency-Key", key);
                 }
                 remote.send(request).await?
             }
-            ClientCommand::Eligibility { remote, account, contact, product, channel } => {
+            ClientCommand::Eligibility {
+                remote,
+                account,
+                contact,
+                product,
+                channel,
+            } => {
                 let url = format!("{}/v1/accounts/{account}/eligibility", remote.url);
-                let query: Vec<(&str, String)> =
-                    [("contact", contact), ("product", product), ("channel", channel)].into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+                let query: Vec<(&str, String)> = [
+                    ("contact", contact),
+                    ("product", product),
+                    ("channel", channel),
+                ]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect();
                 remote.send(remote.client().get(url).query(&query)).await?
             }
         };

@@ -19,18 +19,32 @@ pub async fn run(settings: &ConfigArgs) -> anyhow::Result<()> {
     if settings.db.is_none() {
         config.db = DEMO_DB.into();
     }
-    anyhow::ensure!(!config.is_postgres(), "the demo runs on the embedded SQLite database");
+    anyhow::ensure!(
+        !config.is_postgres(),
+        "the demo runs on the embedded SQLite database"
+    );
     let path = config.db.trim_start_matches("sqlite://").to_string();
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }
-    let store = allot_server::open_store(&config).await.context("opening the demo database")?;
+    let store = allot_server::open_store(&config)
+        .await
+        .context("opening the demo database")?;
     store.migrate().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (_, secret) = create_key(store.as_ref(), Role::Admin, None, Some("demo admin".into()), clock.now()).await?;
+    let (_, secret) = create_key(
+        store.as_ref(),
+        Role::Admin,
+        None,
+        Some("demo admin".into()),
+        clock.now(),
+    )
+    .await?;
     let running = allot_server::start(&config, store, clock.clone()).await?;
     let url = running.url();
-    let summary = populate(&url, &secret, clock.today()).await.context("creating demo data")?;
+    let summary = populate(&url, &secret, clock.today())
+        .await
+        .context("creating demo data")?;
     println!("Allot demo is running at {url}");
     println!("Database: {}", config.db);
     println!("{summary}");
@@ -48,7 +62,13 @@ struct Api {
 
 impl Api {
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self.http.post(format!("{}{path}", self.url)).bearer_auth(&self.key).json(&body).send().await?;
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await?;
         let status = response.status();
         let body: Value = response.json().await?;
         anyhow::ensure!(status.is_success(), "POST {path} answered {status}: {body}");
@@ -56,15 +76,28 @@ impl Api {
     }
 
     async fn id(&self, path: &str, body: Value) -> anyhow::Result<String> {
-        Ok(self.post(path, body).await?["id"].as_str().unwrap_or_default().to_string())
+        Ok(self.post(path, body).await?["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
-    async fn entitlement(&self, body: Value, activate: bool, uses: &[f64]) -> anyhow::Result<String> {
+    async fn entitlement(
+        &self,
+        body: Value,
+        activate: bool,
+        uses: &[f64],
+    ) -> anyhow::Result<String> {
         let id = self.id("/v1/entitlements", body).await?;
         if activate {
-            self.post(&format!("/v1/entitlements/{id}/activate"), json!({})).await?;
+            self.post(&format!("/v1/entitlements/{id}/activate"), json!({}))
+                .await?;
             for q in uses {
-                self.post(&format!("/v1/entitlements/{id}/usage"), json!({ "quantity": q })).await?;
+                self.post(
+                    &format!("/v1/entitlements/{id}/usage"),
+                    json!({ "quantity": q }),
+                )
+                .await?;
             }
         }
         Ok(id)
@@ -76,13 +109,34 @@ fn date(d: NaiveDate) -> String {
 }
 
 async fn populate(url: &str, key: &str, today: NaiveDate) -> anyhow::Result<String> {
-    let api = Api { http: reqwest::Client::new(), url: url.into(), key: key.into() };
-    let acme = api.id("/v1/accounts", json!({ "name": "Acme Corp" })).await?;
-    let berlin = api.id("/v1/accounts", json!({ "name": "Acme Berlin", "parent_id": acme })).await?;
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: url.into(),
+        key: key.into(),
+    };
+    let acme = api
+        .id("/v1/accounts", json!({ "name": "Acme Corp" }))
+        .await?;
+    let berlin = api
+        .id(
+            "/v1/accounts",
+            json!({ "name": "Acme Berlin", "parent_id": acme }),
+        )
+        .await?;
     let globex = api.id("/v1/accounts", json!({ "name": "Globex" })).await?;
     let initech = api.id("/v1/accounts", json!({ "name": "Initech" })).await?;
-    let jane = api.id("/v1/contacts", json!({ "account_id": acme, "name": "Jane Doe", "email": "jane@acme.example" })).await?;
-    let sql = api.id("/v1/products", json!({ "name": "SQL Server", "sku": "SQL-ENT" })).await?;
+    let jane = api
+        .id(
+            "/v1/contacts",
+            json!({ "account_id": acme, "name": "Jane Doe", "email": "jane@acme.example" }),
+        )
+        .await?;
+    let sql = api
+        .id(
+            "/v1/products",
+            json!({ "name": "SQL Server", "sku": "SQL-ENT" }),
+        )
+        .await?;
     let start = today - Duration::days(40);
     let end = start + Duration::days(364);
     let (s, e) = (date(start), date(end));
@@ -144,5 +198,5 @@ async fn populate(url: &str, key: &str, today: NaiveDate) -> anyhow::Result<Stri
         &[],
     )
     .await?;
-    Ok(format!("Demo data: 4 accounts (Acme Corp with child Acme Berlin, Globex, Initech), 8 entitlements (active, near exhaustion, exhausted, unlimited, waiting, expired, draft)."))
+    Ok("Demo data: 4 accounts (Acme Corp with child Acme Berlin, Globex, Initech), 8 entitlements (active, near exhaustion, exhausted, unlimited, waiting, expired, draft).".to_string())
 }

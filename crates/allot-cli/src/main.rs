@@ -16,7 +16,11 @@ use clap::{Parser, Subcommand};
 use settings::ConfigArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "allot", version, about = "Usage-based entitlements: allotments, usage enforced at the moment of use, alerts.")]
+#[command(
+    name = "allot",
+    version,
+    about = "Usage-based entitlements: allotments, usage enforced at the moment of use, alerts."
+)]
 struct Cli {
     #[command(flatten)]
     settings: ConfigArgs,
@@ -66,7 +70,10 @@ enum KeysCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -91,11 +98,23 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(settings: &ConfigArgs) -> anyhow::Result<()> {
     let config = settings.resolve()?;
-    let store = allot_server::open_store(&config).await.context("opening the database")?;
+    let store = allot_server::open_store(&config)
+        .await
+        .context("opening the database")?;
     store.migrate().await?;
     if store.count_api_keys().await? == 0 {
-        let (key, secret) = create_key(store.as_ref(), Role::Admin, None, Some("first admin".into()), SystemClock.now()).await?;
-        println!("No API keys yet: created admin key {} (shown once, keep it):", key.id);
+        let (key, secret) = create_key(
+            store.as_ref(),
+            Role::Admin,
+            None,
+            Some("first admin".into()),
+            SystemClock.now(),
+        )
+        .await?;
+        println!(
+            "No API keys yet: created admin key {} (shown once, keep it):",
+            key.id
+        );
         println!("{secret}");
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -118,25 +137,53 @@ async fn keys(settings: &ConfigArgs, command: KeysCommand) -> anyhow::Result<()>
     let store = allot_server::open_store(&config).await?;
     store.migrate().await?;
     match command {
-        KeysCommand::Create { role, account, name } => {
-            let role = Role::parse(&role).context("role must be admin, manager, agent, customer or integration")?;
-            anyhow::ensure!((role == Role::Customer) == account.is_some(), "--account is required for, and only for, customer keys");
+        KeysCommand::Create {
+            role,
+            account,
+            name,
+        } => {
+            let role = Role::parse(&role)
+                .context("role must be admin, manager, agent, customer or integration")?;
+            anyhow::ensure!(
+                (role == Role::Customer) == account.is_some(),
+                "--account is required for, and only for, customer keys"
+            );
             if let Some(id) = &account {
-                anyhow::ensure!(store.get_account(id).await?.is_some(), "account {id} does not exist");
+                anyhow::ensure!(
+                    store.get_account(id).await?.is_some(),
+                    "account {id} does not exist"
+                );
             }
-            let (key, secret) = create_key(store.as_ref(), role, account, name, SystemClock.now()).await?;
+            let (key, secret) =
+                create_key(store.as_ref(), role, account, name, SystemClock.now()).await?;
             println!("created {} key {}", key.role.as_str(), key.id);
             println!("{secret}");
         }
         KeysCommand::List => {
             for key in store.list_api_keys().await? {
-                let revoked = key.revoked_at.map(|t| format!(" revoked {t}")).unwrap_or_default();
-                let account = key.account_id.map(|a| format!(" account {a}")).unwrap_or_default();
-                println!("{} {}{}{} created {}", key.id, key.role.as_str(), account, revoked, key.created_at);
+                let revoked = key
+                    .revoked_at
+                    .map(|t| format!(" revoked {t}"))
+                    .unwrap_or_default();
+                let account = key
+                    .account_id
+                    .map(|a| format!(" account {a}"))
+                    .unwrap_or_default();
+                println!(
+                    "{} {}{}{} created {}",
+                    key.id,
+                    key.role.as_str(),
+                    account,
+                    revoked,
+                    key.created_at
+                );
             }
         }
         KeysCommand::Revoke { id } => {
-            anyhow::ensure!(store.revoke_api_key(&id, SystemClock.now()).await?, "no key {id}");
+            anyhow::ensure!(
+                store.revoke_api_key(&id, SystemClock.now()).await?,
+                "no key {id}"
+            );
             println!("revoked {id}");
         }
     }

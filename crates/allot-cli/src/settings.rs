@@ -37,7 +37,8 @@ impl ConfigArgs {
     pub fn resolve(&self) -> anyhow::Result<Config> {
         let mut config = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => Config::default(),
@@ -81,7 +82,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("allot.toml");
         std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nmax_batch = 64\n").unwrap();
-        let args = ConfigArgs { config: Some(file), max_batch: Some(8), ..Default::default() };
+        let args = ConfigArgs {
+            config: Some(file),
+            max_batch: Some(8),
+            ..Default::default()
+        };
         let config = args.resolve().unwrap();
         assert_eq!(config.listen, "0.0.0.0:9000");
         assert_eq!(config.max_batch, 8);
@@ -94,6 +99,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("allot.toml");
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
-        assert!(ConfigArgs { config: Some(file), ..Default::default() }.resolve().is_err());
+        assert!(ConfigArgs {
+            config: Some(file),
+            ..Default::default()
+        }
+        .resolve()
+        .is_err());
     }
 }

@@ -23,9 +23,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/contacts", post(parties::create_contact))
         .route("/v1/products", post(parties::create_product))
         .route("/v1/entitlements", post(entitlements::create))
-        .route("/v1/entitlements/{id}", axum::routing::patch(entitlements::patch))
-        .route("/v1/entitlements/{id}/activate", post(entitlements::activate))
-        .route("/v1/entitlements/{id}/deactivate", post(entitlements::deactivate))
+        .route(
+            "/v1/entitlements/{id}",
+            axum::routing::patch(entitlements::patch),
+        )
+        .route(
+            "/v1/entitlements/{id}/activate",
+            post(entitlements::activate),
+        )
+        .route(
+            "/v1/entitlements/{id}/deactivate",
+            post(entitlements::deactivate),
+        )
         .route("/v1/entitlements/{id}/cancel", post(entitlements::cancel))
         .route("/v1/entitlements/{id}/renew", post(entitlements::renew))
         .route("/v1/api-keys", post(keys::create))
@@ -43,8 +52,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/entitlements", get(entitlements::list))
         .route("/v1/entitlements/{id}", get(entitlements::get))
         .route("/v1/entitlements/{id}/balance", get(entitlements::balance))
-        .route("/v1/entitlements/{id}/transitions", get(entitlements::transitions))
-        .route("/v1/entitlements/{id}/usage", get(usage::ledger).post(usage::record))
+        .route(
+            "/v1/entitlements/{id}/transitions",
+            get(entitlements::transitions),
+        )
+        .route(
+            "/v1/entitlements/{id}/usage",
+            get(usage::ledger).post(usage::record),
+        )
         .route("/v1/entitlements/{id}/adjustments", post(usage::adjust))
         .route("/v1/entitlements/{id}/reservations", post(usage::hold))
         .route("/v1/reservations/{id}", get(usage::get_reservation))
@@ -52,19 +67,32 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reservations/{id}/release", post(usage::release))
         .route("/v1/events", get(usage::events))
         .route("/v1/api-keys", get(keys::list));
-    let v1 = claimed.merge(direct).route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let v1 = claimed
+        .merge(direct)
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))
         .merge(v1)
-        .fallback(|| async { ApiError::NotFound { what: "route", id: String::new() } })
+        .fallback(|| async {
+            ApiError::NotFound {
+                what: "route",
+                id: String::new(),
+            }
+        })
         .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest { code: "method_not_allowed", message: "this method is not allowed on this path".into() }
+            ApiError::BadRequest {
+                code: "method_not_allowed",
+                message: "this method is not allowed on this path".into(),
+            }
         })
         .layer(from_fn(telemetry::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .with_state(state)
 }

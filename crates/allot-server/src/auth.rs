@@ -39,27 +39,49 @@ pub async fn create_key(
     let mut bytes = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut bytes);
     let secret = format!("allot_{}", hex::encode(bytes));
-    let key = ApiKey { id: new_id("key", now), name, role, account_id, created_at: now, revoked_at: None };
+    let key = ApiKey {
+        id: new_id("key", now),
+        name,
+        role,
+        account_id,
+        created_at: now,
+        revoked_at: None,
+    };
     store.insert_api_key(&key, &hash_secret(&secret)).await?;
     Ok((key, secret))
 }
 
 /// Resolves the bearer key on every `/v1` request; revocation takes effect
 /// on the next request because nothing is cached.
-pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let secret = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .ok_or(ApiError::Unauthorized)?;
-    let key = state.store.api_key_by_hash(&hash_secret(secret)).await?.ok_or(ApiError::Unauthorized)?;
+    let key = state
+        .store
+        .api_key_by_hash(&hash_secret(secret))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     if key.revoked_at.is_some() {
         return Err(ApiError::Unauthorized);
     }
-    req.extensions_mut().insert(Principal { key_id: key.id, role: key.role, account_id: key.account_id });
+    req.extensions_mut().insert(Principal {
+        key_id: key.id,
+        role: key.role,
+        account_id: key.account_id,
+    });
     Ok(next.run(req).await)
 }
 
@@ -67,7 +89,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Principal>().cloned().ok_or(ApiError::Unauthorized)
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)
     }
 }
 
@@ -102,7 +128,10 @@ impl Principal {
         if allows(self.role, permission) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("a {} key may not do this", self.role.as_str())))
+            Err(ApiError::Forbidden(format!(
+                "a {} key may not do this",
+                self.role.as_str()
+            )))
         }
     }
 

@@ -41,14 +41,21 @@ impl Config {
 
     /// The configuration with any database password replaced, for printing and logs.
     pub fn redacted(&self) -> Config {
-        Config { db: redact_url(&self.db), ..self.clone() }
+        Config {
+            db: redact_url(&self.db),
+            ..self.clone()
+        }
     }
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
@@ -61,8 +68,14 @@ mod tests {
 
     #[test]
     fn passwords_never_print() {
-        assert_eq!(redact_url("postgres://allot:s3cret@db:5432/allot"), "postgres://allot:***@db:5432/allot");
-        assert_eq!(redact_url("postgres://allot@db/allot"), "postgres://allot@db/allot");
+        assert_eq!(
+            redact_url("postgres://allot:s3cret@db:5432/allot"),
+            "postgres://allot:***@db:5432/allot"
+        );
+        assert_eq!(
+            redact_url("postgres://allot@db/allot"),
+            "postgres://allot@db/allot"
+        );
         assert_eq!(redact_url("sqlite://./allot.db"), "sqlite://./allot.db");
     }
 }

@@ -27,7 +27,11 @@ pub enum ApiError {
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("{message}")]
-    Conflict { code: &'static str, message: String, details: Value },
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: Value,
+    },
     #[error(transparent)]
     Refused(Refusal),
     #[error(transparent)]
@@ -63,36 +67,73 @@ impl ApiError {
     }
 
     pub fn not_found(what: &'static str, id: &str) -> Self {
-        ApiError::NotFound { what, id: id.chars().take(80).collect() }
+        ApiError::NotFound {
+            what,
+            id: id.chars().take(80).collect(),
+        }
     }
 
     fn parts(&self) -> (StatusCode, &'static str, Value) {
         match self {
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, Value::Null),
-            ApiError::Invalid(inv) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", json!({ "fields": fields(&inv.0) })),
+            ApiError::Invalid(inv) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                json!({ "fields": fields(&inv.0) }),
+            ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", Value::Null),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", Value::Null),
-            ApiError::NotFound { what, id } => (StatusCode::NOT_FOUND, "not_found", json!({ "resource": what, "id": id })),
-            ApiError::Conflict { code, details, .. } => (StatusCode::CONFLICT, code, details.clone()),
+            ApiError::NotFound { what, id } => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                json!({ "resource": what, "id": id }),
+            ),
+            ApiError::Conflict { code, details, .. } => {
+                (StatusCode::CONFLICT, code, details.clone())
+            }
             ApiError::Refused(r) => {
                 let status = match r {
-                    Refusal::EntitlementExhausted { .. } | Refusal::ChannelExhausted { .. } => StatusCode::CONFLICT,
+                    Refusal::EntitlementExhausted { .. } | Refusal::ChannelExhausted { .. } => {
+                        StatusCode::CONFLICT
+                    }
                     Refusal::EntitlementNotFound { .. } => StatusCode::NOT_FOUND,
                     Refusal::EntitlementNotActive { .. } => StatusCode::CONFLICT,
-                    Refusal::UnknownChannel { .. } | Refusal::InvalidQuantity { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                    Refusal::UnknownChannel { .. } | Refusal::InvalidQuantity { .. } => {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    }
                 };
-                (status, r.code(), serde_json::to_value(r).unwrap_or(Value::Null))
+                (
+                    status,
+                    r.code(),
+                    serde_json::to_value(r).unwrap_or(Value::Null),
+                )
             }
             ApiError::Reservation(r) => {
                 let (status, code) = match r {
-                    ReservationRefusal::ReservationNotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-                    ReservationRefusal::ReservationSettled { .. } => (StatusCode::CONFLICT, "reservation_settled"),
+                    ReservationRefusal::ReservationNotFound { .. } => {
+                        (StatusCode::NOT_FOUND, "not_found")
+                    }
+                    ReservationRefusal::ReservationSettled { .. } => {
+                        (StatusCode::CONFLICT, "reservation_settled")
+                    }
                 };
                 (status, code, serde_json::to_value(r).unwrap_or(Value::Null))
             }
-            ApiError::KeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", Value::Null),
-            ApiError::KeyInFlight => (StatusCode::CONFLICT, "idempotency_key_in_flight", Value::Null),
-            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", Value::Null),
+            ApiError::KeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                Value::Null,
+            ),
+            ApiError::KeyInFlight => (
+                StatusCode::CONFLICT,
+                "idempotency_key_in_flight",
+                Value::Null,
+            ),
+            ApiError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                Value::Null,
+            ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", Value::Null),
         }
     }
@@ -126,7 +167,11 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what, id } => ApiError::NotFound { what, id },
-            StoreError::Conflict { code, message } => ApiError::Conflict { code, message, details: Value::Null },
+            StoreError::Conflict { code, message } => ApiError::Conflict {
+                code,
+                message,
+                details: Value::Null,
+            },
             StoreError::Invalid(inv) => ApiError::Invalid(inv),
             StoreError::Lifecycle(e) => ApiError::Conflict {
                 code: "invalid_transition",
@@ -139,8 +184,12 @@ impl From<StoreError> for ApiError {
                     message: e.to_string(),
                     details: json!({ "status": status }),
                 },
-                allot_core::lifecycle::EditRefused::UnitChanged => ApiError::field("unit", e.to_string()),
-                allot_core::lifecycle::EditRefused::AccountChanged => ApiError::field("account_id", e.to_string()),
+                allot_core::lifecycle::EditRefused::UnitChanged => {
+                    ApiError::field("unit", e.to_string())
+                }
+                allot_core::lifecycle::EditRefused::AccountChanged => {
+                    ApiError::field("account_id", e.to_string())
+                }
             },
             StoreError::Backend(detail) => ApiError::Internal(detail),
         }

@@ -22,7 +22,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("application/json")
+            });
         if json_type == Some(false) {
             return Err(ApiError::BadRequest {
                 code: "unsupported_media_type",
@@ -33,7 +39,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::TooLarge
             } else {
-                ApiError::BadRequest { code: "unreadable_body", message: "the request body could not be read".into() }
+                ApiError::BadRequest {
+                    code: "unreadable_body",
+                    message: "the request body could not be read".into(),
+                }
             }
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -42,7 +51,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest { code: "malformed_json", message: "a JSON body is required".into() });
+        return Err(ApiError::BadRequest {
+            code: "malformed_json",
+            message: "a JSON body is required".into(),
+        });
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
@@ -51,10 +63,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let path = err.path().to_string();
             let inner = err.into_inner();
             if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-                return Err(ApiError::BadRequest { code: "malformed_json", message: format!("malformed JSON: {inner}") });
+                return Err(ApiError::BadRequest {
+                    code: "malformed_json",
+                    message: format!("malformed JSON: {inner}"),
+                });
             }
             let message = strip_position(&inner.to_string());
-            let field = named_field(&message).map(|f| join_path(&path, &f)).unwrap_or_else(|| display_path(&path));
+            let field = match named_field(&message) {
+                // serde_path_to_error already ends the path with an unknown field's name.
+                Some(f) if path == f || path.ends_with(&format!(".{f}")) => path.clone(),
+                Some(f) => join_path(&path, &f),
+                None => display_path(&path),
+            };
             Err(ApiError::field(&field, message))
         }
     }
@@ -102,8 +122,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let raw = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-            .map_err(|_| ApiError::BadRequest { code: "malformed_query", message: "the query string could not be read".into() })?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw).map_err(|_| ApiError::BadRequest {
+                code: "malformed_query",
+                message: "the query string could not be read".into(),
+            })?;
         Ok(Query(pairs.into_iter().collect()))
     }
 }
@@ -114,7 +137,10 @@ pub const DEFAULT_LIMIT: u32 = 100;
 
 impl Query {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn page(&self) -> Result<allot_store::model::Page, ApiError> {
@@ -122,12 +148,20 @@ impl Query {
             None => DEFAULT_LIMIT,
             Some(v) => match v.parse::<u32>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-                _ => return Err(ApiError::field("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),
+                _ => {
+                    return Err(ApiError::field(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                    ))
+                }
             },
         };
         let after = self.get("cursor").map(str::to_string);
         if after.as_ref().is_some_and(|c| c.len() > 128) {
-            return Err(ApiError::field("cursor", "is not a cursor this service issued"));
+            return Err(ApiError::field(
+                "cursor",
+                "is not a cursor this service issued",
+            ));
         }
         Ok(allot_store::model::Page { after, limit })
     }

@@ -37,25 +37,47 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
 
 /// Reads and checks the header; `None` when absent.
 pub fn key_from(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(HEADER) else { return Ok(None) };
-    let key = value.to_str().map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?.trim();
+    let Some(value) = headers.get(HEADER) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
+        .trim();
     if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(ApiError::field("Idempotency-Key", format!("must be 1 to {MAX_KEY_LEN} characters")));
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            format!("must be 1 to {MAX_KEY_LEN} characters"),
+        ));
     }
     Ok(Some(key.to_string()))
 }
 
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn layer(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let Some(key) = key_from(req.headers())? else {
         return Ok(next.run(req).await);
     };
-    let principal = req.extensions().get::<Principal>().cloned().ok_or(ApiError::Unauthorized)?;
+    let principal = req
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or(ApiError::Unauthorized)?;
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::TooLarge)?;
+    let bytes = to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::TooLarge)?;
     let fp = fingerprint(parts.method.as_str(), parts.uri.path(), &bytes);
     let now = state.clock.now();
     let stale_before = now - chrono::Duration::seconds(STALE_AFTER_SECONDS);
-    match state.store.claim_key(&principal.key_id, &key, &fp, now, stale_before).await? {
+    match state
+        .store
+        .claim_key(&principal.key_id, &key, &fp, now, stale_before)
+        .await?
+    {
         KeyClaim::Existing(record) => {
             if record.fingerprint != fp {
                 return Err(ApiError::KeyReused);
@@ -66,25 +88,37 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             }
         }
         KeyClaim::Claimed => {
-            let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let response = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
             let status = response.status();
             if status.is_server_error() {
                 state.store.abandon_key(&principal.key_id, &key).await?;
                 return Ok(response);
             }
             let (parts, body) = response.into_parts();
-            let body = to_bytes(body, usize::MAX).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+            let body = to_bytes(body, usize::MAX)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
             let json_body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let answer = json!({ "status": status.as_u16(), "body": json_body });
-            state.store.finish_key(&principal.key_id, &key, &answer).await?;
+            state
+                .store
+                .finish_key(&principal.key_id, &key, &answer)
+                .await?;
             Ok(Response::from_parts(parts, Body::from(body)))
         }
     }
 }
 
 fn replay(answer: &Value) -> Response {
-    let status = answer["status"].as_u64().and_then(|s| StatusCode::from_u16(s as u16).ok()).unwrap_or(StatusCode::OK);
+    let status = answer["status"]
+        .as_u64()
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::OK);
     let mut response = (status, axum::Json(answer["body"].clone())).into_response();
-    response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+        .headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
     response
 }

@@ -19,12 +19,19 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
         return Err(ApiError::field(field, "must not be empty"));
     }
     if v.chars().count() > max {
-        return Err(ApiError::field(field, format!("must be at most {max} characters")));
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(v.to_string())
 }
 
-pub fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+pub fn optional_text(
+    field: &str,
+    value: &Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
     value.as_deref().map(|v| text(field, v, max)).transpose()
 }
 
@@ -142,7 +149,14 @@ impl EntitlementInput {
             decrement_on: self.decrement_on,
             start_date: self.start_date,
             end_date: self.end_date,
-            channels: self.channels.into_iter().map(|c| ChannelTerm { channel: c.channel, total: c.total }).collect(),
+            channels: self
+                .channels
+                .into_iter()
+                .map(|c| ChannelTerm {
+                    channel: c.channel,
+                    total: c.total,
+                })
+                .collect(),
             product_ids: self.product_ids,
             contact_ids: self.contact_ids,
             is_default: self.is_default,
@@ -172,7 +186,14 @@ impl EntitlementInput {
             end_date: t.end_date,
             period: t.period,
             rollover: t.rollover,
-            channels: t.channels.iter().map(|c| ChannelInput { channel: c.channel.clone(), total: c.total }).collect(),
+            channels: t
+                .channels
+                .iter()
+                .map(|c| ChannelInput {
+                    channel: c.channel.clone(),
+                    total: c.total,
+                })
+                .collect(),
             product_ids: t.product_ids.clone(),
             contact_ids: t.contact_ids.clone(),
             is_default: t.is_default,

@@ -31,7 +31,11 @@ pub async fn run_once(state: &AppState) {
     match state.store.expired_reservations(now, 1000).await {
         Ok(ids) => {
             for id in ids {
-                let item = BatchItem { command: Command::Expire { reservation_id: id }, actor: "system".into(), idempotency: None };
+                let item = BatchItem {
+                    command: Command::Expire { reservation_id: id },
+                    actor: "system".into(),
+                    idempotency: None,
+                };
                 if let Err(e) = state.writes.submit(item).await {
                     tracing::warn!(error = %e, "reservation expiry failed");
                 }

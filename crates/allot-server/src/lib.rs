@@ -30,13 +30,20 @@ pub use state::AppState;
 /// Opens the backend the URL names. Does not migrate.
 pub async fn open_store(config: &Config) -> StoreResult<Arc<dyn Store>> {
     if config.is_postgres() {
-        Ok(Arc::new(PostgresStore::connect(&config.db, config.pg_pool_size).await?))
+        Ok(Arc::new(
+            PostgresStore::connect(&config.db, config.pg_pool_size).await?,
+        ))
     } else {
-        let synchronous = config
-            .sqlite_synchronous
-            .parse()
-            .map_err(|_| StoreError::Backend(format!("sqlite_synchronous must be normal or full, not {}", config.sqlite_synchronous)))?;
-        let options = SqliteOptions { synchronous, ..SqliteOptions::default() };
+        let synchronous = config.sqlite_synchronous.parse().map_err(|_| {
+            StoreError::Backend(format!(
+                "sqlite_synchronous must be normal or full, not {}",
+                config.sqlite_synchronous
+            ))
+        })?;
+        let options = SqliteOptions {
+            synchronous,
+            ..SqliteOptions::default()
+        };
         Ok(Arc::new(SqliteStore::open(&config.db, options).await?))
     }
 }
@@ -56,19 +63,41 @@ impl Running {
 }
 
 /// Migrates, starts the write path and the jobs, binds and serves.
-pub async fn start(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> start_error::Result<Running> {
+pub async fn start(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> start_error::Result<Running> {
     telemetry::install();
     store.migrate().await?;
-    let writers = config.writers.unwrap_or(if config.is_postgres() { 4 } else { 1 });
-    let write_config = WritePathConfig { max_batch: config.max_batch.max(1), writers, ..WritePathConfig::default() };
+    let writers = config
+        .writers
+        .unwrap_or(if config.is_postgres() { 4 } else { 1 });
+    let write_config = WritePathConfig {
+        max_batch: config.max_batch.max(1),
+        writers,
+        ..WritePathConfig::default()
+    };
     let writes = WritePath::start(store.clone(), clock.clone(), write_config);
-    let state = AppState { store, writes, clock };
+    let state = AppState {
+        store,
+        writes,
+        clock,
+    };
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let app = app::router(state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let jobs = jobs::spawn(state.clone(), Duration::from_secs(config.job_interval_seconds.max(1)));
-    Ok(Running { addr, state, server, jobs })
+    let jobs = jobs::spawn(
+        state.clone(),
+        Duration::from_secs(config.job_interval_seconds.max(1)),
+    );
+    Ok(Running {
+        addr,
+        state,
+        server,
+        jobs,
+    })
 }
 
 /// Start-up errors: the store's, or the listener's.

@@ -13,7 +13,9 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn install() {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
-            .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+            .set_buckets(&[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
             .ok()?
             .build_recorder();
         let handle = recorder.handle();
@@ -23,13 +25,21 @@ pub fn install() {
 }
 
 pub fn render() -> String {
-    HANDLE.get().and_then(|h| h.as_ref()).map(|h| h.render()).unwrap_or_default()
+    HANDLE
+        .get()
+        .and_then(|h| h.as_ref())
+        .map(|h| h.render())
+        .unwrap_or_default()
 }
 
 /// Counts requests and times them by route template (never by raw path, so
 /// ids and secrets never become label values).
 pub async fn track(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().as_str().to_string();
     let started = Instant::now();
     let response = next.run(req).await;

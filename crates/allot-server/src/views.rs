@@ -4,7 +4,9 @@
 use allot_core::balance::Balance;
 use allot_core::entitlement::{AlertThreshold, Status};
 use allot_core::lifecycle::effective_status;
-use allot_store::model::{Account, ApiKey, Contact, EntitlementRecord, Event, LedgerEntry, Product, Transition};
+use allot_store::model::{
+    Account, ApiKey, Contact, EntitlementRecord, Event, LedgerEntry, Product, Transition,
+};
 use allot_store::plan::Reservation;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -20,7 +22,12 @@ pub struct AccountView {
 
 impl From<Account> for AccountView {
     fn from(a: Account) -> Self {
-        AccountView { id: a.id, name: a.name, parent_id: a.parent_id, created_at: a.created_at }
+        AccountView {
+            id: a.id,
+            name: a.name,
+            parent_id: a.parent_id,
+            created_at: a.created_at,
+        }
     }
 }
 
@@ -35,7 +42,13 @@ pub struct ContactView {
 
 impl From<Contact> for ContactView {
     fn from(c: Contact) -> Self {
-        ContactView { id: c.id, account_id: c.account_id, name: c.name, email: c.email, created_at: c.created_at }
+        ContactView {
+            id: c.id,
+            account_id: c.account_id,
+            name: c.name,
+            email: c.email,
+            created_at: c.created_at,
+        }
     }
 }
 
@@ -49,7 +62,12 @@ pub struct ProductView {
 
 impl From<Product> for ProductView {
     fn from(p: Product) -> Self {
-        ProductView { id: p.id, name: p.name, sku: p.sku, created_at: p.created_at }
+        ProductView {
+            id: p.id,
+            name: p.name,
+            sku: p.sku,
+            created_at: p.created_at,
+        }
     }
 }
 
@@ -127,7 +145,14 @@ impl EntitlementView {
             start_date: t.start_date,
             end_date: t.end_date,
             status: status_today(record, today).as_str().into(),
-            channels: t.channels.iter().map(|c| ChannelTermView { channel: c.channel.clone(), total: c.total }).collect(),
+            channels: t
+                .channels
+                .iter()
+                .map(|c| ChannelTermView {
+                    channel: c.channel.clone(),
+                    total: c.total,
+                })
+                .collect(),
             product_ids: t.product_ids.clone(),
             contact_ids: t.contact_ids.clone(),
             is_default: t.is_default,
@@ -202,11 +227,21 @@ impl From<Balance> for BalanceView {
             held: b.held,
             remaining: b.remaining,
             overage: b.overage,
-            period: WindowView { index: b.period.index, start: b.period.start, end: b.period.end },
+            period: WindowView {
+                index: b.period.index,
+                start: b.period.start,
+                end: b.period.end,
+            },
             channels: b
                 .channels
                 .into_iter()
-                .map(|c| ChannelBalanceView { channel: c.channel, total: c.total, used: c.used, held: c.held, remaining: c.remaining })
+                .map(|c| ChannelBalanceView {
+                    channel: c.channel,
+                    total: c.total,
+                    used: c.used,
+                    held: c.held,
+                    remaining: c.remaining,
+                })
                 .collect(),
         }
     }
@@ -307,7 +342,13 @@ pub struct EventView {
 
 impl From<Event> for EventView {
     fn from(e: Event) -> Self {
-        EventView { id: e.id, kind: e.kind, entitlement_id: e.entitlement_id, data: e.data, created_at: e.created_at }
+        EventView {
+            id: e.id,
+            kind: e.kind,
+            entitlement_id: e.entitlement_id,
+            data: e.data,
+            created_at: e.created_at,
+        }
     }
 }
 

@@ -1,1 +1,375 @@
+//! Allot's embedded store: SQLite in WAL mode, one writer thread that owns
+//! every mutation (batches commit once for many requests), and a small pool
+//! of read-only connections for reads.
 #![forbid(unsafe_code)]
+
+mod api_keys;
+mod batch;
+mod cache;
+mod connect;
+mod convert;
+mod entitlements;
+mod error;
+mod events;
+mod idempotency;
+mod lifecycle;
+mod migrate;
+mod parties;
+mod pool;
+mod tx;
+mod usage;
+
+use std::sync::Arc;
+
+use allot_core::entitlement::{Entitlement, Terms};
+use allot_core::lifecycle::Action;
+use allot_store::model::{
+    Account, ApiKey, Contact, EntitlementFilter, EntitlementRecord, Event, IdempotencyRecord,
+    KeyClaim, LedgerEntry, Page, Product, Transition,
+};
+use allot_store::plan::{BatchItem, ItemAnswer, Reservation};
+use allot_store::{Store, StoreError, StoreResult, TransitionResult};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::Connection;
+
+pub use connect::{SqliteOptions, Synchronous};
+
+use crate::cache::TermsCache;
+use crate::connect::Location;
+use crate::error::Res;
+use crate::pool::{Readers, Writer};
+
+pub struct SqliteStore {
+    /// `None` for an in-memory database or `readers: 0`: reads then go
+    /// through the writer.
+    readers: Option<Arc<Readers>>,
+    cache: Arc<TermsCache>,
+    /// Dropped last (fields drop in order): the last connection to close
+    /// checkpoints and removes the WAL, which only a writer can do.
+    writer: Writer,
+}
+
+impl SqliteStore {
+    /// `url` is `sqlite://relative/or/./path.db`, `sqlite:///absolute/path.db`,
+    /// or a bare path. Creates the file if missing. Does not migrate (the
+    /// caller calls `migrate()`).
+    pub async fn open(url: &str, options: SqliteOptions) -> StoreResult<SqliteStore> {
+        let location = connect::parse_url(url)?;
+        tokio::task::spawn_blocking(move || Self::open_blocking(location, options))
+            .await
+            .map_err(StoreError::backend)?
+    }
+
+    fn open_blocking(location: Location, options: SqliteOptions) -> StoreResult<SqliteStore> {
+        // The writer goes first: it creates the file and switches it to WAL,
+        // which the read-only connections rely on.
+        let writer = connect::open_writer(&location, options.synchronous)?;
+        let readers = match &location {
+            Location::File(path) if options.readers > 0 => {
+                let conns = (0..options.readers)
+                    .map(|_| connect::open_reader(path))
+                    .collect::<Res<Vec<_>>>()?;
+                Some(Arc::new(Readers::new(conns)))
+            }
+            _ => None,
+        };
+        Ok(SqliteStore {
+            writer: Writer::start(writer)?,
+            readers,
+            cache: Arc::default(),
+        })
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection, &TermsCache) -> Res<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let cache = self.cache.clone();
+        self.writer.run(move |conn| f(conn, &cache)).await
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &TermsCache) -> Res<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let cache = self.cache.clone();
+        match &self.readers {
+            Some(readers) => readers.run(move |conn| f(conn, &cache)).await,
+            None => self.writer.run(move |conn| f(conn, &cache)).await,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        self.write(|c, _| migrate::migrate(c)).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c, _| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn insert_account(&self, account: &Account) -> StoreResult<()> {
+        let account = account.clone();
+        self.write(move |c, _| parties::insert_account(c, &account))
+            .await
+    }
+
+    async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
+        let id = id.to_string();
+        self.read(move |c, _| parties::get_account(c, &id)).await
+    }
+
+    async fn list_accounts(&self, page: &Page) -> StoreResult<Vec<Account>> {
+        let page = page.clone();
+        self.read(move |c, _| parties::list_accounts(c, &page))
+            .await
+    }
+
+    async fn account_ancestors(&self, id: &str) -> StoreResult<Vec<String>> {
+        let id = id.to_string();
+        self.read(move |c, _| parties::account_ancestors(c, &id))
+            .await
+    }
+
+    async fn insert_contact(&self, contact: &Contact) -> StoreResult<()> {
+        let contact = contact.clone();
+        self.write(move |c, _| parties::insert_contact(c, &contact))
+            .await
+    }
+
+    async fn get_contact(&self, id: &str) -> StoreResult<Option<Contact>> {
+        let id = id.to_string();
+        self.read(move |c, _| parties::get_contact(c, &id)).await
+    }
+
+    async fn list_contacts(
+        &self,
+        account_id: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<Vec<Contact>> {
+        let (account_id, page) = (account_id.map(str::to_string), page.clone());
+        self.read(move |c, _| parties::list_contacts(c, account_id.as_deref(), &page))
+            .await
+    }
+
+    async fn insert_product(&self, product: &Product) -> StoreResult<()> {
+        let product = product.clone();
+        self.write(move |c, _| parties::insert_product(c, &product))
+            .await
+    }
+
+    async fn get_product(&self, id: &str) -> StoreResult<Option<Product>> {
+        let id = id.to_string();
+        self.read(move |c, _| parties::get_product(c, &id)).await
+    }
+
+    async fn list_products(&self, page: &Page) -> StoreResult<Vec<Product>> {
+        let page = page.clone();
+        self.read(move |c, _| parties::list_products(c, &page))
+            .await
+    }
+
+    async fn insert_entitlement(
+        &self,
+        entitlement: &Entitlement,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EntitlementRecord> {
+        let entitlement = entitlement.clone();
+        self.write(move |c, _| entitlements::insert(c, entitlement, now))
+            .await
+    }
+
+    async fn get_entitlement(&self, id: &str) -> StoreResult<Option<EntitlementRecord>> {
+        let id = id.to_string();
+        self.read(move |c, cache| entitlements::get(c, cache, &id))
+            .await
+    }
+
+    async fn list_entitlements(
+        &self,
+        filter: &EntitlementFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<EntitlementRecord>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |c, cache| entitlements::list(c, cache, &filter, &page))
+            .await
+    }
+
+    async fn update_terms(
+        &self,
+        id: &str,
+        terms: &Terms,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EntitlementRecord> {
+        let (id, terms) = (id.to_string(), terms.clone());
+        self.write(move |c, cache| entitlements::update_terms(c, cache, &id, &terms, today, now))
+            .await
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        action: Action,
+        actor: &str,
+        renewal_id: &str,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TransitionResult> {
+        let (id, actor, renewal_id) = (id.to_string(), actor.to_string(), renewal_id.to_string());
+        self.write(move |c, cache| {
+            let request = lifecycle::Request {
+                id: &id,
+                action,
+                actor: &actor,
+                renewal_id: &renewal_id,
+                today,
+                now,
+            };
+            lifecycle::transition(c, cache, request)
+        })
+        .await
+    }
+
+    async fn sync_statuses(&self, today: NaiveDate, now: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |c, _| lifecycle::sync_statuses(c, today, now))
+            .await
+    }
+
+    async fn list_transitions(&self, entitlement_id: &str) -> StoreResult<Vec<Transition>> {
+        let id = entitlement_id.to_string();
+        self.read(move |c, _| lifecycle::list_transitions(c, &id))
+            .await
+    }
+
+    async fn apply_batch(
+        &self,
+        items: &[BatchItem],
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<ItemAnswer>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The job outlives this borrow as far as the compiler knows.
+        let items = items.to_vec();
+        self.write(move |c, cache| batch::apply(c, cache, &items, today, now))
+            .await
+    }
+
+    async fn list_ledger(
+        &self,
+        entitlement_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        let (id, page) = (entitlement_id.to_string(), page.clone());
+        self.read(move |c, _| usage::list_ledger(c, &id, &page))
+            .await
+    }
+
+    async fn get_reservation(&self, id: &str) -> StoreResult<Option<Reservation>> {
+        let id = id.to_string();
+        self.read(move |c, _| usage::get_reservation(c, &id)).await
+    }
+
+    async fn expired_reservations(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<String>> {
+        self.read(move |c, _| usage::expired_reservations(c, now, limit))
+            .await
+    }
+
+    async fn list_events(
+        &self,
+        entitlement_id: Option<&str>,
+        page: &Page,
+    ) -> StoreResult<Vec<Event>> {
+        let (id, page) = (entitlement_id.map(str::to_string), page.clone());
+        self.read(move |c, _| events::list(c, id.as_deref(), &page))
+            .await
+    }
+
+    async fn claim_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<KeyClaim> {
+        let (scope, key, fingerprint) =
+            (scope.to_string(), key.to_string(), fingerprint.to_string());
+        self.write(move |c, _| {
+            let claim = idempotency::Claim {
+                scope: &scope,
+                key: &key,
+                fingerprint: &fingerprint,
+                now,
+                stale_before,
+            };
+            idempotency::claim(c, claim)
+        })
+        .await
+    }
+
+    async fn finish_key(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &serde_json::Value,
+    ) -> StoreResult<()> {
+        let (scope, key, answer) = (scope.to_string(), key.to_string(), answer.clone());
+        self.write(move |c, _| idempotency::finish(c, &scope, &key, &answer))
+            .await
+    }
+
+    async fn abandon_key(&self, scope: &str, key: &str) -> StoreResult<()> {
+        let (scope, key) = (scope.to_string(), key.to_string());
+        self.write(move |c, _| idempotency::abandon(c, &scope, &key))
+            .await
+    }
+
+    async fn get_key(&self, scope: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        let (scope, key) = (scope.to_string(), key.to_string());
+        self.read(move |c, _| idempotency::get(c, &scope, &key))
+            .await
+    }
+
+    async fn purge_keys(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.write(move |c, _| idempotency::purge(c, before)).await
+    }
+
+    async fn insert_api_key(&self, key: &ApiKey, secret_hash: &str) -> StoreResult<()> {
+        let (key, hash) = (key.clone(), secret_hash.to_string());
+        self.write(move |c, _| api_keys::insert(c, &key, &hash))
+            .await
+    }
+
+    async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
+        let hash = secret_hash.to_string();
+        self.read(move |c, _| api_keys::by_hash(c, &hash)).await
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {
+        self.read(|c, _| api_keys::list(c)).await
+    }
+
+    async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |c, _| api_keys::revoke(c, &id, now)).await
+    }
+
+    async fn count_api_keys(&self) -> StoreResult<u64> {
+        self.read(|c, _| api_keys::count(c)).await
+    }
+}

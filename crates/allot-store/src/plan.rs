@@ -4,7 +4,6 @@
 //! write; they never decide.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use allot_core::balance::balance;
 use allot_core::batch::{decide_command, EntitlementState, Op};
@@ -227,17 +226,9 @@ pub fn idempotency_keys(items: &[BatchItem]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-static LEDGER_SEQ: AtomicU64 = AtomicU64::new(0);
-
 /// Ledger ids sort by time, then by order of writing within this process.
 fn ledger_id(now: DateTime<Utc>) -> String {
-    let seq = LEDGER_SEQ.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
-    let rand = new_id("", now);
-    format!(
-        "use_{:012x}{seq:06x}{}",
-        now.timestamp_millis().max(0),
-        &rand[rand.len() - 6..]
-    )
+    new_id("use", now)
 }
 
 fn event_row(draft: EventDraft, now: DateTime<Utc>) -> Event {

@@ -19,8 +19,16 @@ use crate::state::AppState;
 use crate::views::{status_today, BalanceView, EntitlementView, Listing, TransitionView};
 
 /// Loads an entitlement the caller may see; anything else does not exist.
-pub async fn visible_entitlement(state: &AppState, principal: &Principal, id: &str) -> ApiResult<EntitlementRecord> {
-    let found = if has_prefix(id, "ent") { state.store.get_entitlement(id).await? } else { None };
+pub async fn visible_entitlement(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> ApiResult<EntitlementRecord> {
+    let found = if has_prefix(id, "ent") {
+        state.store.get_entitlement(id).await?
+    } else {
+        None
+    };
     match found {
         Some(r) if principal.sees_account(&r.entitlement.terms.account_id) => Ok(r),
         _ => Err(ApiError::not_found("entitlement", id)),
@@ -30,19 +38,30 @@ pub async fn visible_entitlement(state: &AppState, principal: &Principal, id: &s
 /// The references in a set of terms must exist: the account, and every
 /// product and contact (contacts of that account).
 async fn check_references(state: &AppState, terms: &Terms) -> ApiResult<()> {
-    let account_exists = has_prefix(&terms.account_id, "acc") && state.store.get_account(&terms.account_id).await?.is_some();
+    let account_exists = has_prefix(&terms.account_id, "acc")
+        && state.store.get_account(&terms.account_id).await?.is_some();
     if !account_exists {
         return Err(ApiError::field("account_id", "account does not exist"));
     }
     for (i, id) in terms.product_ids.iter().enumerate() {
         if !has_prefix(id, "prd") || state.store.get_product(id).await?.is_none() {
-            return Err(ApiError::field(&format!("product_ids[{i}]"), "product does not exist"));
+            return Err(ApiError::field(
+                &format!("product_ids[{i}]"),
+                "product does not exist",
+            ));
         }
     }
     for (i, id) in terms.contact_ids.iter().enumerate() {
-        let contact = if has_prefix(id, "con") { state.store.get_contact(id).await? } else { None };
-        if !contact.is_some_and(|c| c.account_id == terms.account_id) {
-            return Err(ApiError::field(&format!("contact_ids[{i}]"), "is not a contact of this account"));
+        let contact = if has_prefix(id, "con") {
+            state.store.get_contact(id).await?
+        } else {
+            None
+        };
+        if contact.is_none_or(|c| c.account_id != terms.account_id) {
+            return Err(ApiError::field(
+                &format!("contact_ids[{i}]"),
+                "is not a contact of this account",
+            ));
         }
     }
     Ok(())
@@ -59,14 +78,26 @@ pub async fn create(
     let terms = body.into_terms()?;
     check_references(&state, &terms).await?;
     let now = state.clock.now();
-    let entitlement = Entitlement { id: new_id("ent", now), terms, status: Status::Draft, predecessor_id: None };
+    let entitlement = Entitlement {
+        id: new_id("ent", now),
+        terms,
+        status: Status::Draft,
+        predecessor_id: None,
+    };
     let record = state.store.insert_entitlement(&entitlement, now).await?;
-    Ok((StatusCode::CREATED, Json(EntitlementView::new(&record, state.clock.today()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(EntitlementView::new(&record, state.clock.today())),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/entitlements/{id}", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = EntitlementView), (status = 404, body = ErrorBody)))]
-pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<EntitlementView>> {
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EntitlementView>> {
     principal.require(Permission::Read)?;
     let record = visible_entitlement(&state, &principal, &id).await?;
     Ok(Json(EntitlementView::new(&record, state.clock.today())))
@@ -76,7 +107,11 @@ pub async fn get(State(state): State<AppState>, principal: Principal, Path(id): 
     params(("account_id" = Option<String>, Query), ("status" = Option<String>, Query), ("unit" = Option<String>, Query),
         ("owner" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Listing<EntitlementView>), (status = 422, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>, principal: Principal, query: Query) -> ApiResult<Json<Listing<EntitlementView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Query,
+) -> ApiResult<Json<Listing<EntitlementView>>> {
     principal.require(Permission::Read)?;
     let page = query.page()?;
     let mut filter = EntitlementFilter {
@@ -85,15 +120,30 @@ pub async fn list(State(state): State<AppState>, principal: Principal, query: Qu
         ..Default::default()
     };
     if let Some(unit) = query.get("unit") {
-        filter.unit = Some(allot_core::Unit::parse(unit).ok_or_else(|| ApiError::field("unit", "must be cases, hours, visits or units"))?);
+        filter.unit = Some(
+            allot_core::Unit::parse(unit)
+                .ok_or_else(|| ApiError::field("unit", "must be cases, hours, visits or units"))?,
+        );
     }
     let wanted_status = match query.get("status") {
-        Some(s) => Some(Status::parse(s).ok_or_else(|| ApiError::field("status", "must be draft, waiting, active, expired or cancelled"))?),
+        Some(s) => Some(Status::parse(s).ok_or_else(|| {
+            ApiError::field(
+                "status",
+                "must be draft, waiting, active, expired or cancelled",
+            )
+        })?),
         None => None,
     };
     if principal.role == Role::Customer {
-        if filter.account_id.as_ref().is_some_and(|a| !principal.sees_account(a)) {
-            return Ok(Json(Listing { items: vec![], next_cursor: None }));
+        if filter
+            .account_id
+            .as_ref()
+            .is_some_and(|a| !principal.sees_account(a))
+        {
+            return Ok(Json(Listing {
+                items: vec![],
+                next_cursor: None,
+            }));
         }
         filter.account_id = principal.account_id.clone();
     }
@@ -103,11 +153,18 @@ pub async fn list(State(state): State<AppState>, principal: Principal, query: Qu
         Status::Draft | Status::Cancelled => vec![s],
         _ => vec![Status::Waiting, Status::Active, Status::Expired],
     });
-    let rows = state.store.list_entitlements(&filter, &fetch(&page)).await?;
+    let rows = state
+        .store
+        .list_entitlements(&filter, &fetch(&page))
+        .await?;
     let more = rows.len() > page.limit as usize;
     let mut rows = rows;
     rows.truncate(page.limit as usize);
-    let next_cursor = if more { rows.last().map(|r| r.entitlement.id.clone()) } else { None };
+    let next_cursor = if more {
+        rows.last().map(|r| r.entitlement.id.clone())
+    } else {
+        None
+    };
     let items = rows
         .iter()
         .filter(|r| wanted_status.is_none_or(|s| status_today(r, today) == s))
@@ -145,40 +202,80 @@ pub async fn patch(
         merged.insert("total".into(), Value::Null);
     }
     merged.extend(changes);
-    let input: EntitlementInput = parse_json(&serde_json::to_vec(&merged).map_err(|e| ApiError::Internal(e.to_string()))?)?;
+    let input: EntitlementInput =
+        parse_json(&serde_json::to_vec(&merged).map_err(|e| ApiError::Internal(e.to_string()))?)?;
     let terms = input.into_terms()?;
     check_references(&state, &terms).await?;
-    let updated = state.store.update_terms(&id, &terms, state.clock.today(), state.clock.now()).await?;
+    let updated = state
+        .store
+        .update_terms(&id, &terms, state.clock.today(), state.clock.now())
+        .await?;
     Ok(Json(EntitlementView::new(&updated, state.clock.today())))
 }
 
-async fn act(state: &AppState, principal: &Principal, id: &str, action: Action) -> ApiResult<allot_store::TransitionResult> {
+async fn act(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    action: Action,
+) -> ApiResult<allot_store::TransitionResult> {
     principal.require(Permission::Manage)?;
     visible_entitlement(state, principal, id).await?;
     let now = state.clock.now();
     let renewal_id = new_id("ent", now);
-    Ok(state.store.transition(id, action, &principal.key_id, &renewal_id, state.clock.today(), now).await?)
+    Ok(state
+        .store
+        .transition(
+            id,
+            action,
+            &principal.key_id,
+            &renewal_id,
+            state.clock.today(),
+            now,
+        )
+        .await?)
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/activate", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody)))]
-pub async fn activate(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<EntitlementView>> {
+pub async fn activate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EntitlementView>> {
     let result = act(&state, &principal, &id, Action::Activate).await?;
-    Ok(Json(EntitlementView::new(&result.entitlement, state.clock.today())))
+    Ok(Json(EntitlementView::new(
+        &result.entitlement,
+        state.clock.today(),
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/deactivate", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody)))]
-pub async fn deactivate(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<EntitlementView>> {
+pub async fn deactivate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EntitlementView>> {
     let result = act(&state, &principal, &id, Action::Deactivate).await?;
-    Ok(Json(EntitlementView::new(&result.entitlement, state.clock.today())))
+    Ok(Json(EntitlementView::new(
+        &result.entitlement,
+        state.clock.today(),
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/cancel", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody)))]
-pub async fn cancel(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<EntitlementView>> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EntitlementView>> {
     let result = act(&state, &principal, &id, Action::Cancel).await?;
-    Ok(Json(EntitlementView::new(&result.entitlement, state.clock.today())))
+    Ok(Json(EntitlementView::new(
+        &result.entitlement,
+        state.clock.today(),
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/renew", tag = "entitlements", params(("id" = String, Path)),
@@ -189,21 +286,37 @@ pub async fn renew(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<EntitlementView>)> {
     let result = act(&state, &principal, &id, Action::Renew).await?;
-    let renewal = result.renewal.ok_or_else(|| ApiError::Internal("renewal missing".into()))?;
-    Ok((StatusCode::CREATED, Json(EntitlementView::new(&renewal, state.clock.today()))))
+    let renewal = result
+        .renewal
+        .ok_or_else(|| ApiError::Internal("renewal missing".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(EntitlementView::new(&renewal, state.clock.today())),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/entitlements/{id}/balance", tag = "usage", params(("id" = String, Path)),
     responses((status = 200, body = BalanceView), (status = 404, body = ErrorBody)))]
-pub async fn balance(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<BalanceView>> {
+pub async fn balance(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BalanceView>> {
     principal.require(Permission::Read)?;
     let record = visible_entitlement(&state, &principal, &id).await?;
-    Ok(Json(allot_core::balance::balance(&record.entitlement, &record.counters, state.clock.today()).into()))
+    Ok(Json(
+        allot_core::balance::balance(&record.entitlement, &record.counters, state.clock.today())
+            .into(),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/entitlements/{id}/transitions", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = Vec<TransitionView>), (status = 404, body = ErrorBody)))]
-pub async fn transitions(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Vec<TransitionView>>> {
+pub async fn transitions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<TransitionView>>> {
     principal.require(Permission::Read)?;
     visible_entitlement(&state, &principal, &id).await?;
     let rows = state.store.list_transitions(&id).await?;

@@ -21,31 +21,74 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
     principal.require(Permission::Administer)?;
-    let role = Role::parse(&body.role).ok_or_else(|| ApiError::field("role", "must be admin, manager, agent, customer or integration"))?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::field(
+            "role",
+            "must be admin, manager, agent, customer or integration",
+        )
+    })?;
     match (role, &body.account_id) {
-        (Role::Customer, None) => return Err(ApiError::field("account_id", "is required for customer keys")),
-        (Role::Customer, Some(id)) => {
-            if !has_prefix(id, "acc") || state.store.get_account(id).await?.is_none() {
-                return Err(ApiError::field("account_id", "account does not exist"));
-            }
+        (Role::Customer, None) => {
+            return Err(ApiError::field(
+                "account_id",
+                "is required for customer keys",
+            ))
         }
-        (_, Some(_)) => return Err(ApiError::field("account_id", "only customer keys are bound to an account")),
+        (Role::Customer, Some(id))
+            if !has_prefix(id, "acc") || state.store.get_account(id).await?.is_none() =>
+        {
+            return Err(ApiError::field("account_id", "account does not exist"));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::field(
+                "account_id",
+                "only customer keys are bound to an account",
+            ))
+        }
         _ => {}
     }
     let name = short_text("name", &body.name)?;
-    let (key, secret) = create_key(state.store.as_ref(), role, body.account_id, name, state.clock.now()).await?;
-    Ok((StatusCode::CREATED, Json(CreatedApiKey { key: key.into(), secret })))
+    let (key, secret) = create_key(
+        state.store.as_ref(),
+        role,
+        body.account_id,
+        name,
+        state.clock.now(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiKey {
+            key: key.into(),
+            secret,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<ApiKeyView>)))]
-pub async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<Vec<ApiKeyView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Vec<ApiKeyView>>> {
     principal.require(Permission::Administer)?;
-    Ok(Json(state.store.list_api_keys().await?.into_iter().map(Into::into).collect()))
+    Ok(Json(
+        state
+            .store
+            .list_api_keys()
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", tag = "api-keys", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn revoke(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     principal.require(Permission::Administer)?;
     if has_prefix(&id, "key") && state.store.revoke_api_key(&id, state.clock.now()).await? {
         Ok(StatusCode::NO_CONTENT)

@@ -13,20 +13,43 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Query};
 use crate::inputs::{short_text, text, CreateAccount, CreateContact, CreateProduct, MAX_TEXT};
 use crate::state::AppState;
-use crate::views::{AccountView, ContactView, Eligibility, EligibleEntitlement, EntitlementView, Listing, ProductView};
+use crate::views::{
+    AccountView, ContactView, Eligibility, EligibleEntitlement, EntitlementView, Listing,
+    ProductView,
+};
 
 /// Loads an account the caller may see; anything else does not exist.
-pub async fn visible_account(state: &AppState, principal: &Principal, id: &str) -> ApiResult<Account> {
+pub async fn visible_account(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> ApiResult<Account> {
     if !has_prefix(id, "acc") || !principal.sees_account(id) {
         return Err(ApiError::not_found("account", id));
     }
-    state.store.get_account(id).await?.ok_or_else(|| ApiError::not_found("account", id))
+    state
+        .store
+        .get_account(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("account", id))
 }
 
 /// An id given in a body must name an existing object: a 422 on that field otherwise.
 async fn account_field(state: &AppState, field: &str, id: &str) -> ApiResult<Account> {
-    let found = if has_prefix(id, "acc") { state.store.get_account(id).await? } else { None };
-    found.ok_or_else(|| ApiError::field(field, format!("account {} does not exist", id.chars().take(80).collect::<String>())))
+    let found = if has_prefix(id, "acc") {
+        state.store.get_account(id).await?
+    } else {
+        None
+    };
+    found.ok_or_else(|| {
+        ApiError::field(
+            field,
+            format!(
+                "account {} does not exist",
+                id.chars().take(80).collect::<String>()
+            ),
+        )
+    })
 }
 
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = CreateAccount,
@@ -42,14 +65,23 @@ pub async fn create_account(
         account_field(&state, "parent_id", parent).await?;
     }
     let now = state.clock.now();
-    let account = Account { id: new_id("acc", now), name, parent_id: body.parent_id, created_at: now };
+    let account = Account {
+        id: new_id("acc", now),
+        name,
+        parent_id: body.parent_id,
+        created_at: now,
+    };
     state.store.insert_account(&account).await?;
     Ok((StatusCode::CREATED, Json(account.into())))
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path)),
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)))]
-pub async fn get_account(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<AccountView>> {
+pub async fn get_account(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccountView>> {
     principal.require(Permission::Read)?;
     Ok(Json(visible_account(&state, &principal, &id).await?.into()))
 }
@@ -57,15 +89,39 @@ pub async fn get_account(State(state): State<AppState>, principal: Principal, Pa
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Listing<AccountView>)))]
-pub async fn list_accounts(State(state): State<AppState>, principal: Principal, query: Query) -> ApiResult<Json<Listing<AccountView>>> {
+pub async fn list_accounts(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Query,
+) -> ApiResult<Json<Listing<AccountView>>> {
     principal.require(Permission::Read)?;
     let page = query.page()?;
-    if let Some(own) = principal.account_id.clone().filter(|_| principal.role == allot_store::model::Role::Customer) {
-        let rows: Vec<Account> = state.store.get_account(&own).await?.into_iter().filter(|a| page.after.is_none() && a.id == own).collect();
-        return Ok(Json(listing(rows, page.limit, |a| a.id.clone(), AccountView::from)));
+    if let Some(own) = principal
+        .account_id
+        .clone()
+        .filter(|_| principal.role == allot_store::model::Role::Customer)
+    {
+        let rows: Vec<Account> = state
+            .store
+            .get_account(&own)
+            .await?
+            .into_iter()
+            .filter(|a| page.after.is_none() && a.id == own)
+            .collect();
+        return Ok(Json(listing(
+            rows,
+            page.limit,
+            |a| a.id.clone(),
+            AccountView::from,
+        )));
     }
     let rows = state.store.list_accounts(&fetch(&page)).await?;
-    Ok(Json(listing(rows, page.limit, |a| a.id.clone(), AccountView::from)))
+    Ok(Json(listing(
+        rows,
+        page.limit,
+        |a| a.id.clone(),
+        AccountView::from,
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/contacts", tag = "accounts", request_body = CreateContact,
@@ -83,16 +139,30 @@ pub async fn create_contact(
     }
     account_field(&state, "account_id", &body.account_id).await?;
     let now = state.clock.now();
-    let contact = Contact { id: new_id("con", now), account_id: body.account_id, name, email, created_at: now };
+    let contact = Contact {
+        id: new_id("con", now),
+        account_id: body.account_id,
+        name,
+        email,
+        created_at: now,
+    };
     state.store.insert_contact(&contact).await?;
     Ok((StatusCode::CREATED, Json(contact.into())))
 }
 
 #[utoipa::path(get, path = "/v1/contacts/{id}", tag = "accounts", params(("id" = String, Path)),
     responses((status = 200, body = ContactView), (status = 404, body = ErrorBody)))]
-pub async fn get_contact(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<ContactView>> {
+pub async fn get_contact(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ContactView>> {
     principal.require(Permission::Read)?;
-    let found = if has_prefix(&id, "con") { state.store.get_contact(&id).await? } else { None };
+    let found = if has_prefix(&id, "con") {
+        state.store.get_contact(&id).await?
+    } else {
+        None
+    };
     match found {
         Some(c) if principal.sees_account(&c.account_id) => Ok(Json(c.into())),
         _ => Err(ApiError::not_found("contact", &id)),
@@ -102,18 +172,33 @@ pub async fn get_contact(State(state): State<AppState>, principal: Principal, Pa
 #[utoipa::path(get, path = "/v1/contacts", tag = "accounts",
     params(("account_id" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Listing<ContactView>)))]
-pub async fn list_contacts(State(state): State<AppState>, principal: Principal, query: Query) -> ApiResult<Json<Listing<ContactView>>> {
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Query,
+) -> ApiResult<Json<Listing<ContactView>>> {
     principal.require(Permission::Read)?;
     let page = query.page()?;
     let mut account = query.get("account_id").map(str::to_string);
     if principal.role == allot_store::model::Role::Customer {
         if account.as_ref().is_some_and(|a| !principal.sees_account(a)) {
-            return Ok(Json(Listing { items: vec![], next_cursor: None }));
+            return Ok(Json(Listing {
+                items: vec![],
+                next_cursor: None,
+            }));
         }
         account = principal.account_id.clone();
     }
-    let rows = state.store.list_contacts(account.as_deref(), &fetch(&page)).await?;
-    Ok(Json(listing(rows, page.limit, |c| c.id.clone(), ContactView::from)))
+    let rows = state
+        .store
+        .list_contacts(account.as_deref(), &fetch(&page))
+        .await?;
+    Ok(Json(listing(
+        rows,
+        page.limit,
+        |c| c.id.clone(),
+        ContactView::from,
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/products", tag = "catalogue", request_body = CreateProduct,
@@ -127,27 +212,51 @@ pub async fn create_product(
     let name = text("name", &body.name, MAX_TEXT)?;
     let sku = short_text("sku", &body.sku)?;
     let now = state.clock.now();
-    let product = Product { id: new_id("prd", now), name, sku, created_at: now };
+    let product = Product {
+        id: new_id("prd", now),
+        name,
+        sku,
+        created_at: now,
+    };
     state.store.insert_product(&product).await?;
     Ok((StatusCode::CREATED, Json(product.into())))
 }
 
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "catalogue", params(("id" = String, Path)),
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
-pub async fn get_product(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<ProductView>> {
+pub async fn get_product(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProductView>> {
     principal.require(Permission::Read)?;
-    let found = if has_prefix(&id, "prd") { state.store.get_product(&id).await? } else { None };
-    found.map(|p| Json(p.into())).ok_or_else(|| ApiError::not_found("product", &id))
+    let found = if has_prefix(&id, "prd") {
+        state.store.get_product(&id).await?
+    } else {
+        None
+    };
+    found
+        .map(|p| Json(p.into()))
+        .ok_or_else(|| ApiError::not_found("product", &id))
 }
 
 #[utoipa::path(get, path = "/v1/products", tag = "catalogue",
     params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Listing<ProductView>)))]
-pub async fn list_products(State(state): State<AppState>, principal: Principal, query: Query) -> ApiResult<Json<Listing<ProductView>>> {
+pub async fn list_products(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Query,
+) -> ApiResult<Json<Listing<ProductView>>> {
     principal.require(Permission::Read)?;
     let page = query.page()?;
     let rows = state.store.list_products(&fetch(&page)).await?;
-    Ok(Json(listing(rows, page.limit, |p| p.id.clone(), ProductView::from)))
+    Ok(Json(listing(
+        rows,
+        page.limit,
+        |p| p.id.clone(),
+        ProductView::from,
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}/eligibility", tag = "accounts",
@@ -166,10 +275,22 @@ pub async fn eligibility(
     accounts.extend(ancestors.iter().cloned());
     let filter = EntitlementFilter {
         account_ids: Some(accounts),
-        stored_status: Some(vec![allot_core::Status::Waiting, allot_core::Status::Active]),
+        stored_status: Some(vec![
+            allot_core::Status::Waiting,
+            allot_core::Status::Active,
+        ]),
         ..Default::default()
     };
-    let records = state.store.list_entitlements(&filter, &Page { after: None, limit: 10_000 }).await?;
+    let records = state
+        .store
+        .list_entitlements(
+            &filter,
+            &Page {
+                after: None,
+                limit: 10_000,
+            },
+        )
+        .await?;
     let today = state.clock.today();
     let scope = CaseScope {
         account_id: &account.id,
@@ -178,7 +299,8 @@ pub async fn eligibility(
         product_id: query.get("product"),
         channel: query.get("channel"),
     };
-    let entitlements: Vec<allot_core::Entitlement> = records.iter().map(|r| r.entitlement.clone()).collect();
+    let entitlements: Vec<allot_core::Entitlement> =
+        records.iter().map(|r| r.entitlement.clone()).collect();
     let ranked = eligible(&entitlements, &scope, today);
     let items = ranked
         .into_iter()
@@ -188,5 +310,8 @@ pub async fn eligibility(
             balance: allot_core::balance::balance(&r.entitlement, &r.counters, today).into(),
         })
         .collect();
-    Ok(Json(Eligibility { account_id: account.id, items }))
+    Ok(Json(Eligibility {
+        account_id: account.id,
+        items,
+    }))
 }

@@ -17,10 +17,14 @@ use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_json, Query};
 use crate::idempotency::{fingerprint, key_from, REPLAYED};
-use crate::inputs::{short_text, CommitReservation, CreateReservation, PostAdjustment, RecordUsage, UsageKind};
+use crate::inputs::{
+    short_text, CommitReservation, CreateReservation, PostAdjustment, RecordUsage, UsageKind,
+};
 use crate::routes::entitlements::visible_entitlement;
 use crate::state::AppState;
-use crate::views::{EventView, LedgerEntryView, Listing, ReservationAnswer, ReservationView, UsageRecorded};
+use crate::views::{
+    EventView, LedgerEntryView, Listing, ReservationAnswer, ReservationView, UsageRecorded,
+};
 
 /// The longest a hold may last: a week.
 const MAX_HOLD_SECONDS: u32 = 7 * 24 * 3600;
@@ -31,7 +35,13 @@ struct Submission {
 }
 
 impl Submission {
-    fn new(principal: Principal, headers: &HeaderMap, method: &Method, uri: &Uri, body: &[u8]) -> ApiResult<Self> {
+    fn new(
+        principal: Principal,
+        headers: &HeaderMap,
+        method: &Method,
+        uri: &Uri,
+        body: &[u8],
+    ) -> ApiResult<Self> {
         let key = key_from(headers)?.map(|key| IdemKey {
             scope: principal.key_id.clone(),
             key,
@@ -41,7 +51,11 @@ impl Submission {
     }
 
     async fn submit(self, state: &AppState, command: Command) -> ApiResult<(Outcome, bool)> {
-        let item = BatchItem { command, actor: self.principal.key_id.clone(), idempotency: self.key };
+        let item = BatchItem {
+            command,
+            actor: self.principal.key_id.clone(),
+            idempotency: self.key,
+        };
         match state.writes.submit(item).await? {
             ItemAnswer::KeyMismatch => Err(ApiError::KeyReused),
             ItemAnswer::Done { outcome, replayed } => Ok((outcome, replayed)),
@@ -52,7 +66,9 @@ impl Submission {
 fn respond<T: serde::Serialize>(status: StatusCode, body: T, replayed: bool) -> Response {
     let mut response = (status, Json(body)).into_response();
     if replayed {
-        response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
     }
     response
 }
@@ -60,9 +76,20 @@ fn respond<T: serde::Serialize>(status: StatusCode, body: T, replayed: bool) -> 
 /// Turns an outcome into the usage answer, or the refusal it carries.
 fn recorded(outcome: Outcome) -> ApiResult<UsageRecorded> {
     match outcome {
-        Outcome::Applied { entries, mut balances, warnings, .. } => {
-            let balance = balances.pop().ok_or_else(|| ApiError::Internal("no balance in outcome".into()))?;
-            Ok(UsageRecorded { entry: entries.into_iter().next().map(Into::into), balance: balance.into(), warnings })
+        Outcome::Applied {
+            entries,
+            mut balances,
+            warnings,
+            ..
+        } => {
+            let balance = balances
+                .pop()
+                .ok_or_else(|| ApiError::Internal("no balance in outcome".into()))?;
+            Ok(UsageRecorded {
+                entry: entries.into_iter().next().map(Into::into),
+                balance: balance.into(),
+                warnings,
+            })
         }
         Outcome::Refused { refusal } => Err(refusal.into()),
         Outcome::ReservationRefused { refusal } => Err(refusal.into()),
@@ -100,9 +127,19 @@ pub async fn record(
         UsageKind::Usage => Reason::Usage,
         UsageKind::Visit => Reason::Visit,
     };
-    let op = Op { entitlement_id: id, change: Change::Consume { quantity: input.quantity, channel, reason, reference } };
+    let op = Op {
+        entitlement_id: id,
+        change: Change::Consume {
+            quantity: input.quantity,
+            channel,
+            reason,
+            reference,
+        },
+    };
     let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
-    let (outcome, replayed) = submission.submit(&state, Command::Ledger { ops: vec![op] }).await?;
+    let (outcome, replayed) = submission
+        .submit(&state, Command::Ledger { ops: vec![op] })
+        .await?;
     Ok(respond(StatusCode::CREATED, recorded(outcome)?, replayed))
 }
 
@@ -124,9 +161,18 @@ pub async fn adjust(
     let input: PostAdjustment = parse_json(&body)?;
     let reason = crate::inputs::text("reason", &input.reason, crate::inputs::MAX_TEXT)?;
     let channel = short_text("channel", &input.channel)?;
-    let op = Op { entitlement_id: id, change: Change::Adjust { quantity: input.quantity, channel, reference: Some(reason) } };
+    let op = Op {
+        entitlement_id: id,
+        change: Change::Adjust {
+            quantity: input.quantity,
+            channel,
+            reference: Some(reason),
+        },
+    };
     let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
-    let (outcome, replayed) = submission.submit(&state, Command::Ledger { ops: vec![op] }).await?;
+    let (outcome, replayed) = submission
+        .submit(&state, Command::Ledger { ops: vec![op] })
+        .await?;
     Ok(respond(StatusCode::CREATED, recorded(outcome)?, replayed))
 }
 
@@ -143,14 +189,29 @@ pub async fn ledger(
     let page = query.page()?;
     visible_entitlement(&state, &principal, &id).await?;
     let rows = state.store.list_ledger(&id, &fetch(&page)).await?;
-    Ok(Json(listing(rows, page.limit, |e| e.id.clone(), LedgerEntryView::from)))
+    Ok(Json(listing(
+        rows,
+        page.limit,
+        |e| e.id.clone(),
+        LedgerEntryView::from,
+    )))
 }
 
 fn reservation_answer(outcome: Outcome) -> ApiResult<ReservationAnswer> {
     match outcome {
-        Outcome::Applied { entries, mut balances, warnings, reservation } => Ok(ReservationAnswer {
-            reservation: (*reservation.ok_or_else(|| ApiError::Internal("no reservation in outcome".into()))?).into(),
-            balance: balances.pop().ok_or_else(|| ApiError::Internal("no balance in outcome".into()))?.into(),
+        Outcome::Applied {
+            entries,
+            mut balances,
+            warnings,
+            reservation,
+        } => Ok(ReservationAnswer {
+            reservation: (*reservation
+                .ok_or_else(|| ApiError::Internal("no reservation in outcome".into()))?)
+            .into(),
+            balance: balances
+                .pop()
+                .ok_or_else(|| ApiError::Internal("no balance in outcome".into()))?
+                .into(),
             entry: entries.into_iter().next().map(Into::into),
             warnings,
         }),
@@ -176,7 +237,10 @@ pub async fn hold(
     entitlement_id_ok(&id)?;
     let input: CreateReservation = parse_json(&body)?;
     if input.timeout_seconds == 0 || input.timeout_seconds > MAX_HOLD_SECONDS {
-        return Err(ApiError::field("timeout_seconds", format!("must be from 1 to {MAX_HOLD_SECONDS}")));
+        return Err(ApiError::field(
+            "timeout_seconds",
+            format!("must be from 1 to {MAX_HOLD_SECONDS}"),
+        ));
     }
     let now = state.clock.now();
     let command = Command::Hold {
@@ -189,17 +253,30 @@ pub async fn hold(
     };
     let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
     let (outcome, replayed) = submission.submit(&state, command).await?;
-    Ok(respond(StatusCode::CREATED, reservation_answer(outcome)?, replayed))
+    Ok(respond(
+        StatusCode::CREATED,
+        reservation_answer(outcome)?,
+        replayed,
+    ))
 }
 
-async fn settle(state: &AppState, principal: Principal, id: &str, headers: &HeaderMap, method: &Method, uri: &Uri, body: &[u8], command: Command) -> ApiResult<Response> {
-    principal.require(Permission::RecordUsage)?;
+/// Commits or releases a hold: the caller must record usage, the id must be a reservation's.
+async fn settle(
+    state: &AppState,
+    submission: Submission,
+    id: &str,
+    command: Command,
+) -> ApiResult<Response> {
+    submission.principal.require(Permission::RecordUsage)?;
     if !has_prefix(id, "res") {
         return Err(ApiError::not_found("reservation", id));
     }
-    let submission = Submission::new(principal, headers, method, uri, body)?;
     let (outcome, replayed) = submission.submit(state, command).await?;
-    Ok(respond(StatusCode::OK, reservation_answer(outcome)?, replayed))
+    Ok(respond(
+        StatusCode::OK,
+        reservation_answer(outcome)?,
+        replayed,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/reservations/{id}/commit", tag = "reservations", params(("id" = String, Path),
@@ -215,9 +292,22 @@ pub async fn commit(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let input: CommitReservation = if body.iter().all(u8::is_ascii_whitespace) { CommitReservation::default() } else { parse_json(&body)? };
-    let command = Command::Commit { reservation_id: id.clone(), actual: input.quantity };
-    settle(&state, principal, &id, &headers, &method, &uri, &body, command).await
+    let input: CommitReservation = if body.iter().all(u8::is_ascii_whitespace) {
+        CommitReservation::default()
+    } else {
+        parse_json(&body)?
+    };
+    let command = Command::Commit {
+        reservation_id: id.clone(),
+        actual: input.quantity,
+    };
+    settle(
+        &state,
+        Submission::new(principal, &headers, &method, &uri, &body)?,
+        &id,
+        command,
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/reservations/{id}/release", tag = "reservations", params(("id" = String, Path),
@@ -231,15 +321,33 @@ pub async fn release(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let command = Command::Release { reservation_id: id.clone() };
-    settle(&state, principal, &id, &headers, &method, &uri, b"", command).await
+    let command = Command::Release {
+        reservation_id: id.clone(),
+    };
+    settle(
+        &state,
+        Submission::new(principal, &headers, &method, &uri, b"")?,
+        &id,
+        command,
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/reservations/{id}", tag = "reservations", params(("id" = String, Path)),
     responses((status = 200, body = ReservationView), (status = 404, body = ErrorBody)))]
-pub async fn get_reservation(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<ReservationView>> {
-    let found = if has_prefix(&id, "res") { state.store.get_reservation(&id).await? } else { None };
-    let Some(reservation) = found else { return Err(ApiError::not_found("reservation", &id)) };
+pub async fn get_reservation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReservationView>> {
+    let found = if has_prefix(&id, "res") {
+        state.store.get_reservation(&id).await?
+    } else {
+        None
+    };
+    let Some(reservation) = found else {
+        return Err(ApiError::not_found("reservation", &id));
+    };
     if principal.require(Permission::RecordUsage).is_err() {
         principal.require(Permission::Read)?;
     }
@@ -253,9 +361,21 @@ pub async fn get_reservation(State(state): State<AppState>, principal: Principal
 #[utoipa::path(get, path = "/v1/events", tag = "events",
     params(("entitlement_id" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Listing<EventView>)))]
-pub async fn events(State(state): State<AppState>, principal: Principal, query: Query) -> ApiResult<Json<Listing<EventView>>> {
+pub async fn events(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Query,
+) -> ApiResult<Json<Listing<EventView>>> {
     principal.require(Permission::Manage)?;
     let page = query.page()?;
-    let rows = state.store.list_events(query.get("entitlement_id"), &fetch(&page)).await?;
-    Ok(Json(listing(rows, page.limit, |e| e.id.clone(), EventView::from)))
+    let rows = state
+        .store
+        .list_events(query.get("entitlement_id"), &fetch(&page))
+        .await?;
+    Ok(Json(listing(
+        rows,
+        page.limit,
+        |e| e.id.clone(),
+        EventView::from,
+    )))
 }

@@ -3,7 +3,11 @@ use serde_json::json;
 
 use crate::common::TestApp;
 
-crate::on_both_backends!(roles_get_what_they_may, customers_see_only_their_account, keys_are_revocable);
+crate::on_both_backends!(
+    roles_get_what_they_may,
+    customers_see_only_their_account,
+    keys_are_revocable
+);
 
 async fn roles_get_what_they_may(app: TestApp) {
     let acc = app.account("Acme").await;
@@ -12,18 +16,92 @@ async fn roles_get_what_they_may(app: TestApp) {
     let agent = app.key("agent", None).await;
     let integration = app.key("integration", None).await;
     let manager = app.key("manager", None).await;
-    assert_eq!(app.post_as(&agent, &usage, json!({ "quantity": 1 })).await.status, StatusCode::CREATED);
-    assert_eq!(app.post_as(&integration, &usage, json!({ "quantity": 1 })).await.status, StatusCode::CREATED);
-    assert_eq!(app.post_as(&agent, &format!("/v1/entitlements/{id}/cancel"), json!({})).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.post_as(&agent, "/v1/accounts", json!({ "name": "x" })).await.status, StatusCode::FORBIDDEN);
-    let agent_patch = app.call(Method::PATCH, &format!("/v1/entitlements/{id}"), Some(&agent), Some(json!({ "total": 1 })), None).await;
+    assert_eq!(
+        app.post_as(&agent, &usage, json!({ "quantity": 1 }))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post_as(&integration, &usage, json!({ "quantity": 1 }))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.post_as(&agent, &format!("/v1/entitlements/{id}/cancel"), json!({}))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post_as(&agent, "/v1/accounts", json!({ "name": "x" }))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let agent_patch = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/entitlements/{id}"),
+            Some(&agent),
+            Some(json!({ "total": 1 })),
+            None,
+        )
+        .await;
     assert_eq!(agent_patch.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.call(Method::GET, &format!("/v1/entitlements/{id}"), Some(&integration), None, None).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.call(Method::GET, &format!("/v1/entitlements/{id}"), Some(&agent), None, None).await.status, StatusCode::OK);
-    assert_eq!(app.post_as(&manager, "/v1/api-keys", json!({ "role": "admin" })).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.post_as(&manager, &format!("/v1/entitlements/{id}/cancel"), json!({})).await.status, StatusCode::OK);
-    assert_eq!(app.call(Method::GET, "/v1/accounts", None, None, None).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.call(Method::GET, "/v1/accounts", Some("allot_wrong"), None, None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.call(
+            Method::GET,
+            &format!("/v1/entitlements/{id}"),
+            Some(&integration),
+            None,
+            None
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.call(
+            Method::GET,
+            &format!("/v1/entitlements/{id}"),
+            Some(&agent),
+            None,
+            None
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.post_as(&manager, "/v1/api-keys", json!({ "role": "admin" }))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post_as(
+            &manager,
+            &format!("/v1/entitlements/{id}/cancel"),
+            json!({})
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call(Method::GET, "/v1/accounts", None, None, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.call(Method::GET, "/v1/accounts", Some("allot_wrong"), None, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn customers_see_only_their_account(app: TestApp) {
@@ -36,8 +114,16 @@ async fn customers_see_only_their_account(app: TestApp) {
         let (app, key) = (&app, customer.clone());
         async move { app.call(Method::GET, &path, Some(&key), None, None).await }
     };
-    assert_eq!(get(format!("/v1/entitlements/{my_ent}/balance")).await.status, StatusCode::OK);
-    assert_eq!(get(format!("/v1/accounts/{mine}/eligibility")).await.status, StatusCode::OK);
+    assert_eq!(
+        get(format!("/v1/entitlements/{my_ent}/balance"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(format!("/v1/accounts/{mine}/eligibility")).await.status,
+        StatusCode::OK
+    );
     for path in [
         format!("/v1/entitlements/{their_ent}"),
         format!("/v1/entitlements/{their_ent}/balance"),
@@ -49,21 +135,63 @@ async fn customers_see_only_their_account(app: TestApp) {
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
     }
     let listed = get("/v1/entitlements".into()).await.body;
-    let ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, vec![my_ent.as_str()]);
     let accounts = get("/v1/accounts".into()).await.body;
     assert_eq!(accounts["items"].as_array().unwrap().len(), 1);
-    assert_eq!(app.post_as(&customer, &format!("/v1/entitlements/{my_ent}/usage"), json!({ "quantity": 1 })).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post_as(
+            &customer,
+            &format!("/v1/entitlements/{my_ent}/usage"),
+            json!({ "quantity": 1 })
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 async fn keys_are_revocable(app: TestApp) {
-    let created = app.post("/v1/api-keys", json!({ "role": "agent", "name": "desk" })).await;
-    let (id, secret) = (created.id(), created.body["secret"].as_str().unwrap().to_string());
-    assert_eq!(app.call(Method::GET, "/v1/accounts", Some(&secret), None, None).await.status, StatusCode::OK);
+    let created = app
+        .post("/v1/api-keys", json!({ "role": "agent", "name": "desk" }))
+        .await;
+    let (id, secret) = (
+        created.id(),
+        created.body["secret"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        app.call(Method::GET, "/v1/accounts", Some(&secret), None, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
     let listed = app.get("/v1/api-keys").await.body;
-    assert!(listed.to_string().find(&secret).is_none(), "secrets are never listed");
-    assert_eq!(app.post(&format!("/v1/api-keys/{id}/revoke"), json!({})).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.call(Method::GET, "/v1/accounts", Some(&secret), None, None).await.status, StatusCode::UNAUTHORIZED);
-    let customer_without_account = app.post("/v1/api-keys", json!({ "role": "customer" })).await;
-    assert_eq!(customer_without_account.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        listed.to_string().find(&secret).is_none(),
+        "secrets are never listed"
+    );
+    assert_eq!(
+        app.post(&format!("/v1/api-keys/{id}/revoke"), json!({}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.call(Method::GET, "/v1/accounts", Some(&secret), None, None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let customer_without_account = app
+        .post("/v1/api-keys", json!({ "role": "customer" }))
+        .await;
+    assert_eq!(
+        customer_without_account.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 }

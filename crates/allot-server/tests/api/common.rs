@@ -7,7 +7,7 @@ use allot_server::auth::create_key;
 use allot_server::{Config, Running};
 use allot_store::model::Role;
 use allot_store::{Clock, ManualClock};
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -23,13 +23,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub http: reqwest::Client,
     pub running: Running,
-    pub backend: Backend,
     _dir: tempfile::TempDir,
-}
-
-/// The suite's "today": 2026-06-15, noon UTC.
-pub fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 6, 15).unwrap()
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
@@ -41,23 +35,34 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
                 eprintln!("skipped: ALLOT_TEST_DATABASE_URL not set, PostgreSQL suite not run");
                 return None;
             };
-            allot_store_postgres::create_fresh_database(&admin_url).await.expect("fresh PostgreSQL database")
+            allot_store_postgres::create_fresh_database(&admin_url)
+                .await
+                .expect("fresh PostgreSQL database")
         }
     };
-    let config = Config { db, listen: "127.0.0.1:0".into(), pg_pool_size: 8, job_interval_seconds: 3600, ..Config::default() };
+    let config = Config {
+        db,
+        listen: "127.0.0.1:0".into(),
+        pg_pool_size: 8,
+        job_interval_seconds: 3600,
+        ..Config::default()
+    };
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 6, 15, 12, 0, 0).unwrap());
     let store = allot_server::open_store(&config).await.expect("open store");
     store.migrate().await.expect("migrate");
-    let (_, admin) = create_key(store.as_ref(), Role::Admin, None, None, clock.now()).await.expect("admin key");
+    let (_, admin) = create_key(store.as_ref(), Role::Admin, None, None, clock.now())
+        .await
+        .expect("admin key");
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
-    let running = allot_server::start(&config, store, shared).await.expect("start");
+    let running = allot_server::start(&config, store, shared)
+        .await
+        .expect("start");
     Some(TestApp {
         url: running.url(),
         admin,
         clock,
         http: reqwest::Client::new(),
         running,
-        backend,
         _dir: dir,
     })
 }
@@ -81,7 +86,14 @@ impl Answer {
 }
 
 impl TestApp {
-    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>, idem: Option<&str>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+        idem: Option<&str>,
+    ) -> Answer {
         let mut req = self.http.request(method, format!("{}{path}", self.url));
         if let Some(key) = key {
             req = req.bearer_auth(key);
@@ -97,19 +109,26 @@ impl TestApp {
         let replayed = response.headers().get("idempotent-replayed").is_some();
         let text = response.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Answer { status, body, replayed }
+        Answer {
+            status,
+            body,
+            replayed,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        self.call(Method::GET, path, Some(&self.admin), None, None).await
+        self.call(Method::GET, path, Some(&self.admin), None, None)
+            .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Answer {
-        self.call(Method::POST, path, Some(&self.admin), Some(body), None).await
+        self.call(Method::POST, path, Some(&self.admin), Some(body), None)
+            .await
     }
 
     pub async fn post_as(&self, key: &str, path: &str, body: Value) -> Answer {
-        self.call(Method::POST, path, Some(key), Some(body), None).await
+        self.call(Method::POST, path, Some(key), Some(body), None)
+            .await
     }
 
     pub async fn account(&self, name: &str) -> String {
@@ -119,7 +138,12 @@ impl TestApp {
     }
 
     pub async fn key(&self, role: &str, account: Option<&str>) -> String {
-        let a = self.post("/v1/api-keys", json!({ "role": role, "account_id": account })).await;
+        let a = self
+            .post(
+                "/v1/api-keys",
+                json!({ "role": role, "account_id": account }),
+            )
+            .await;
         assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
         a.body["secret"].as_str().unwrap().to_string()
     }
@@ -140,13 +164,19 @@ impl TestApp {
 
     pub async fn active_entitlement(&self, account: &str, extra: Value) -> String {
         let id = self.entitlement(account, extra).await;
-        let a = self.post(&format!("/v1/entitlements/{id}/activate"), json!({})).await;
+        let a = self
+            .post(&format!("/v1/entitlements/{id}/activate"), json!({}))
+            .await;
         assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
         id
     }
 
     pub async fn use_(&self, ent: &str, quantity: Value) -> Answer {
-        self.post(&format!("/v1/entitlements/{ent}/usage"), json!({ "quantity": quantity })).await
+        self.post(
+            &format!("/v1/entitlements/{ent}/usage"),
+            json!({ "quantity": quantity }),
+        )
+        .await
     }
 
     pub async fn balance(&self, ent: &str) -> Value {
@@ -178,7 +208,10 @@ impl TestApp {
             }
         }
         let used_milli = (balance["used"].as_f64().unwrap() * 1000.0).round() as i64;
-        assert_eq!(used_milli, sum_milli, "used must equal the sum of the ledger for {ent}");
+        assert_eq!(
+            used_milli, sum_milli,
+            "used must equal the sum of the ledger for {ent}"
+        );
     }
 }
 

@@ -5,13 +5,18 @@ use serde_json::json;
 
 use crate::common::TestApp;
 
-crate::on_both_backends!(concurrent_clients_never_exceed_the_cap, concurrent_retries_of_one_key_apply_once);
+crate::on_both_backends!(
+    concurrent_clients_never_exceed_the_cap,
+    concurrent_retries_of_one_key_apply_once
+);
 
 /// 64 clients race for 50 units: exactly 50 succeed, the rest are refused,
 /// and the ledger agrees with the counters.
 async fn concurrent_clients_never_exceed_the_cap(app: TestApp) {
     let acc = app.account("Acme").await;
-    let id = app.active_entitlement(&acc, json!({ "unit": "visits", "total": 50 })).await;
+    let id = app
+        .active_entitlement(&acc, json!({ "unit": "visits", "total": 50 }))
+        .await;
     let app = std::sync::Arc::new(app);
     let mut tasks = Vec::new();
     for client in 0..64 {
@@ -20,7 +25,15 @@ async fn concurrent_clients_never_exceed_the_cap(app: TestApp) {
             let mut statuses = Vec::new();
             for n in 0..3 {
                 let key = format!("c{client}-{n}");
-                let a = app.call(Method::POST, &format!("/v1/entitlements/{id}/usage"), Some(&app.admin), Some(json!({ "quantity": 1 })), Some(&key)).await;
+                let a = app
+                    .call(
+                        Method::POST,
+                        &format!("/v1/entitlements/{id}/usage"),
+                        Some(&app.admin),
+                        Some(json!({ "quantity": 1 })),
+                        Some(&key),
+                    )
+                    .await;
                 statuses.push(a.status);
             }
             statuses
@@ -47,13 +60,22 @@ async fn concurrent_clients_never_exceed_the_cap(app: TestApp) {
 /// same answer or 409 (in flight).
 async fn concurrent_retries_of_one_key_apply_once(app: TestApp) {
     let acc = app.account("Acme").await;
-    let id = app.active_entitlement(&acc, json!({ "unit": "units", "total": 100 })).await;
+    let id = app
+        .active_entitlement(&acc, json!({ "unit": "units", "total": 100 }))
+        .await;
     let app = std::sync::Arc::new(app);
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let (app, id) = (app.clone(), id.clone());
             tokio::spawn(async move {
-                app.call(Method::POST, &format!("/v1/entitlements/{id}/usage"), Some(&app.admin), Some(json!({ "quantity": 3 })), Some("same")).await
+                app.call(
+                    Method::POST,
+                    &format!("/v1/entitlements/{id}/usage"),
+                    Some(&app.admin),
+                    Some(json!({ "quantity": 3 })),
+                    Some("same"),
+                )
+                .await
             })
         })
         .collect();
@@ -68,6 +90,10 @@ async fn concurrent_retries_of_one_key_apply_once(app: TestApp) {
             other => panic!("unexpected {other}: {:?}", a.body),
         }
     }
-    assert_eq!(entries.len(), 1, "every success names the same single entry");
+    assert_eq!(
+        entries.len(),
+        1,
+        "every success names the same single entry"
+    );
     assert_eq!(app.balance(&id).await["used"], json!(3));
 }

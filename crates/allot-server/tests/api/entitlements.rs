@@ -16,7 +16,10 @@ crate::on_both_backends!(
 
 async fn create_and_read_every_field(app: TestApp) {
     let acc = app.account("Acme").await;
-    let contact = app.post("/v1/contacts", json!({ "account_id": acc, "name": "Jane" })).await.id();
+    let contact = app
+        .post("/v1/contacts", json!({ "account_id": acc, "name": "Jane" }))
+        .await
+        .id();
     let product = app.post("/v1/products", json!({ "name": "DB" })).await.id();
     let body = json!({
         "account_id": acc, "name": "Hours", "description": "bundle", "owner": "am@example.com", "unit": "hours",
@@ -27,7 +30,10 @@ async fn create_and_read_every_field(app: TestApp) {
     });
     let created = app.post("/v1/entitlements", body).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-    let e = app.get(&format!("/v1/entitlements/{}", created.id())).await.body;
+    let e = app
+        .get(&format!("/v1/entitlements/{}", created.id()))
+        .await
+        .body;
     assert_eq!(e["status"], "draft");
     assert_eq!(e["total"], json!(20.5));
     assert_eq!(e["unit"], "hours");
@@ -35,15 +41,30 @@ async fn create_and_read_every_field(app: TestApp) {
     assert_eq!(e["rollover"], json!(2));
     assert_eq!(e["restrict"], false);
     assert_eq!(e["decrement_on"], "resolution");
-    assert_eq!(e["channels"][1], json!({ "channel": "email", "total": 5.5 }));
+    assert_eq!(
+        e["channels"][1],
+        json!({ "channel": "email", "total": 5.5 })
+    );
     assert_eq!(e["product_ids"], json!([product]));
     assert_eq!(e["contact_ids"], json!([contact]));
     assert_eq!(e["alert_thresholds"], json!([80, { "remaining": 2 }]));
     assert_eq!(e["rounding"], json!(0.25));
-    assert_eq!((e["is_default"].clone(), e["pooled"].clone(), e["auto_renew"].clone()), (json!(true), json!(true), json!(true)));
+    assert_eq!(
+        (
+            e["is_default"].clone(),
+            e["pooled"].clone(),
+            e["auto_renew"].clone()
+        ),
+        (json!(true), json!(true), json!(true))
+    );
     let unlimited = app.post("/v1/entitlements", json!({ "account_id": acc, "name": "U", "unit": "cases", "total": null,
         "unlimited": true, "restrict": true, "decrement_on": "creation", "start_date": "2026-01-01", "end_date": "2026-12-31" })).await;
-    assert_eq!(unlimited.status, StatusCode::CREATED, "{:?}", unlimited.body);
+    assert_eq!(
+        unlimited.status,
+        StatusCode::CREATED,
+        "{:?}",
+        unlimited.body
+    );
     assert_eq!(unlimited.body["unlimited"], true);
     assert_eq!(unlimited.body["total"], json!(null));
 }
@@ -55,10 +76,16 @@ async fn activation_follows_the_dates(app: TestApp) {
         ("2026-01-01", "2026-06-15", "active"),
         ("2025-01-01", "2025-12-31", "expired"),
     ] {
-        let id = app.entitlement(&acc, json!({ "start_date": start, "end_date": end })).await;
-        let a = app.post(&format!("/v1/entitlements/{id}/activate"), json!({})).await;
+        let id = app
+            .entitlement(&acc, json!({ "start_date": start, "end_date": end }))
+            .await;
+        let a = app
+            .post(&format!("/v1/entitlements/{id}/activate"), json!({}))
+            .await;
         assert_eq!(a.body["status"], expected, "{start}..{end}");
-        let again = app.post(&format!("/v1/entitlements/{id}/activate"), json!({})).await;
+        let again = app
+            .post(&format!("/v1/entitlements/{id}/activate"), json!({}))
+            .await;
         assert_eq!(again.status, StatusCode::CONFLICT);
         assert_eq!(again.code(), "invalid_transition");
     }
@@ -66,40 +93,105 @@ async fn activation_follows_the_dates(app: TestApp) {
 
 async fn state_follows_the_dates_without_a_job(app: TestApp) {
     let acc = app.account("Acme").await;
-    let id = app.entitlement(&acc, json!({ "start_date": "2026-06-16", "end_date": "2026-06-20" })).await;
-    app.post(&format!("/v1/entitlements/{id}/activate"), json!({})).await;
-    assert_eq!(app.get(&format!("/v1/entitlements/{id}")).await.body["status"], "waiting");
-    assert_eq!(app.use_(&id, json!(1)).await.code(), "entitlement_not_active");
+    let id = app
+        .entitlement(
+            &acc,
+            json!({ "start_date": "2026-06-16", "end_date": "2026-06-20" }),
+        )
+        .await;
+    app.post(&format!("/v1/entitlements/{id}/activate"), json!({}))
+        .await;
+    assert_eq!(
+        app.get(&format!("/v1/entitlements/{id}")).await.body["status"],
+        "waiting"
+    );
+    assert_eq!(
+        app.use_(&id, json!(1)).await.code(),
+        "entitlement_not_active"
+    );
     app.clock.advance(chrono::Duration::days(1));
-    assert_eq!(app.get(&format!("/v1/entitlements/{id}")).await.body["status"], "active");
+    assert_eq!(
+        app.get(&format!("/v1/entitlements/{id}")).await.body["status"],
+        "active"
+    );
     assert_eq!(app.use_(&id, json!(1)).await.status, StatusCode::CREATED);
     app.clock.advance(chrono::Duration::days(5));
-    assert_eq!(app.get(&format!("/v1/entitlements/{id}")).await.body["status"], "expired");
+    assert_eq!(
+        app.get(&format!("/v1/entitlements/{id}")).await.body["status"],
+        "expired"
+    );
     // The job then stores the state and emits the events, once.
     allot_server::jobs::run_once(&app.running.state).await;
     allot_server::jobs::run_once(&app.running.state).await;
-    let events = app.get(&format!("/v1/events?entitlement_id={id}")).await.body;
-    let kinds: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "entitlement.expired").count(), 1, "{kinds:?}");
+    let events = app
+        .get(&format!("/v1/events?entitlement_id={id}"))
+        .await
+        .body;
+    let kinds: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "entitlement.expired")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
 }
 
 async fn only_drafts_are_edited_and_unit_never(app: TestApp) {
     let acc = app.account("Acme").await;
     let id = app.entitlement(&acc, json!({})).await;
     let path = format!("/v1/entitlements/{id}");
-    let patched = app.call(reqwest::Method::PATCH, &path, Some(&app.admin), Some(json!({ "total": 12, "name": "More" })), None).await;
+    let patched = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&app.admin),
+            Some(json!({ "total": 12, "name": "More" })),
+            None,
+        )
+        .await;
     assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
     assert_eq!(patched.body["total"], json!(12));
-    let unit = app.call(reqwest::Method::PATCH, &path, Some(&app.admin), Some(json!({ "unit": "hours" })), None).await;
+    let unit = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&app.admin),
+            Some(json!({ "unit": "hours" })),
+            None,
+        )
+        .await;
     assert_eq!(unit.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(unit.body["error"]["details"]["fields"][0]["field"], "unit");
     app.post(&format!("{path}/activate"), json!({})).await;
-    let active = app.call(reqwest::Method::PATCH, &path, Some(&app.admin), Some(json!({ "total": 5 })), None).await;
+    let active = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&app.admin),
+            Some(json!({ "total": 5 })),
+            None,
+        )
+        .await;
     assert_eq!(active.status, StatusCode::CONFLICT);
     assert_eq!(active.code(), "not_editable");
     let back = app.post(&format!("{path}/deactivate"), json!({})).await;
     assert_eq!(back.body["status"], "draft");
-    let ok = app.call(reqwest::Method::PATCH, &path, Some(&app.admin), Some(json!({ "total": 5 })), None).await;
+    let ok = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&app.admin),
+            Some(json!({ "total": 5 })),
+            None,
+        )
+        .await;
     assert_eq!(ok.status, StatusCode::OK);
     let transitions = app.get(&format!("{path}/transitions")).await.body;
     assert_eq!(transitions.as_array().unwrap().len(), 2);
@@ -108,21 +200,42 @@ async fn only_drafts_are_edited_and_unit_never(app: TestApp) {
 
 async fn cancel_and_renew(app: TestApp) {
     let acc = app.account("Acme").await;
-    let id = app.active_entitlement(&acc, json!({ "start_date": "2026-01-01", "end_date": "2026-03-31" })).await;
+    let id = app
+        .active_entitlement(
+            &acc,
+            json!({ "start_date": "2026-01-01", "end_date": "2026-03-31" }),
+        )
+        .await;
     // Expired by date: renewable, not cancellable.
-    assert_eq!(app.post(&format!("/v1/entitlements/{id}/cancel"), json!({})).await.status, StatusCode::CONFLICT);
-    let renewed = app.post(&format!("/v1/entitlements/{id}/renew"), json!({})).await;
+    assert_eq!(
+        app.post(&format!("/v1/entitlements/{id}/cancel"), json!({}))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let renewed = app
+        .post(&format!("/v1/entitlements/{id}/renew"), json!({}))
+        .await;
     assert_eq!(renewed.status, StatusCode::CREATED, "{:?}", renewed.body);
     assert_eq!(renewed.body["status"], "draft");
     assert_eq!(renewed.body["predecessor_id"], json!(id));
     assert_eq!(renewed.body["start_date"], "2026-06-15");
     assert_eq!(renewed.body["end_date"], "2026-09-12");
-    assert_eq!(app.get(&format!("/v1/entitlements/{id}")).await.body["status"], "expired");
+    assert_eq!(
+        app.get(&format!("/v1/entitlements/{id}")).await.body["status"],
+        "expired"
+    );
     let new_id = renewed.id();
-    app.post(&format!("/v1/entitlements/{new_id}/activate"), json!({})).await;
-    let cancelled = app.post(&format!("/v1/entitlements/{new_id}/cancel"), json!({})).await;
+    app.post(&format!("/v1/entitlements/{new_id}/activate"), json!({}))
+        .await;
+    let cancelled = app
+        .post(&format!("/v1/entitlements/{new_id}/cancel"), json!({}))
+        .await;
     assert_eq!(cancelled.body["status"], "cancelled");
-    assert_eq!(app.use_(&new_id, json!(1)).await.code(), "entitlement_not_active");
+    assert_eq!(
+        app.use_(&new_id, json!(1)).await.code(),
+        "entitlement_not_active"
+    );
 }
 
 async fn one_default_per_account(app: TestApp) {
@@ -138,36 +251,89 @@ async fn one_default_per_account(app: TestApp) {
 
 async fn period_resets_with_rollover(app: TestApp) {
     let acc = app.account("Acme").await;
-    let id = app.active_entitlement(&acc, json!({ "total": 3, "period": "month", "rollover": 1, "start_date": "2026-06-01" })).await;
+    let id = app
+        .active_entitlement(
+            &acc,
+            json!({ "total": 3, "period": "month", "rollover": 1, "start_date": "2026-06-01" }),
+        )
+        .await;
     assert_eq!(app.use_(&id, json!(2)).await.status, StatusCode::CREATED);
     let june = app.balance(&id).await;
-    assert_eq!((june["used"].clone(), june["remaining"].clone()), (json!(2), json!(1)));
+    assert_eq!(
+        (june["used"].clone(), june["remaining"].clone()),
+        (json!(2), json!(1))
+    );
     app.clock.advance(chrono::Duration::days(20));
     let july = app.balance(&id).await;
     assert_eq!(july["period"]["start"], "2026-07-01");
-    assert_eq!((july["used"].clone(), july["carried_over"].clone(), july["remaining"].clone()), (json!(0), json!(1), json!(4)));
+    assert_eq!(
+        (
+            july["used"].clone(),
+            july["carried_over"].clone(),
+            july["remaining"].clone()
+        ),
+        (json!(0), json!(1), json!(4))
+    );
     for _ in 0..4 {
         assert_eq!(app.use_(&id, json!(1)).await.status, StatusCode::CREATED);
     }
-    assert_eq!(app.use_(&id, json!(1)).await.code(), "entitlement_exhausted");
+    assert_eq!(
+        app.use_(&id, json!(1)).await.code(),
+        "entitlement_exhausted"
+    );
     app.assert_ledger_matches(&id).await;
 }
 
 async fn eligibility_lists_matches_in_order(app: TestApp) {
     let parent = app.account("Acme").await;
-    let child = app.post("/v1/accounts", json!({ "name": "Acme Berlin", "parent_id": parent })).await.id();
+    let child = app
+        .post(
+            "/v1/accounts",
+            json!({ "name": "Acme Berlin", "parent_id": parent }),
+        )
+        .await
+        .id();
     let product = app.post("/v1/products", json!({ "name": "DB" })).await.id();
-    let general = app.active_entitlement(&child, json!({ "end_date": "2026-12-31" })).await;
-    let soon = app.active_entitlement(&child, json!({ "end_date": "2026-09-30" })).await;
-    let specific = app.active_entitlement(&child, json!({ "product_ids": [product] })).await;
-    let pooled = app.active_entitlement(&parent, json!({ "pooled": true, "end_date": "2026-08-31" })).await;
+    let general = app
+        .active_entitlement(&child, json!({ "end_date": "2026-12-31" }))
+        .await;
+    let soon = app
+        .active_entitlement(&child, json!({ "end_date": "2026-09-30" }))
+        .await;
+    let specific = app
+        .active_entitlement(&child, json!({ "product_ids": [product] }))
+        .await;
+    let pooled = app
+        .active_entitlement(&parent, json!({ "pooled": true, "end_date": "2026-08-31" }))
+        .await;
     let _not_pooled = app.active_entitlement(&parent, json!({})).await;
     let _draft = app.entitlement(&child, json!({})).await;
-    let answer = app.get(&format!("/v1/accounts/{child}/eligibility?product={product}")).await;
+    let answer = app
+        .get(&format!(
+            "/v1/accounts/{child}/eligibility?product={product}"
+        ))
+        .await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
-    let ids: Vec<&str> = answer.body["items"].as_array().unwrap().iter().map(|i| i["entitlement"]["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec![specific.as_str(), soon.as_str(), general.as_str(), pooled.as_str()]);
+    let ids: Vec<&str> = answer.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["entitlement"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            specific.as_str(),
+            soon.as_str(),
+            general.as_str(),
+            pooled.as_str()
+        ]
+    );
     assert_eq!(answer.body["items"][0]["balance"]["remaining"], json!(10));
-    let other = app.get(&format!("/v1/accounts/{child}/eligibility?product=prd_other")).await;
+    let other = app
+        .get(&format!(
+            "/v1/accounts/{child}/eligibility?product=prd_other"
+        ))
+        .await;
     assert_eq!(other.body["items"].as_array().unwrap().len(), 3);
 }

@@ -3,10 +3,15 @@ use serde_json::{json, Value};
 
 use crate::common::TestApp;
 
-crate::on_both_backends!(malformed_requests_get_a_4xx_naming_the_field, nothing_is_written_by_a_bad_request);
+crate::on_both_backends!(
+    malformed_requests_get_a_4xx_naming_the_field,
+    nothing_is_written_by_a_bad_request
+);
 
 fn field(body: &Value) -> &str {
-    body["error"]["details"]["fields"][0]["field"].as_str().unwrap_or("")
+    body["error"]["details"]["fields"][0]["field"]
+        .as_str()
+        .unwrap_or("")
 }
 
 async fn raw(app: &TestApp, path: &str, body: &'static str) -> (StatusCode, Value) {
@@ -46,20 +51,40 @@ async fn malformed_requests_get_a_4xx_naming_the_field(app: TestApp) {
         (with("surprise", json!(1)), "surprise"),
         (with("account_id", json!("acc_nope")), "account_id"),
         (with("product_ids", json!(["prd_nope"])), "product_ids[0]"),
-        (with("channels", json!([{ "channel": "a", "total": 1 }, { "channel": "a", "total": 1 }])), "channels[1].channel"),
+        (
+            with(
+                "channels",
+                json!([{ "channel": "a", "total": 1 }, { "channel": "a", "total": 1 }]),
+            ),
+            "channels[1].channel",
+        ),
         (with("total", json!(1e20)), "total"),
         (with("name", json!("")), "name"),
     ];
     for (body, expected) in cases {
         let a = app.post("/v1/entitlements", body.clone()).await;
-        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{expected}: {:?}", a.body);
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{expected}: {:?}",
+            a.body
+        );
         assert_eq!(field(&a.body), expected, "{:?}", a.body);
-        assert!(a.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(a.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     }
     let mut missing = base.clone();
     missing.as_object_mut().unwrap().remove("start_date");
-    assert_eq!(field(&app.post("/v1/entitlements", missing).await.body), "start_date");
-    for (path, body) in [("/v1/entitlements", "{"), ("/v1/accounts", "[1,2"), ("/v1/accounts", "")] {
+    assert_eq!(
+        field(&app.post("/v1/entitlements", missing).await.body),
+        "start_date"
+    );
+    for (path, body) in [
+        ("/v1/entitlements", "{"),
+        ("/v1/accounts", "{\"name\": "),
+        ("/v1/accounts", ""),
+    ] {
         let (status, body) = raw(&app, path, body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
         assert_eq!(body["error"]["code"], "malformed_json");
@@ -67,25 +92,52 @@ async fn malformed_requests_get_a_4xx_naming_the_field(app: TestApp) {
     let (status, _) = raw(&app, "/v1/accounts", "[]").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let big = "x".repeat(400 * 1024);
-    let r = app.http.post(format!("{}/v1/accounts", app.url)).bearer_auth(&app.admin).json(&json!({ "name": big })).send().await.unwrap();
+    let r = app
+        .http
+        .post(format!("{}/v1/accounts", app.url))
+        .bearer_auth(&app.admin)
+        .json(&json!({ "name": big }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    for path in ["/v1/entitlements/ent_nope", "/v1/entitlements/../../etc", "/v1/accounts/%00", "/v1/nothing"] {
+    for path in [
+        "/v1/entitlements/ent_nope",
+        "/v1/entitlements/../../etc",
+        "/v1/accounts/%00",
+        "/v1/nothing",
+    ] {
         let a = app.get(path).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
     }
     let a = app.get("/v1/entitlements?status=sleeping").await;
     assert_eq!(field(&a.body), "status");
     let id = app.active_entitlement(&acc, json!({})).await;
-    let a = app.post(&format!("/v1/entitlements/{id}/usage"), json!({ "quantity": 1, "colour": "red" })).await;
-    assert_eq!((a.status, field(&a.body)), (StatusCode::UNPROCESSABLE_ENTITY, "colour"));
-    let a = app.post(&format!("/v1/entitlements/{id}/usage"), json!({})).await;
+    let a = app
+        .post(
+            &format!("/v1/entitlements/{id}/usage"),
+            json!({ "quantity": 1, "colour": "red" }),
+        )
+        .await;
+    assert_eq!(
+        (a.status, field(&a.body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "colour")
+    );
+    let a = app
+        .post(&format!("/v1/entitlements/{id}/usage"), json!({}))
+        .await;
     assert_eq!(field(&a.body), "quantity");
 }
 
 async fn nothing_is_written_by_a_bad_request(app: TestApp) {
     let acc = app.account("Acme").await;
-    let _ = app.post("/v1/entitlements", json!({ "account_id": acc, "name": "E", "unit": "cases", "total": 5,
-        "start_date": "2026-01-01", "end_date": "2025-01-01" })).await;
+    let _ = app
+        .post(
+            "/v1/entitlements",
+            json!({ "account_id": acc, "name": "E", "unit": "cases", "total": 5,
+        "start_date": "2026-01-01", "end_date": "2025-01-01" }),
+        )
+        .await;
     let list = app.get("/v1/entitlements").await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 0);
 }

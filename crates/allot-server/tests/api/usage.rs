@@ -15,8 +15,15 @@ crate::on_both_backends!(
 
 async fn usage_is_recorded_and_capped(app: TestApp) {
     let acc = app.account("Acme").await;
-    let id = app.active_entitlement(&acc, json!({ "unit": "visits", "total": 2 })).await;
-    let first = app.post(&format!("/v1/entitlements/{id}/usage"), json!({ "quantity": 1, "reference": "WO-1", "kind": "visit" })).await;
+    let id = app
+        .active_entitlement(&acc, json!({ "unit": "visits", "total": 2 }))
+        .await;
+    let first = app
+        .post(
+            &format!("/v1/entitlements/{id}/usage"),
+            json!({ "quantity": 1, "reference": "WO-1", "kind": "visit" }),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     assert_eq!(first.body["entry"]["reason"], "visit");
     assert_eq!(first.body["entry"]["reference"], "WO-1");
@@ -25,33 +32,69 @@ async fn usage_is_recorded_and_capped(app: TestApp) {
     let refused = app.use_(&id, json!(1)).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert_eq!(refused.code(), "entitlement_exhausted");
-    assert_eq!(refused.body["error"]["details"]["entitlement_id"], json!(id));
+    assert_eq!(
+        refused.body["error"]["details"]["entitlement_id"],
+        json!(id)
+    );
     assert_eq!(refused.body["error"]["details"]["remaining"], json!(0));
     let balance = app.balance(&id).await;
-    assert_eq!((balance["used"].clone(), balance["remaining"].clone()), (json!(2), json!(0)));
+    assert_eq!(
+        (balance["used"].clone(), balance["remaining"].clone()),
+        (json!(2), json!(0))
+    );
     let ledger = app.get(&format!("/v1/entitlements/{id}/usage")).await;
-    assert_eq!(ledger.body["items"].as_array().unwrap().len(), 2, "a refusal records nothing");
+    assert_eq!(
+        ledger.body["items"].as_array().unwrap().len(),
+        2,
+        "a refusal records nothing"
+    );
     app.assert_ledger_matches(&id).await;
-    assert_eq!(app.use_("ent_missing", json!(1)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.use_("ent_missing", json!(1)).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn quantities_are_exact_decimals(app: TestApp) {
     let acc = app.account("Acme").await;
-    let hours = app.active_entitlement(&acc, json!({ "unit": "hours", "total": "1" })).await;
-    for q in [json!(0.1), json!("0.2"), json!(0.3), json!("0.125"), json!(0.275)] {
+    let hours = app
+        .active_entitlement(&acc, json!({ "unit": "hours", "total": "1" }))
+        .await;
+    for q in [
+        json!(0.1),
+        json!("0.2"),
+        json!(0.3),
+        json!("0.125"),
+        json!(0.275),
+    ] {
         assert_eq!(app.use_(&hours, q).await.status, StatusCode::CREATED);
     }
     let b = app.balance(&hours).await;
-    assert_eq!(b["used"], json!(1.0));
+    assert_eq!(b["used"], json!(1));
     assert_eq!(b["remaining"], json!(0));
     let precise = app.use_(&hours, json!(0.0001)).await;
     assert_eq!(precise.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(precise.body["error"]["details"]["fields"][0]["field"], "quantity");
-    let cases = app.active_entitlement(&acc, json!({ "unit": "cases" })).await;
+    assert_eq!(
+        precise.body["error"]["details"]["fields"][0]["field"],
+        "quantity"
+    );
+    let cases = app
+        .active_entitlement(&acc, json!({ "unit": "cases" }))
+        .await;
     let half = app.use_(&cases, json!(1.5)).await;
     assert_eq!(half.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(half.body["error"]["details"]["fields"][0]["field"], "quantity");
-    for bad in [json!(-1), json!(0), json!("abc"), json!(true), json!(1e300), json!("1e400")] {
+    assert_eq!(
+        half.body["error"]["details"]["fields"][0]["field"],
+        "quantity"
+    );
+    for bad in [
+        json!(-1),
+        json!(0),
+        json!("abc"),
+        json!(true),
+        json!(1e300),
+        json!("1e400"),
+    ] {
         let a = app.use_(&cases, bad.clone()).await;
         assert!(a.status.is_client_error(), "{bad}: {:?}", a.body);
     }
@@ -60,18 +103,38 @@ async fn quantities_are_exact_decimals(app: TestApp) {
 
 async fn unrestricted_goes_into_overage_with_a_warning(app: TestApp) {
     let acc = app.account("Acme").await;
-    let id = app.active_entitlement(&acc, json!({ "unit": "hours", "total": 2, "restrict": false, "rounding": 0.25 })).await;
+    let id = app
+        .active_entitlement(
+            &acc,
+            json!({ "unit": "hours", "total": 2, "restrict": false, "rounding": 0.25 }),
+        )
+        .await;
     let a = app.use_(&id, json!(1.9)).await;
-    assert_eq!(a.body["entry"]["quantity"], json!(2), "1.9 h rounds up to 2 h");
+    assert_eq!(
+        a.body["entry"]["quantity"],
+        json!(2),
+        "1.9 h rounds up to 2 h"
+    );
     assert!(a.body["warnings"].as_array().unwrap().is_empty());
     let over = app.use_(&id, json!(0.5)).await;
     assert_eq!(over.status, StatusCode::CREATED);
     assert_eq!(over.body["warnings"].as_array().unwrap().len(), 1);
     assert_eq!(over.body["balance"]["remaining"], json!(-0.5));
     assert_eq!(over.body["balance"]["overage"], json!(0.5));
-    let events = app.get(&format!("/v1/events?entitlement_id={id}")).await.body;
-    let kinds: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"entitlement.exhausted") && kinds.contains(&"entitlement.overage"), "{kinds:?}");
+    let events = app
+        .get(&format!("/v1/events?entitlement_id={id}"))
+        .await
+        .body;
+    let kinds: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"entitlement.exhausted") && kinds.contains(&"entitlement.overage"),
+        "{kinds:?}"
+    );
 }
 
 async fn channels_cap_their_share(app: TestApp) {
@@ -80,13 +143,30 @@ async fn channels_cap_their_share(app: TestApp) {
         .active_entitlement(&acc, json!({ "unit": "hours", "total": 10, "channels": [{ "channel": "phone", "total": 2 }, { "channel": "email", "total": 8 }] }))
         .await;
     let path = format!("/v1/entitlements/{id}/usage");
-    assert_eq!(app.post(&path, json!({ "quantity": 2, "channel": "phone" })).await.status, StatusCode::CREATED);
-    let refused = app.post(&path, json!({ "quantity": 1, "channel": "phone" })).await;
+    assert_eq!(
+        app.post(&path, json!({ "quantity": 2, "channel": "phone" }))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let refused = app
+        .post(&path, json!({ "quantity": 1, "channel": "phone" }))
+        .await;
     assert_eq!(refused.code(), "channel_exhausted");
-    assert_eq!(app.post(&path, json!({ "quantity": 1, "channel": "fax" })).await.code(), "unknown_channel");
-    let email = app.post(&path, json!({ "quantity": 3, "channel": "email" })).await;
+    assert_eq!(
+        app.post(&path, json!({ "quantity": 1, "channel": "fax" }))
+            .await
+            .code(),
+        "unknown_channel"
+    );
+    let email = app
+        .post(&path, json!({ "quantity": 3, "channel": "email" }))
+        .await;
     let channels = &email.body["balance"]["channels"];
-    assert_eq!(channels[0], json!({ "channel": "phone", "total": 2, "used": 2, "held": 0, "remaining": 0 }));
+    assert_eq!(
+        channels[0],
+        json!({ "channel": "phone", "total": 2, "used": 2, "held": 0, "remaining": 0 })
+    );
     assert_eq!(channels[1]["remaining"], json!(5));
     assert_eq!(email.body["balance"]["used"], json!(5));
 }
@@ -97,16 +177,36 @@ async fn adjustments_are_for_managers(app: TestApp) {
     app.use_(&id, json!(3)).await;
     let path = format!("/v1/entitlements/{id}/adjustments");
     let agent = app.key("agent", None).await;
-    assert_eq!(app.post_as(&agent, &path, json!({ "quantity": -1, "reason": "goodwill" })).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post_as(
+            &agent,
+            &path,
+            json!({ "quantity": -1, "reason": "goodwill" })
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
     let manager = app.key("manager", None).await;
-    let down = app.post_as(&manager, &path, json!({ "quantity": -2, "reason": "goodwill" })).await;
+    let down = app
+        .post_as(
+            &manager,
+            &path,
+            json!({ "quantity": -2, "reason": "goodwill" }),
+        )
+        .await;
     assert_eq!(down.status, StatusCode::CREATED, "{:?}", down.body);
     assert_eq!(down.body["entry"]["reason"], "adjustment");
     assert_eq!(down.body["entry"]["reference"], "goodwill");
     assert_eq!(down.body["balance"]["used"], json!(1));
     let missing_reason = app.post_as(&manager, &path, json!({ "quantity": 1 })).await;
-    assert_eq!(missing_reason.body["error"]["details"]["fields"][0]["field"], "reason");
-    let below_zero = app.post_as(&manager, &path, json!({ "quantity": -5, "reason": "x" })).await;
+    assert_eq!(
+        missing_reason.body["error"]["details"]["fields"][0]["field"],
+        "reason"
+    );
+    let below_zero = app
+        .post_as(&manager, &path, json!({ "quantity": -5, "reason": "x" }))
+        .await;
     assert_eq!(below_zero.status, StatusCode::UNPROCESSABLE_ENTITY);
     app.assert_ledger_matches(&id).await;
 }
@@ -115,55 +215,161 @@ async fn idempotency_keys_apply_once(app: TestApp) {
     let acc = app.account("Acme").await;
     let id = app.active_entitlement(&acc, json!({ "total": 5 })).await;
     let path = format!("/v1/entitlements/{id}/usage");
-    let first = app.call(Method::POST, &path, Some(&app.admin), Some(json!({ "quantity": 1 })), Some("k-1")).await;
-    let again = app.call(Method::POST, &path, Some(&app.admin), Some(json!({ "quantity": 1 })), Some("k-1")).await;
+    let first = app
+        .call(
+            Method::POST,
+            &path,
+            Some(&app.admin),
+            Some(json!({ "quantity": 1 })),
+            Some("k-1"),
+        )
+        .await;
+    let again = app
+        .call(
+            Method::POST,
+            &path,
+            Some(&app.admin),
+            Some(json!({ "quantity": 1 })),
+            Some("k-1"),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert!(again.replayed && !first.replayed);
-    let other = app.call(Method::POST, &path, Some(&app.admin), Some(json!({ "quantity": 2 })), Some("k-1")).await;
+    let other = app
+        .call(
+            Method::POST,
+            &path,
+            Some(&app.admin),
+            Some(json!({ "quantity": 2 })),
+            Some("k-1"),
+        )
+        .await;
     assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(other.code(), "idempotency_key_reused");
     assert_eq!(app.balance(&id).await["used"], json!(1));
     // Keys are scoped per API key: another key may use the same string.
     let agent = app.key("agent", None).await;
-    let theirs = app.call(Method::POST, &path, Some(&agent), Some(json!({ "quantity": 1 })), Some("k-1")).await;
+    let theirs = app
+        .call(
+            Method::POST,
+            &path,
+            Some(&agent),
+            Some(json!({ "quantity": 1 })),
+            Some("k-1"),
+        )
+        .await;
     assert!(!theirs.replayed);
     assert_eq!(app.balance(&id).await["used"], json!(2));
     // Plain creates replay too.
-    let a = app.call(Method::POST, "/v1/accounts", Some(&app.admin), Some(json!({ "name": "Once" })), Some("acc-1")).await;
-    let b = app.call(Method::POST, "/v1/accounts", Some(&app.admin), Some(json!({ "name": "Once" })), Some("acc-1")).await;
+    let a = app
+        .call(
+            Method::POST,
+            "/v1/accounts",
+            Some(&app.admin),
+            Some(json!({ "name": "Once" })),
+            Some("acc-1"),
+        )
+        .await;
+    let b = app
+        .call(
+            Method::POST,
+            "/v1/accounts",
+            Some(&app.admin),
+            Some(json!({ "name": "Once" })),
+            Some("acc-1"),
+        )
+        .await;
     assert_eq!(a.body["id"], b.body["id"]);
     assert!(b.replayed);
-    let c = app.call(Method::POST, "/v1/accounts", Some(&app.admin), Some(json!({ "name": "Twice" })), Some("acc-1")).await;
+    let c = app
+        .call(
+            Method::POST,
+            "/v1/accounts",
+            Some(&app.admin),
+            Some(json!({ "name": "Twice" })),
+            Some("acc-1"),
+        )
+        .await;
     assert_eq!(c.status, StatusCode::UNPROCESSABLE_ENTITY);
     app.assert_ledger_matches(&id).await;
 }
 
 async fn reservations_hold_commit_release_and_expire(app: TestApp) {
     let acc = app.account("Acme").await;
-    let id = app.active_entitlement(&acc, json!({ "unit": "visits", "total": 3 })).await;
+    let id = app
+        .active_entitlement(&acc, json!({ "unit": "visits", "total": 3 }))
+        .await;
     let path = format!("/v1/entitlements/{id}/reservations");
-    let hold = app.post(&path, json!({ "quantity": 2, "timeout_seconds": 600, "reference": "WO-7" })).await;
+    let hold = app
+        .post(
+            &path,
+            json!({ "quantity": 2, "timeout_seconds": 600, "reference": "WO-7" }),
+        )
+        .await;
     assert_eq!(hold.status, StatusCode::CREATED, "{:?}", hold.body);
     let rid = hold.body["reservation"]["id"].as_str().unwrap().to_string();
     assert_eq!(hold.body["balance"]["held"], json!(2));
     assert_eq!(hold.body["balance"]["remaining"], json!(1));
-    assert_eq!(app.post(&path, json!({ "quantity": 2, "timeout_seconds": 60 })).await.code(), "entitlement_exhausted");
-    let commit = app.post(&format!("/v1/reservations/{rid}/commit"), json!({ "quantity": 1 })).await;
+    assert_eq!(
+        app.post(&path, json!({ "quantity": 2, "timeout_seconds": 60 }))
+            .await
+            .code(),
+        "entitlement_exhausted"
+    );
+    let commit = app
+        .post(
+            &format!("/v1/reservations/{rid}/commit"),
+            json!({ "quantity": 1 }),
+        )
+        .await;
     assert_eq!(commit.status, StatusCode::OK, "{:?}", commit.body);
     assert_eq!(commit.body["reservation"]["status"], "committed");
     assert_eq!(commit.body["entry"]["reason"], "reservation_committed");
-    assert_eq!((commit.body["balance"]["used"].clone(), commit.body["balance"]["held"].clone()), (json!(1), json!(0)));
-    assert_eq!(app.post(&format!("/v1/reservations/{rid}/release"), json!({})).await.code(), "reservation_settled");
-    let second = app.post(&path, json!({ "quantity": 1, "timeout_seconds": 60 })).await.body["reservation"]["id"].as_str().unwrap().to_string();
-    let released = app.post(&format!("/v1/reservations/{second}/release"), json!({})).await;
+    assert_eq!(
+        (
+            commit.body["balance"]["used"].clone(),
+            commit.body["balance"]["held"].clone()
+        ),
+        (json!(1), json!(0))
+    );
+    assert_eq!(
+        app.post(&format!("/v1/reservations/{rid}/release"), json!({}))
+            .await
+            .code(),
+        "reservation_settled"
+    );
+    let second = app
+        .post(&path, json!({ "quantity": 1, "timeout_seconds": 60 }))
+        .await
+        .body["reservation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let released = app
+        .post(&format!("/v1/reservations/{second}/release"), json!({}))
+        .await;
     assert_eq!(released.body["reservation"]["status"], "released");
-    let third = app.post(&path, json!({ "quantity": 2, "timeout_seconds": 60 })).await.body["reservation"]["id"].as_str().unwrap().to_string();
+    let third = app
+        .post(&path, json!({ "quantity": 2, "timeout_seconds": 60 }))
+        .await
+        .body["reservation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(app.balance(&id).await["remaining"], json!(0));
     app.clock.advance(chrono::Duration::seconds(61));
     allot_server::jobs::run_once(&app.running.state).await;
-    assert_eq!(app.get(&format!("/v1/reservations/{third}")).await.body["status"], "expired");
+    assert_eq!(
+        app.get(&format!("/v1/reservations/{third}")).await.body["status"],
+        "expired"
+    );
     assert_eq!(app.balance(&id).await["remaining"], json!(2));
-    assert_eq!(app.post("/v1/reservations/res_nope/commit", json!({})).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.post("/v1/reservations/res_nope/commit", json!({}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     app.assert_ledger_matches(&id).await;
 }

@@ -1,0 +1,237 @@
+//! Entitlement rows with their balances: create, read, list, edit.
+
+use std::collections::BTreeMap;
+
+use allot_core::balance::Counters;
+use allot_core::entitlement::{Entitlement, Terms};
+use allot_core::lifecycle::{check_edit, effective_status};
+use allot_core::Quantity;
+use allot_store::model::{EntitlementFilter, EntitlementRecord, Page};
+use allot_store::StoreError;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, Row};
+
+use crate::cache::TermsCache;
+use crate::convert::{all, day, first, paged, placeholders, status_at, stored, ts, ts_at};
+use crate::error::{naming_account, Res};
+use crate::tx::WriteTx;
+
+/// Columns 0..=3 are read by `entitlement`, 4..=5 are the timestamps and
+/// 6..=10 are read by `counters`.
+const RECORD: &str = "SELECT e.id, e.status, e.predecessor_id, e.terms, e.created_at, \
+    e.updated_at, b.period_index, b.used_milli, b.held_milli, b.carried_milli, b.channels \
+    FROM entitlements e JOIN balances b ON b.entitlement_id = e.id";
+
+const RECORD_BY_ID: &str = "SELECT e.id, e.status, e.predecessor_id, e.terms, e.created_at, \
+    e.updated_at, b.period_index, b.used_milli, b.held_milli, b.carried_milli, b.channels \
+    FROM entitlements e JOIN balances b ON b.entitlement_id = e.id WHERE e.id = ?1";
+
+/// An entitlement from columns `id, status, predecessor_id, terms`.
+pub(crate) fn entitlement(row: &Row, cache: &TermsCache) -> Res<Entitlement> {
+    let id: String = row.get(0)?;
+    let terms = cache.terms(&id, row.get_ref(3)?.as_str()?)?;
+    Ok(Entitlement {
+        status: status_at(row, 1)?,
+        predecessor_id: row.get(2)?,
+        id,
+        terms,
+    })
+}
+
+/// Counters from columns `period_index, used, held, carried, channels`
+/// starting at `at`.
+pub(crate) fn counters(row: &Row, at: usize) -> Res<Counters> {
+    let channels = row.get_ref(at + 4)?.as_str()?;
+    Ok(Counters {
+        period_index: row.get(at)?,
+        used: Quantity::from_milli(row.get(at + 1)?),
+        held: Quantity::from_milli(row.get(at + 2)?),
+        carried: Quantity::from_milli(row.get(at + 3)?),
+        // Most entitlements have no channels; skip the parser for them.
+        channels: if channels == "{}" {
+            BTreeMap::new()
+        } else {
+            serde_json::from_str(channels)?
+        },
+    })
+}
+
+pub(crate) fn channels_json(c: &Counters) -> Res<String> {
+    if c.channels.is_empty() {
+        return Ok("{}".to_string());
+    }
+    Ok(serde_json::to_string(&c.channels)?)
+}
+
+fn record(row: &Row, cache: &TermsCache) -> Res<EntitlementRecord> {
+    Ok(EntitlementRecord {
+        entitlement: entitlement(row, cache)?,
+        created_at: ts_at(row, 4)?,
+        updated_at: ts_at(row, 5)?,
+        counters: counters(row, 6)?,
+    })
+}
+
+/// Inserts the entitlement row (terms plus their column copies) and its
+/// zeroed balances row.
+pub(crate) fn insert_rows(conn: &Connection, ent: &Entitlement, now: &str) -> Res<()> {
+    let t = &ent.terms;
+    conn.prepare_cached(
+        "INSERT INTO entitlements (id, account_id, unit, owner, status, is_default, start_date, \
+         end_date, total_milli, restrict, terms, predecessor_id, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+    )?
+    .execute(params![
+        ent.id,
+        t.account_id,
+        t.unit.as_str(),
+        t.owner,
+        ent.status.as_str(),
+        t.is_default,
+        day(t.start_date),
+        day(t.end_date),
+        t.total.map(Quantity::milli),
+        t.restrict,
+        serde_json::to_string(t)?,
+        ent.predecessor_id,
+        now,
+    ])
+    .map_err(|e| naming_account(e.into(), &t.account_id))?;
+    conn.prepare_cached(
+        "INSERT INTO balances (entitlement_id, period_index, used_milli, held_milli, \
+         carried_milli, channels) VALUES (?1, 0, 0, 0, 0, '{}')",
+    )?
+    .execute([&ent.id])?;
+    Ok(())
+}
+
+/// The record of an entitlement just inserted by `insert_rows`.
+pub(crate) fn fresh_record(ent: Entitlement, now: DateTime<Utc>) -> EntitlementRecord {
+    EntitlementRecord {
+        entitlement: ent,
+        counters: Counters::default(),
+        created_at: stored(now),
+        updated_at: stored(now),
+    }
+}
+
+pub(crate) fn insert(
+    conn: &mut Connection,
+    ent: Entitlement,
+    now: DateTime<Utc>,
+) -> Res<EntitlementRecord> {
+    let tx = WriteTx::begin(conn)?;
+    insert_rows(&tx, &ent, &ts(now))?;
+    tx.commit()?;
+    Ok(fresh_record(ent, now))
+}
+
+pub(crate) fn get(
+    conn: &Connection,
+    cache: &TermsCache,
+    id: &str,
+) -> Res<Option<EntitlementRecord>> {
+    first(&mut *conn.prepare_cached(RECORD_BY_ID)?, [id], |r| {
+        record(r, cache)
+    })
+}
+
+/// The entitlement alone (no balances), for lifecycle decisions.
+pub(crate) fn get_bare(conn: &Connection, cache: &TermsCache, id: &str) -> Res<Entitlement> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, status, predecessor_id, terms FROM entitlements WHERE id = ?1",
+    )?;
+    first(&mut stmt, [id], |r| entitlement(r, cache))?
+        .ok_or_else(|| StoreError::not_found("entitlement", id).into())
+}
+
+pub(crate) fn get_existing(
+    conn: &Connection,
+    cache: &TermsCache,
+    id: &str,
+) -> Res<EntitlementRecord> {
+    get(conn, cache, id)?.ok_or_else(|| StoreError::not_found("entitlement", id).into())
+}
+
+/// An IN-list filter with nothing in it matches nothing.
+fn empty_in<T>(list: &Option<Vec<T>>) -> bool {
+    list.as_ref().is_some_and(Vec::is_empty)
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    cache: &TermsCache,
+    filter: &EntitlementFilter,
+    page: &Page,
+) -> Res<Vec<EntitlementRecord>> {
+    if page.limit == 0 || empty_in(&filter.account_ids) || empty_in(&filter.stored_status) {
+        return Ok(Vec::new());
+    }
+    let mut args = Vec::new();
+    let mut conditions: Vec<String> = Vec::new();
+    if let Some(account_id) = &filter.account_id {
+        conditions.push("e.account_id = ?".into());
+        args.push(Value::Text(account_id.clone()));
+    }
+    if let Some(ids) = &filter.account_ids {
+        conditions.push(format!("e.account_id IN ({})", placeholders(ids.len())));
+        args.extend(ids.iter().cloned().map(Value::Text));
+    }
+    if let Some(unit) = filter.unit {
+        conditions.push("e.unit = ?".into());
+        args.push(Value::Text(unit.as_str().into()));
+    }
+    if let Some(owner) = &filter.owner {
+        conditions.push("e.owner = ?".into());
+        args.push(Value::Text(owner.clone()));
+    }
+    if let Some(statuses) = &filter.stored_status {
+        conditions.push(format!("e.status IN ({})", placeholders(statuses.len())));
+        args.extend(statuses.iter().map(|s| Value::Text(s.as_str().into())));
+    }
+    let conditions: Vec<&str> = conditions.iter().map(String::as_str).collect();
+    let sql = paged(RECORD, &conditions, "e.id", page, &mut args);
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        |r| record(r, cache),
+    )
+}
+
+pub(crate) fn update_terms(
+    conn: &mut Connection,
+    cache: &TermsCache,
+    id: &str,
+    terms: &Terms,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Res<EntitlementRecord> {
+    let tx = WriteTx::begin(conn)?;
+    let current = get_bare(&tx, cache, id)?;
+    let (start, end) = (current.terms.start_date, current.terms.end_date);
+    let effective = effective_status(current.status, start, end, today);
+    check_edit(&current.terms, effective, terms).map_err(StoreError::Edit)?;
+    tx.prepare_cached(
+        "UPDATE entitlements SET account_id = ?2, unit = ?3, owner = ?4, is_default = ?5, \
+         start_date = ?6, end_date = ?7, total_milli = ?8, restrict = ?9, terms = ?10, \
+         updated_at = ?11 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        terms.account_id,
+        terms.unit.as_str(),
+        terms.owner,
+        terms.is_default,
+        day(terms.start_date),
+        day(terms.end_date),
+        terms.total.map(Quantity::milli),
+        terms.restrict,
+        serde_json::to_string(terms)?,
+        ts(now),
+    ])
+    .map_err(|e| naming_account(e.into(), &terms.account_id))?;
+    let record = get_existing(&tx, cache, id)?;
+    tx.commit()?;
+    Ok(record)
+}

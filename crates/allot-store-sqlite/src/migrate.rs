@@ -1,0 +1,53 @@
+//! Embedded migrations, applied once each, in name order.
+
+use chrono::Utc;
+use rusqlite::{params, Connection};
+
+use crate::convert::ts;
+use crate::error::Res;
+use crate::tx::WriteTx;
+
+/// (name, SQL), sorted by name. The names match the PostgreSQL backend's.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_initial",
+    include_str!("../migrations/0001_initial.sql"),
+)];
+
+pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {
+    // BEGIN IMMEDIATE takes the write lock first, so processes migrating at
+    // once run one after the other and the later ones find nothing to do.
+    let tx = WriteTx::begin(conn)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            name TEXT PRIMARY KEY,
+            applied_at TEXT NOT NULL
+        )",
+    )?;
+    for (name, sql) in MIGRATIONS {
+        let applied = tx
+            .prepare("SELECT 1 FROM schema_migrations WHERE name = ?1")?
+            .exists([name])?;
+        if !applied {
+            tracing::info!(migration = name, "applying SQLite migration");
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?1, ?2)",
+                params![name, ts(Utc::now())],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_sorted_by_name() {
+        let names: Vec<_> = super::MIGRATIONS.iter().map(|m| m.0).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+    }
+}

@@ -1,0 +1,52 @@
+//! Write transactions on cached statements: rusqlite's `Transaction`
+//! parses `BEGIN`/`COMMIT` anew each time, a fixed cost on every batch.
+
+use std::ops::Deref;
+
+use rusqlite::Connection;
+
+use crate::error::Res;
+
+/// A `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so a
+/// transaction never fails half-way to upgrade its lock. Rolled back on
+/// drop unless committed.
+pub(crate) struct WriteTx<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> WriteTx<'c> {
+    /// `&mut` so that nothing else uses the connection meanwhile.
+    pub(crate) fn begin(conn: &'c mut Connection) -> Res<WriteTx<'c>> {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(WriteTx { conn, open: true })
+    }
+
+    pub(crate) fn commit(mut self) -> Res<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.conn.is_autocommit() {
+            let rollback = self
+                .conn
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut s| s.execute([]));
+            if let Err(e) = rollback {
+                tracing::error!(error = %e, "SQLite rollback failed");
+            }
+        }
+    }
+}

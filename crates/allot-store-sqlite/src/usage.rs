@@ -1,0 +1,132 @@
+//! Ledger entries and reservations: their rows, reads and writes.
+
+use allot_core::decide::Reason;
+use allot_core::Quantity;
+use allot_store::model::{LedgerEntry, Page};
+use allot_store::plan::{Reservation, ReservationStatus};
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, Row};
+
+use crate::convert::{all, first, opt_ts_at, paged, ts, ts_at};
+use crate::error::{corrupt, Res};
+
+pub(crate) fn insert_ledger(conn: &Connection, e: &LedgerEntry) -> Res<()> {
+    conn.prepare_cached(
+        "INSERT INTO ledger (id, entitlement_id, period_index, channel, quantity_milli, reason, \
+         reference, actor, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        e.id,
+        e.entitlement_id,
+        e.period_index,
+        e.channel,
+        e.quantity.milli(),
+        e.reason.as_str(),
+        e.reference,
+        e.actor,
+        ts(e.created_at),
+    ])?;
+    Ok(())
+}
+
+const LEDGER: &str = "SELECT id, entitlement_id, period_index, channel, quantity_milli, reason, \
+    reference, actor, created_at FROM ledger";
+
+fn ledger_entry(row: &Row) -> Res<LedgerEntry> {
+    let reason = row.get_ref(5)?.as_str()?;
+    Ok(LedgerEntry {
+        id: row.get(0)?,
+        entitlement_id: row.get(1)?,
+        period_index: row.get(2)?,
+        channel: row.get(3)?,
+        quantity: Quantity::from_milli(row.get(4)?),
+        reason: Reason::parse(reason).ok_or_else(|| corrupt("reason", reason))?,
+        reference: row.get(6)?,
+        actor: row.get(7)?,
+        created_at: ts_at(row, 8)?,
+    })
+}
+
+pub(crate) fn list_ledger(
+    conn: &Connection,
+    entitlement_id: &str,
+    page: &Page,
+) -> Res<Vec<LedgerEntry>> {
+    if page.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut args = vec![Value::Text(entitlement_id.to_string())];
+    let sql = paged(LEDGER, &["entitlement_id = ?"], "id", page, &mut args);
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        ledger_entry,
+    )
+}
+
+/// Inserts a reservation, or records how an existing one was settled.
+pub(crate) fn upsert_reservation(conn: &Connection, r: &Reservation) -> Res<()> {
+    conn.prepare_cached(
+        "INSERT INTO reservations (id, entitlement_id, quantity_milli, channel, reference, \
+         status, expires_at, created_at, settled_at, committed_milli) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+         settled_at = excluded.settled_at, committed_milli = excluded.committed_milli",
+    )?
+    .execute(params![
+        r.id,
+        r.entitlement_id,
+        r.quantity.milli(),
+        r.channel,
+        r.reference,
+        r.status.as_str(),
+        ts(r.expires_at),
+        ts(r.created_at),
+        r.settled_at.map(ts),
+        r.committed_quantity.map(Quantity::milli),
+    ])?;
+    Ok(())
+}
+
+const RESERVATION_BY_ID: &str = "SELECT id, entitlement_id, quantity_milli, channel, reference, \
+    status, expires_at, created_at, settled_at, committed_milli FROM reservations WHERE id = ?1";
+
+fn reservation(row: &Row) -> Res<Reservation> {
+    let status = row.get_ref(5)?.as_str()?;
+    Ok(Reservation {
+        id: row.get(0)?,
+        entitlement_id: row.get(1)?,
+        quantity: Quantity::from_milli(row.get(2)?),
+        channel: row.get(3)?,
+        reference: row.get(4)?,
+        status: ReservationStatus::parse(status)
+            .ok_or_else(|| corrupt("reservation status", status))?,
+        expires_at: ts_at(row, 6)?,
+        created_at: ts_at(row, 7)?,
+        settled_at: opt_ts_at(row, 8)?,
+        committed_quantity: row.get::<_, Option<i64>>(9)?.map(Quantity::from_milli),
+    })
+}
+
+pub(crate) fn get_reservation(conn: &Connection, id: &str) -> Res<Option<Reservation>> {
+    first(
+        &mut *conn.prepare_cached(RESERVATION_BY_ID)?,
+        [id],
+        reservation,
+    )
+}
+
+pub(crate) fn expired_reservations(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Res<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM reservations WHERE status = 'held' AND expires_at <= ?1 \
+         ORDER BY expires_at, id LIMIT ?2",
+    )?;
+    all(&mut stmt, params![ts(now), i64::from(limit)], |r| {
+        Ok(r.get(0)?)
+    })
+}
