@@ -80,8 +80,10 @@ async fn run(args: Args) -> Result<bool> {
         Some(server::ensure_binary(args.allot_bin.as_deref())?)
     };
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let load = load_average();
+    let busy = cpu_busy_percent().await;
     println!(
-        "allot-bench: {cpus} CPUs, concurrency {}, {:?} per scenario (+{:?} warm-up), {} pooled entitlements, exhaust cap {} with {} requests, synchronous={}",
+        "allot-bench: {cpus} CPUs (load average {load}; {busy} CPU busy in the second before start), concurrency {}, {:?} per scenario (+{:?} warm-up), {} pooled entitlements, exhaust cap {} with {} requests, synchronous={}",
         plan.concurrency,
         plan.duration,
         plan.warmup,
@@ -115,6 +117,8 @@ async fn run(args: Args) -> Result<bool> {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             cpus,
+            load_average_at_start: load,
+            cpu_busy_before_start: busy,
             concurrency: plan.concurrency,
             duration_s: plan.duration.as_secs_f64(),
             warmup_s: plan.warmup.as_secs_f64(),
@@ -133,4 +137,44 @@ async fn run(args: Args) -> Result<bool> {
         std::fs::remove_dir_all(&run_dir)?;
     }
     Ok(valid)
+}
+
+/// `/proc/loadavg`'s 1-, 5- and 15-minute figures: other work on the machine skews results.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Share of CPU time not idle over one second, from `/proc/stat`.
+async fn cpu_busy_percent() -> String {
+    let sample = || -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+        Some((fields.iter().sum(), idle))
+    };
+    let Some((total0, idle0)) = sample() else {
+        return "unknown".to_owned();
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    match sample() {
+        Some((total1, idle1)) if total1 > total0 => {
+            let busy = 1.0 - (idle1 - idle0) as f64 / (total1 - total0) as f64;
+            format!("{:.0}%", busy * 100.0)
+        }
+        _ => "unknown".to_owned(),
+    }
 }

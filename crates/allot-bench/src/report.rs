@@ -79,6 +79,8 @@ impl ScenarioReport {
 pub struct RunReport {
     pub started_at_unix: u64,
     pub cpus: usize,
+    pub load_average_at_start: String,
+    pub cpu_busy_before_start: String,
     pub concurrency: usize,
     pub duration_s: f64,
     pub warmup_s: f64,

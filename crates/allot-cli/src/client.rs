@@ -37,6 +37,16 @@ pub enum ClientCommand {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+    /// Work on cases.
+    Cases {
+        #[command(subcommand)]
+        command: CasesCommand,
+    },
+    /// Time entries on cases.
+    Time {
+        #[command(subcommand)]
+        command: TimeCommand,
+    },
     /// List the entitlements that would cover a case for an account, best first.
     Eligibility {
         #[command(flatten)]
@@ -48,6 +58,63 @@ pub enum ClientCommand {
         product: Option<String>,
         #[arg(long)]
         channel: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CasesCommand {
+    /// Open a case; the entitlement is matched when not given.
+    Open {
+        #[command(flatten)]
+        remote: Remote,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        contact: Option<String>,
+        #[arg(long)]
+        product: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long)]
+        entitlement: Option<String>,
+        #[arg(long)]
+        do_not_decrement: bool,
+    },
+    /// Resolve a case.
+    Resolve {
+        #[command(flatten)]
+        remote: Remote,
+        case: String,
+    },
+    /// Cancel a case.
+    Cancel {
+        #[command(flatten)]
+        remote: Remote,
+        case: String,
+    },
+    /// Reopen a resolved or cancelled case.
+    Reactivate {
+        #[command(flatten)]
+        remote: Remote,
+        case: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TimeCommand {
+    /// Log time on a case (minutes or hours).
+    Log {
+        #[command(flatten)]
+        remote: Remote,
+        case: String,
+        #[arg(long, conflicts_with = "hours")]
+        minutes: Option<u32>,
+        #[arg(long)]
+        hours: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -101,6 +168,54 @@ impl ClientCommand {
                 }
                 remote.send(request).await?
             }
+            ClientCommand::Cases { command } => match command {
+                CasesCommand::Open {
+                    remote,
+                    account,
+                    title,
+                    contact,
+                    product,
+                    channel,
+                    entitlement,
+                    do_not_decrement,
+                } => {
+                    let body = json!({ "account_id": account, "title": title, "contact_id": contact, "product_id": product,
+                        "channel": channel, "entitlement_id": entitlement, "do_not_decrement": do_not_decrement });
+                    remote
+                        .send(
+                            remote
+                                .client()
+                                .post(format!("{}/v1/cases", remote.url))
+                                .json(&body),
+                        )
+                        .await?
+                }
+                CasesCommand::Resolve { remote, case } => action(&remote, &case, "resolve").await?,
+                CasesCommand::Cancel { remote, case } => action(&remote, &case, "cancel").await?,
+                CasesCommand::Reactivate { remote, case } => {
+                    action(&remote, &case, "reactivate").await?
+                }
+            },
+            ClientCommand::Time {
+                command:
+                    TimeCommand::Log {
+                        remote,
+                        case,
+                        minutes,
+                        hours,
+                        note,
+                    },
+            } => {
+                let body = json!({ "minutes": minutes, "hours": hours, "note": note });
+                remote
+                    .send(
+                        remote
+                            .client()
+                            .post(format!("{}/v1/cases/{case}/time-entries", remote.url))
+                            .json(&body),
+                    )
+                    .await?
+            }
             ClientCommand::Eligibility {
                 remote,
                 account,
@@ -123,4 +238,14 @@ impl ClientCommand {
         println!("{}", serde_json::to_string_pretty(&body)?);
         Ok(())
     }
+}
+
+async fn action(remote: &Remote, case: &str, action: &str) -> anyhow::Result<Value> {
+    remote
+        .send(
+            remote
+                .client()
+                .post(format!("{}/v1/cases/{case}/{action}", remote.url)),
+        )
+        .await
 }

@@ -1,12 +1,12 @@
 //! Deciding a batch: many commands, in arrival order, against the state of
 //! the entitlements they touch, as one unit that the store commits once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 
 use crate::balance::Counters;
-use crate::decide::{decide, Applied, Change, Refusal};
+use crate::decide::{decide, Applied, Change, Reason, Refusal};
 use crate::entitlement::Entitlement;
 
 /// An entitlement and its counters as loaded (and locked) by the store.
@@ -21,6 +21,37 @@ pub struct EntitlementState {
 pub struct Op {
     pub entitlement_id: String,
     pub change: Change,
+}
+
+/// (entitlement id, reference) pairs already recorded by direct uses.
+pub type UsedReferences = HashSet<(String, String)>;
+
+/// A direct use (usage or visit) with a reference: a work order number may
+/// be recorded once per entitlement. Case ops reference their case many
+/// times and are not direct uses.
+pub fn reference_key(op: &Op) -> Option<(String, String)> {
+    match &op.change {
+        Change::Consume {
+            reason: Reason::Usage | Reason::Visit,
+            reference: Some(r),
+            ..
+        } => Some((op.entitlement_id.clone(), r.clone())),
+        _ => None,
+    }
+}
+
+/// Refuses a command that records a reference already used on its entitlement.
+pub fn check_references(ops: &[Op], used: &UsedReferences) -> Result<(), Refusal> {
+    let mut seen = HashSet::new();
+    for key in ops.iter().filter_map(reference_key) {
+        if used.contains(&key) || !seen.insert(key.clone()) {
+            return Err(Refusal::DuplicateReference {
+                entitlement_id: key.0,
+                reference: key.1,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Applies a command's ops all or none: a refusal of any op leaves `states`
@@ -61,7 +92,6 @@ pub fn decide_command(
 mod tests {
     use super::*;
     use crate::balance::remaining;
-    use crate::decide::Reason;
     use crate::entitlement::Period;
     use crate::quantity::Quantity;
     use crate::test_support::{active, day, terms};
@@ -106,6 +136,40 @@ mod tests {
         assert_eq!(states["ent_1"].counters.used, Quantity::ZERO);
         assert!(decide_command(&mut states, &[consume("ent_1", 3)], today).is_ok());
         assert_eq!(states["ent_1"].counters.used, Quantity::whole(3));
+    }
+
+    #[test]
+    fn a_reference_is_recorded_once_per_entitlement() {
+        let visit = |id: &str, r: &str| Op {
+            entitlement_id: id.into(),
+            change: Change::Consume {
+                quantity: Quantity::whole(1),
+                channel: None,
+                reason: Reason::Visit,
+                reference: Some(r.into()),
+            },
+        };
+        let used = UsedReferences::from([("ent_1".to_string(), "WO-1".to_string())]);
+        assert_eq!(
+            check_references(&[visit("ent_1", "WO-1")], &used)
+                .unwrap_err()
+                .code(),
+            "duplicate_reference"
+        );
+        assert!(check_references(&[visit("ent_2", "WO-1")], &used).is_ok());
+        assert!(
+            check_references(&[visit("ent_1", "WO-2"), visit("ent_1", "WO-2")], &used).is_err()
+        );
+        let case_op = Op {
+            entitlement_id: "ent_1".into(),
+            change: Change::Consume {
+                quantity: Quantity::whole(1),
+                channel: None,
+                reason: Reason::CaseOpened,
+                reference: Some("WO-1".into()),
+            },
+        };
+        assert!(check_references(&[case_op], &used).is_ok());
     }
 
     #[test]

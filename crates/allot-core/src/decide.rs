@@ -141,6 +141,11 @@ pub enum Refusal {
     EntitlementNotFound { entitlement_id: String },
     #[error("{field}: {message}")]
     InvalidQuantity { field: String, message: String },
+    #[error("reference {reference} was already recorded on entitlement {entitlement_id}")]
+    DuplicateReference {
+        entitlement_id: String,
+        reference: String,
+    },
 }
 
 impl Refusal {
@@ -152,6 +157,7 @@ impl Refusal {
             Refusal::UnknownChannel { .. } => "unknown_channel",
             Refusal::EntitlementNotFound { .. } => "not_found",
             Refusal::InvalidQuantity { .. } => "invalid_quantity",
+            Refusal::DuplicateReference { .. } => "duplicate_reference",
         }
     }
 }

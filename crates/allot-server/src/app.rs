@@ -9,7 +9,7 @@ use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
-use crate::routes::{entitlements, keys, parties, system, usage};
+use crate::routes::{cases, entitlements, keys, parties, system, usage};
 use crate::state::AppState;
 use crate::{auth, idempotency, telemetry};
 
@@ -66,6 +66,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reservations/{id}/commit", post(usage::commit))
         .route("/v1/reservations/{id}/release", post(usage::release))
         .route("/v1/events", get(usage::events))
+        .route("/v1/cases", get(cases::list).post(cases::open))
+        .route(
+            "/v1/cases/{id}",
+            get(cases::get).patch(cases::patch).delete(cases::delete),
+        )
+        .route("/v1/cases/{id}/resolve", post(cases::resolve))
+        .route("/v1/cases/{id}/cancel", post(cases::cancel))
+        .route("/v1/cases/{id}/reactivate", post(cases::reactivate))
+        .route("/v1/cases/{id}/time-entries", post(cases::log_time))
+        .route(
+            "/v1/cases/{id}/time-entries/{entry_id}",
+            axum::routing::delete(cases::delete_time),
+        )
         .route("/v1/api-keys", get(keys::list));
     let v1 = claimed
         .merge(direct)

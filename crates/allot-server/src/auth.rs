@@ -108,6 +108,8 @@ pub enum Permission {
     RecordUsage,
     /// Post adjustments to usage.
     Adjust,
+    /// Open, resolve, cancel, reactivate and delete cases; log time.
+    WorkCases,
     /// API keys and other settings.
     Administer,
 }
@@ -117,7 +119,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     match role {
         Role::Admin => true,
         Role::Manager => permission != Administer,
-        Role::Agent => matches!(permission, Read | RecordUsage),
+        Role::Agent => matches!(permission, Read | RecordUsage | WorkCases),
         Role::Customer => permission == Read,
         Role::Integration => permission == RecordUsage,
     }
@@ -153,14 +155,15 @@ mod tests {
     fn roles_get_exactly_their_permissions() {
         use Permission::*;
         let table = [
-            (Role::Admin, [true, true, true, true, true]),
-            (Role::Manager, [true, true, true, true, false]),
-            (Role::Agent, [true, false, true, false, false]),
-            (Role::Customer, [true, false, false, false, false]),
-            (Role::Integration, [false, false, true, false, false]),
+            (Role::Admin, [true, true, true, true, true, true]),
+            (Role::Manager, [true, true, true, true, false, true]),
+            (Role::Agent, [true, false, true, false, false, true]),
+            (Role::Customer, [true, false, false, false, false, false]),
+            (Role::Integration, [false, false, true, false, false, false]),
         ];
         for (role, expected) in table {
-            let got = [Read, Manage, RecordUsage, Adjust, Administer].map(|p| allows(role, p));
+            let got =
+                [Read, Manage, RecordUsage, Adjust, Administer, WorkCases].map(|p| allows(role, p));
             assert_eq!(got, expected, "{role:?}");
         }
     }

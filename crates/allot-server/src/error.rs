@@ -3,9 +3,10 @@
 //! input, the field at fault; anything else is a 500 whose details are
 //! logged and never sent.
 
+use allot_core::cases::CaseRefusal;
 use allot_core::decide::Refusal;
 use allot_core::invalid::{FieldError, Invalid};
-use allot_store::plan::ReservationRefusal;
+use allot_store::plan::{Outcome, ReservationRefusal};
 use allot_store::{StoreError, SubmitError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -36,6 +37,8 @@ pub enum ApiError {
     Refused(Refusal),
     #[error(transparent)]
     Reservation(#[from] ReservationRefusal),
+    #[error(transparent)]
+    Case(#[from] CaseRefusal),
     #[error("this Idempotency-Key was used with a different request")]
     KeyReused,
     #[error("a request with this Idempotency-Key is still in flight")]
@@ -98,6 +101,7 @@ impl ApiError {
                     }
                     Refusal::EntitlementNotFound { .. } => StatusCode::NOT_FOUND,
                     Refusal::EntitlementNotActive { .. } => StatusCode::CONFLICT,
+                    Refusal::DuplicateReference { .. } => StatusCode::CONFLICT,
                     Refusal::UnknownChannel { .. } | Refusal::InvalidQuantity { .. } => {
                         StatusCode::UNPROCESSABLE_ENTITY
                     }
@@ -118,6 +122,21 @@ impl ApiError {
                     }
                 };
                 (status, code, serde_json::to_value(r).unwrap_or(Value::Null))
+            }
+            ApiError::Case(r) => {
+                let status = match r {
+                    CaseRefusal::InvalidCaseTransition { .. }
+                    | CaseRefusal::DuplicateTimeEntry { .. } => StatusCode::CONFLICT,
+                    CaseRefusal::TimeEntryNotFound { .. } => StatusCode::NOT_FOUND,
+                    CaseRefusal::InvalidHours { .. }
+                    | CaseRefusal::UnitNotHours { .. }
+                    | CaseRefusal::EntitlementNotFound { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                (
+                    status,
+                    r.code(),
+                    serde_json::to_value(r).unwrap_or(Value::Null),
+                )
             }
             ApiError::KeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -192,6 +211,21 @@ impl From<StoreError> for ApiError {
                 }
             },
             StoreError::Backend(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl ApiError {
+    /// The error an outcome that did not apply stands for.
+    pub fn from_outcome(outcome: Outcome) -> ApiError {
+        match outcome {
+            Outcome::Refused { refusal } => refusal.into(),
+            Outcome::ReservationRefused { refusal } => refusal.into(),
+            Outcome::CaseRefused { refusal } => refusal.into(),
+            Outcome::CaseMissing { case_id } => ApiError::not_found("case", &case_id),
+            Outcome::Applied { .. } => {
+                ApiError::Internal("an applied outcome is not an error".into())
+            }
         }
     }
 }

@@ -272,3 +272,56 @@ pub struct CreateApiKey {
 pub fn short_text(field: &str, value: &Option<String>) -> Result<Option<String>, ApiError> {
     optional_text(field, value, MAX_TEXT)
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCase {
+    pub account_id: String,
+    pub title: String,
+    pub contact_id: Option<String>,
+    pub product_id: Option<String>,
+    pub channel: Option<String>,
+    /// When absent, the account's default entitlement if it covers the case, else the best match.
+    pub entitlement_id: Option<String>,
+    #[serde(default)]
+    pub do_not_decrement: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchCase {
+    /// Moves the case (and what it used) to another entitlement; null takes it off any.
+    pub entitlement_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogTime {
+    /// Whole minutes (converted to hours, rounded up to the thousandth); or give `hours`.
+    pub minutes: Option<u32>,
+    #[schema(value_type = Option<f64>)]
+    pub hours: Option<Quantity>,
+    pub note: Option<String>,
+}
+
+impl LogTime {
+    pub fn hours(&self) -> Result<Quantity, ApiError> {
+        match (self.minutes, self.hours) {
+            (Some(_), Some(_)) => Err(ApiError::field(
+                "minutes",
+                "give minutes or hours, not both",
+            )),
+            (None, None) => Err(ApiError::field("minutes", "minutes or hours is required")),
+            (Some(m), None) if m == 0 || m > 24 * 60 => {
+                Err(ApiError::field("minutes", "must be from 1 to 1440"))
+            }
+            // 1 minute is 0.01666… h: round up to the thousandth so no time is lost.
+            (Some(m), None) => Ok(Quantity::from_milli((m as i64 * 1000 + 59) / 60)),
+            (None, Some(h)) if h.milli() <= 0 || h > Quantity::whole(24) => Err(ApiError::field(
+                "hours",
+                "must be greater than 0 and at most 24",
+            )),
+            (None, Some(h)) => Ok(h),
+        }
+    }
+}

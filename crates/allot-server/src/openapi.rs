@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{entitlements, keys, parties, usage};
+use crate::routes::{cases, entitlements, keys, parties, usage};
 
 struct BearerAuth;
 
@@ -31,6 +31,8 @@ impl Modify for BearerAuth {
         entitlements::balance, entitlements::transitions,
         usage::record, usage::ledger, usage::adjust, usage::hold, usage::commit, usage::release, usage::get_reservation,
         usage::events,
+        cases::open, cases::list, cases::get, cases::patch, cases::delete, cases::resolve, cases::cancel, cases::reactivate,
+        cases::log_time, cases::delete_time,
         keys::create, keys::list, keys::revoke,
     )
 )]

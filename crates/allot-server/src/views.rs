@@ -424,3 +424,83 @@ pub struct Eligibility {
     /// Best match first: the account's default, then the most specific, then the one ending soonest.
     pub items: Vec<EligibleEntitlement>,
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimeEntryView {
+    pub id: String,
+    /// Hours as logged.
+    #[schema(value_type = f64)]
+    pub hours: allot_core::Quantity,
+    /// Hours as counted on the entitlement (rounded up to its increment).
+    #[schema(value_type = f64)]
+    pub counted_hours: allot_core::Quantity,
+    /// Whether the counted hours are used on the entitlement now.
+    pub charged: bool,
+    pub logged_by: Option<String>,
+    pub logged_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseView {
+    pub id: String,
+    pub account_id: String,
+    pub contact_id: Option<String>,
+    pub product_id: Option<String>,
+    pub channel: Option<String>,
+    /// The entitlement applied to the case; null when none covers it.
+    pub entitlement_id: Option<String>,
+    pub title: String,
+    /// open, resolved or cancelled.
+    pub status: String,
+    pub do_not_decrement: bool,
+    pub time_entries: Vec<TimeEntryView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The applied entitlement's balance after the change.
+    pub entitlement_balance: Option<BalanceView>,
+    /// Present when the change took an entitlement into overage, or none covers the case.
+    pub warnings: Vec<String>,
+}
+
+impl CaseView {
+    pub fn new(
+        record: allot_store::plan::CaseRecord,
+        balance: Option<BalanceView>,
+        warnings: Vec<String>,
+    ) -> Self {
+        let notes = record.time_notes;
+        let s = record.state;
+        CaseView {
+            id: s.id,
+            account_id: record.account_id,
+            contact_id: record.contact_id,
+            product_id: record.product_id,
+            channel: s.channel,
+            entitlement_id: s.entitlement_id,
+            title: record.title,
+            status: s.status.as_str().into(),
+            do_not_decrement: s.do_not_decrement,
+            time_entries: s
+                .time_entries
+                .into_iter()
+                .map(|e| {
+                    let note = notes.iter().find(|n| n.entry_id == e.id);
+                    TimeEntryView {
+                        hours: e.logged,
+                        counted_hours: e.hours,
+                        charged: e.charged,
+                        logged_by: note.map(|n| n.actor.clone()),
+                        logged_at: note.map(|n| n.at),
+                        note: note.and_then(|n| n.note.clone()),
+                        id: e.id,
+                    }
+                })
+                .collect(),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            entitlement_balance: balance,
+            warnings,
+        }
+    }
+}

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use allot_store::plan::{self, plan_batch, BatchItem, ItemAnswer, Loaded, Plan};
+use allot_core::batch::UsedReferences;
+use allot_store::plan::{self, plan_batch, BatchItem, CaseRecord, ItemAnswer, Loaded, Plan};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{Pool, Transaction};
 use futures::future::try_join_all;
@@ -38,8 +39,10 @@ async fn apply_once(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let mut loaded = Loaded::default();
+    // Lock order: cases, reservations, then entitlements (each by id).
+    load_cases(&tx, &plan::case_ids(items), &mut loaded).await?;
     load_reservations(&tx, &plan::reservation_ids(items), &mut loaded).await?;
-    let entitlement_ids = plan::entitlement_ids(items, &loaded.reservations);
+    let entitlement_ids = plan::entitlement_ids(items, &loaded.reservations, &loaded.cases);
     let keys = plan::idempotency_keys(items);
     // Independent of each other: sent together, one round trip.
     futures::try_join!(
@@ -50,6 +53,9 @@ async fn apply_once(
         loaded.entitlements = entitlements;
         loaded.keys = keys;
     })?;
+    // Only once the entitlements are locked: every writer of their ledger
+    // holds that lock, so what this reads cannot change before we commit.
+    loaded.references = load_references(&tx, &plan::usage_references(items)).await?;
     let plan = plan_batch(&mut loaded, items, today, now);
     write(&tx, &plan, now).await?;
     tx.commit().await?;
@@ -76,6 +82,48 @@ async fn load_reservations(
         loaded.reservations.insert(r.id.clone(), r);
     }
     Ok(())
+}
+
+/// Locks the cases first, in id order, like every other writer.
+async fn load_cases(tx: &Transaction<'_>, ids: &BTreeSet<String>, loaded: &mut Loaded) -> Res<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let stmt = tx
+        .prepare_cached("SELECT record FROM cases WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .await?;
+    for row in tx.query(&stmt, &[&ids]).await? {
+        let Json(case): Json<CaseRecord> = row.try_get(0)?;
+        loaded.cases.insert(case.state.id.clone(), case);
+    }
+    Ok(())
+}
+
+/// Of the (entitlement, reference) pairs of the batch's direct uses, those
+/// the ledger already holds.
+async fn load_references(
+    tx: &Transaction<'_>,
+    pairs: &BTreeSet<(String, String)>,
+) -> Res<UsedReferences> {
+    let mut used = UsedReferences::new();
+    if pairs.is_empty() {
+        return Ok(used);
+    }
+    let entitlements: Vec<&str> = pairs.iter().map(|(e, _)| e.as_str()).collect();
+    let references: Vec<&str> = pairs.iter().map(|(_, r)| r.as_str()).collect();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT DISTINCT l.entitlement_id, l.reference FROM ledger l
+             JOIN UNNEST($1::text[], $2::text[]) AS u(entitlement_id, reference)
+               ON l.entitlement_id = u.entitlement_id AND l.reference = u.reference
+             WHERE l.reference IS NOT NULL AND l.reason IN ('usage', 'visit')",
+        )
+        .await?;
+    for row in tx.query(&stmt, &[&entitlements, &references]).await? {
+        used.insert((row.try_get(0)?, row.try_get(1)?));
+    }
+    Ok(used)
 }
 
 type States = std::collections::HashMap<String, allot_core::batch::EntitlementState>;
@@ -152,6 +200,14 @@ const WRITE_RESERVATIONS: &str = "INSERT INTO reservations (id, entitlement_id,
     ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
         settled_at = EXCLUDED.settled_at, committed_milli = EXCLUDED.committed_milli";
 
+const WRITE_CASES: &str = "INSERT INTO cases (id, account_id, entitlement_id, status, record,
+        created_at, updated_at, deleted_at)
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[],
+        $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])
+    ON CONFLICT (id) DO UPDATE SET entitlement_id = EXCLUDED.entitlement_id,
+        status = EXCLUDED.status, record = EXCLUDED.record,
+        updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at";
+
 /// Takes over an unfinished claim of the same key; a finished row stays and
 /// is not counted, which tells us another writer got there first.
 const WRITE_KEYS: &str = "INSERT INTO idempotency_keys (scope, key, fingerprint, answer,
@@ -171,6 +227,7 @@ struct Columns<'p> {
     balances: BalanceColumns<'p>,
     ledger: LedgerColumns<'p>,
     reservations: ReservationColumns<'p>,
+    cases: CaseColumns<'p>,
     keys: KeyColumns<'p>,
     events: EventColumns<'p>,
 }
@@ -223,6 +280,18 @@ struct ReservationColumns<'p> {
 }
 
 #[derive(Default)]
+struct CaseColumns<'p> {
+    id: Vec<&'p str>,
+    account_id: Vec<&'p str>,
+    entitlement_id: Vec<Option<&'p str>>,
+    status: Vec<&'static str>,
+    record: Vec<Json<&'p CaseRecord>>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    deleted_at: Vec<Option<DateTime<Utc>>>,
+}
+
+#[derive(Default)]
 struct EventColumns<'p> {
     id: Vec<&'p str>,
     kind: Vec<&'p str>,
@@ -269,6 +338,17 @@ impl<'p> Columns<'p> {
                 .committed
                 .push(r.committed_quantity.map(|q| q.milli()));
         }
+        let mut cases = CaseColumns::default();
+        for c in &plan.cases {
+            cases.id.push(&c.state.id);
+            cases.account_id.push(&c.account_id);
+            cases.entitlement_id.push(c.state.entitlement_id.as_deref());
+            cases.status.push(c.state.status.as_str());
+            cases.record.push(Json(c));
+            cases.created_at.push(c.created_at);
+            cases.updated_at.push(c.updated_at);
+            cases.deleted_at.push(c.deleted_at);
+        }
         let mut keys = KeyColumns::default();
         for k in &plan.keys {
             keys.scope.push(&k.scope);
@@ -288,6 +368,7 @@ impl<'p> Columns<'p> {
             balances,
             ledger,
             reservations,
+            cases,
             keys,
             events,
         }
@@ -298,10 +379,11 @@ impl<'p> Columns<'p> {
 /// in a fixed order, so a failure is reported by the statement that failed.
 async fn write(tx: &Transaction<'_>, plan: &Plan, now: DateTime<Utc>) -> Res<()> {
     let cols = Columns::of(plan);
-    let (b, l, r, k, e) = (
+    let (b, l, r, c, k, e) = (
         &cols.balances,
         &cols.ledger,
         &cols.reservations,
+        &cols.cases,
         &cols.keys,
         &cols.events,
     );
@@ -349,6 +431,21 @@ async fn write(tx: &Transaction<'_>, plan: &Plan, now: DateTime<Utc>) -> Res<()>
                 &r.created_at,
                 &r.settled_at,
                 &r.committed,
+            ],
+        ));
+    }
+    if !c.id.is_empty() {
+        statements.push((
+            WRITE_CASES,
+            vec![
+                &c.id,
+                &c.account_id,
+                &c.entitlement_id,
+                &c.status,
+                &c.record,
+                &c.created_at,
+                &c.updated_at,
+                &c.deleted_at,
             ],
         ));
     }

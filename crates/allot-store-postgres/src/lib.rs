@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod batch;
+mod cases;
 mod connect;
 mod entitlements;
 mod error;
@@ -20,10 +21,10 @@ mod usage;
 use allot_core::entitlement::{Entitlement, Terms};
 use allot_core::lifecycle::Action;
 use allot_store::model::{
-    Account, ApiKey, Contact, EntitlementFilter, EntitlementRecord, Event, IdempotencyRecord,
-    KeyClaim, LedgerEntry, Page, Product, Transition,
+    Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
+    IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
 };
-use allot_store::plan::{BatchItem, ItemAnswer, Reservation};
+use allot_store::plan::{BatchItem, CaseRecord, ItemAnswer, Reservation};
 use allot_store::{Store, StoreResult, TransitionResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -203,6 +204,14 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<String>> {
         Ok(usage::expired_reservations(&self.pool, now, limit).await?)
+    }
+
+    async fn get_case(&self, id: &str) -> StoreResult<Option<CaseRecord>> {
+        Ok(cases::get(&self.pool, id).await?)
+    }
+
+    async fn list_cases(&self, filter: &CaseFilter, page: &Page) -> StoreResult<Vec<CaseRecord>> {
+        Ok(cases::list(&self.pool, filter, page).await?)
     }
 
     async fn list_events(

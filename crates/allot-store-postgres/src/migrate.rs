@@ -5,10 +5,13 @@ use deadpool_postgres::Pool;
 use crate::error::Res;
 
 /// Same names as the SQLite backend's, applied in this order.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    include_str!("../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial",
+        include_str!("../migrations/0001_initial.sql"),
+    ),
+    ("0002_cases", include_str!("../migrations/0002_cases.sql")),
+];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.
 const MIGRATION_LOCK: i64 = 0x616c_6c6f_745f_6d69;

@@ -26,11 +26,11 @@ async fn migrations_are_idempotent_and_safe_to_race() {
     let applied = db
         .sql()
         .await
-        .query("SELECT name FROM schema_migrations", &[])
+        .query("SELECT name FROM schema_migrations ORDER BY name", &[])
         .await
         .unwrap();
-    assert_eq!(applied.len(), 1);
-    assert_eq!(applied[0].get::<_, String>(0), "0001_initial");
+    let names: Vec<String> = applied.iter().map(|r| r.get(0)).collect();
+    assert_eq!(names, ["0001_initial", "0002_cases"]);
     db.store.ping().await.unwrap();
     assert_eq!(db.store.backend(), "postgres");
     db.finish().await;

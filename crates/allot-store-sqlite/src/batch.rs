@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use allot_core::batch::EntitlementState;
 use allot_store::plan::{
-    entitlement_ids, idempotency_keys, plan_batch, reservation_ids, BatchItem, ItemAnswer, Loaded,
-    Plan,
+    case_ids, entitlement_ids, idempotency_keys, plan_batch, reservation_ids, usage_references,
+    BatchItem, ItemAnswer, Loaded, Plan,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection};
@@ -40,6 +40,18 @@ pub(crate) fn apply(
 }
 
 fn load(tx: &Connection, cache: &TermsCache, items: &[BatchItem]) -> Res<Loaded> {
+    let mut cases = HashMap::new();
+    for id in case_ids(items) {
+        if let Some(c) = crate::cases::get(tx, &id)? {
+            cases.insert(id, c);
+        }
+    }
+    let mut references = allot_core::batch::UsedReferences::new();
+    for (entitlement_id, reference) in usage_references(items) {
+        if crate::cases::reference_used(tx, &entitlement_id, &reference)? {
+            references.insert((entitlement_id, reference));
+        }
+    }
     let mut reservations = HashMap::new();
     for id in reservation_ids(items) {
         if let Some(r) = get_reservation(tx, &id)? {
@@ -48,7 +60,7 @@ fn load(tx: &Connection, cache: &TermsCache, items: &[BatchItem]) -> Res<Loaded>
     }
     let mut entitlements = HashMap::new();
     let mut stmt = tx.prepare_cached(STATE_BY_ID)?;
-    for id in entitlement_ids(items, &reservations) {
+    for id in entitlement_ids(items, &reservations, &cases) {
         let state = first(&mut stmt, [&id], |r| {
             Ok(EntitlementState {
                 entitlement: entitlement(r, cache)?,
@@ -70,6 +82,8 @@ fn load(tx: &Connection, cache: &TermsCache, items: &[BatchItem]) -> Res<Loaded>
     Ok(Loaded {
         entitlements,
         reservations,
+        cases,
+        references,
         keys,
     })
 }
@@ -96,6 +110,9 @@ fn write(tx: &Connection, plan: &Plan, now: DateTime<Utc>) -> Res<()> {
     }
     for reservation in &plan.reservations {
         upsert_reservation(tx, reservation)?;
+    }
+    for case in &plan.cases {
+        crate::cases::upsert(tx, case)?;
     }
     if !plan.keys.is_empty() {
         let now = ts(now);

@@ -6,6 +6,7 @@
 mod api_keys;
 mod batch;
 mod cache;
+mod cases;
 mod connect;
 mod convert;
 mod entitlements;
@@ -24,10 +25,10 @@ use std::sync::Arc;
 use allot_core::entitlement::{Entitlement, Terms};
 use allot_core::lifecycle::Action;
 use allot_store::model::{
-    Account, ApiKey, Contact, EntitlementFilter, EntitlementRecord, Event, IdempotencyRecord,
-    KeyClaim, LedgerEntry, Page, Product, Transition,
+    Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
+    IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
 };
-use allot_store::plan::{BatchItem, ItemAnswer, Reservation};
+use allot_store::plan::{BatchItem, CaseRecord, ItemAnswer, Reservation};
 use allot_store::{Store, StoreError, StoreResult, TransitionResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -287,6 +288,16 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<String>> {
         self.read(move |c, _| usage::expired_reservations(c, now, limit))
             .await
+    }
+
+    async fn get_case(&self, id: &str) -> StoreResult<Option<CaseRecord>> {
+        let id = id.to_string();
+        self.read(move |c, _| cases::get(c, &id)).await
+    }
+
+    async fn list_cases(&self, filter: &CaseFilter, page: &Page) -> StoreResult<Vec<CaseRecord>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |c, _| cases::list(c, &filter, &page)).await
     }
 
     async fn list_events(

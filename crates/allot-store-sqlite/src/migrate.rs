@@ -8,10 +8,13 @@ use crate::error::Res;
 use crate::tx::WriteTx;
 
 /// (name, SQL), sorted by name. The names match the PostgreSQL backend's.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial",
-    include_str!("../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial",
+        include_str!("../migrations/0001_initial.sql"),
+    ),
+    ("0002_cases", include_str!("../migrations/0002_cases.sql")),
+];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {
     // BEGIN IMMEDIATE takes the write lock first, so processes migrating at

@@ -1,13 +1,20 @@
 //! Opaque, type-prefixed ids that sort roughly by creation time.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rand::RngCore;
 
-/// `prefix_` + 12 hex digits of milliseconds + 12 random hex digits.
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// `prefix_` + 12 hex digits of milliseconds + 6 hex digits of a process
+/// sequence (ids made in one millisecond keep their order) + 8 random hex
+/// digits (processes never collide).
 pub fn new_id(prefix: &str, now: chrono::DateTime<chrono::Utc>) -> String {
-    let mut random = [0u8; 6];
+    let mut random = [0u8; 4];
     rand::thread_rng().fill_bytes(&mut random);
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed) & 0xff_ffff;
     format!(
-        "{prefix}_{:012x}{}",
+        "{prefix}_{:012x}{seq:06x}{}",
         now.timestamp_millis().max(0),
         hex::encode(random)
     )

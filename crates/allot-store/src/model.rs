@@ -53,6 +53,14 @@ pub struct EntitlementFilter {
     pub stored_status: Option<Vec<Status>>,
 }
 
+/// Which cases to list; deleted cases are never listed.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub account_id: Option<String>,
+    pub entitlement_id: Option<String>,
+    pub status: Option<allot_core::cases::CaseStatus>,
+}
+
 /// Cursor pagination: items after `after` (an id), at most `limit`.
 #[derive(Debug, Clone, Default)]
 pub struct Page {

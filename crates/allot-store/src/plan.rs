@@ -6,7 +6,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use allot_core::balance::balance;
-use allot_core::batch::{decide_command, EntitlementState, Op};
+use allot_core::batch::{
+    check_references, decide_command, reference_key, EntitlementState, Op, UsedReferences,
+};
+use allot_core::cases::{decide_case, CaseAction, CaseRefusal, CaseState, EntitlementFacts};
 use allot_core::decide::{Change, Refusal};
 use allot_core::events::{EventDraft, EventKind};
 use allot_core::idempotency::{key_use, KeyUse};
@@ -60,6 +63,30 @@ impl ReservationStatus {
     }
 }
 
+/// Who logged a time entry, when, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeNote {
+    pub entry_id: String,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+/// A case as stored: the state the rules act on, and what describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    pub state: CaseState,
+    pub account_id: String,
+    pub contact_id: Option<String>,
+    pub product_id: Option<String>,
+    pub title: String,
+    pub time_notes: Vec<TimeNote>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Deleted cases keep their row (their usage stays) but are gone for clients.
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
 /// An idempotency key as used by one request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdemKey {
@@ -95,6 +122,16 @@ pub enum Command {
     Expire {
         reservation_id: String,
     },
+    /// Opens a new case (its entitlement already chosen by matching).
+    OpenCase {
+        case: Box<CaseRecord>,
+    },
+    /// Any other action on a stored case.
+    Case {
+        case_id: String,
+        action: CaseAction,
+        note: Option<TimeNote>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,9 +164,17 @@ pub enum Outcome {
         balances: Vec<Balance>,
         warnings: Vec<String>,
         reservation: Option<Box<Reservation>>,
+        #[serde(default)]
+        case: Option<Box<CaseRecord>>,
     },
     Refused {
         refusal: Refusal,
+    },
+    CaseRefused {
+        refusal: CaseRefusal,
+    },
+    CaseMissing {
+        case_id: String,
     },
     ReservationRefused {
         refusal: ReservationRefusal,
@@ -151,6 +196,9 @@ pub enum ItemAnswer {
 pub struct Loaded {
     pub entitlements: HashMap<String, EntitlementState>,
     pub reservations: HashMap<String, Reservation>,
+    pub cases: HashMap<String, CaseRecord>,
+    /// Of the pairs `usage_references` asked for, those already in the ledger.
+    pub references: UsedReferences,
     pub keys: HashMap<(String, String), IdempotencyRecord>,
 }
 
@@ -172,6 +220,8 @@ pub struct Plan {
     pub ledger: Vec<LedgerEntry>,
     /// Reservations to insert or update (by id).
     pub reservations: Vec<Reservation>,
+    /// Cases to insert or update (by id).
+    pub cases: Vec<CaseRecord>,
     pub keys: Vec<KeyWrite>,
     pub events: Vec<Event>,
 }
@@ -194,6 +244,7 @@ pub fn reservation_ids(items: &[BatchItem]) -> BTreeSet<String> {
 pub fn entitlement_ids(
     items: &[BatchItem],
     reservations: &HashMap<String, Reservation>,
+    cases: &HashMap<String, CaseRecord>,
 ) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     for item in items {
@@ -209,9 +260,46 @@ pub fn entitlement_ids(
                     ids.insert(r.entitlement_id.clone());
                 }
             }
+            Command::OpenCase { case } => ids.extend(case.state.entitlement_id.clone()),
+            Command::Case {
+                case_id, action, ..
+            } => {
+                if let Some(c) = cases.get(case_id) {
+                    ids.extend(c.state.entitlement_id.clone());
+                }
+                if let CaseAction::Move { to: Some(to) } = action {
+                    ids.insert(to.clone());
+                }
+            }
         }
     }
     ids
+}
+
+/// Cases to load and lock first (before reservations and entitlements).
+pub fn case_ids(items: &[BatchItem]) -> BTreeSet<String> {
+    items
+        .iter()
+        .filter_map(|i| match &i.command {
+            Command::Case { case_id, .. } => Some(case_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (entitlement, reference) pairs of direct uses in the batch: the backend
+/// loads which of them the ledger already holds into `Loaded::references`.
+pub fn usage_references(items: &[BatchItem]) -> BTreeSet<(String, String)> {
+    items
+        .iter()
+        .filter_map(|i| match &i.command {
+            Command::Ledger { ops } => {
+                Some(ops.iter().filter_map(reference_key).collect::<Vec<_>>())
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// Keys to look up, sorted.
@@ -248,6 +336,7 @@ struct Planner<'a> {
     plan: Plan,
     touched: BTreeSet<String>,
     reservations_written: BTreeSet<String>,
+    cases_written: BTreeSet<String>,
 }
 
 impl Planner<'_> {
@@ -256,10 +345,17 @@ impl Planner<'_> {
         ops: &[Op],
         actor: &str,
         reservation: Option<Reservation>,
+        case: Option<CaseRecord>,
     ) -> Outcome {
+        if let Err(refusal) = check_references(ops, &self.loaded.references) {
+            return Outcome::Refused { refusal };
+        }
         match decide_command(&mut self.loaded.entitlements, ops, self.today) {
             Err(refusal) => Outcome::Refused { refusal },
             Ok(applied) => {
+                self.loaded
+                    .references
+                    .extend(ops.iter().filter_map(reference_key));
                 let mut entries = Vec::new();
                 let mut warnings = Vec::new();
                 let mut ids = Vec::new();
@@ -289,6 +385,12 @@ impl Planner<'_> {
                         ids.push(a.entitlement_id);
                     }
                 }
+                // A case answer always shows its entitlement's balance, even when nothing changed.
+                if let Some(id) = case.as_ref().and_then(|c| c.state.entitlement_id.clone()) {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
                 let balances = ids
                     .iter()
                     .filter_map(|id| self.loaded.entitlements.get(id))
@@ -298,11 +400,16 @@ impl Planner<'_> {
                     self.loaded.reservations.insert(r.id.clone(), r.clone());
                     self.reservations_written.insert(r.id.clone());
                 }
+                if let Some(c) = &case {
+                    self.loaded.cases.insert(c.state.id.clone(), c.clone());
+                    self.cases_written.insert(c.state.id.clone());
+                }
                 Outcome::Applied {
                     entries,
                     balances,
                     warnings,
                     reservation: reservation.map(Box::new),
+                    case: case.map(Box::new),
                 }
             }
         }
@@ -330,7 +437,7 @@ impl Planner<'_> {
     fn decide(&mut self, item: &BatchItem) -> Outcome {
         let actor = item.actor.as_str();
         match &item.command {
-            Command::Ledger { ops } => self.ops_outcome(ops, actor, None),
+            Command::Ledger { ops } => self.ops_outcome(ops, actor, None, None),
             Command::Hold {
                 reservation_id,
                 entitlement_id,
@@ -358,7 +465,7 @@ impl Planner<'_> {
                     settled_at: None,
                     committed_quantity: None,
                 };
-                self.ops_outcome(&[op], actor, Some(reservation))
+                self.ops_outcome(&[op], actor, Some(reservation), None)
             }
             Command::Commit {
                 reservation_id,
@@ -384,7 +491,7 @@ impl Planner<'_> {
                     committed_quantity: Some(actual),
                     ..r
                 };
-                self.ops_outcome(&[op], actor, Some(settled))
+                self.ops_outcome(&[op], actor, Some(settled), None)
             }
             Command::Release { reservation_id } | Command::Expire { reservation_id } => {
                 let expiring = matches!(item.command, Command::Expire { .. });
@@ -417,7 +524,7 @@ impl Planner<'_> {
                     settled_at: Some(self.now),
                     ..r.clone()
                 };
-                let outcome = self.ops_outcome(&[op], actor, Some(settled));
+                let outcome = self.ops_outcome(&[op], actor, Some(settled), None);
                 if expiring && matches!(outcome, Outcome::Applied { .. }) {
                     let draft = EventDraft::new(
                         EventKind::ReservationExpired,
@@ -428,7 +535,56 @@ impl Planner<'_> {
                 }
                 outcome
             }
+            Command::OpenCase { case } => {
+                self.case_outcome((**case).clone(), &CaseAction::Open, None, actor)
+            }
+            Command::Case {
+                case_id,
+                action,
+                note,
+            } => match self.loaded.cases.get(case_id) {
+                Some(record) if record.deleted_at.is_none() => {
+                    let record = record.clone();
+                    self.case_outcome(record, action, note.clone(), actor)
+                }
+                _ => Outcome::CaseMissing {
+                    case_id: case_id.clone(),
+                },
+            },
         }
+    }
+
+    /// Decides a case action with `allot-core`, then applies its ops like any use.
+    fn case_outcome(
+        &mut self,
+        mut record: CaseRecord,
+        action: &CaseAction,
+        note: Option<TimeNote>,
+        actor: &str,
+    ) -> Outcome {
+        let entitlements = &self.loaded.entitlements;
+        let facts = |id: &str| {
+            entitlements
+                .get(id)
+                .map(|s| EntitlementFacts::of(&s.entitlement))
+        };
+        let effect = match decide_case(&record.state, action, &facts) {
+            Ok(effect) => effect,
+            Err(refusal) => return Outcome::CaseRefused { refusal },
+        };
+        record.state = effect.case;
+        record.updated_at = self.now;
+        if effect.deleted {
+            record.deleted_at = Some(self.now);
+        }
+        match action {
+            CaseAction::LogTime { .. } => record.time_notes.extend(note),
+            CaseAction::DeleteTime { entry_id } => {
+                record.time_notes.retain(|n| &n.entry_id != entry_id)
+            }
+            _ => {}
+        }
+        self.ops_outcome(&effect.ops, actor, None, Some(record))
     }
 }
 
@@ -446,6 +602,7 @@ pub fn plan_batch(
         plan: Plan::default(),
         touched: BTreeSet::new(),
         reservations_written: BTreeSet::new(),
+        cases_written: BTreeSet::new(),
     };
     for item in items {
         if let Some(key) = &item.idempotency {
@@ -510,8 +667,13 @@ pub fn plan_batch(
         mut plan,
         touched,
         reservations_written,
+        cases_written,
         ..
     } = planner;
+    plan.cases = cases_written
+        .into_iter()
+        .filter_map(|id| loaded.cases.get(&id).cloned())
+        .collect();
     plan.counters = touched
         .into_iter()
         .filter_map(|id| {

@@ -9,10 +9,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::error::StoreResult;
 use crate::model::{
-    Account, ApiKey, Contact, EntitlementFilter, EntitlementRecord, Event, IdempotencyRecord,
-    KeyClaim, LedgerEntry, Page, Product, Transition,
+    Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
+    IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
 };
-use crate::plan::{BatchItem, ItemAnswer, Reservation};
+use crate::plan::{BatchItem, CaseRecord, ItemAnswer, Reservation};
 
 /// The result of a lifecycle action: the entitlement it acted on, and for
 /// `renew` the new draft.
@@ -109,6 +109,9 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<String>>;
+    /// A case by id, deleted or not.
+    async fn get_case(&self, id: &str) -> StoreResult<Option<CaseRecord>>;
+    async fn list_cases(&self, filter: &CaseFilter, page: &Page) -> StoreResult<Vec<CaseRecord>>;
     async fn list_events(
         &self,
         entitlement_id: Option<&str>,

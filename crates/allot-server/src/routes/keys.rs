@@ -39,6 +39,7 @@ pub async fn create(
         {
             return Err(ApiError::field("account_id", "account does not exist"));
         }
+        (Role::Customer, Some(_)) => {}
         (_, Some(_)) => {
             return Err(ApiError::field(
                 "account_id",

@@ -1,13 +1,23 @@
 //! HTTP handlers, one module per resource. A handler checks the caller's
 //! permission, parses, calls the store or the write path, and renders.
 
+pub mod cases;
 pub mod entitlements;
 pub mod keys;
 pub mod parties;
 pub mod system;
 pub mod usage;
 
+use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::idempotency::{fingerprint, key_from, REPLAYED};
+use crate::state::AppState;
 
 use crate::views::Listing;
 
@@ -33,4 +43,49 @@ pub fn fetch(page: &allot_store::model::Page) -> allot_store::model::Page {
         after: page.after.clone(),
         limit: page.limit + 1,
     }
+}
+
+/// A request bound for the write path: who sends it, and its idempotency key.
+pub struct Submission {
+    pub principal: Principal,
+    key: Option<IdemKey>,
+}
+
+impl Submission {
+    pub fn new(
+        principal: Principal,
+        headers: &HeaderMap,
+        method: &Method,
+        uri: &Uri,
+        body: &[u8],
+    ) -> ApiResult<Self> {
+        let key = key_from(headers)?.map(|key| IdemKey {
+            scope: principal.key_id.clone(),
+            key,
+            fingerprint: fingerprint(method.as_str(), uri.path(), body),
+        });
+        Ok(Submission { principal, key })
+    }
+
+    pub async fn submit(self, state: &AppState, command: Command) -> ApiResult<(Outcome, bool)> {
+        let item = BatchItem {
+            command,
+            actor: self.principal.key_id.clone(),
+            idempotency: self.key,
+        };
+        match state.writes.submit(item).await? {
+            ItemAnswer::KeyMismatch => Err(ApiError::KeyReused),
+            ItemAnswer::Done { outcome, replayed } => Ok((outcome, replayed)),
+        }
+    }
+}
+
+pub fn respond<T: serde::Serialize>(status: StatusCode, body: T, replayed: bool) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
 }

@@ -2,7 +2,7 @@
 
 use allot_core::matching::{eligible, CaseScope};
 use allot_store::ids::{has_prefix, new_id};
-use allot_store::model::{Account, Contact, EntitlementFilter, Page, Product};
+use allot_store::model::{Account, Contact, EntitlementFilter, EntitlementRecord, Page, Product};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -270,41 +270,17 @@ pub async fn eligibility(
 ) -> ApiResult<Json<Eligibility>> {
     principal.require(Permission::Read)?;
     let account = visible_account(&state, &principal, &id).await?;
-    let ancestors = state.store.account_ancestors(&account.id).await?;
-    let mut accounts = vec![account.id.clone()];
-    accounts.extend(ancestors.iter().cloned());
-    let filter = EntitlementFilter {
-        account_ids: Some(accounts),
-        stored_status: Some(vec![
-            allot_core::Status::Waiting,
-            allot_core::Status::Active,
-        ]),
-        ..Default::default()
-    };
-    let records = state
-        .store
-        .list_entitlements(
-            &filter,
-            &Page {
-                after: None,
-                limit: 10_000,
-            },
-        )
-        .await?;
+    let ranked = covering(
+        &state,
+        &account.id,
+        query.get("contact"),
+        query.get("product"),
+        query.get("channel"),
+    )
+    .await?;
     let today = state.clock.today();
-    let scope = CaseScope {
-        account_id: &account.id,
-        ancestors: &ancestors,
-        contact_id: query.get("contact"),
-        product_id: query.get("product"),
-        channel: query.get("channel"),
-    };
-    let entitlements: Vec<allot_core::Entitlement> =
-        records.iter().map(|r| r.entitlement.clone()).collect();
-    let ranked = eligible(&entitlements, &scope, today);
     let items = ranked
-        .into_iter()
-        .filter_map(|e| records.iter().find(|r| r.entitlement.id == e.id))
+        .iter()
         .map(|r| EligibleEntitlement {
             entitlement: EntitlementView::new(r, today),
             balance: allot_core::balance::balance(&r.entitlement, &r.counters, today).into(),
@@ -314,4 +290,52 @@ pub async fn eligibility(
         account_id: account.id,
         items,
     }))
+}
+
+/// Every entitlement that covers a case of this account with this contact,
+/// product and channel, best first (DESIGN 2.4; the order is `allot-core`'s).
+pub async fn covering(
+    state: &AppState,
+    account_id: &str,
+    contact: Option<&str>,
+    product: Option<&str>,
+    channel: Option<&str>,
+) -> ApiResult<Vec<EntitlementRecord>> {
+    let ancestors = state.store.account_ancestors(account_id).await?;
+    let mut accounts = vec![account_id.to_string()];
+    accounts.extend(ancestors.iter().cloned());
+    let filter = EntitlementFilter {
+        account_ids: Some(accounts),
+        stored_status: Some(vec![
+            allot_core::Status::Waiting,
+            allot_core::Status::Active,
+        ]),
+        ..Default::default()
+    };
+    let mut records = state
+        .store
+        .list_entitlements(
+            &filter,
+            &Page {
+                after: None,
+                limit: 10_000,
+            },
+        )
+        .await?;
+    let scope = CaseScope {
+        account_id,
+        ancestors: &ancestors,
+        contact_id: contact,
+        product_id: product,
+        channel,
+    };
+    let entitlements: Vec<allot_core::Entitlement> =
+        records.iter().map(|r| r.entitlement.clone()).collect();
+    let order: Vec<String> = eligible(&entitlements, &scope, state.clock.today())
+        .into_iter()
+        .map(|e| e.id.clone())
+        .collect();
+    records.retain(|r| order.contains(&r.entitlement.id));
+    records.sort_by_key(|r| order.iter().position(|id| *id == r.entitlement.id));
+    Ok(records)
 }

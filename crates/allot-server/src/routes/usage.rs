@@ -5,18 +5,17 @@
 use allot_core::batch::Op;
 use allot_core::decide::{Change, Reason};
 use allot_store::ids::{has_prefix, new_id};
-use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome};
+use allot_store::plan::{Command, Outcome};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
 use axum::Json;
 
-use super::{fetch, listing};
+use super::{fetch, listing, respond, Submission};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_json, Query};
-use crate::idempotency::{fingerprint, key_from, REPLAYED};
 use crate::inputs::{
     short_text, CommitReservation, CreateReservation, PostAdjustment, RecordUsage, UsageKind,
 };
@@ -28,50 +27,6 @@ use crate::views::{
 
 /// The longest a hold may last: a week.
 const MAX_HOLD_SECONDS: u32 = 7 * 24 * 3600;
-
-struct Submission {
-    principal: Principal,
-    key: Option<IdemKey>,
-}
-
-impl Submission {
-    fn new(
-        principal: Principal,
-        headers: &HeaderMap,
-        method: &Method,
-        uri: &Uri,
-        body: &[u8],
-    ) -> ApiResult<Self> {
-        let key = key_from(headers)?.map(|key| IdemKey {
-            scope: principal.key_id.clone(),
-            key,
-            fingerprint: fingerprint(method.as_str(), uri.path(), body),
-        });
-        Ok(Submission { principal, key })
-    }
-
-    async fn submit(self, state: &AppState, command: Command) -> ApiResult<(Outcome, bool)> {
-        let item = BatchItem {
-            command,
-            actor: self.principal.key_id.clone(),
-            idempotency: self.key,
-        };
-        match state.writes.submit(item).await? {
-            ItemAnswer::KeyMismatch => Err(ApiError::KeyReused),
-            ItemAnswer::Done { outcome, replayed } => Ok((outcome, replayed)),
-        }
-    }
-}
-
-fn respond<T: serde::Serialize>(status: StatusCode, body: T, replayed: bool) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    if replayed {
-        response
-            .headers_mut()
-            .insert(REPLAYED, HeaderValue::from_static("true"));
-    }
-    response
-}
 
 /// Turns an outcome into the usage answer, or the refusal it carries.
 fn recorded(outcome: Outcome) -> ApiResult<UsageRecorded> {
@@ -91,8 +46,7 @@ fn recorded(outcome: Outcome) -> ApiResult<UsageRecorded> {
                 warnings,
             })
         }
-        Outcome::Refused { refusal } => Err(refusal.into()),
-        Outcome::ReservationRefused { refusal } => Err(refusal.into()),
+        other => Err(ApiError::from_outcome(other)),
     }
 }
 
@@ -204,6 +158,7 @@ fn reservation_answer(outcome: Outcome) -> ApiResult<ReservationAnswer> {
             mut balances,
             warnings,
             reservation,
+            ..
         } => Ok(ReservationAnswer {
             reservation: (*reservation
                 .ok_or_else(|| ApiError::Internal("no reservation in outcome".into()))?)
@@ -215,8 +170,7 @@ fn reservation_answer(outcome: Outcome) -> ApiResult<ReservationAnswer> {
             entry: entries.into_iter().next().map(Into::into),
             warnings,
         }),
-        Outcome::Refused { refusal } => Err(refusal.into()),
-        Outcome::ReservationRefused { refusal } => Err(refusal.into()),
+        other => Err(ApiError::from_outcome(other)),
     }
 }
 

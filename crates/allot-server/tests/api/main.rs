@@ -5,6 +5,8 @@
 mod common;
 
 mod access;
+mod case_model;
+mod cases;
 mod concurrency;
 mod entitlements;
 mod errors;

@@ -1,0 +1,133 @@
+//! The `allot` binary against a real server: bootstrap keys on the
+//! database, then client commands over HTTP.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use allot_server::auth::create_key;
+use allot_server::Config;
+use allot_store::model::Role;
+use allot_store::{Clock, SystemClock};
+use serde_json::{json, Value};
+
+fn allot(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args(args)
+        .env_remove("ALLOT_DATABASE_URL")
+        .output()
+        .expect("run allot");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn json_of(text: &str) -> Value {
+    let start = text.find('{').expect("json in output");
+    serde_json::Deserializer::from_str(&text[start..])
+        .into_iter::<Value>()
+        .next()
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_case_commands_work_against_a_running_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let (ok, out) = allot(&["migrate", "--db", &db]);
+    assert!(ok, "{out}");
+    let (ok, out) = allot(&["keys", "create", "--role", "manager", "--db", &db]);
+    assert!(ok, "{out}");
+    let manager = out.trim().lines().last().unwrap().to_string();
+    assert!(
+        manager.starts_with("allot_"),
+        "the key is alone on the last line: {out}"
+    );
+    let (ok, out) = allot(&["keys", "create", "--role", "customer", "--db", &db]);
+    assert!(!ok, "customer keys need an account: {out}");
+
+    let config = Config {
+        db: db.clone(),
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    let store = allot_server::open_store(&config).await.unwrap();
+    let (_, admin) = create_key(store.as_ref(), Role::Admin, None, None, SystemClock.now())
+        .await
+        .unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let running = allot_server::start(&config, store, clock).await.unwrap();
+    let url = running.url();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{url}{path}"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let acc: Value = post("/v1/accounts", json!({ "name": "Acme" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let acc = acc["id"].as_str().unwrap().to_string();
+    let today = chrono::Utc::now().date_naive();
+    let ent: Value = post("/v1/entitlements", json!({ "account_id": acc, "name": "Hours", "unit": "hours", "total": 10,
+        "start_date": today.to_string(), "end_date": (today + chrono::Duration::days(30)).to_string(), "rounding": 0.25 }))
+        .await.unwrap().json().await.unwrap();
+    let ent = ent["id"].as_str().unwrap().to_string();
+    post(&format!("/v1/entitlements/{ent}/activate"), json!({}))
+        .await
+        .unwrap();
+
+    let remote = ["--url", url.as_str(), "--key", manager.as_str()];
+    let (ok, out) = allot(
+        &[
+            &["cases", "open"][..],
+            &remote,
+            &["--account", &acc, "--title", "Upgrade"],
+        ]
+        .concat(),
+    );
+    assert!(ok, "{out}");
+    let case = json_of(&out);
+    assert_eq!(case["entitlement_id"], json!(ent));
+    let case_id = case["id"].as_str().unwrap().to_string();
+    let (ok, out) = allot(
+        &[
+            &["time", "log"][..],
+            &remote,
+            &[&case_id, "--minutes", "50", "--note", "call"],
+        ]
+        .concat(),
+    );
+    assert!(ok, "{out}");
+    assert_eq!(json_of(&out)["entitlement_balance"]["used"], json!(1));
+    let (ok, out) = allot(&[&["cases", "resolve"][..], &remote, &[&case_id]].concat());
+    assert!(ok, "{out}");
+    assert_eq!(json_of(&out)["status"], "resolved");
+    let (ok, out) = allot(&[&["cases", "cancel"][..], &remote, &[&case_id]].concat());
+    assert!(ok && json_of(&out)["status"] == "cancelled", "{out}");
+    let (ok, out) = allot(&[&["cases", "reactivate"][..], &remote, &[&case_id]].concat());
+    assert!(ok && json_of(&out)["status"] == "open", "{out}");
+    let (ok, out) = allot(&[&["cases", "reactivate"][..], &remote, &[&case_id]].concat());
+    assert!(!ok && out.contains("409"), "{out}");
+    let (ok, out) = allot(&[&["balance"][..], &remote, &[&ent]].concat());
+    assert!(ok, "{out}");
+    assert_eq!(json_of(&out)["remaining"], json!(9));
+    let (ok, out) = allot(
+        &[
+            &["use"][..],
+            &remote,
+            &[&ent, "--quantity", "0.5", "--idempotency-key", "u1"],
+        ]
+        .concat(),
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = allot(&["config", "--db", "postgres://allot:hunter2@db/allot"]);
+    assert!(
+        ok && out.contains("allot:***@db") && !out.contains("hunter2"),
+        "{out}"
+    );
+}

@@ -1,0 +1,466 @@
+//! Cases: opening one applies (and uses) an entitlement; resolving,
+//! cancelling, reactivating, moving and time entries follow the rules of
+//! `allot_core::cases`, all through the write path.
+
+use allot_core::cases::{CaseAction, CaseState, CaseStatus};
+use allot_core::matching::{covers, CaseScope};
+use allot_store::ids::{has_prefix, new_id};
+use allot_store::model::{CaseFilter, Role};
+use allot_store::plan::{CaseRecord, Command, Outcome, TimeNote};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::Response;
+use axum::Json;
+
+use super::parties::{covering, visible_account};
+use super::{fetch, respond, Submission};
+use crate::auth::{Permission, Principal};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{parse_json, Query};
+use crate::inputs::{short_text, text, LogTime, OpenCase, MAX_TEXT};
+use crate::state::AppState;
+use crate::views::{CaseView, Listing};
+
+/// The case answer from a write-path outcome.
+fn case_answer(outcome: Outcome, mut warnings: Vec<String>) -> ApiResult<CaseView> {
+    match outcome {
+        Outcome::Applied {
+            balances,
+            warnings: more,
+            case: Some(case),
+            ..
+        } => {
+            warnings.extend(more);
+            let balance = case
+                .state
+                .entitlement_id
+                .as_ref()
+                .and_then(|id| balances.into_iter().find(|b| &b.entitlement_id == id))
+                .map(Into::into);
+            Ok(CaseView::new(*case, balance, warnings))
+        }
+        other => Err(ApiError::from_outcome(other)),
+    }
+}
+
+/// A case the caller may see, not deleted.
+async fn visible_case(state: &AppState, principal: &Principal, id: &str) -> ApiResult<CaseRecord> {
+    let found = if has_prefix(id, "cas") {
+        state.store.get_case(id).await?
+    } else {
+        None
+    };
+    match found {
+        Some(c) if c.deleted_at.is_none() && principal.sees_account(&c.account_id) => Ok(c),
+        _ => Err(ApiError::not_found("case", id)),
+    }
+}
+
+/// The live balance of a case's entitlement, for reads.
+async fn live_balance(
+    state: &AppState,
+    case: &CaseRecord,
+) -> ApiResult<Option<crate::views::BalanceView>> {
+    let Some(id) = &case.state.entitlement_id else {
+        return Ok(None);
+    };
+    let record = state.store.get_entitlement(id).await?;
+    Ok(record.map(|r| {
+        allot_core::balance::balance(&r.entitlement, &r.counters, state.clock.today()).into()
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = OpenCase,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = CaseView), (status = 409, description = "entitlement_exhausted: the case was not opened", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn open(
+    State(state): State<AppState>,
+    principal: Principal,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    if principal.role != Role::Customer {
+        principal.require(Permission::WorkCases)?;
+    }
+    let input: OpenCase = parse_json(&body)?;
+    let title = text("title", &input.title, MAX_TEXT)?;
+    let channel = short_text("channel", &input.channel)?;
+    let account = visible_account(&state, &principal, &input.account_id)
+        .await
+        .map_err(|_| ApiError::field("account_id", "account does not exist"))?;
+    if let Some(contact) = &input.contact_id {
+        let found = if has_prefix(contact, "con") {
+            state.store.get_contact(contact).await?
+        } else {
+            None
+        };
+        if found.is_none_or(|c| c.account_id != account.id) {
+            return Err(ApiError::field(
+                "contact_id",
+                "is not a contact of this account",
+            ));
+        }
+    }
+    if let Some(product) = &input.product_id {
+        if !has_prefix(product, "prd") || state.store.get_product(product).await?.is_none() {
+            return Err(ApiError::field("product_id", "product does not exist"));
+        }
+    }
+    let today = state.clock.today();
+    let mut warnings = Vec::new();
+    let entitlement_id = match &input.entitlement_id {
+        Some(id) => {
+            let record = if has_prefix(id, "ent") {
+                state.store.get_entitlement(id).await?
+            } else {
+                None
+            };
+            let record = record
+                .ok_or_else(|| ApiError::field("entitlement_id", "entitlement does not exist"))?;
+            let ancestors = state.store.account_ancestors(&account.id).await?;
+            let scope = CaseScope {
+                account_id: &account.id,
+                ancestors: &ancestors,
+                contact_id: input.contact_id.as_deref(),
+                product_id: input.product_id.as_deref(),
+                channel: channel.as_deref(),
+            };
+            if let Err(rule) = covers(&record.entitlement, &scope, today) {
+                return Err(ApiError::field(
+                    rule.field(),
+                    format!("entitlement {id} {rule}"),
+                ));
+            }
+            Some(id.clone())
+        }
+        None => {
+            let ranked = covering(
+                &state,
+                &account.id,
+                input.contact_id.as_deref(),
+                input.product_id.as_deref(),
+                channel.as_deref(),
+            )
+            .await?;
+            let chosen = ranked.first().map(|r| r.entitlement.id.clone());
+            if chosen.is_none() {
+                warnings.push(
+                    "no active entitlement covers this case; it is open without one".to_string(),
+                );
+            }
+            chosen
+        }
+    };
+    let now = state.clock.now();
+    let id = new_id("cas", now);
+    let record = CaseRecord {
+        state: CaseState::new(id, entitlement_id, channel, input.do_not_decrement),
+        account_id: account.id,
+        contact_id: input.contact_id,
+        product_id: input.product_id,
+        title,
+        time_notes: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+    };
+    let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
+    let (outcome, replayed) = submission
+        .submit(
+            &state,
+            Command::OpenCase {
+                case: Box::new(record),
+            },
+        )
+        .await?;
+    Ok(respond(
+        StatusCode::CREATED,
+        case_answer(outcome, warnings)?,
+        replayed,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
+    responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CaseView>> {
+    principal.require(Permission::Read)?;
+    let case = visible_case(&state, &principal, &id).await?;
+    let balance = live_balance(&state, &case).await?;
+    Ok(Json(CaseView::new(case, balance, Vec::new())))
+}
+
+#[utoipa::path(get, path = "/v1/cases", tag = "cases",
+    params(("account_id" = Option<String>, Query), ("entitlement_id" = Option<String>, Query), ("status" = Option<String>, Query),
+        ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Listing<CaseView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    query: Query,
+) -> ApiResult<Json<Listing<CaseView>>> {
+    principal.require(Permission::Read)?;
+    let page = query.page()?;
+    let mut filter =
+        CaseFilter {
+            account_id: query.get("account_id").map(str::to_string),
+            entitlement_id: query.get("entitlement_id").map(str::to_string),
+            status: match query.get("status") {
+                Some(s) => Some(CaseStatus::parse(s).ok_or_else(|| {
+                    ApiError::field("status", "must be open, resolved or cancelled")
+                })?),
+                None => None,
+            },
+        };
+    if principal.role == Role::Customer {
+        if filter
+            .account_id
+            .as_ref()
+            .is_some_and(|a| !principal.sees_account(a))
+        {
+            return Ok(Json(Listing {
+                items: vec![],
+                next_cursor: None,
+            }));
+        }
+        filter.account_id = principal.account_id.clone();
+    }
+    let mut rows = state.store.list_cases(&filter, &fetch(&page)).await?;
+    let more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    let next_cursor = if more {
+        rows.last().map(|c| c.state.id.clone())
+    } else {
+        None
+    };
+    Ok(Json(Listing {
+        items: rows
+            .into_iter()
+            .map(|c| CaseView::new(c, None, Vec::new()))
+            .collect(),
+        next_cursor,
+    }))
+}
+
+/// Submits an action on a case the caller may work on.
+#[allow(clippy::too_many_arguments)]
+async fn act(
+    state: &AppState,
+    principal: Principal,
+    id: &str,
+    action: CaseAction,
+    note: Option<TimeNote>,
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    body: &[u8],
+) -> ApiResult<(CaseView, bool)> {
+    principal.require(Permission::WorkCases)?;
+    visible_case(state, &principal, id).await?;
+    let submission = Submission::new(principal, headers, method, uri, body)?;
+    let command = Command::Case {
+        case_id: id.to_string(),
+        action,
+        note,
+    };
+    let (outcome, replayed) = submission.submit(state, command).await?;
+    Ok((case_answer(outcome, Vec::new())?, replayed))
+}
+
+macro_rules! case_action {
+    ($name:ident, $path:literal, $action:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "cases", params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+            responses((status = 200, body = CaseView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        pub async fn $name(
+            State(state): State<AppState>,
+            principal: Principal,
+            Path(id): Path<String>,
+            method: Method,
+            uri: Uri,
+            headers: HeaderMap,
+        ) -> ApiResult<Response> {
+            let (view, replayed) = act(&state, principal, &id, $action, None, &headers, &method, &uri, b"").await?;
+            Ok(respond(StatusCode::OK, view, replayed))
+        }
+    };
+}
+
+case_action!(
+    resolve,
+    "/v1/cases/{id}/resolve",
+    CaseAction::Resolve,
+    "Resolves a case (uses it, with decrement on resolution)."
+);
+case_action!(
+    cancel,
+    "/v1/cases/{id}/cancel",
+    CaseAction::Cancel,
+    "Cancels a case (gives a case used on creation back)."
+);
+case_action!(
+    reactivate,
+    "/v1/cases/{id}/reactivate",
+    CaseAction::Reactivate,
+    "Reopens a resolved or cancelled case."
+);
+
+#[utoipa::path(delete, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted; what it used stays used"), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    act(
+        &state,
+        principal,
+        &id,
+        CaseAction::Delete,
+        None,
+        &headers,
+        &method,
+        &uri,
+        b"",
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(patch, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
+    request_body = crate::inputs::PatchCase,
+    responses((status = 200, body = CaseView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    principal.require(Permission::WorkCases)?;
+    let fields: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
+    if let Some(unknown) = fields.keys().find(|k| *k != "entitlement_id") {
+        return Err(ApiError::field(
+            unknown,
+            "cannot be changed; only entitlement_id",
+        ));
+    }
+    let target = match fields.get("entitlement_id") {
+        None => return Err(ApiError::field("entitlement_id", "is required")),
+        Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            return Err(ApiError::field(
+                "entitlement_id",
+                "must be a string or null",
+            ))
+        }
+    };
+    let case = visible_case(&state, &principal, &id).await?;
+    if let Some(to) = &target {
+        let record = if has_prefix(to, "ent") {
+            state.store.get_entitlement(to).await?
+        } else {
+            None
+        };
+        let record = record
+            .ok_or_else(|| ApiError::field("entitlement_id", "entitlement does not exist"))?;
+        let ancestors = state.store.account_ancestors(&case.account_id).await?;
+        let scope = CaseScope {
+            account_id: &case.account_id,
+            ancestors: &ancestors,
+            contact_id: case.contact_id.as_deref(),
+            product_id: case.product_id.as_deref(),
+            channel: case.state.channel.as_deref(),
+        };
+        if let Err(rule) = covers(&record.entitlement, &scope, state.clock.today()) {
+            return Err(ApiError::field(
+                rule.field(),
+                format!("entitlement {to} {rule}"),
+            ));
+        }
+    }
+    let (view, replayed) = act(
+        &state,
+        principal,
+        &id,
+        CaseAction::Move { to: target },
+        None,
+        &headers,
+        &method,
+        &uri,
+        &body,
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, view, replayed))
+}
+
+#[utoipa::path(post, path = "/v1/cases/{id}/time-entries", tag = "cases", params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = LogTime,
+    responses((status = 201, body = CaseView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn log_time(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let input: LogTime = parse_json(&body)?;
+    let hours = input.hours()?;
+    let note = short_text("note", &input.note)?;
+    let now = state.clock.now();
+    let entry_id = new_id("tim", now);
+    let time_note = TimeNote {
+        entry_id: entry_id.clone(),
+        actor: principal.key_id.clone(),
+        at: now,
+        note,
+    };
+    let action = CaseAction::LogTime { entry_id, hours };
+    let (view, replayed) = act(
+        &state,
+        principal,
+        &id,
+        action,
+        Some(time_note),
+        &headers,
+        &method,
+        &uri,
+        &body,
+    )
+    .await?;
+    Ok(respond(StatusCode::CREATED, view, replayed))
+}
+
+#[utoipa::path(delete, path = "/v1/cases/{id}/time-entries/{entry_id}", tag = "cases",
+    params(("id" = String, Path), ("entry_id" = String, Path)),
+    responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
+pub async fn delete_time(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, entry_id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let action = CaseAction::DeleteTime { entry_id };
+    let (view, replayed) = act(
+        &state, principal, &id, action, None, &headers, &method, &uri, b"",
+    )
+    .await?;
+    Ok(respond(StatusCode::OK, view, replayed))
+}
