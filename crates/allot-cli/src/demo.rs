@@ -38,6 +38,7 @@ pub async fn run(settings: &ConfigArgs) -> anyhow::Result<()> {
         None,
         Some("demo admin".into()),
         clock.now(),
+        &allot_server::auth::operator(),
     )
     .await?;
     let running = allot_server::start(&config, store, clock.clone()).await?;

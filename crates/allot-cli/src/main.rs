@@ -109,6 +109,7 @@ async fn serve(settings: &ConfigArgs) -> anyhow::Result<()> {
             None,
             Some("first admin".into()),
             SystemClock.now(),
+            &allot_server::auth::operator(),
         )
         .await?;
         println!(
@@ -154,8 +155,15 @@ async fn keys(settings: &ConfigArgs, command: KeysCommand) -> anyhow::Result<()>
                     "account {id} does not exist"
                 );
             }
-            let (key, secret) =
-                create_key(store.as_ref(), role, account, name, SystemClock.now()).await?;
+            let (key, secret) = create_key(
+                store.as_ref(),
+                role,
+                account,
+                name,
+                SystemClock.now(),
+                &allot_server::auth::operator(),
+            )
+            .await?;
             println!("created {} key {}", key.role.as_str(), key.id);
             println!("{secret}");
         }
@@ -181,7 +189,9 @@ async fn keys(settings: &ConfigArgs, command: KeysCommand) -> anyhow::Result<()>
         }
         KeysCommand::Revoke { id } => {
             anyhow::ensure!(
-                store.revoke_api_key(&id, SystemClock.now()).await?,
+                store
+                    .revoke_api_key(&id, SystemClock.now(), &allot_server::auth::operator())
+                    .await?,
                 "no key {id}"
             );
             println!("revoked {id}");

@@ -52,9 +52,16 @@ async fn keys_and_case_commands_work_against_a_running_service() {
         ..Config::default()
     };
     let store = allot_server::open_store(&config).await.unwrap();
-    let (_, admin) = create_key(store.as_ref(), Role::Admin, None, None, SystemClock.now())
-        .await
-        .unwrap();
+    let (_, admin) = create_key(
+        store.as_ref(),
+        Role::Admin,
+        None,
+        None,
+        SystemClock.now(),
+        &allot_server::auth::operator(),
+    )
+    .await
+    .unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let running = allot_server::start(&config, store, clock).await.unwrap();
     let url = running.url();

@@ -9,7 +9,7 @@ use axum::Router;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
-use crate::routes::{cases, entitlements, keys, parties, system, usage};
+use crate::routes::{audit, cases, entitlements, keys, parties, system, usage};
 use crate::state::AppState;
 use crate::{auth, idempotency, telemetry};
 
@@ -79,7 +79,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/cases/{id}/time-entries/{entry_id}",
             axum::routing::delete(cases::delete_time),
         )
-        .route("/v1/api-keys", get(keys::list));
+        .route("/v1/api-keys", get(keys::list))
+        .route("/v1/audit", get(audit::list));
     let v1 = claimed
         .merge(direct)
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
@@ -102,6 +103,7 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(from_fn(telemetry::track))
+        .layer(from_fn(crate::request_id::assign))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

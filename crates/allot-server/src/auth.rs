@@ -2,7 +2,7 @@
 
 use allot_store::ids::new_id;
 use allot_store::model::{ApiKey, Role};
-use allot_store::{Store, StoreResult};
+use allot_store::{AuditContext, Store, StoreResult};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
@@ -21,6 +21,28 @@ pub struct Principal {
     pub role: Role,
     /// For customer keys: the only account they may see.
     pub account_id: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Principal {
+    /// Who is acting, for the audit trail.
+    pub fn audit(&self) -> AuditContext {
+        AuditContext {
+            actor: self.key_id.clone(),
+            role: self.role.as_str().to_string(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// Who acts when someone with database access runs `allot keys` or the
+/// first `allot serve` (no API key exists yet).
+pub fn operator() -> AuditContext {
+    AuditContext {
+        actor: "operator".into(),
+        role: "operator".into(),
+        request_id: None,
+    }
 }
 
 /// Keys are stored only as this hash.
@@ -35,6 +57,7 @@ pub async fn create_key(
     account_id: Option<String>,
     name: Option<String>,
     now: DateTime<Utc>,
+    audit: &AuditContext,
 ) -> StoreResult<(ApiKey, String)> {
     let mut bytes = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut bytes);
@@ -47,7 +70,9 @@ pub async fn create_key(
         created_at: now,
         revoked_at: None,
     };
-    store.insert_api_key(&key, &hash_secret(&secret)).await?;
+    store
+        .insert_api_key(&key, &hash_secret(&secret), audit)
+        .await?;
     Ok((key, secret))
 }
 
@@ -77,10 +102,15 @@ pub async fn authenticate(
     if key.revoked_at.is_some() {
         return Err(ApiError::Unauthorized);
     }
+    let request_id = req
+        .extensions()
+        .get::<crate::request_id::RequestId>()
+        .map(|r| r.0.clone());
     req.extensions_mut().insert(Principal {
         key_id: key.id,
         role: key.role,
         account_id: key.account_id,
+        request_id,
     });
     Ok(next.run(req).await)
 }

@@ -33,7 +33,7 @@ pub async fn run_once(state: &AppState) {
             for id in ids {
                 let item = BatchItem {
                     command: Command::Expire { reservation_id: id },
-                    actor: "system".into(),
+                    actor: allot_store::AuditContext::system(),
                     idempotency: None,
                 };
                 if let Err(e) = state.writes.submit(item).await {

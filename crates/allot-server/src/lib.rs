@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod inputs;
 pub mod jobs;
 pub mod openapi;
+pub mod request_id;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

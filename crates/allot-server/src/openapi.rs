@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{cases, entitlements, keys, parties, usage};
+use crate::routes::{audit, cases, entitlements, keys, parties, usage};
 
 struct BearerAuth;
 
@@ -34,6 +34,7 @@ impl Modify for BearerAuth {
         cases::open, cases::list, cases::get, cases::patch, cases::delete, cases::resolve, cases::cancel, cases::reactivate,
         cases::log_time, cases::delete_time,
         keys::create, keys::list, keys::revoke,
+        audit::list,
     )
 )]
 pub struct ApiDoc;

@@ -10,6 +10,7 @@ use deadpool_postgres::{Pool, Transaction};
 use futures::future::try_join_all;
 use tokio_postgres::types::{Json, ToSql};
 
+use crate::audit::{self, AuditColumns};
 use crate::error::{Error, Res};
 use crate::retry;
 use crate::rows::{self, RECORD_COLS, RESERVATION_COLS};
@@ -230,6 +231,7 @@ struct Columns<'p> {
     cases: CaseColumns<'p>,
     keys: KeyColumns<'p>,
     events: EventColumns<'p>,
+    audit: AuditColumns<'p>,
 }
 
 type Channels = std::collections::BTreeMap<String, allot_core::balance::ChannelCounter>;
@@ -371,6 +373,7 @@ impl<'p> Columns<'p> {
             cases,
             keys,
             events,
+            audit: AuditColumns::of(&plan.audit),
         }
     }
 }
@@ -461,6 +464,9 @@ async fn write(tx: &Transaction<'_>, plan: &Plan, now: DateTime<Utc>) -> Res<()>
             WRITE_EVENTS,
             vec![&e.id, &e.kind, &e.entitlement_id, &e.data, &e.created_at],
         ));
+    }
+    if !cols.audit.is_empty() {
+        statements.push((audit::WRITE_ALL, cols.audit.params()));
     }
     let mut prepared = Vec::with_capacity(statements.len());
     for (sql, _) in &statements {

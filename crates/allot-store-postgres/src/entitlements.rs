@@ -1,13 +1,15 @@
 //! Entitlements: create, read, list, edit terms.
 
-use allot_core::entitlement::{Entitlement, Status, Terms};
+use allot_core::entitlement::{Entitlement, Terms};
 use allot_core::lifecycle::{check_edit, effective_status};
+use allot_store::audit::{snapshot, AuditContext, AuditEntry};
 use allot_store::model::{EntitlementFilter, EntitlementRecord, Page};
 use allot_store::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use tokio_postgres::types::{Json, ToSql};
 
+use crate::audit;
 use crate::error::{Error, Res};
 use crate::rows::{self, RECORD_COLS};
 
@@ -62,18 +64,30 @@ pub(crate) async fn insert(
     pool: &Pool,
     ent: &Entitlement,
     now: DateTime<Utc>,
+    ctx: &AuditContext,
 ) -> Res<EntitlementRecord> {
     let now = rows::micros(now);
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     insert_row(&tx, ent, now).await?;
-    tx.commit().await?;
-    Ok(EntitlementRecord {
+    let record = EntitlementRecord {
         entitlement: ent.clone(),
         counters: Default::default(),
         created_at: now,
         updated_at: now,
-    })
+    };
+    let entry = AuditEntry::new(
+        ctx,
+        "entitlement.create",
+        "entitlement",
+        &ent.id,
+        None,
+        snapshot(&record),
+        now,
+    );
+    audit::write(&tx, &entry).await?;
+    tx.commit().await?;
+    Ok(record)
 }
 
 /// Reads one record; inside a transaction it sees that transaction's writes.
@@ -159,21 +173,20 @@ pub(crate) async fn list(
 }
 
 /// Locks the row and its balances (the order batches lock in) and returns
-/// its stored status and terms.
-pub(crate) async fn lock(tx: &Transaction<'_>, id: &str) -> Res<(Status, Terms)> {
+/// the record as stored.
+pub(crate) async fn lock(tx: &Transaction<'_>, id: &str) -> Res<EntitlementRecord> {
     let stmt = tx
-        .prepare_cached(
-            "SELECT e.status, e.terms FROM entitlements e
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLS} FROM entitlements e
              JOIN balances b ON b.entitlement_id = e.id
-             WHERE e.id = $1 FOR UPDATE",
-        )
+             WHERE e.id = $1 FOR UPDATE"
+        ))
         .await?;
     let row = tx
         .query_opt(&stmt, &[&id])
         .await?
         .ok_or_else(|| StoreError::not_found("entitlement", id))?;
-    let Json(terms) = row.try_get(1)?;
-    Ok((rows::status(row.try_get(0)?)?, terms))
+    rows::record(&row)
 }
 
 pub(crate) async fn update_terms(
@@ -182,13 +195,16 @@ pub(crate) async fn update_terms(
     terms: &Terms,
     today: NaiveDate,
     now: DateTime<Utc>,
+    ctx: &AuditContext,
 ) -> Res<EntitlementRecord> {
     let now = rows::micros(now);
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let (stored, current) = lock(&tx, id).await?;
+    let before = lock(&tx, id).await?;
+    let current = &before.entitlement.terms;
+    let stored = before.entitlement.status;
     let effective = effective_status(stored, current.start_date, current.end_date, today);
-    check_edit(&current, effective, terms).map_err(StoreError::Edit)?;
+    check_edit(current, effective, terms).map_err(StoreError::Edit)?;
     let stmt = tx
         .prepare_cached(
             "UPDATE entitlements SET account_id = $2, unit = $3, owner = $4, is_default = $5,
@@ -218,6 +234,16 @@ pub(crate) async fn update_terms(
     let record = read(&tx, id)
         .await?
         .ok_or_else(|| StoreError::not_found("entitlement", id))?;
+    let entry = AuditEntry::new(
+        ctx,
+        "entitlement.update",
+        "entitlement",
+        id,
+        snapshot(&before),
+        snapshot(&record),
+        now,
+    );
+    audit::write(&tx, &entry).await?;
     tx.commit().await?;
     Ok(record)
 }

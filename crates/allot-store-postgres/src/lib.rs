@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod api_keys;
+mod audit;
 mod batch;
 mod cases;
 mod connect;
@@ -20,6 +21,7 @@ mod usage;
 
 use allot_core::entitlement::{Entitlement, Terms};
 use allot_core::lifecycle::Action;
+use allot_store::audit::{AuditContext, AuditEntry, AuditFilter};
 use allot_store::model::{
     Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
     IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
@@ -75,8 +77,8 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn insert_account(&self, account: &Account) -> StoreResult<()> {
-        Ok(parties::insert_account(&self.pool, account).await?)
+    async fn insert_account(&self, account: &Account, audit: &AuditContext) -> StoreResult<()> {
+        Ok(parties::insert_account(&self.pool, account, audit).await?)
     }
 
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
@@ -91,8 +93,8 @@ impl Store for PostgresStore {
         Ok(parties::account_ancestors(&self.pool, id).await?)
     }
 
-    async fn insert_contact(&self, contact: &Contact) -> StoreResult<()> {
-        Ok(parties::insert_contact(&self.pool, contact).await?)
+    async fn insert_contact(&self, contact: &Contact, audit: &AuditContext) -> StoreResult<()> {
+        Ok(parties::insert_contact(&self.pool, contact, audit).await?)
     }
 
     async fn get_contact(&self, id: &str) -> StoreResult<Option<Contact>> {
@@ -107,8 +109,8 @@ impl Store for PostgresStore {
         Ok(parties::list_contacts(&self.pool, account_id, page).await?)
     }
 
-    async fn insert_product(&self, product: &Product) -> StoreResult<()> {
-        Ok(parties::insert_product(&self.pool, product).await?)
+    async fn insert_product(&self, product: &Product, audit: &AuditContext) -> StoreResult<()> {
+        Ok(parties::insert_product(&self.pool, product, audit).await?)
     }
 
     async fn get_product(&self, id: &str) -> StoreResult<Option<Product>> {
@@ -123,8 +125,9 @@ impl Store for PostgresStore {
         &self,
         entitlement: &Entitlement,
         now: DateTime<Utc>,
+        audit: &AuditContext,
     ) -> StoreResult<EntitlementRecord> {
-        Ok(entitlements::insert(&self.pool, entitlement, now).await?)
+        Ok(entitlements::insert(&self.pool, entitlement, now, audit).await?)
     }
 
     async fn get_entitlement(&self, id: &str) -> StoreResult<Option<EntitlementRecord>> {
@@ -145,15 +148,16 @@ impl Store for PostgresStore {
         terms: &Terms,
         today: NaiveDate,
         now: DateTime<Utc>,
+        audit: &AuditContext,
     ) -> StoreResult<EntitlementRecord> {
-        Ok(entitlements::update_terms(&self.pool, id, terms, today, now).await?)
+        Ok(entitlements::update_terms(&self.pool, id, terms, today, now, audit).await?)
     }
 
     async fn transition(
         &self,
         id: &str,
         action: Action,
-        actor: &str,
+        audit: &AuditContext,
         renewal_id: &str,
         today: NaiveDate,
         now: DateTime<Utc>,
@@ -161,7 +165,7 @@ impl Store for PostgresStore {
         let act = lifecycle::Act {
             id,
             action,
-            actor,
+            audit,
             renewal_id,
             today,
             now,
@@ -254,8 +258,13 @@ impl Store for PostgresStore {
         Ok(keys::purge(&self.pool, before).await?)
     }
 
-    async fn insert_api_key(&self, key: &ApiKey, secret_hash: &str) -> StoreResult<()> {
-        Ok(api_keys::insert(&self.pool, key, secret_hash).await?)
+    async fn insert_api_key(
+        &self,
+        key: &ApiKey,
+        secret_hash: &str,
+        audit: &AuditContext,
+    ) -> StoreResult<()> {
+        Ok(api_keys::insert(&self.pool, key, secret_hash, audit).await?)
     }
 
     async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
@@ -266,11 +275,20 @@ impl Store for PostgresStore {
         Ok(api_keys::list(&self.pool).await?)
     }
 
-    async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        Ok(api_keys::revoke(&self.pool, id, now).await?)
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        audit: &AuditContext,
+    ) -> StoreResult<bool> {
+        Ok(api_keys::revoke(&self.pool, id, now, audit).await?)
     }
 
     async fn count_api_keys(&self) -> StoreResult<u64> {
         Ok(api_keys::count(&self.pool).await?)
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<Vec<AuditEntry>> {
+        Ok(audit::list(&self.pool, filter, page).await?)
     }
 }

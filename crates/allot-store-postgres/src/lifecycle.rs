@@ -2,6 +2,7 @@
 
 use allot_core::entitlement::{Entitlement, Status};
 use allot_core::lifecycle::{self, effective_status, event_for, renewed_terms, Action};
+use allot_store::audit::{snapshot, AuditContext, AuditEntry};
 use allot_store::ids::new_id;
 use allot_store::model::Transition;
 use allot_store::{StoreError, TransitionResult};
@@ -11,6 +12,7 @@ use futures::future::try_join_all;
 use serde_json::{json, Value};
 use tokio_postgres::types::ToSql;
 
+use crate::audit::{self, AuditColumns};
 use crate::entitlements;
 use crate::error::{Error, Res};
 use crate::retry;
@@ -19,7 +21,7 @@ use crate::rows::{self, TRANSITION_COLS};
 pub(crate) struct Act<'a> {
     pub id: &'a str,
     pub action: Action,
-    pub actor: &'a str,
+    pub audit: &'a AuditContext,
     pub renewal_id: &'a str,
     pub today: NaiveDate,
     pub now: DateTime<Utc>,
@@ -39,7 +41,9 @@ pub(crate) async fn transition(pool: &Pool, act: Act<'_>) -> Res<TransitionResul
 async fn transition_once(pool: &Pool, act: &Act<'_>) -> Res<TransitionResult> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let (stored, terms) = entitlements::lock(&tx, act.id).await?;
+    let before = entitlements::lock(&tx, act.id).await?;
+    let stored = before.entitlement.status;
+    let terms = &before.entitlement.terms;
     let effective = effective_status(stored, terms.start_date, terms.end_date, act.today);
     let to = lifecycle::transition(
         act.action,
@@ -53,7 +57,7 @@ async fn transition_once(pool: &Pool, act: &Act<'_>) -> Res<TransitionResult> {
     let renewal = if act.action == Action::Renew {
         let renewal = Entitlement {
             id: act.renewal_id.to_string(),
-            terms: renewed_terms(&terms, act.today),
+            terms: renewed_terms(terms, act.today),
             status: Status::Draft,
             predecessor_id: Some(act.id.to_string()),
         };
@@ -70,11 +74,25 @@ async fn transition_once(pool: &Pool, act: &Act<'_>) -> Res<TransitionResult> {
             .await
             .map_err(|e| Error::from(e).for_account(&terms.account_id))?;
         record_transition(&tx, act.id, effective, to, act).await?;
-        let data = json!({ "from": effective, "to": to, "actor": act.actor });
+        let data = json!({ "from": effective, "to": to, "actor": act.audit.actor });
         insert_event(&tx, kind, act.id, &data, act.now).await?;
         None
     };
     let entitlement = read(&tx, act.id).await?;
+    let after = match &renewal {
+        Some(renewal) => Some(json!({ "renewal": snapshot(renewal) })),
+        None => snapshot(&entitlement),
+    };
+    let entry = AuditEntry::new(
+        act.audit,
+        &format!("entitlement.{}", act.action.as_str()),
+        "entitlement",
+        act.id,
+        snapshot(&before),
+        after,
+        act.now,
+    );
+    audit::write(&tx, &entry).await?;
     tx.commit().await?;
     Ok(TransitionResult {
         entitlement,
@@ -108,7 +126,7 @@ async fn record_transition(
             &from.as_str(),
             &to.as_str(),
             &act.action.as_str(),
-            &act.actor,
+            &act.audit.actor,
             &act.now,
         ],
     )
@@ -226,11 +244,30 @@ async fn sync_once(pool: &Pool, today: NaiveDate, now: DateTime<Utc>) -> Res<u64
                  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::jsonb[])",
             )
             .await?;
+        let system = AuditContext::system();
+        let entries: Vec<AuditEntry> = changed
+            .iter()
+            .map(|l| {
+                AuditEntry::new(
+                    &system,
+                    "entitlement.follow_dates",
+                    "entitlement",
+                    &l.id,
+                    Some(json!({ "status": l.stored })),
+                    Some(json!({ "status": l.effective })),
+                    now,
+                )
+            })
+            .collect();
+        let audit_columns = AuditColumns::of(&entries);
+        let audit_stmt = tx.prepare_cached(audit::WRITE_ALL).await?;
         let transition_params: [&(dyn ToSql + Sync); 4] = [&ids, &from, &to, &now];
         let event_params: [&(dyn ToSql + Sync); 5] = [&event_ids, &kinds, &ids, &data, &now];
+        let audit_params = audit_columns.params();
         futures::try_join!(
             tx.execute(&transitions, &transition_params),
             tx.execute(&events, &event_params),
+            tx.execute(&audit_stmt, &audit_params),
         )?;
     }
     tx.commit().await?;

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0001_initial.sql"),
     ),
     ("0002_cases", include_str!("../migrations/0002_cases.sql")),
+    ("0003_audit", include_str!("../migrations/0003_audit.sql")),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

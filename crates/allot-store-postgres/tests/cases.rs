@@ -37,7 +37,7 @@ fn page(after: Option<&str>, limit: u32) -> Page {
 async fn cases_entitlement(store: &dyn Store, account_id: &str, id: &str, total: i64) {
     if store.get_account(account_id).await.unwrap().is_none() {
         store
-            .insert_account(&account(account_id, None))
+            .insert_account(&account(account_id, None), &"tester".into())
             .await
             .unwrap();
     }
@@ -45,11 +45,11 @@ async fn cases_entitlement(store: &dyn Store, account_id: &str, id: &str, total:
     t.name = "Support cases".into();
     t.unit = Unit::Cases;
     store
-        .insert_entitlement(&draft(id, t), now())
+        .insert_entitlement(&draft(id, t), now(), &"tester".into())
         .await
         .unwrap();
     store
-        .transition(id, Action::Activate, "tester", "", today(), now())
+        .transition(id, Action::Activate, &"tester".into(), "", today(), now())
         .await
         .unwrap();
 }

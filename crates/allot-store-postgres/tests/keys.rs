@@ -101,7 +101,9 @@ async fn claims_finish_abandon_take_over_and_purge() {
 async fn api_keys_by_hash_list_revoke_count() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
-    s.insert_account(&account("acc_1", None)).await.unwrap();
+    s.insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     let admin = ApiKey {
         id: "key_a".into(),
         name: Some("bootstrap".into()),
@@ -119,8 +121,12 @@ async fn api_keys_by_hash_list_revoke_count() {
         revoked_at: None,
     };
     assert_eq!(s.count_api_keys().await.unwrap(), 0);
-    s.insert_api_key(&admin, "hash_a").await.unwrap();
-    s.insert_api_key(&customer, "hash_c").await.unwrap();
+    s.insert_api_key(&admin, "hash_a", &"tester".into())
+        .await
+        .unwrap();
+    s.insert_api_key(&customer, "hash_c", &"tester".into())
+        .await
+        .unwrap();
     assert_eq!(s.count_api_keys().await.unwrap(), 2);
     assert_eq!(
         s.api_key_by_hash("hash_c").await.unwrap(),
@@ -133,12 +139,18 @@ async fn api_keys_by_hash_list_revoke_count() {
     );
 
     let t1 = now() + Duration::minutes(1);
-    assert!(s.revoke_api_key("key_c", t1).await.unwrap());
     assert!(s
-        .revoke_api_key("key_c", t1 + Duration::minutes(1))
+        .revoke_api_key("key_c", t1, &"tester".into())
         .await
         .unwrap());
-    assert!(!s.revoke_api_key("key_none", t1).await.unwrap());
+    assert!(s
+        .revoke_api_key("key_c", t1 + Duration::minutes(1), &"tester".into())
+        .await
+        .unwrap());
+    assert!(!s
+        .revoke_api_key("key_none", t1, &"tester".into())
+        .await
+        .unwrap());
     let revoked = s.api_key_by_hash("hash_c").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(t1));
     assert_eq!(s.count_api_keys().await.unwrap(), 2);

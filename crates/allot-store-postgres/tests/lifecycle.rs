@@ -20,16 +20,25 @@ fn all() -> Page {
 async fn transitions_record_who_and_emit_events() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
-    s.insert_account(&account("acc_1", None)).await.unwrap();
+    s.insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     let mut t = terms("acc_1", Some(10));
     t.start_date = day(2026, 4, 1);
     t.end_date = day(2026, 4, 30);
-    s.insert_entitlement(&draft("ent_1", t), now())
+    s.insert_entitlement(&draft("ent_1", t), now(), &"tester".into())
         .await
         .unwrap();
 
     let activated = s
-        .transition("ent_1", Action::Activate, "manager_1", "", today(), now())
+        .transition(
+            "ent_1",
+            Action::Activate,
+            &"manager_1".into(),
+            "",
+            today(),
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(activated.entitlement.entitlement.status, Status::Waiting);
@@ -40,7 +49,14 @@ async fn transitions_record_who_and_emit_events() {
     );
 
     let refused = s
-        .transition("ent_1", Action::Activate, "manager_1", "", today(), now())
+        .transition(
+            "ent_1",
+            Action::Activate,
+            &"manager_1".into(),
+            "",
+            today(),
+            now(),
+        )
         .await;
     assert!(matches!(
         refused,
@@ -52,7 +68,14 @@ async fn transitions_record_who_and_emit_events() {
     // Event ids sort by millisecond: a later action gets a later time.
     let later = now() + chrono::Duration::seconds(1);
     let cancelled = s
-        .transition("ent_1", Action::Cancel, "manager_2", "", today(), later)
+        .transition(
+            "ent_1",
+            Action::Cancel,
+            &"manager_2".into(),
+            "",
+            today(),
+            later,
+        )
         .await
         .unwrap();
     assert_eq!(cancelled.entitlement.entitlement.status, Status::Cancelled);
@@ -84,7 +107,7 @@ async fn transitions_record_who_and_emit_events() {
         json!({ "from": "waiting", "to": "cancelled", "actor": "manager_2" })
     );
     assert!(matches!(
-        s.transition("ent_none", Action::Cancel, "x", "", today(), now())
+        s.transition("ent_none", Action::Cancel, &"x".into(), "", today(), now())
             .await,
         Err(StoreError::NotFound {
             what: "entitlement",
@@ -98,29 +121,31 @@ async fn transitions_record_who_and_emit_events() {
 async fn renew_makes_a_draft_successor() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
-    s.insert_account(&account("acc_1", None)).await.unwrap();
+    s.insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     let mut t = terms("acc_1", Some(10));
     t.start_date = day(2026, 1, 1);
     t.end_date = day(2026, 2, 28);
     t.is_default = true;
-    s.insert_entitlement(&draft("ent_1", t.clone()), now())
+    s.insert_entitlement(&draft("ent_1", t.clone()), now(), &"tester".into())
         .await
         .unwrap();
     // Only an expired or cancelled entitlement may be renewed.
     assert!(matches!(
-        s.transition("ent_1", Action::Renew, "m", "ent_2", today(), now())
+        s.transition("ent_1", Action::Renew, &"m".into(), "ent_2", today(), now())
             .await,
         Err(StoreError::Lifecycle(_))
     ));
     let expired = s
-        .transition("ent_1", Action::Activate, "m", "", today(), now())
+        .transition("ent_1", Action::Activate, &"m".into(), "", today(), now())
         .await
         .unwrap();
     assert_eq!(expired.entitlement.entitlement.status, Status::Expired);
 
     let later = now() + chrono::Duration::seconds(1);
     let renewed = s
-        .transition("ent_1", Action::Renew, "m", "ent_2", today(), later)
+        .transition("ent_1", Action::Renew, &"m".into(), "ent_2", today(), later)
         .await
         .unwrap();
     assert_eq!(renewed.entitlement.entitlement.status, Status::Expired);
@@ -158,15 +183,19 @@ async fn renew_makes_a_draft_successor() {
 async fn sync_stores_the_dates_once_across_instances() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
-    s.insert_account(&account("acc_1", None)).await.unwrap();
+    s.insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     // Waiting today, active from the 20th, expired after the 25th.
     for n in 0..6 {
         let mut t = terms("acc_1", Some(10));
         t.start_date = day(2026, 3, 20);
         t.end_date = day(2026, 3, 25);
         let id = format!("ent_{n}");
-        s.insert_entitlement(&draft(&id, t), now()).await.unwrap();
-        s.transition(&id, Action::Activate, "m", "", today(), now())
+        s.insert_entitlement(&draft(&id, t), now(), &"tester".into())
+            .await
+            .unwrap();
+        s.transition(&id, Action::Activate, &"m".into(), "", today(), now())
             .await
             .unwrap();
     }
@@ -251,5 +280,13 @@ async fn sync_stores_the_dates_once_across_instances() {
             ]
         );
     }
+    // Each change is audited once, however many instances raced for it.
+    let filter = allot_store::audit::AuditFilter {
+        action: Some("entitlement.follow_dates".into()),
+        ..Default::default()
+    };
+    let audited = s.list_audit(&filter, &all()).await.unwrap();
+    assert_eq!(audited.len(), 12);
+    assert!(audited.iter().all(|e| e.actor == "system"));
     db.finish().await;
 }

@@ -30,7 +30,7 @@ async fn migrations_are_idempotent_and_safe_to_race() {
         .await
         .unwrap();
     let names: Vec<String> = applied.iter().map(|r| r.get(0)).collect();
-    assert_eq!(names, ["0001_initial", "0002_cases"]);
+    assert_eq!(names, ["0001_initial", "0002_cases", "0003_audit"]);
     db.store.ping().await.unwrap();
     assert_eq!(db.store.backend(), "postgres");
     db.finish().await;
@@ -41,7 +41,9 @@ async fn parties_round_trip_and_page() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
     for id in ["acc_a", "acc_b", "acc_c"] {
-        s.insert_account(&account(id, None)).await.unwrap();
+        s.insert_account(&account(id, None), &"tester".into())
+            .await
+            .unwrap();
     }
     assert_eq!(
         s.get_account("acc_b").await.unwrap(),
@@ -62,7 +64,7 @@ async fn parties_round_trip_and_page() {
     assert!(s.list_accounts(&page(None, 0)).await.unwrap().is_empty());
 
     let missing_parent = s
-        .insert_account(&account("acc_orphan", Some("acc_none")))
+        .insert_account(&account("acc_orphan", Some("acc_none")), &"tester".into())
         .await;
     assert!(
         matches!(
@@ -82,7 +84,7 @@ async fn parties_round_trip_and_page() {
         email: Some("ada@example.com".into()),
         created_at: now(),
     };
-    s.insert_contact(&contact).await.unwrap();
+    s.insert_contact(&contact, &"tester".into()).await.unwrap();
     assert_eq!(s.get_contact("con_1").await.unwrap(), Some(contact.clone()));
     assert_eq!(
         s.list_contacts(Some("acc_a"), &page(None, 10))
@@ -101,7 +103,7 @@ async fn parties_round_trip_and_page() {
         sku: None,
         created_at: now(),
     };
-    s.insert_product(&product).await.unwrap();
+    s.insert_product(&product, &"tester".into()).await.unwrap();
     assert_eq!(s.get_product("prd_1").await.unwrap(), Some(product.clone()));
     assert_eq!(
         s.list_products(&page(None, 10)).await.unwrap(),
@@ -114,11 +116,13 @@ async fn parties_round_trip_and_page() {
 async fn ancestors_nearest_first_and_cycles_end() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
-    s.insert_account(&account("acc_root", None)).await.unwrap();
-    s.insert_account(&account("acc_mid", Some("acc_root")))
+    s.insert_account(&account("acc_root", None), &"tester".into())
         .await
         .unwrap();
-    s.insert_account(&account("acc_leaf", Some("acc_mid")))
+    s.insert_account(&account("acc_mid", Some("acc_root")), &"tester".into())
+        .await
+        .unwrap();
+    s.insert_account(&account("acc_leaf", Some("acc_mid")), &"tester".into())
         .await
         .unwrap();
     assert_eq!(
@@ -146,7 +150,9 @@ async fn ancestors_nearest_first_and_cycles_end() {
 async fn entitlement_reads_back_identical() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
-    s.insert_account(&account("acc_1", None)).await.unwrap();
+    s.insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     let mut t = terms("acc_1", Some(40));
     t.channels = vec![allot_core::entitlement::ChannelTerm {
         channel: "phone".into(),
@@ -155,7 +161,7 @@ async fn entitlement_reads_back_identical() {
     t.alert_thresholds = vec![allot_core::entitlement::AlertThreshold::PercentUsed(80)];
     t.rounding = Some("0.25".parse().unwrap());
     let inserted = s
-        .insert_entitlement(&draft("ent_1", t.clone()), now())
+        .insert_entitlement(&draft("ent_1", t.clone()), now(), &"tester".into())
         .await
         .unwrap();
     let read = s.get_entitlement("ent_1").await.unwrap().unwrap();
@@ -166,7 +172,11 @@ async fn entitlement_reads_back_identical() {
     assert_eq!(read.created_at, now());
     assert_eq!(s.get_entitlement("ent_none").await.unwrap(), None);
     let missing_account = s
-        .insert_entitlement(&draft("ent_2", terms("acc_none", None)), now())
+        .insert_entitlement(
+            &draft("ent_2", terms("acc_none", None)),
+            now(),
+            &"tester".into(),
+        )
         .await;
     assert!(matches!(
         missing_account,
@@ -182,14 +192,16 @@ async fn entitlement_reads_back_identical() {
 async fn one_default_per_account() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
-    s.insert_account(&account("acc_1", None)).await.unwrap();
+    s.insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     let mut t = terms("acc_1", Some(10));
     t.is_default = true;
-    s.insert_entitlement(&draft("ent_1", t.clone()), now())
+    s.insert_entitlement(&draft("ent_1", t.clone()), now(), &"tester".into())
         .await
         .unwrap();
     match s
-        .insert_entitlement(&draft("ent_2", t.clone()), now())
+        .insert_entitlement(&draft("ent_2", t.clone()), now(), &"tester".into())
         .await
     {
         Err(StoreError::Conflict { code, message }) => {
@@ -203,10 +215,12 @@ async fn one_default_per_account() {
     // A second non-default is fine; making it default through an edit is not.
     let mut plain = t.clone();
     plain.is_default = false;
-    s.insert_entitlement(&draft("ent_3", plain), now())
+    s.insert_entitlement(&draft("ent_3", plain), now(), &"tester".into())
         .await
         .unwrap();
-    let edit = s.update_terms("ent_3", &t, today(), now()).await;
+    let edit = s
+        .update_terms("ent_3", &t, today(), now(), &"tester".into())
+        .await;
     assert!(matches!(
         edit,
         Err(StoreError::Conflict {
@@ -215,13 +229,29 @@ async fn one_default_per_account() {
         })
     ));
     // Once the first is cancelled the account may have another default.
-    s.transition("ent_1", Action::Activate, "tester", "", today(), now())
+    s.transition(
+        "ent_1",
+        Action::Activate,
+        &"tester".into(),
+        "",
+        today(),
+        now(),
+    )
+    .await
+    .unwrap();
+    s.transition(
+        "ent_1",
+        Action::Cancel,
+        &"tester".into(),
+        "",
+        today(),
+        now(),
+    )
+    .await
+    .unwrap();
+    s.update_terms("ent_3", &t, today(), now(), &"tester".into())
         .await
         .unwrap();
-    s.transition("ent_1", Action::Cancel, "tester", "", today(), now())
-        .await
-        .unwrap();
-    s.update_terms("ent_3", &t, today(), now()).await.unwrap();
     db.finish().await;
 }
 
@@ -229,16 +259,22 @@ async fn one_default_per_account() {
 async fn terms_edit_only_drafts() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
-    s.insert_account(&account("acc_1", None)).await.unwrap();
-    s.insert_entitlement(&draft("ent_1", terms("acc_1", Some(10))), now())
+    s.insert_account(&account("acc_1", None), &"tester".into())
         .await
         .unwrap();
+    s.insert_entitlement(
+        &draft("ent_1", terms("acc_1", Some(10))),
+        now(),
+        &"tester".into(),
+    )
+    .await
+    .unwrap();
     let mut edited = terms("acc_1", Some(25));
     edited.name = "Renamed".into();
     edited.owner = None;
     let later = now() + chrono::Duration::minutes(5);
     let record = s
-        .update_terms("ent_1", &edited, today(), later)
+        .update_terms("ent_1", &edited, today(), later, &"tester".into())
         .await
         .unwrap();
     assert_eq!(record.entitlement.terms, edited);
@@ -260,15 +296,29 @@ async fn terms_edit_only_drafts() {
     let mut unit_changed = edited.clone();
     unit_changed.unit = Unit::Hours;
     assert!(matches!(
-        s.update_terms("ent_1", &unit_changed, today(), now()).await,
+        s.update_terms("ent_1", &unit_changed, today(), now(), &"tester".into())
+            .await,
         Err(StoreError::Edit(EditRefused::UnitChanged))
     ));
 
-    s.transition("ent_1", Action::Activate, "tester", "", today(), now())
-        .await
-        .unwrap();
+    s.transition(
+        "ent_1",
+        Action::Activate,
+        &"tester".into(),
+        "",
+        today(),
+        now(),
+    )
+    .await
+    .unwrap();
     let refused = s
-        .update_terms("ent_1", &terms("acc_1", Some(99)), today(), now())
+        .update_terms(
+            "ent_1",
+            &terms("acc_1", Some(99)),
+            today(),
+            now(),
+            &"tester".into(),
+        )
         .await;
     assert!(
         matches!(
@@ -287,7 +337,8 @@ async fn terms_edit_only_drafts() {
         edited
     );
     assert!(matches!(
-        s.update_terms("ent_none", &edited, today(), now()).await,
+        s.update_terms("ent_none", &edited, today(), now(), &"tester".into())
+            .await,
         Err(StoreError::NotFound {
             what: "entitlement",
             ..
@@ -301,23 +352,40 @@ async fn entitlement_filters_combine() {
     let Some(db) = fresh().await else { return };
     let s = &db.store;
     for a in ["acc_1", "acc_2", "acc_3"] {
-        s.insert_account(&account(a, None)).await.unwrap();
+        s.insert_account(&account(a, None), &"tester".into())
+            .await
+            .unwrap();
     }
     let mut hours = terms("acc_2", None);
     hours.unit = Unit::Hours;
     hours.owner = None;
-    s.insert_entitlement(&draft("ent_1", terms("acc_1", Some(1))), now())
+    s.insert_entitlement(
+        &draft("ent_1", terms("acc_1", Some(1))),
+        now(),
+        &"tester".into(),
+    )
+    .await
+    .unwrap();
+    s.insert_entitlement(&draft("ent_2", hours), now(), &"tester".into())
         .await
         .unwrap();
-    s.insert_entitlement(&draft("ent_2", hours), now())
-        .await
-        .unwrap();
-    s.insert_entitlement(&draft("ent_3", terms("acc_3", Some(3))), now())
-        .await
-        .unwrap();
-    s.transition("ent_3", Action::Activate, "tester", "", today(), now())
-        .await
-        .unwrap();
+    s.insert_entitlement(
+        &draft("ent_3", terms("acc_3", Some(3))),
+        now(),
+        &"tester".into(),
+    )
+    .await
+    .unwrap();
+    s.transition(
+        "ent_3",
+        Action::Activate,
+        &"tester".into(),
+        "",
+        today(),
+        now(),
+    )
+    .await
+    .unwrap();
     let ids = |records: Vec<allot_store::model::EntitlementRecord>| -> Vec<String> {
         records.into_iter().map(|r| r.entitlement.id).collect()
     };

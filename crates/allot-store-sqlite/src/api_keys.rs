@@ -49,6 +49,14 @@ pub(crate) fn list(conn: &Connection) -> Res<Vec<ApiKey>> {
     all(&mut stmt, [], api_key)
 }
 
+pub(crate) fn get(conn: &Connection, id: &str) -> Res<Option<ApiKey>> {
+    first(
+        &mut *conn.prepare_cached(&format!("{API_KEY} WHERE id = ?1"))?,
+        [id],
+        api_key,
+    )
+}
+
 /// Whether the key exists; a revoked key keeps its first revocation time.
 pub(crate) fn revoke(conn: &Connection, id: &str, now: DateTime<Utc>) -> Res<bool> {
     conn.prepare_cached(

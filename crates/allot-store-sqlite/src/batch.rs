@@ -123,5 +123,8 @@ fn write(tx: &Connection, plan: &Plan, now: DateTime<Utc>) -> Res<()> {
     for event in &plan.events {
         events::insert(tx, event)?;
     }
+    for entry in &plan.audit {
+        crate::audit::insert(tx, entry)?;
+    }
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::cache::TermsCache;
 use crate::convert::{all, day, first, paged, placeholders, status_at, stored, ts, ts_at};
 use crate::error::{naming_account, Res};
 use crate::tx::WriteTx;
+use allot_store::audit::{snapshot, AuditContext, AuditEntry};
 
 /// Columns 0..=3 are read by `entitlement`, 4..=5 are the timestamps and
 /// 6..=10 are read by `counters`.
@@ -120,11 +121,23 @@ pub(crate) fn insert(
     conn: &mut Connection,
     ent: Entitlement,
     now: DateTime<Utc>,
+    ctx: &AuditContext,
 ) -> Res<EntitlementRecord> {
     let tx = WriteTx::begin(conn)?;
     insert_rows(&tx, &ent, &ts(now))?;
+    let record = fresh_record(ent, now);
+    let entry = AuditEntry::new(
+        ctx,
+        "entitlement.create",
+        "entitlement",
+        &record.entitlement.id,
+        None,
+        snapshot(&record),
+        now,
+    );
+    crate::audit::insert(&tx, &entry)?;
     tx.commit()?;
-    Ok(fresh_record(ent, now))
+    Ok(record)
 }
 
 pub(crate) fn get(
@@ -206,8 +219,10 @@ pub(crate) fn update_terms(
     terms: &Terms,
     today: NaiveDate,
     now: DateTime<Utc>,
+    ctx: &AuditContext,
 ) -> Res<EntitlementRecord> {
     let tx = WriteTx::begin(conn)?;
+    let before = get_existing(&tx, cache, id)?;
     let current = get_bare(&tx, cache, id)?;
     let (start, end) = (current.terms.start_date, current.terms.end_date);
     let effective = effective_status(current.status, start, end, today);
@@ -232,6 +247,16 @@ pub(crate) fn update_terms(
     ])
     .map_err(|e| naming_account(e.into(), &terms.account_id))?;
     let record = get_existing(&tx, cache, id)?;
+    let entry = AuditEntry::new(
+        ctx,
+        "entitlement.update",
+        "entitlement",
+        id,
+        snapshot(&before),
+        snapshot(&record),
+        now,
+    );
+    crate::audit::insert(&tx, &entry)?;
     tx.commit()?;
     Ok(record)
 }

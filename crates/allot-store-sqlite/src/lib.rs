@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod api_keys;
+mod audit;
 mod batch;
 mod cache;
 mod cases;
@@ -22,8 +23,10 @@ mod usage;
 
 use std::sync::Arc;
 
+use crate::tx::WriteTx;
 use allot_core::entitlement::{Entitlement, Terms};
 use allot_core::lifecycle::Action;
+use allot_store::audit::{snapshot, AuditContext, AuditEntry, AuditFilter};
 use allot_store::model::{
     Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
     IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
@@ -117,10 +120,21 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_account(&self, account: &Account) -> StoreResult<()> {
-        let account = account.clone();
-        self.write(move |c, _| parties::insert_account(c, &account))
-            .await
+    async fn insert_account(&self, account: &Account, audit: &AuditContext) -> StoreResult<()> {
+        let (account, ctx) = (account.clone(), audit.clone());
+        self.write(move |c, _| {
+            audited(
+                c,
+                &ctx,
+                "account.create",
+                "account",
+                &account.id,
+                &account,
+                account.created_at,
+                |tx| parties::insert_account(tx, &account),
+            )
+        })
+        .await
     }
 
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
@@ -140,10 +154,21 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_contact(&self, contact: &Contact) -> StoreResult<()> {
-        let contact = contact.clone();
-        self.write(move |c, _| parties::insert_contact(c, &contact))
-            .await
+    async fn insert_contact(&self, contact: &Contact, audit: &AuditContext) -> StoreResult<()> {
+        let (contact, ctx) = (contact.clone(), audit.clone());
+        self.write(move |c, _| {
+            audited(
+                c,
+                &ctx,
+                "contact.create",
+                "contact",
+                &contact.id,
+                &contact,
+                contact.created_at,
+                |tx| parties::insert_contact(tx, &contact),
+            )
+        })
+        .await
     }
 
     async fn get_contact(&self, id: &str) -> StoreResult<Option<Contact>> {
@@ -161,10 +186,21 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_product(&self, product: &Product) -> StoreResult<()> {
-        let product = product.clone();
-        self.write(move |c, _| parties::insert_product(c, &product))
-            .await
+    async fn insert_product(&self, product: &Product, audit: &AuditContext) -> StoreResult<()> {
+        let (product, ctx) = (product.clone(), audit.clone());
+        self.write(move |c, _| {
+            audited(
+                c,
+                &ctx,
+                "product.create",
+                "product",
+                &product.id,
+                &product,
+                product.created_at,
+                |tx| parties::insert_product(tx, &product),
+            )
+        })
+        .await
     }
 
     async fn get_product(&self, id: &str) -> StoreResult<Option<Product>> {
@@ -182,9 +218,10 @@ impl Store for SqliteStore {
         &self,
         entitlement: &Entitlement,
         now: DateTime<Utc>,
+        audit: &AuditContext,
     ) -> StoreResult<EntitlementRecord> {
-        let entitlement = entitlement.clone();
-        self.write(move |c, _| entitlements::insert(c, entitlement, now))
+        let (entitlement, ctx) = (entitlement.clone(), audit.clone());
+        self.write(move |c, _| entitlements::insert(c, entitlement, now, &ctx))
             .await
     }
 
@@ -210,27 +247,30 @@ impl Store for SqliteStore {
         terms: &Terms,
         today: NaiveDate,
         now: DateTime<Utc>,
+        audit: &AuditContext,
     ) -> StoreResult<EntitlementRecord> {
-        let (id, terms) = (id.to_string(), terms.clone());
-        self.write(move |c, cache| entitlements::update_terms(c, cache, &id, &terms, today, now))
-            .await
+        let (id, terms, ctx) = (id.to_string(), terms.clone(), audit.clone());
+        self.write(move |c, cache| {
+            entitlements::update_terms(c, cache, &id, &terms, today, now, &ctx)
+        })
+        .await
     }
 
     async fn transition(
         &self,
         id: &str,
         action: Action,
-        actor: &str,
+        audit: &AuditContext,
         renewal_id: &str,
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> StoreResult<TransitionResult> {
-        let (id, actor, renewal_id) = (id.to_string(), actor.to_string(), renewal_id.to_string());
+        let (id, ctx, renewal_id) = (id.to_string(), audit.clone(), renewal_id.to_string());
         self.write(move |c, cache| {
             let request = lifecycle::Request {
                 id: &id,
                 action,
-                actor: &actor,
+                ctx: &ctx,
                 renewal_id: &renewal_id,
                 today,
                 now,
@@ -360,10 +400,26 @@ impl Store for SqliteStore {
         self.write(move |c, _| idempotency::purge(c, before)).await
     }
 
-    async fn insert_api_key(&self, key: &ApiKey, secret_hash: &str) -> StoreResult<()> {
-        let (key, hash) = (key.clone(), secret_hash.to_string());
-        self.write(move |c, _| api_keys::insert(c, &key, &hash))
-            .await
+    async fn insert_api_key(
+        &self,
+        key: &ApiKey,
+        secret_hash: &str,
+        audit: &AuditContext,
+    ) -> StoreResult<()> {
+        let (key, hash, ctx) = (key.clone(), secret_hash.to_string(), audit.clone());
+        self.write(move |c, _| {
+            audited(
+                c,
+                &ctx,
+                "api_key.create",
+                "api_key",
+                &key.id,
+                &key,
+                key.created_at,
+                |tx| api_keys::insert(tx, &key, &hash),
+            )
+        })
+        .await
     }
 
     async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
@@ -375,12 +431,64 @@ impl Store for SqliteStore {
         self.read(|c, _| api_keys::list(c)).await
     }
 
-    async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let id = id.to_string();
-        self.write(move |c, _| api_keys::revoke(c, &id, now)).await
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        audit: &AuditContext,
+    ) -> StoreResult<bool> {
+        let (id, ctx) = (id.to_string(), audit.clone());
+        self.write(move |c, _| {
+            let tx = WriteTx::begin(c)?;
+            let before = api_keys::get(&tx, &id)?;
+            let exists = api_keys::revoke(&tx, &id, now)?;
+            // Only a revocation that changes the key is a change to audit.
+            if before.as_ref().is_some_and(|k| k.revoked_at.is_none()) {
+                let after = api_keys::get(&tx, &id)?;
+                let entry = AuditEntry::new(
+                    &ctx,
+                    "api_key.revoke",
+                    "api_key",
+                    &id,
+                    snapshot(&before),
+                    snapshot(&after),
+                    now,
+                );
+                audit::insert(&tx, &entry)?;
+            }
+            tx.commit()?;
+            Ok(exists)
+        })
+        .await
     }
 
     async fn count_api_keys(&self) -> StoreResult<u64> {
         self.read(|c, _| api_keys::count(c)).await
     }
+
+    async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<Vec<AuditEntry>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.read(move |c, _| audit::list(c, &filter, &page)).await
+    }
+}
+
+/// Runs a single-row insert and its audit entry in one transaction.
+#[allow(clippy::too_many_arguments)]
+fn audited<T: serde::Serialize>(
+    conn: &mut Connection,
+    ctx: &AuditContext,
+    action: &str,
+    kind: &str,
+    id: &str,
+    after: &T,
+    at: DateTime<Utc>,
+    write: impl FnOnce(&Connection) -> Res<()>,
+) -> Res<()> {
+    let tx = WriteTx::begin(conn)?;
+    write(&tx)?;
+    audit::insert(
+        &tx,
+        &AuditEntry::new(ctx, action, kind, id, None, snapshot(after), at),
+    )?;
+    tx.commit()
 }

@@ -16,6 +16,7 @@ use crate::entitlements::{fresh_record, get_bare, get_existing, insert_rows};
 use crate::error::Res;
 use crate::events;
 use crate::tx::WriteTx;
+use allot_store::audit::{snapshot, AuditContext, AuditEntry};
 
 fn insert_transition(
     conn: &Connection,
@@ -54,7 +55,7 @@ fn event(kind: &str, entitlement_id: &str, data: serde_json::Value, now: DateTim
 pub(crate) struct Request<'a> {
     pub id: &'a str,
     pub action: Action,
-    pub actor: &'a str,
+    pub ctx: &'a AuditContext,
     pub renewal_id: &'a str,
     pub today: NaiveDate,
     pub now: DateTime<Utc>,
@@ -68,12 +69,14 @@ pub(crate) fn transition(
     let Request {
         id,
         action,
-        actor,
+        ctx,
         renewal_id,
         today,
         now,
     } = req;
+    let actor = ctx.actor.as_str();
     let tx = WriteTx::begin(conn)?;
+    let before = get_existing(&tx, cache, id)?;
     let current = get_bare(&tx, cache, id)?;
     let (start, end) = (current.terms.start_date, current.terms.end_date);
     let effective = effective_status(current.status, start, end, today);
@@ -112,6 +115,21 @@ pub(crate) fn transition(
         None
     };
     let entitlement = get_existing(&tx, cache, id)?;
+    let after = match &renewal {
+        Some(r) => Some(json!({ "renewal": r })),
+        None => snapshot(&entitlement),
+    };
+    let action_name = format!("entitlement.{}", action.as_str());
+    let entry = AuditEntry::new(
+        ctx,
+        &action_name,
+        "entitlement",
+        id,
+        snapshot(&before),
+        after,
+        now,
+    );
+    crate::audit::insert(&tx, &entry)?;
     tx.commit()?;
     Ok(TransitionResult {
         entitlement,
@@ -153,6 +171,16 @@ pub(crate) fn sync_statuses(
         let data = json!({ "from": from, "to": to, "actor": "system" });
         let kind = event_for(Action::Activate, to).as_str();
         events::insert(&tx, &event(kind, &id, data, now))?;
+        let entry = AuditEntry::new(
+            &AuditContext::system(),
+            "entitlement.follow_dates",
+            "entitlement",
+            &id,
+            Some(json!({ "status": from })),
+            Some(json!({ "status": to })),
+            now,
+        );
+        crate::audit::insert(&tx, &entry)?;
         changed += 1;
     }
     tx.commit()?;

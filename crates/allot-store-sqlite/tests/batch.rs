@@ -42,13 +42,27 @@ fn use_one(entitlement_id: &str, key: Option<(&str, &str)>) -> BatchItem {
 /// A store with active entitlement `ent_1` (restricted, `total` visits).
 async fn active_store(name: &str, total: i64) -> (Arc<dyn Store>, TempDb) {
     let (store, db) = store(name).await;
-    store.insert_account(&account("acc_1", None)).await.unwrap();
     store
-        .insert_entitlement(&draft("ent_1", terms("acc_1", Some(total))), now())
+        .insert_account(&account("acc_1", None), &"tester".into())
         .await
         .unwrap();
     store
-        .transition("ent_1", Action::Activate, "usr_1", "", today(), now())
+        .insert_entitlement(
+            &draft("ent_1", terms("acc_1", Some(total))),
+            now(),
+            &"tester".into(),
+        )
+        .await
+        .unwrap();
+    store
+        .transition(
+            "ent_1",
+            Action::Activate,
+            &"usr_1".into(),
+            "",
+            today(),
+            now(),
+        )
         .await
         .unwrap();
     (store, db)

@@ -53,7 +53,10 @@ async fn in_memory_and_reader_less_stores_work() {
         };
         let store = SqliteStore::open(url, options).await.unwrap();
         store.migrate().await.unwrap();
-        store.insert_account(&account("acc_1", None)).await.unwrap();
+        store
+            .insert_account(&account("acc_1", None), &"tester".into())
+            .await
+            .unwrap();
         assert!(store.get_account("acc_1").await.unwrap().is_some());
     }
 }
@@ -62,10 +65,13 @@ async fn in_memory_and_reader_less_stores_work() {
 async fn parties_round_trip_and_paginate() {
     let (store, _db) = store("parties").await;
     for id in ["acc_a", "acc_b", "acc_c"] {
-        store.insert_account(&account(id, None)).await.unwrap();
+        store
+            .insert_account(&account(id, None), &"tester".into())
+            .await
+            .unwrap();
     }
     store
-        .insert_account(&account("acc_d", Some("acc_a")))
+        .insert_account(&account("acc_d", Some("acc_a")), &"tester".into())
         .await
         .unwrap();
     assert_eq!(
@@ -90,7 +96,7 @@ async fn parties_round_trip_and_paginate() {
         .is_empty());
 
     let missing_parent = store
-        .insert_account(&account("acc_e", Some("acc_nope")))
+        .insert_account(&account("acc_e", Some("acc_nope")), &"tester".into())
         .await;
     assert!(matches!(
         missing_parent,
@@ -107,7 +113,10 @@ async fn parties_round_trip_and_paginate() {
         email: Some("ada@example.com".into()),
         created_at: now(),
     };
-    store.insert_contact(&contact).await.unwrap();
+    store
+        .insert_contact(&contact, &"tester".into())
+        .await
+        .unwrap();
     assert_eq!(
         store.get_contact("con_1").await.unwrap(),
         Some(contact.clone())
@@ -131,7 +140,10 @@ async fn parties_round_trip_and_paginate() {
         sku: None,
         created_at: now(),
     };
-    store.insert_product(&product).await.unwrap();
+    store
+        .insert_product(&product, &"tester".into())
+        .await
+        .unwrap();
     assert_eq!(
         store.get_product("prd_1").await.unwrap(),
         Some(product.clone())
@@ -145,13 +157,16 @@ async fn parties_round_trip_and_paginate() {
 #[tokio::test]
 async fn ancestors_walk_up_and_stop_on_a_cycle() {
     let (store, db) = store("ancestors").await;
-    store.insert_account(&account("acc_a", None)).await.unwrap();
     store
-        .insert_account(&account("acc_b", Some("acc_a")))
+        .insert_account(&account("acc_a", None), &"tester".into())
         .await
         .unwrap();
     store
-        .insert_account(&account("acc_c", Some("acc_b")))
+        .insert_account(&account("acc_b", Some("acc_a")), &"tester".into())
+        .await
+        .unwrap();
+    store
+        .insert_account(&account("acc_c", Some("acc_b")), &"tester".into())
         .await
         .unwrap();
     assert_eq!(
@@ -174,8 +189,14 @@ async fn ancestors_walk_up_and_stop_on_a_cycle() {
 #[tokio::test]
 async fn entitlements_read_back_identical_and_filter() {
     let (store, db) = store("entitlements").await;
-    store.insert_account(&account("acc_1", None)).await.unwrap();
-    store.insert_account(&account("acc_2", None)).await.unwrap();
+    store
+        .insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
+    store
+        .insert_account(&account("acc_2", None), &"tester".into())
+        .await
+        .unwrap();
     let mut rich = terms("acc_1", Some(40));
     rich.unit = Unit::Hours;
     rich.owner = Some("usr_7".into());
@@ -195,7 +216,7 @@ async fn entitlements_read_back_identical_and_filter() {
     rich.rounding = Some(Quantity::from_milli(250));
     rich.is_default = true;
     let created = store
-        .insert_entitlement(&draft("ent_1", rich.clone()), now())
+        .insert_entitlement(&draft("ent_1", rich.clone()), now(), &"tester".into())
         .await
         .unwrap();
     assert_eq!(created.entitlement.terms, rich);
@@ -218,11 +239,19 @@ async fn entitlements_read_back_identical_and_filter() {
     );
 
     store
-        .insert_entitlement(&draft("ent_2", terms("acc_1", None)), now())
+        .insert_entitlement(
+            &draft("ent_2", terms("acc_1", None)),
+            now(),
+            &"tester".into(),
+        )
         .await
         .unwrap();
     store
-        .insert_entitlement(&draft("ent_3", terms("acc_2", Some(5))), now())
+        .insert_entitlement(
+            &draft("ent_3", terms("acc_2", Some(5))),
+            now(),
+            &"tester".into(),
+        )
         .await
         .unwrap();
     let ids = |v: Vec<allot_store::model::EntitlementRecord>| {
@@ -270,7 +299,11 @@ async fn entitlements_read_back_identical_and_filter() {
     assert!(store.get_entitlement("ent_404").await.unwrap().is_none());
 
     let orphan = store
-        .insert_entitlement(&draft("ent_9", terms("acc_404", None)), now())
+        .insert_entitlement(
+            &draft("ent_9", terms("acc_404", None)),
+            now(),
+            &"tester".into(),
+        )
         .await;
     assert!(matches!(
         orphan,
@@ -284,15 +317,18 @@ async fn entitlements_read_back_identical_and_filter() {
 #[tokio::test]
 async fn one_default_per_account() {
     let (store, _db) = store("default").await;
-    store.insert_account(&account("acc_1", None)).await.unwrap();
+    store
+        .insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     let mut t = terms("acc_1", Some(10));
     t.is_default = true;
     store
-        .insert_entitlement(&draft("ent_1", t.clone()), now())
+        .insert_entitlement(&draft("ent_1", t.clone()), now(), &"tester".into())
         .await
         .unwrap();
     let err = store
-        .insert_entitlement(&draft("ent_2", t.clone()), now())
+        .insert_entitlement(&draft("ent_2", t.clone()), now(), &"tester".into())
         .await
         .unwrap_err();
     match err {
@@ -305,12 +341,12 @@ async fn one_default_per_account() {
     // A non-default draft may not be edited into a second default either.
     t.is_default = false;
     store
-        .insert_entitlement(&draft("ent_2", t.clone()), now())
+        .insert_entitlement(&draft("ent_2", t.clone()), now(), &"tester".into())
         .await
         .unwrap();
     t.is_default = true;
     let err = store
-        .update_terms("ent_2", &t, today(), now())
+        .update_terms("ent_2", &t, today(), now(), &"tester".into())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -322,15 +358,22 @@ async fn one_default_per_account() {
     ));
     // Once the first is cancelled, the account may have a new default.
     store
-        .transition("ent_1", Action::Activate, "usr_1", "", today(), now())
+        .transition(
+            "ent_1",
+            Action::Activate,
+            &"usr_1".into(),
+            "",
+            today(),
+            now(),
+        )
         .await
         .unwrap();
     store
-        .transition("ent_1", Action::Cancel, "usr_1", "", today(), now())
+        .transition("ent_1", Action::Cancel, &"usr_1".into(), "", today(), now())
         .await
         .unwrap();
     store
-        .update_terms("ent_2", &t, today(), now())
+        .update_terms("ent_2", &t, today(), now(), &"tester".into())
         .await
         .unwrap();
 }
@@ -338,16 +381,23 @@ async fn one_default_per_account() {
 #[tokio::test]
 async fn only_drafts_take_new_terms() {
     let (store, _db) = store("update").await;
-    store.insert_account(&account("acc_1", None)).await.unwrap();
     store
-        .insert_entitlement(&draft("ent_1", terms("acc_1", Some(10))), now())
+        .insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
+    store
+        .insert_entitlement(
+            &draft("ent_1", terms("acc_1", Some(10))),
+            now(),
+            &"tester".into(),
+        )
         .await
         .unwrap();
     let mut t = terms("acc_1", Some(12));
     t.name = "Renamed".into();
     let later = now() + Duration::hours(1);
     let updated = store
-        .update_terms("ent_1", &t, today(), later)
+        .update_terms("ent_1", &t, today(), later, &"tester".into())
         .await
         .unwrap();
     assert_eq!(updated.entitlement.terms, t);
@@ -357,17 +407,24 @@ async fn only_drafts_take_new_terms() {
     let mut other_unit = t.clone();
     other_unit.unit = Unit::Hours;
     let err = store
-        .update_terms("ent_1", &other_unit, today(), now())
+        .update_terms("ent_1", &other_unit, today(), now(), &"tester".into())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Edit(EditRefused::UnitChanged)));
 
     store
-        .transition("ent_1", Action::Activate, "usr_1", "", today(), now())
+        .transition(
+            "ent_1",
+            Action::Activate,
+            &"usr_1".into(),
+            "",
+            today(),
+            now(),
+        )
         .await
         .unwrap();
     let err = store
-        .update_terms("ent_1", &t, today(), now())
+        .update_terms("ent_1", &t, today(), now(), &"tester".into())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -378,7 +435,7 @@ async fn only_drafts_take_new_terms() {
     assert_eq!(stored.entitlement.terms, t);
 
     let err = store
-        .update_terms("ent_404", &t, today(), now())
+        .update_terms("ent_404", &t, today(), now(), &"tester".into())
         .await
         .unwrap_err();
     assert!(matches!(
@@ -393,37 +450,61 @@ async fn only_drafts_take_new_terms() {
 #[tokio::test]
 async fn transitions_record_history_and_renewal_makes_a_draft() {
     let (store, _db) = store("transition").await;
-    store.insert_account(&account("acc_1", None)).await.unwrap();
+    store
+        .insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     let mut t = terms("acc_1", Some(10));
     t.is_default = true;
     t.start_date = day(2026, 3, 1);
     t.end_date = day(2026, 5, 31);
     store
-        .insert_entitlement(&draft("ent_1", t.clone()), now())
+        .insert_entitlement(&draft("ent_1", t.clone()), now(), &"tester".into())
         .await
         .unwrap();
 
     // Activated after its end date: straight to expired.
     let r = store
-        .transition("ent_1", Action::Activate, "usr_1", "", today(), now())
+        .transition(
+            "ent_1",
+            Action::Activate,
+            &"usr_1".into(),
+            "",
+            today(),
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(r.entitlement.entitlement.status, Status::Expired);
     assert!(r.renewal.is_none());
     let err = store
-        .transition("ent_1", Action::Cancel, "usr_1", "", today(), now())
+        .transition("ent_1", Action::Cancel, &"usr_1".into(), "", today(), now())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Lifecycle(_)));
     let err = store
-        .transition("ent_404", Action::Cancel, "usr_1", "", today(), now())
+        .transition(
+            "ent_404",
+            Action::Cancel,
+            &"usr_1".into(),
+            "",
+            today(),
+            now(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }));
 
     let later = now() + Duration::minutes(5);
     let r = store
-        .transition("ent_1", Action::Renew, "usr_2", "ent_2", today(), later)
+        .transition(
+            "ent_1",
+            Action::Renew,
+            &"usr_2".into(),
+            "ent_2",
+            today(),
+            later,
+        )
         .await
         .unwrap();
     assert_eq!(r.entitlement.entitlement.status, Status::Expired);
@@ -494,7 +575,7 @@ async fn transitions_record_history_and_renewal_makes_a_draft() {
         (Action::Cancel, Status::Cancelled),
     ] {
         let r = store
-            .transition("ent_2", action, "usr_1", "", today(), now())
+            .transition("ent_2", action, &"usr_1".into(), "", today(), now())
             .await
             .unwrap();
         assert_eq!(r.entitlement.entitlement.status, to);
@@ -505,20 +586,30 @@ async fn transitions_record_history_and_renewal_makes_a_draft() {
 #[tokio::test]
 async fn sync_statuses_moves_lagging_states_once() {
     let (store, _db) = store("sync").await;
-    store.insert_account(&account("acc_1", None)).await.unwrap();
+    store
+        .insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     let mut t = terms("acc_1", Some(10));
     t.start_date = day(2026, 7, 1);
     t.end_date = day(2026, 7, 31);
     store
-        .insert_entitlement(&draft("ent_1", t.clone()), now())
+        .insert_entitlement(&draft("ent_1", t.clone()), now(), &"tester".into())
         .await
         .unwrap();
     store
-        .insert_entitlement(&draft("ent_2", t), now())
+        .insert_entitlement(&draft("ent_2", t), now(), &"tester".into())
         .await
         .unwrap();
     store
-        .transition("ent_1", Action::Activate, "usr_1", "", today(), now())
+        .transition(
+            "ent_1",
+            Action::Activate,
+            &"usr_1".into(),
+            "",
+            today(),
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(store.sync_statuses(today(), now()).await.unwrap(), 0);
@@ -668,7 +759,10 @@ async fn idempotency_keys_claim_finish_and_expire() {
 #[tokio::test]
 async fn api_keys_by_hash_and_revocation() {
     let (store, _db) = store("api_keys").await;
-    store.insert_account(&account("acc_1", None)).await.unwrap();
+    store
+        .insert_account(&account("acc_1", None), &"tester".into())
+        .await
+        .unwrap();
     assert_eq!(store.count_api_keys().await.unwrap(), 0);
     let admin = ApiKey {
         id: "key_a".into(),
@@ -686,8 +780,14 @@ async fn api_keys_by_hash_and_revocation() {
         created_at: now(),
         revoked_at: None,
     };
-    store.insert_api_key(&admin, "hash_a").await.unwrap();
-    store.insert_api_key(&customer, "hash_c").await.unwrap();
+    store
+        .insert_api_key(&admin, "hash_a", &"tester".into())
+        .await
+        .unwrap();
+    store
+        .insert_api_key(&customer, "hash_c", &"tester".into())
+        .await
+        .unwrap();
     assert_eq!(
         store.api_key_by_hash("hash_c").await.unwrap(),
         Some(customer.clone())
@@ -696,12 +796,18 @@ async fn api_keys_by_hash_and_revocation() {
     assert_eq!(store.count_api_keys().await.unwrap(), 2);
 
     let first = now() + Duration::hours(1);
-    assert!(store.revoke_api_key("key_c", first).await.unwrap());
     assert!(store
-        .revoke_api_key("key_c", first + Duration::hours(1))
+        .revoke_api_key("key_c", first, &"tester".into())
         .await
         .unwrap());
-    assert!(!store.revoke_api_key("key_x", first).await.unwrap());
+    assert!(store
+        .revoke_api_key("key_c", first + Duration::hours(1), &"tester".into())
+        .await
+        .unwrap());
+    assert!(!store
+        .revoke_api_key("key_x", first, &"tester".into())
+        .await
+        .unwrap());
     let revoked = store.api_key_by_hash("hash_c").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(first));
     assert_eq!(store.list_api_keys().await.unwrap(), [admin, revoked]);
@@ -717,7 +823,10 @@ async fn a_store_shared_across_tasks_reads_its_own_writes() {
             let store = store.clone();
             tokio::spawn(async move {
                 let id = format!("acc_{i:02}");
-                store.insert_account(&account(&id, None)).await.unwrap();
+                store
+                    .insert_account(&account(&id, None), &"tester".into())
+                    .await
+                    .unwrap();
                 store.get_account(&id).await.unwrap().unwrap()
             })
         })

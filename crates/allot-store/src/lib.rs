@@ -2,6 +2,7 @@
 //! models, the shared batch planner and the batching write path.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod ids;
@@ -10,6 +11,7 @@ pub mod plan;
 pub mod store;
 pub mod write_path;
 
+pub use audit::{AuditContext, AuditEntry};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, StoreResult};
 pub use store::{Store, TransitionResult};

@@ -34,7 +34,7 @@ pub struct Product {
 
 /// An entitlement as stored, with its counters. `entitlement.status` is the
 /// stored state; readers apply `lifecycle::effective_status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntitlementRecord {
     pub entitlement: Entitlement,
     pub counters: Counters,

@@ -18,6 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::audit::{snapshot, AuditContext, AuditEntry};
 use crate::ids::new_id;
 use crate::model::{Event, IdempotencyRecord, LedgerEntry};
 
@@ -137,7 +138,7 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchItem {
     pub command: Command,
-    pub actor: String,
+    pub actor: AuditContext,
     pub idempotency: Option<IdemKey>,
 }
 
@@ -224,6 +225,8 @@ pub struct Plan {
     pub cases: Vec<CaseRecord>,
     pub keys: Vec<KeyWrite>,
     pub events: Vec<Event>,
+    /// One entry per applied item (refusals and replays change nothing).
+    pub audit: Vec<AuditEntry>,
 }
 
 /// Reservations whose rows must be loaded (and locked) first.
@@ -435,7 +438,7 @@ impl Planner<'_> {
     }
 
     fn decide(&mut self, item: &BatchItem) -> Outcome {
-        let actor = item.actor.as_str();
+        let actor = item.actor.actor.as_str();
         match &item.command {
             Command::Ledger { ops } => self.ops_outcome(ops, actor, None, None),
             Command::Hold {
@@ -554,6 +557,69 @@ impl Planner<'_> {
         }
     }
 
+    /// What an item acts on, for its audit entry.
+    fn audit_target(&self, item: &BatchItem) -> AuditTarget {
+        let (action, kind, id) = match &item.command {
+            Command::Ledger { ops } => {
+                let adjust = ops
+                    .iter()
+                    .any(|o| matches!(o.change, allot_core::decide::Change::Adjust { .. }));
+                let id = ops
+                    .first()
+                    .map(|o| o.entitlement_id.clone())
+                    .unwrap_or_default();
+                (
+                    if adjust {
+                        "usage.adjust"
+                    } else {
+                        "usage.record"
+                    }
+                    .to_string(),
+                    "entitlement",
+                    id,
+                )
+            }
+            Command::Hold { reservation_id, .. } => (
+                "reservation.hold".into(),
+                "reservation",
+                reservation_id.clone(),
+            ),
+            Command::Commit { reservation_id, .. } => (
+                "reservation.commit".into(),
+                "reservation",
+                reservation_id.clone(),
+            ),
+            Command::Release { reservation_id } => (
+                "reservation.release".into(),
+                "reservation",
+                reservation_id.clone(),
+            ),
+            Command::Expire { reservation_id } => (
+                "reservation.expire".into(),
+                "reservation",
+                reservation_id.clone(),
+            ),
+            Command::OpenCase { case } => ("case.open".into(), "case", case.state.id.clone()),
+            Command::Case {
+                case_id, action, ..
+            } => (format!("case.{}", action.name()), "case", case_id.clone()),
+        };
+        AuditTarget { action, kind, id }
+    }
+
+    /// The audited state of a target: the object, or an entitlement's counters.
+    fn audit_state(&self, target: &AuditTarget) -> Option<serde_json::Value> {
+        match target.kind {
+            "entitlement" => self
+                .loaded
+                .entitlements
+                .get(&target.id)
+                .and_then(|s| snapshot(&s.counters)),
+            "reservation" => self.loaded.reservations.get(&target.id).and_then(snapshot),
+            _ => self.loaded.cases.get(&target.id).and_then(snapshot),
+        }
+    }
+
     /// Decides a case action with `allot-core`, then applies its ops like any use.
     fn case_outcome(
         &mut self,
@@ -586,6 +652,12 @@ impl Planner<'_> {
         }
         self.ops_outcome(&effect.ops, actor, None, Some(record))
     }
+}
+
+struct AuditTarget {
+    action: String,
+    kind: &'static str,
+    id: String,
 }
 
 /// Decides every item of a batch in arrival order.
@@ -639,7 +711,22 @@ pub fn plan_batch(
                 KeyUse::Fresh => {}
             }
         }
+        let target = planner.audit_target(item);
+        let before = planner.audit_state(&target);
         let outcome = planner.decide(item);
+        if matches!(outcome, Outcome::Applied { .. }) {
+            let after = planner.audit_state(&target);
+            let entry = AuditEntry::new(
+                &item.actor,
+                &target.action,
+                target.kind,
+                &target.id,
+                before,
+                after,
+                now,
+            );
+            planner.plan.audit.push(entry);
+        }
         if let Some(key) = &item.idempotency {
             let answer = serde_json::to_value(&outcome).unwrap_or(serde_json::Value::Null);
             planner.loaded.keys.insert(

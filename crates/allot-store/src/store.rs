@@ -7,6 +7,7 @@ use allot_core::lifecycle::Action;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::audit::{AuditContext, AuditEntry, AuditFilter};
 use crate::error::StoreResult;
 use crate::model::{
     Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
@@ -22,6 +23,19 @@ pub struct TransitionResult {
     pub renewal: Option<EntitlementRecord>,
 }
 
+/// Every method that changes data takes an `AuditContext` and writes one
+/// `AuditEntry` in the same transaction (`AuditEntry::new`, values through
+/// `audit::snapshot`):
+///
+/// | method | action | target | before → after |
+/// |---|---|---|---|
+/// | `insert_account` / `insert_contact` / `insert_product` | `account.create` … | the object | – → object |
+/// | `insert_entitlement` | `entitlement.create` | entitlement | – → record |
+/// | `update_terms` | `entitlement.update` | entitlement | record → record |
+/// | `transition` | `entitlement.<action>` | entitlement | record → record (renew: `{"renewal": new record}`) |
+/// | `sync_statuses` | `entitlement.follow_dates` (system) | entitlement | `{"status"}` → `{"status"}` |
+/// | `insert_api_key` / `revoke_api_key` | `api_key.create` / `api_key.revoke` | key (never its hash) | key → key |
+/// | `apply_batch` | what `plan_batch` lists in `Plan::audit` | | |
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is: "sqlite" or "postgres".
@@ -34,19 +48,19 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     // Parties and catalogue. Ids are made by the caller.
-    async fn insert_account(&self, account: &Account) -> StoreResult<()>;
+    async fn insert_account(&self, account: &Account, audit: &AuditContext) -> StoreResult<()>;
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self, page: &Page) -> StoreResult<Vec<Account>>;
     /// Parent, grandparent, … of an account (nearest first).
     async fn account_ancestors(&self, id: &str) -> StoreResult<Vec<String>>;
-    async fn insert_contact(&self, contact: &Contact) -> StoreResult<()>;
+    async fn insert_contact(&self, contact: &Contact, audit: &AuditContext) -> StoreResult<()>;
     async fn get_contact(&self, id: &str) -> StoreResult<Option<Contact>>;
     async fn list_contacts(
         &self,
         account_id: Option<&str>,
         page: &Page,
     ) -> StoreResult<Vec<Contact>>;
-    async fn insert_product(&self, product: &Product) -> StoreResult<()>;
+    async fn insert_product(&self, product: &Product, audit: &AuditContext) -> StoreResult<()>;
     async fn get_product(&self, id: &str) -> StoreResult<Option<Product>>;
     async fn list_products(&self, page: &Page) -> StoreResult<Vec<Product>>;
 
@@ -57,6 +71,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         entitlement: &Entitlement,
         now: DateTime<Utc>,
+        audit: &AuditContext,
     ) -> StoreResult<EntitlementRecord>;
     async fn get_entitlement(&self, id: &str) -> StoreResult<Option<EntitlementRecord>>;
     async fn list_entitlements(
@@ -72,6 +87,7 @@ pub trait Store: Send + Sync + 'static {
         terms: &Terms,
         today: NaiveDate,
         now: DateTime<Utc>,
+        audit: &AuditContext,
     ) -> StoreResult<EntitlementRecord>;
     /// Applies a lifecycle action under a row lock, records the transition
     /// and its event. For `Renew`, `renewal_id` names the new draft.
@@ -79,7 +95,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &str,
         action: Action,
-        actor: &str,
+        audit: &AuditContext,
         renewal_id: &str,
         today: NaiveDate,
         now: DateTime<Utc>,
@@ -142,9 +158,22 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_keys(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 
     // API keys.
-    async fn insert_api_key(&self, key: &ApiKey, secret_hash: &str) -> StoreResult<()>;
+    async fn insert_api_key(
+        &self,
+        key: &ApiKey,
+        secret_hash: &str,
+        audit: &AuditContext,
+    ) -> StoreResult<()>;
     async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>>;
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
-    async fn revoke_api_key(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        audit: &AuditContext,
+    ) -> StoreResult<bool>;
     async fn count_api_keys(&self) -> StoreResult<u64>;
+
+    /// The audit trail, by id (time order).
+    async fn list_audit(&self, filter: &AuditFilter, page: &Page) -> StoreResult<Vec<AuditEntry>>;
 }

@@ -84,7 +84,10 @@ pub async fn create(
         status: Status::Draft,
         predecessor_id: None,
     };
-    let record = state.store.insert_entitlement(&entitlement, now).await?;
+    let record = state
+        .store
+        .insert_entitlement(&entitlement, now, &principal.audit())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(EntitlementView::new(&record, state.clock.today())),
@@ -208,7 +211,13 @@ pub async fn patch(
     check_references(&state, &terms).await?;
     let updated = state
         .store
-        .update_terms(&id, &terms, state.clock.today(), state.clock.now())
+        .update_terms(
+            &id,
+            &terms,
+            state.clock.today(),
+            state.clock.now(),
+            &principal.audit(),
+        )
         .await?;
     Ok(Json(EntitlementView::new(&updated, state.clock.today())))
 }
@@ -228,7 +237,7 @@ async fn act(
         .transition(
             id,
             action,
-            &principal.key_id,
+            &principal.audit(),
             &renewal_id,
             state.clock.today(),
             now,

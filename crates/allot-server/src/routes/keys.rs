@@ -55,6 +55,7 @@ pub async fn create(
         body.account_id,
         name,
         state.clock.now(),
+        &principal.audit(),
     )
     .await?;
     Ok((
@@ -91,7 +92,12 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     principal.require(Permission::Administer)?;
-    if has_prefix(&id, "key") && state.store.revoke_api_key(&id, state.clock.now()).await? {
+    if has_prefix(&id, "key")
+        && state
+            .store
+            .revoke_api_key(&id, state.clock.now(), &principal.audit())
+            .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("api key", &id))

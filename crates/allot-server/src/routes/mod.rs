@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per resource. A handler checks the caller's
 //! permission, parses, calls the store or the write path, and renders.
 
+pub mod audit;
 pub mod cases;
 pub mod entitlements;
 pub mod keys;
@@ -70,7 +71,7 @@ impl Submission {
     pub async fn submit(self, state: &AppState, command: Command) -> ApiResult<(Outcome, bool)> {
         let item = BatchItem {
             command,
-            actor: self.principal.key_id.clone(),
+            actor: self.principal.audit(),
             idempotency: self.key,
         };
         match state.writes.submit(item).await? {

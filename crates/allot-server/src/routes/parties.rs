@@ -71,7 +71,10 @@ pub async fn create_account(
         parent_id: body.parent_id,
         created_at: now,
     };
-    state.store.insert_account(&account).await?;
+    state
+        .store
+        .insert_account(&account, &principal.audit())
+        .await?;
     Ok((StatusCode::CREATED, Json(account.into())))
 }
 
@@ -146,7 +149,10 @@ pub async fn create_contact(
         email,
         created_at: now,
     };
-    state.store.insert_contact(&contact).await?;
+    state
+        .store
+        .insert_contact(&contact, &principal.audit())
+        .await?;
     Ok((StatusCode::CREATED, Json(contact.into())))
 }
 
@@ -218,7 +224,10 @@ pub async fn create_product(
         sku,
         created_at: now,
     };
-    state.store.insert_product(&product).await?;
+    state
+        .store
+        .insert_product(&product, &principal.audit())
+        .await?;
     Ok((StatusCode::CREATED, Json(product.into())))
 }
 

@@ -50,9 +50,16 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 6, 15, 12, 0, 0).unwrap());
     let store = allot_server::open_store(&config).await.expect("open store");
     store.migrate().await.expect("migrate");
-    let (_, admin) = create_key(store.as_ref(), Role::Admin, None, None, clock.now())
-        .await
-        .expect("admin key");
+    let (_, admin) = create_key(
+        store.as_ref(),
+        Role::Admin,
+        None,
+        None,
+        clock.now(),
+        &allot_server::auth::operator(),
+    )
+    .await
+    .expect("admin key");
     let shared: Arc<dyn Clock> = Arc::new(clock.clone());
     let running = allot_server::start(&config, store, shared)
         .await

@@ -5,6 +5,7 @@
 mod common;
 
 mod access;
+mod audit;
 mod case_model;
 mod cases;
 mod concurrency;
@@ -12,4 +13,5 @@ mod entitlements;
 mod errors;
 mod openapi;
 mod parties;
+mod roles;
 mod usage;

@@ -140,15 +140,19 @@ pub fn draft(id: &str, terms: Terms) -> Entitlement {
 pub async fn active_entitlement(store: &dyn Store, id: &str, total: i64) -> EntitlementRecord {
     let account_id = format!("acc_{id}");
     store
-        .insert_account(&account(&account_id, None))
+        .insert_account(&account(&account_id, None), &"tester".into())
         .await
         .unwrap();
     store
-        .insert_entitlement(&draft(id, terms(&account_id, Some(total))), now())
+        .insert_entitlement(
+            &draft(id, terms(&account_id, Some(total))),
+            now(),
+            &"tester".into(),
+        )
         .await
         .unwrap();
     store
-        .transition(id, Action::Activate, "tester", "", today(), now())
+        .transition(id, Action::Activate, &"tester".into(), "", today(), now())
         .await
         .unwrap()
         .entitlement

@@ -1,0 +1,310 @@
+//! The role matrix: every route × every kind of caller, as one literal table,
+//! so that a reader sees the whole access policy at a glance.
+//!
+//! Columns: admin, manager, agent, the customer of the account that owns the
+//! object (account A), a customer of another account (B), integration, no
+//! key, and a revoked (admin) key. Every object a row names lives in account
+//! A. Each cell runs on objects built fresh for it (`Fixture`), so a mutation
+//! allowed to one caller never changes what the next one meets.
+//!
+//! The policy:
+//! - admin: everything; manager: everything but API keys;
+//! - agent: reads everything, records usage and reservations, works cases;
+//!   may not create or edit accounts, contacts, products, entitlements,
+//!   run lifecycle actions or post adjustments (403);
+//! - customer: reads its own account's objects and the product catalogue,
+//!   opens cases for its own account, nothing else (403); to it another
+//!   account's objects do not exist (404, never 403, whatever the method); an
+//!   account named in a body is checked like any body reference (422);
+//! - integration: records usage and works reservations (hold, read, commit,
+//!   release), 403 everywhere else, reads included;
+//! - no key, revoked key: 401.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::TestApp;
+
+crate::on_both_backends!(every_route_answers_every_caller_as_the_policy_says);
+
+const CALLERS: [&str; 8] = [
+    "admin",
+    "manager",
+    "agent",
+    "customer (own account)",
+    "customer (other account)",
+    "integration",
+    "no key",
+    "revoked key",
+];
+
+/// Placeholders, built fresh for each cell, all in account A:
+/// `{acc}` account A; `{con}` a contact of A; `{prd}` a product;
+/// `{ent}` an active hours entitlement; `{draft}` a draft entitlement;
+/// `{cancelled}` a cancelled entitlement; `{case}` an open case on `{ent}`;
+/// `{closed}` a cancelled case on `{ent}`; `{time}` a time entry on `{case}`;
+/// `{res}` a reservation held on `{ent}`; `{key}` an agent key's id.
+#[rustfmt::skip]
+const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
+    // method   path                                      body                                            adm  mgr  agt  cus  oth  int  none rev
+    ("GET",    "/v1/accounts",                           None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("POST",   "/v1/accounts",                           Some(r#"{"name":"New"}"#),                      [201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/accounts/{acc}",                     None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("GET",    "/v1/accounts/{acc}/eligibility",         None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("GET",    "/v1/contacts",                           None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("POST",   "/v1/contacts",                           Some(r#"{"account_id":"{acc}","name":"Jo"}"#),  [201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/contacts/{con}",                     None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("GET",    "/v1/products",                           None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("POST",   "/v1/products",                           Some(r#"{"name":"Widget"}"#),                   [201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/products/{prd}",                     None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/entitlements",                       None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("POST",   "/v1/entitlements",                       Some(NEW_ENTITLEMENT),                          [201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/entitlements/{ent}",                 None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("PATCH",  "/v1/entitlements/{draft}",               Some(r#"{"total":5}"#),                         [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/entitlements/{draft}/activate",      None,                                           [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/entitlements/{ent}/deactivate",      None,                                           [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/entitlements/{ent}/cancel",          None,                                           [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/entitlements/{cancelled}/renew",     None,                                           [201, 201, 403, 403, 404, 403, 401, 401]),
+    ("GET",    "/v1/entitlements/{ent}/balance",         None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("GET",    "/v1/entitlements/{ent}/transitions",     None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("GET",    "/v1/entitlements/{ent}/usage",           None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("POST",   "/v1/entitlements/{ent}/usage",           Some(r#"{"quantity":1}"#),                      [201, 201, 201, 403, 404, 201, 401, 401]),
+    ("POST",   "/v1/entitlements/{ent}/adjustments",     Some(r#"{"quantity":1,"reason":"goodwill"}"#),  [201, 201, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/entitlements/{ent}/reservations",    Some(r#"{"quantity":1,"timeout_seconds":600}"#),[201, 201, 201, 403, 404, 201, 401, 401]),
+    ("GET",    "/v1/reservations/{res}",                 None,                                           [200, 200, 200, 200, 404, 200, 401, 401]),
+    ("POST",   "/v1/reservations/{res}/commit",          Some("{}"),                                     [200, 200, 200, 403, 404, 200, 401, 401]),
+    ("POST",   "/v1/reservations/{res}/release",         None,                                           [200, 200, 200, 403, 404, 200, 401, 401]),
+    ("GET",    "/v1/events",                             None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/cases",                              None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("POST",   "/v1/cases",                              Some(r#"{"account_id":"{acc}","title":"Help"}"#),[201, 201, 201, 201, 422, 403, 401, 401]),
+    ("GET",    "/v1/cases/{case}",                       None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("PATCH",  "/v1/cases/{case}",                       Some(r#"{"entitlement_id":null}"#),             [200, 200, 200, 403, 404, 403, 401, 401]),
+    ("DELETE", "/v1/cases/{case}",                       None,                                           [204, 204, 204, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/cases/{case}/resolve",               None,                                           [200, 200, 200, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/cases/{case}/cancel",                None,                                           [200, 200, 200, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/cases/{closed}/reactivate",          None,                                           [200, 200, 200, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/cases/{case}/time-entries",          Some(r#"{"minutes":30}"#),                      [201, 201, 201, 403, 404, 403, 401, 401]),
+    ("DELETE", "/v1/cases/{case}/time-entries/{time}",   None,                                           [200, 200, 200, 403, 404, 403, 401, 401]),
+    ("GET",    "/v1/api-keys",                           None,                                           [200, 403, 403, 403, 403, 403, 401, 401]),
+    ("POST",   "/v1/api-keys",                           Some(r#"{"role":"agent"}"#),                    [201, 403, 403, 403, 403, 403, 401, 401]),
+    ("POST",   "/v1/api-keys/{key}/revoke",              None,                                           [204, 403, 403, 403, 403, 403, 401, 401]),
+];
+
+const NEW_ENTITLEMENT: &str = r#"{"account_id":"{acc}","name":"Extra","unit":"cases","total":10,
+    "restrict":true,"decrement_on":"creation","start_date":"2026-01-01","end_date":"2026-12-31"}"#;
+
+/// The keys of the eight columns (`None`: no Authorization header).
+struct Callers {
+    account: String,
+    keys: [Option<String>; 8],
+}
+
+async fn callers(app: &TestApp) -> Callers {
+    let mine = app.account("Mine").await;
+    let theirs = app.account("Theirs").await;
+    app.active_entitlement(&mine, json!({})).await;
+    app.active_entitlement(&theirs, json!({})).await;
+    let revoked = app.post("/v1/api-keys", json!({ "role": "admin" })).await;
+    let answer = app
+        .post(&format!("/v1/api-keys/{}/revoke", revoked.id()), json!({}))
+        .await;
+    assert_eq!(answer.status.as_u16(), 204, "{:?}", answer.body);
+    Callers {
+        keys: [
+            Some(app.admin.clone()),
+            Some(app.key("manager", None).await),
+            Some(app.key("agent", None).await),
+            Some(app.key("customer", Some(&mine)).await),
+            Some(app.key("customer", Some(&theirs)).await),
+            Some(app.key("integration", None).await),
+            None,
+            Some(revoked.body["secret"].as_str().unwrap().to_string()),
+        ],
+        account: mine,
+    }
+}
+
+/// Builds, as admin, the objects named by the placeholders in `text`, and
+/// returns `text` with them filled in.
+async fn fill(app: &TestApp, account: &str, text: &str) -> String {
+    let needs = |p: &str| text.contains(p);
+    let mut out = text.replace("{acc}", account);
+    let mut set = |name: &str, id: &str| out = out.replace(name, id);
+    let created = |a: &crate::common::Answer, what: &str| {
+        assert!(a.status.is_success(), "fixture {what}: {:?}", a.body);
+    };
+    if needs("{con}") {
+        let a = app
+            .post(
+                "/v1/contacts",
+                json!({ "account_id": account, "name": "Jo" }),
+            )
+            .await;
+        created(&a, "contact");
+        set("{con}", &a.id());
+    }
+    if needs("{prd}") {
+        let a = app.post("/v1/products", json!({ "name": "Widget" })).await;
+        created(&a, "product");
+        set("{prd}", &a.id());
+    }
+    if needs("{key}") {
+        let a = app.post("/v1/api-keys", json!({ "role": "agent" })).await;
+        created(&a, "key");
+        set("{key}", &a.id());
+    }
+    if needs("{draft}") {
+        set("{draft}", &app.entitlement(account, json!({})).await);
+    }
+    if needs("{cancelled}") {
+        let id = app.active_entitlement(account, json!({})).await;
+        let a = app
+            .post(&format!("/v1/entitlements/{id}/cancel"), json!({}))
+            .await;
+        created(&a, "cancelled entitlement");
+        set("{cancelled}", &id);
+    }
+    if ["{ent}", "{case}", "{closed}", "{res}"]
+        .iter()
+        .any(|p| needs(p))
+    {
+        let ent = app
+            .active_entitlement(account, json!({ "unit": "hours", "total": 100 }))
+            .await;
+        let open_case = || async {
+            let a = app
+                .post(
+                    "/v1/cases",
+                    json!({ "account_id": account, "title": "Printer", "entitlement_id": ent }),
+                )
+                .await;
+            created(&a, "case");
+            a.id()
+        };
+        if needs("{case}") {
+            let case = open_case().await;
+            if needs("{time}") {
+                let a = app
+                    .post(
+                        &format!("/v1/cases/{case}/time-entries"),
+                        json!({ "minutes": 30 }),
+                    )
+                    .await;
+                created(&a, "time entry");
+                set("{time}", a.body["time_entries"][0]["id"].as_str().unwrap());
+            }
+            set("{case}", &case);
+        }
+        if needs("{closed}") {
+            let case = open_case().await;
+            let a = app
+                .post(&format!("/v1/cases/{case}/cancel"), json!({}))
+                .await;
+            created(&a, "cancelled case");
+            set("{closed}", &case);
+        }
+        if needs("{res}") {
+            let a = app
+                .post(
+                    &format!("/v1/entitlements/{ent}/reservations"),
+                    json!({ "quantity": 1, "timeout_seconds": 600 }),
+                )
+                .await;
+            created(&a, "reservation");
+            set("{res}", a.body["reservation"]["id"].as_str().unwrap());
+        }
+        set("{ent}", &ent);
+    }
+    assert!(!out.contains("{"), "unfilled placeholder in {out}");
+    out
+}
+
+/// `/v1/cases/{case}/time-entries/{time}` → `/v1/cases/{}/time-entries/{}`.
+fn template(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_braces = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_braces = true;
+                out.push_str("{}");
+            }
+            '}' => in_braces = false,
+            _ if in_braces => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Every `/v1` route the server documents must have its row, and no more.
+async fn assert_table_covers_every_route(app: &TestApp) {
+    let doc = app.get("/openapi.json").await.body;
+    let documented: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                .map(move |m| format!("{} {}", m.to_uppercase(), template(path)))
+        })
+        .collect();
+    let tabled: BTreeSet<String> = TABLE
+        .iter()
+        .map(|(method, path, _, _)| format!("{method} {}", template(path)))
+        .collect();
+    assert_eq!(
+        documented.difference(&tabled).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "routes without a row in the role table"
+    );
+    assert_eq!(
+        tabled.difference(&documented).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "rows for routes the server does not document"
+    );
+}
+
+async fn every_route_answers_every_caller_as_the_policy_says(app: TestApp) {
+    assert_table_covers_every_route(&app).await;
+    let who = callers(&app).await;
+    let mut wrong = Vec::new();
+    for (method, path, body, expected) in TABLE {
+        for (column, key) in who.keys.iter().enumerate() {
+            let filled = fill(
+                &app,
+                &who.account,
+                &format!("{path}\n{}", body.unwrap_or("")),
+            )
+            .await;
+            let (url, text) = filled.split_once('\n').unwrap();
+            let body =
+                body.map(|_| serde_json::from_str::<Value>(text).expect("body in the table"));
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let answer = app
+                .call(method.clone(), url, key.as_deref(), body, None)
+                .await;
+            if answer.status.as_u16() != expected[column] {
+                wrong.push(format!(
+                    "{method} {path} as {}: expected {}, got {} {}",
+                    CALLERS[column],
+                    expected[column],
+                    answer.status.as_u16(),
+                    answer.code()
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cells differ from the policy:\n{}",
+        wrong.len(),
+        TABLE.len() * CALLERS.len(),
+        wrong.join("\n")
+    );
+}
