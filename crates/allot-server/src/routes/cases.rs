@@ -44,6 +44,41 @@ fn case_answer(outcome: Outcome, mut warnings: Vec<String>) -> ApiResult<CaseVie
     }
 }
 
+/// What a case is about, for checking that an entitlement covers it.
+struct CaseAbout<'a> {
+    account_id: &'a str,
+    contact_id: Option<&'a str>,
+    product_id: Option<&'a str>,
+    channel: Option<&'a str>,
+}
+
+/// An entitlement named for a case must exist and cover it: else a 422 on
+/// the field of the first rule it fails.
+async fn check_covers(
+    state: &AppState,
+    what: &CaseAbout<'_>,
+    entitlement_id: &str,
+) -> ApiResult<()> {
+    let record = if has_prefix(entitlement_id, "ent") {
+        state.store.get_entitlement(entitlement_id).await?
+    } else {
+        None
+    };
+    let record =
+        record.ok_or_else(|| ApiError::field("entitlement_id", "entitlement does not exist"))?;
+    let ancestors = state.store.account_ancestors(what.account_id).await?;
+    let scope = CaseScope {
+        account_id: what.account_id,
+        ancestors: &ancestors,
+        contact_id: what.contact_id,
+        product_id: what.product_id,
+        channel: what.channel,
+    };
+    covers(&record.entitlement, &scope, state.clock.today()).map_err(|rule| {
+        ApiError::field(rule.field(), format!("entitlement {entitlement_id} {rule}"))
+    })
+}
+
 /// A case the caller may see, not deleted.
 async fn visible_case(state: &AppState, principal: &Principal, id: &str) -> ApiResult<CaseRecord> {
     let found = if has_prefix(id, "cas") {
@@ -110,31 +145,16 @@ pub async fn open(
             return Err(ApiError::field("product_id", "product does not exist"));
         }
     }
-    let today = state.clock.today();
     let mut warnings = Vec::new();
     let entitlement_id = match &input.entitlement_id {
         Some(id) => {
-            let record = if has_prefix(id, "ent") {
-                state.store.get_entitlement(id).await?
-            } else {
-                None
-            };
-            let record = record
-                .ok_or_else(|| ApiError::field("entitlement_id", "entitlement does not exist"))?;
-            let ancestors = state.store.account_ancestors(&account.id).await?;
-            let scope = CaseScope {
+            let what = CaseAbout {
                 account_id: &account.id,
-                ancestors: &ancestors,
                 contact_id: input.contact_id.as_deref(),
                 product_id: input.product_id.as_deref(),
                 channel: channel.as_deref(),
             };
-            if let Err(rule) = covers(&record.entitlement, &scope, today) {
-                return Err(ApiError::field(
-                    rule.field(),
-                    format!("entitlement {id} {rule}"),
-                ));
-            }
+            check_covers(&state, &what, id).await?;
             Some(id.clone())
         }
         None => {
@@ -370,27 +390,13 @@ pub async fn patch(
     };
     let case = visible_case(&state, &principal, &id).await?;
     if let Some(to) = &target {
-        let record = if has_prefix(to, "ent") {
-            state.store.get_entitlement(to).await?
-        } else {
-            None
-        };
-        let record = record
-            .ok_or_else(|| ApiError::field("entitlement_id", "entitlement does not exist"))?;
-        let ancestors = state.store.account_ancestors(&case.account_id).await?;
-        let scope = CaseScope {
+        let what = CaseAbout {
             account_id: &case.account_id,
-            ancestors: &ancestors,
             contact_id: case.contact_id.as_deref(),
             product_id: case.product_id.as_deref(),
             channel: case.state.channel.as_deref(),
         };
-        if let Err(rule) = covers(&record.entitlement, &scope, state.clock.today()) {
-            return Err(ApiError::field(
-                rule.field(),
-                format!("entitlement {to} {rule}"),
-            ));
-        }
+        check_covers(&state, &what, to).await?;
     }
     let (view, replayed) = act(
         &state,
