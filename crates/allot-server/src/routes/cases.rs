@@ -282,8 +282,8 @@ async fn act(
     uri: &Uri,
     body: &[u8],
 ) -> ApiResult<(CaseView, bool)> {
-    principal.require(Permission::WorkCases)?;
     visible_case(state, &principal, id).await?;
+    principal.require(Permission::WorkCases)?;
     let submission = Submission::new(principal, headers, method, uri, body)?;
     let command = Command::Case {
         case_id: id.to_string(),
@@ -369,7 +369,6 @@ pub async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    principal.require(Permission::WorkCases)?;
     let fields: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
     if let Some(unknown) = fields.keys().find(|k| *k != "entitlement_id") {
         return Err(ApiError::field(
@@ -389,6 +388,7 @@ pub async fn patch(
         }
     };
     let case = visible_case(&state, &principal, &id).await?;
+    principal.require(Permission::WorkCases)?;
     if let Some(to) = &target {
         let what = CaseAbout {
             account_id: &case.account_id,

@@ -185,8 +185,8 @@ pub async fn patch(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<EntitlementView>> {
-    principal.require(Permission::Manage)?;
     let record = visible_entitlement(&state, &principal, &id).await?;
+    principal.require(Permission::Manage)?;
     let changes: serde_json::Map<String, Value> = parse_json(&body)?;
     let current = &record.entitlement.terms;
     let mut merged = match serde_json::to_value(EntitlementInput::from_terms(current)) {
@@ -228,8 +228,8 @@ async fn act(
     id: &str,
     action: Action,
 ) -> ApiResult<allot_store::TransitionResult> {
-    principal.require(Permission::Manage)?;
     visible_entitlement(state, principal, id).await?;
+    principal.require(Permission::Manage)?;
     let now = state.clock.now();
     let renewal_id = new_id("ent", now);
     Ok(state

@@ -50,6 +50,19 @@ fn recorded(outcome: Outcome) -> ApiResult<UsageRecorded> {
     }
 }
 
+/// To a customer, another account's entitlement does not exist: 404 before
+/// any permission check. Others skip the read on the hot path.
+async fn customer_sees(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    id: &str,
+) -> ApiResult<()> {
+    if principal.role == allot_store::model::Role::Customer {
+        visible_entitlement(state, principal, id).await?;
+    }
+    Ok(())
+}
+
 fn entitlement_id_ok(id: &str) -> ApiResult<()> {
     if has_prefix(id, "ent") {
         Ok(())
@@ -72,6 +85,7 @@ pub async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    customer_sees(&state, &principal, &id).await?;
     principal.require(Permission::RecordUsage)?;
     entitlement_id_ok(&id)?;
     let input: RecordUsage = parse_json(&body)?;
@@ -110,8 +124,8 @@ pub async fn adjust(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    principal.require(Permission::Adjust)?;
     visible_entitlement(&state, &principal, &id).await?;
+    principal.require(Permission::Adjust)?;
     let input: PostAdjustment = parse_json(&body)?;
     let reason = crate::inputs::text("reason", &input.reason, crate::inputs::MAX_TEXT)?;
     let channel = short_text("channel", &input.channel)?;
@@ -187,6 +201,7 @@ pub async fn hold(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    customer_sees(&state, &principal, &id).await?;
     principal.require(Permission::RecordUsage)?;
     entitlement_id_ok(&id)?;
     let input: CreateReservation = parse_json(&body)?;
@@ -221,6 +236,17 @@ async fn settle(
     id: &str,
     command: Command,
 ) -> ApiResult<Response> {
+    if submission.principal.role == allot_store::model::Role::Customer {
+        let held = if has_prefix(id, "res") {
+            state.store.get_reservation(id).await?
+        } else {
+            None
+        };
+        let entitlement = held.map(|r| r.entitlement_id).unwrap_or_default();
+        customer_sees(state, &submission.principal, &entitlement)
+            .await
+            .map_err(|_| ApiError::not_found("reservation", id))?;
+    }
     submission.principal.require(Permission::RecordUsage)?;
     if !has_prefix(id, "res") {
         return Err(ApiError::not_found("reservation", id));
@@ -320,7 +346,13 @@ pub async fn events(
     principal: Principal,
     query: Query,
 ) -> ApiResult<Json<Listing<EventView>>> {
-    principal.require(Permission::Manage)?;
+    // The event feed spans every account: staff only.
+    if principal.role == allot_store::model::Role::Customer {
+        return Err(ApiError::Forbidden(
+            "customer keys may not read the event feed".into(),
+        ));
+    }
+    principal.require(Permission::Read)?;
     let page = query.page()?;
     let rows = state
         .store

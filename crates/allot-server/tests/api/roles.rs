@@ -4,7 +4,7 @@
 //! Columns: admin, manager, agent, the customer of the account that owns the
 //! object (account A), a customer of another account (B), integration, no
 //! key, and a revoked (admin) key. Every object a row names lives in account
-//! A. Each cell runs on objects built fresh for it (`Fixture`), so a mutation
+//! A. Each cell runs on objects built fresh for it (`fill`), so a mutation
 //! allowed to one caller never changes what the next one meets.
 //!
 //! The policy:
@@ -15,9 +15,12 @@
 //! - customer: reads its own account's objects and the product catalogue,
 //!   opens cases for its own account, nothing else (403); to it another
 //!   account's objects do not exist (404, never 403, whatever the method); an
-//!   account named in a body is checked like any body reference (422);
+//!   account named in a body is checked like any body reference (422); the
+//!   event feed spans every account, so it is not theirs to read (403);
 //! - integration: records usage and works reservations (hold, read, commit,
 //!   release), 403 everywhere else, reads included;
+//! - the audit trail: admins and managers only (403 to everyone else, agents
+//!   included: it is not an object an agent works with);
 //! - no key, revoked key: 401.
 
 use std::collections::BTreeSet;
@@ -90,6 +93,7 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("GET",    "/v1/api-keys",                           None,                                           [200, 403, 403, 403, 403, 403, 401, 401]),
     ("POST",   "/v1/api-keys",                           Some(r#"{"role":"agent"}"#),                    [201, 403, 403, 403, 403, 403, 401, 401]),
     ("POST",   "/v1/api-keys/{key}/revoke",              None,                                           [204, 403, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/audit",                              None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
 ];
 
 const NEW_ENTITLEMENT: &str = r#"{"account_id":"{acc}","name":"Extra","unit":"cases","total":10,
@@ -217,25 +221,50 @@ async fn fill(app: &TestApp, account: &str, text: &str) -> String {
         }
         set("{ent}", &ent);
     }
-    assert!(!out.contains("{"), "unfilled placeholder in {out}");
+    let names = [
+        "{con}",
+        "{prd}",
+        "{key}",
+        "{draft}",
+        "{cancelled}",
+        "{ent}",
+        "{case}",
+        "{closed}",
+        "{time}",
+        "{res}",
+    ];
+    assert!(
+        !names.iter().any(|n| out.contains(n)),
+        "unfilled placeholder in {out}"
+    );
     out
 }
 
-/// `/v1/cases/{case}/time-entries/{time}` → `/v1/cases/{}/time-entries/{}`.
+/// `/v1/cases/{case}/time-entries/{time}` → `/v1/cases/{}/time-entries/{}`:
+/// every `{name}` (a placeholder or an OpenAPI parameter) becomes `{}`.
 fn template(path: &str) -> String {
     let mut out = String::new();
-    let mut in_braces = false;
-    for c in path.chars() {
-        match c {
-            '{' => {
-                in_braces = true;
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('}') {
+            Some(end)
+                if end > 0
+                    && after[..end]
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_') =>
+            {
                 out.push_str("{}");
+                rest = &after[end + 1..];
             }
-            '}' => in_braces = false,
-            _ if in_braces => {}
-            _ => out.push(c),
+            _ => {
+                out.push('{');
+                rest = after;
+            }
         }
     }
+    out.push_str(rest);
     out
 }
 
