@@ -37,7 +37,10 @@ pub fn window_at(period: Period, start: NaiveDate, end: NaiveDate, day: NaiveDat
     while index > 0 && nth_start(start, months, index) > day {
         index -= 1;
     }
-    while nth_start(start, months, index + 1) <= day {
+    // A start past the last representable date saturates; stop there.
+    while nth_start(start, months, index + 1) <= day
+        && nth_start(start, months, index + 1) > nth_start(start, months, index)
+    {
         index += 1;
     }
     let window_start = nth_start(start, months, index);
@@ -105,6 +108,13 @@ mod tests {
             d(2026, 3, 31)
         );
         assert_eq!(window_at(Period::Month, s, e, d(2026, 3, 30)).index, 1);
+    }
+
+    #[test]
+    fn terms_at_the_end_of_the_calendar_end() {
+        let (s, e) = (NaiveDate::MAX - chrono::Duration::days(400), NaiveDate::MAX);
+        let w = window_at(Period::Month, s, e, NaiveDate::MAX);
+        assert!(w.start <= NaiveDate::MAX);
     }
 
     #[test]

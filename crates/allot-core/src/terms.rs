@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use chrono::Datelike;
+
 use crate::entitlement::{AlertThreshold, Period, Terms, Unit};
 use crate::invalid::{Checks, Invalid};
 use crate::quantity::Quantity;
@@ -58,6 +60,13 @@ pub fn validate_terms(t: &Terms) -> Result<(), Invalid> {
         "end_date",
         "must not be before start_date",
     );
+    for (field, date) in [("start_date", t.start_date), ("end_date", t.end_date)] {
+        c.check(
+            (1900..=9999).contains(&date.year()),
+            field,
+            "year must be from 1900 to 9999",
+        );
+    }
     c.check(
         (t.end_date - t.start_date).num_days() <= MAX_TERM_DAYS,
         "end_date",

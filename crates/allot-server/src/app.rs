@@ -96,13 +96,9 @@ pub fn router(state: AppState) -> Router {
                 id: String::new(),
             }
         })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest {
-                code: "method_not_allowed",
-                message: "this method is not allowed on this path".into(),
-            }
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(from_fn(telemetry::track))
+        .layer(from_fn(readable_path))
         .layer(from_fn(crate::request_id::assign))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -110,4 +106,41 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .with_state(state)
+}
+
+/// A path that does not decode to UTF-8 names nothing here: a JSON 404,
+/// rather than the extractor's plain-text 400.
+async fn readable_path(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let raw = req.uri().path();
+    let decoded: Vec<u8> = percent_decode(raw.as_bytes());
+    if std::str::from_utf8(&decoded).is_err() {
+        return ApiError::NotFound {
+            what: "route",
+            id: String::new(),
+        }
+        .into_response();
+    }
+    next.run(req).await
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }

@@ -45,6 +45,8 @@ pub enum ApiError {
     KeyInFlight,
     #[error("request body too large")]
     TooLarge,
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
     #[error("internal error")]
     Internal(String),
 }
@@ -60,7 +62,8 @@ pub struct ErrorDetail {
     /// Stable, machine-readable.
     pub code: String,
     pub message: String,
-    #[schema(value_type = Object)]
+    /// Field errors, refusal details, or null.
+    #[schema(value_type = Option<Object>)]
     pub details: Value,
 }
 
@@ -151,6 +154,11 @@ impl ApiError {
             ApiError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
+                Value::Null,
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
                 Value::Null,
             ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", Value::Null),

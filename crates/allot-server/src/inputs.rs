@@ -109,7 +109,7 @@ pub struct EntitlementInput {
     pub pooled: bool,
     /// Percent-used numbers (e.g. 80) or `{"remaining": 2}`.
     #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<serde_json::Value>)]
     pub alert_thresholds: Vec<AlertThreshold>,
     /// Hours only: each use rounds up to this increment.
     #[serde(default)]

@@ -108,7 +108,7 @@ pub struct EntitlementView {
     pub is_default: bool,
     pub pooled: bool,
     /// Percentages used (numbers) or `{"remaining": n}`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<serde_json::Value>)]
     pub alert_thresholds: Vec<AlertThreshold>,
     #[schema(value_type = Option<f64>)]
     pub rounding: Option<allot_core::Quantity>,
