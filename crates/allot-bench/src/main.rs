@@ -2,10 +2,13 @@
 
 #![forbid(unsafe_code)]
 
+mod allot_target;
 mod api;
+mod baseline;
 mod baseline_postgres;
 mod baseline_sqlite;
 mod cli;
+mod cpu;
 mod http_load;
 mod ledger_fill;
 mod pg;
@@ -77,11 +80,12 @@ async fn run(args: Args) -> Result<bool> {
     let allot_bin = if args.url.is_some() {
         None
     } else {
-        Some(server::ensure_binary(args.allot_bin.as_deref())?)
+        let bin = server::ensure_binary(args.allot_bin.as_deref())?;
+        Some(server::pin_binary(&bin, &run_dir)?)
     };
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let load = load_average();
-    let busy = cpu_busy_percent().await;
+    let load = cpu::load_average();
+    let busy = cpu::machine_busy_percent().await;
     println!(
         "allot-bench: {cpus} CPUs (load average {load}; {busy} CPU busy in the second before start), concurrency {}, {:?} per scenario (+{:?} warm-up), {} pooled entitlements, exhaust cap {} with {} requests, synchronous={}",
         plan.concurrency,
@@ -93,6 +97,7 @@ async fn run(args: Args) -> Result<bool> {
         args.synchronous.env_value(),
     );
     println!("{RSS_METHOD}; latency is per request, closed loop; the balance scenario's baseline is /healthz");
+    println!("CPU b+s = average cores used by allot-bench (the load generator, or the whole baseline loop) + by allot serve");
     println!("{}", report::header());
     let bench = Bench {
         args: args.clone(),
@@ -137,44 +142,4 @@ async fn run(args: Args) -> Result<bool> {
         std::fs::remove_dir_all(&run_dir)?;
     }
     Ok(valid)
-}
-
-/// `/proc/loadavg`'s 1-, 5- and 15-minute figures: other work on the machine skews results.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// Share of CPU time not idle over one second, from `/proc/stat`.
-async fn cpu_busy_percent() -> String {
-    let sample = || -> Option<(u64, u64)> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let fields: Vec<u64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|f| f.parse().ok())
-            .collect();
-        let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
-        Some((fields.iter().sum(), idle))
-    };
-    let Some((total0, idle0)) = sample() else {
-        return "unknown".to_owned();
-    };
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    match sample() {
-        Some((total1, idle1)) if total1 > total0 => {
-            let busy = 1.0 - (idle1 - idle0) as f64 / (total1 - total0) as f64;
-            format!("{:.0}%", busy * 100.0)
-        }
-        _ => "unknown".to_owned(),
-    }
 }

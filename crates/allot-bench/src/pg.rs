@@ -67,6 +67,35 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Databases created for one backend, dropped when it is done.
+#[derive(Debug)]
+pub struct DropList {
+    admin_url: String,
+    names: Vec<String>,
+}
+
+impl DropList {
+    pub fn new(admin_url: &str) -> Self {
+        DropList {
+            admin_url: admin_url.to_owned(),
+            names: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, name: String) {
+        self.names.push(name);
+    }
+
+    /// Drops them all, warning about (not failing on) any that cannot be dropped.
+    pub async fn drop_all(&self) {
+        for name in &self.names {
+            if let Err(err) = drop_database(&self.admin_url, name).await {
+                eprintln!("warning: could not drop database {name}: {err:#}");
+            }
+        }
+    }
+}
+
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty()
         || !name

@@ -18,6 +18,10 @@ pub struct Measurement {
     pub summary: Summary,
     pub counts: Counts,
     pub peak_rss_kib: Option<u64>,
+    /// Cores used on average by this process (load generator, or the whole baseline loop).
+    pub bench_cpu_cores: Option<f64>,
+    /// Cores used on average by the `allot serve` process.
+    pub server_cpu_cores: Option<f64>,
     /// `None` when there is nothing to verify (`/healthz`).
     pub verdict: Option<Verdict>,
 }
@@ -94,7 +98,7 @@ pub struct RunReport {
 
 pub fn header() -> String {
     format!(
-        "{:<9} {:<16} {:<18} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>9}  verify",
+        "{:<9} {:<16} {:<18} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>9} {:>9}  verify",
         "backend",
         "scenario",
         "target",
@@ -106,7 +110,8 @@ pub fn header() -> String {
         "2xx",
         "409",
         "other",
-        "peak RSS"
+        "peak RSS",
+        "CPU b+s"
     )
 }
 
@@ -149,12 +154,17 @@ fn measurement_line(report: &ScenarioReport, m: &Measurement) -> String {
         || "-".to_owned(),
         |kib| format!("{:.1}MiB", kib as f64 / 1024.0),
     );
+    let cpu = match (m.bench_cpu_cores, m.server_cpu_cores) {
+        (Some(bench), Some(server)) => format!("{bench:.2}+{server:.2}"),
+        (Some(bench), None) => format!("{bench:.2}"),
+        _ => "-".to_owned(),
+    };
     let verdict = m
         .verdict
         .as_ref()
         .map_or_else(|| "n/a".to_owned(), Verdict::label);
     format!(
-        "{:<9} {:<16} {:<18} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>9}  {}",
+        "{:<9} {:<16} {:<18} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>6} {:>9} {:>9}  {}",
         report.backend.name(),
         report.scenario.name(),
         m.target,
@@ -167,6 +177,7 @@ fn measurement_line(report: &ScenarioReport, m: &Measurement) -> String {
         m.counts.refused,
         m.counts.unexpected_total(),
         rss,
+        cpu,
         verdict
     )
 }
@@ -231,6 +242,8 @@ mod tests {
             },
             counts: Counts::default(),
             peak_rss_kib: Some(2048),
+            bench_cpu_cores: Some(0.5),
+            server_cpu_cores: Some(1.25),
             verdict: Some(Verdict {
                 valid,
                 method: "database",
@@ -262,6 +275,7 @@ mod tests {
         assert_eq!(bad.ratio, None);
         assert!(!bad.valid());
         assert!(scenario_lines(&bad)[0].contains("INVALID"));
+        assert!(scenario_lines(&ok)[0].contains("0.50+1.25"));
     }
 
     #[test]

@@ -57,6 +57,20 @@ pub fn ensure_binary(explicit: Option<&Path>) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Copies the binary into the run directory, so a rebuild during the run changes nothing.
+pub fn pin_binary(bin: &Path, run_dir: &Path) -> Result<PathBuf> {
+    let pinned = run_dir.join("allot");
+    std::fs::copy(bin, &pinned)
+        .with_context(|| format!("copying {} to {}", bin.display(), pinned.display()))?;
+    let age = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .map_or_else(|| "unknown".to_owned(), |age| format!("{}s", age.as_secs()));
+    eprintln!("using {} (built {age} ago)", bin.display());
+    Ok(pinned)
+}
+
 /// How to run one server: binary, database and durability.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {

@@ -142,7 +142,11 @@ async fn keys_and_case_commands_work_against_a_running_service() {
 /// A database password never reaches the output, even when connecting fails.
 #[test]
 fn database_passwords_never_reach_the_logs() {
-    let (ok, out) = allot(&["migrate", "--db", "postgres://allot:s3cr3t-pw@127.0.0.1:1/allot"]);
+    let (ok, out) = allot(&[
+        "migrate",
+        "--db",
+        "postgres://allot:s3cr3t-pw@127.0.0.1:1/allot",
+    ]);
     assert!(!ok);
     assert!(!out.contains("s3cr3t-pw"), "{out}");
 }

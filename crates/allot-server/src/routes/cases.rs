@@ -10,7 +10,7 @@ use allot_store::plan::{CaseRecord, Command, Outcome, TimeNote};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::parties::{covering, visible_account};
@@ -199,7 +199,7 @@ pub async fn open(
         .await?;
     Ok(respond(
         StatusCode::CREATED,
-        case_answer(outcome, warnings)?,
+        case_answer(outcome, warnings),
         replayed,
     ))
 }
@@ -281,7 +281,7 @@ async fn act(
     method: &Method,
     uri: &Uri,
     body: &[u8],
-) -> ApiResult<(CaseView, bool)> {
+) -> ApiResult<(ApiResult<CaseView>, bool)> {
     visible_case(state, &principal, id).await?;
     principal.require(Permission::WorkCases)?;
     let submission = Submission::new(principal, headers, method, uri, body)?;
@@ -291,7 +291,7 @@ async fn act(
         note,
     };
     let (outcome, replayed) = submission.submit(state, command).await?;
-    Ok((case_answer(outcome, Vec::new())?, replayed))
+    Ok((case_answer(outcome, Vec::new()), replayed))
 }
 
 macro_rules! case_action {
@@ -341,8 +341,8 @@ pub async fn delete(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-) -> ApiResult<StatusCode> {
-    act(
+) -> ApiResult<Response> {
+    let (view, replayed) = act(
         &state,
         principal,
         &id,
@@ -354,7 +354,17 @@ pub async fn delete(
         b"",
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut response = match view {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    };
+    if replayed {
+        response.headers_mut().insert(
+            crate::idempotency::REPLAYED,
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
 #[utoipa::path(patch, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),

@@ -81,8 +81,16 @@ impl Submission {
     }
 }
 
-pub fn respond<T: serde::Serialize>(status: StatusCode, body: T, replayed: bool) -> Response {
-    let mut response = (status, Json(body)).into_response();
+pub fn respond<T: serde::Serialize>(
+    status: StatusCode,
+    body: ApiResult<T>,
+    replayed: bool,
+) -> Response {
+    // A replayed refusal says it is a replay too, like a replayed success.
+    let mut response = match body {
+        Ok(body) => (status, Json(body)).into_response(),
+        Err(e) => e.into_response(),
+    };
     if replayed {
         response
             .headers_mut()

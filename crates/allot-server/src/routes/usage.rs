@@ -108,7 +108,7 @@ pub async fn record(
     let (outcome, replayed) = submission
         .submit(&state, Command::Ledger { ops: vec![op] })
         .await?;
-    Ok(respond(StatusCode::CREATED, recorded(outcome)?, replayed))
+    Ok(respond(StatusCode::CREATED, recorded(outcome), replayed))
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/adjustments", tag = "usage", params(("id" = String, Path),
@@ -141,7 +141,7 @@ pub async fn adjust(
     let (outcome, replayed) = submission
         .submit(&state, Command::Ledger { ops: vec![op] })
         .await?;
-    Ok(respond(StatusCode::CREATED, recorded(outcome)?, replayed))
+    Ok(respond(StatusCode::CREATED, recorded(outcome), replayed))
 }
 
 #[utoipa::path(get, path = "/v1/entitlements/{id}/usage", tag = "usage",
@@ -224,7 +224,7 @@ pub async fn hold(
     let (outcome, replayed) = submission.submit(&state, command).await?;
     Ok(respond(
         StatusCode::CREATED,
-        reservation_answer(outcome)?,
+        reservation_answer(outcome),
         replayed,
     ))
 }
@@ -254,7 +254,7 @@ async fn settle(
     let (outcome, replayed) = submission.submit(state, command).await?;
     Ok(respond(
         StatusCode::OK,
-        reservation_answer(outcome)?,
+        reservation_answer(outcome),
         replayed,
     ))
 }

@@ -111,11 +111,31 @@ async fn malformed_requests_get_a_4xx_naming_the_field(app: TestApp) {
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
     }
     let a = app.get("/v1/accounts/%FF%FE").await;
-    assert_eq!((a.status, a.code()), (StatusCode::NOT_FOUND, "not_found"), "undecodable paths get the JSON error");
-    let put = app.call(reqwest::Method::PUT, "/v1/accounts", Some(&app.admin), Some(json!({})), None).await;
-    assert_eq!((put.status, put.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
-    let ancient = app.post("/v1/entitlements", json!({ "account_id": acc, "name": "E", "unit": "cases", "total": 1,
-        "start_date": "1200-01-01", "end_date": "1200-12-31" })).await;
+    assert_eq!(
+        (a.status, a.code()),
+        (StatusCode::NOT_FOUND, "not_found"),
+        "undecodable paths get the JSON error"
+    );
+    let put = app
+        .call(
+            reqwest::Method::PUT,
+            "/v1/accounts",
+            Some(&app.admin),
+            Some(json!({})),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (put.status, put.code()),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    let ancient = app
+        .post(
+            "/v1/entitlements",
+            json!({ "account_id": acc, "name": "E", "unit": "cases", "total": 1,
+        "start_date": "1200-01-01", "end_date": "1200-12-31" }),
+        )
+        .await;
     assert_eq!(field(&ancient.body), "start_date", "{:?}", ancient.body);
     let a = app.get("/v1/entitlements?status=sleeping").await;
     assert_eq!(field(&a.body), "status");
