@@ -82,8 +82,9 @@ pub(crate) fn parse_url(url: &str) -> StoreResult<Location> {
 
 const BUSY: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 128;
-const WAL_CHECKPOINT_PAGES: i64 = 10_000;
-const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+/// A backstop: `checkpoint.rs` checkpoints long before the WAL gets here.
+const WAL_CHECKPOINT_PAGES: i64 = 50_000;
+const WAL_SIZE_LIMIT: i64 = 256 * 1024 * 1024;
 
 /// `cache_kib`: page cache of this connection; the writer's is larger as
 /// every batch walks the ledger and key indexes.
@@ -106,14 +107,12 @@ pub(crate) fn open_writer(location: &Location, synchronous: Synchronous) -> Res<
             Connection::open(path)?
         }
     };
-    tune(&conn, 64 * 1024)?;
+    tune(&conn, 8 * 1024)?;
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", synchronous.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Checkpoint every ~40 MiB of WAL instead of SQLite's 4 MiB: each
-    // checkpoint costs two fsyncs and rewrites every page it copies, and
-    // pages dirtied by many commits (balances, index nodes) are copied once
-    // per checkpoint, not once per commit.
+    // The background checkpointer (checkpoint.rs) keeps the WAL short; the
+    // writer itself checkpoints only if that falls ~200 MiB behind.
     conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
     // After a checkpoint lets the WAL restart, shrink the file back.
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
@@ -125,7 +124,9 @@ pub(crate) fn open_reader(path: &Path) -> Res<Connection> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
-    tune(&conn, 16 * 1024)?;
+    // Small: every commit of the writer invalidates a reader's cache, and
+    // dropping a large cache costs time on every read transaction.
+    tune(&conn, 1024)?;
     Ok(conn)
 }
 

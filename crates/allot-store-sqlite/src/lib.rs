@@ -8,6 +8,7 @@ mod audit;
 mod batch;
 mod cache;
 mod cases;
+mod checkpoint;
 mod connect;
 mod convert;
 mod entitlements;
@@ -49,6 +50,8 @@ pub struct SqliteStore {
     /// through the writer.
     readers: Option<Arc<Readers>>,
     cache: Arc<TermsCache>,
+    /// Keeps the background checkpointer running while the store lives.
+    _checkpointer: Option<Arc<()>>,
     /// Dropped last (fields drop in order): the last connection to close
     /// checkpoints and removes the WAL, which only a writer can do.
     writer: Writer,
@@ -78,10 +81,15 @@ impl SqliteStore {
             }
             _ => None,
         };
+        let checkpointer = match &location {
+            Location::File(path) => Some(checkpoint::start(path.clone())),
+            Location::Memory => None,
+        };
         Ok(SqliteStore {
             writer: Writer::start(writer)?,
             readers,
             cache: Arc::default(),
+            _checkpointer: checkpointer,
         })
     }
 
