@@ -35,18 +35,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 message: "Content-Type must be application/json".into(),
             });
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge
-            } else {
-                ApiError::BadRequest {
-                    code: "unreadable_body",
-                    message: "the request body could not be read".into(),
-                }
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// The whole body, within the server's size limit.
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadRequest {
+                code: "unreadable_body",
+                message: "the request body could not be read".into(),
+            }
+        }
+    })
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -164,9 +169,5 @@ impl Query {
             ));
         }
         Ok(allot_store::model::Page { after, limit })
-    }
-
-    pub fn wants_csv(&self, parts_accept: Option<&str>) -> bool {
-        self.get("format") == Some("csv") || parts_accept.is_some_and(|a| a.contains("text/csv"))
     }
 }

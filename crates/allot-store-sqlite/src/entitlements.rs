@@ -151,14 +151,6 @@ pub(crate) fn get(
 }
 
 /// The entitlement alone (no balances), for lifecycle decisions.
-pub(crate) fn get_bare(conn: &Connection, cache: &TermsCache, id: &str) -> Res<Entitlement> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, status, predecessor_id, terms FROM entitlements WHERE id = ?1",
-    )?;
-    first(&mut stmt, [id], |r| entitlement(r, cache))?
-        .ok_or_else(|| StoreError::not_found("entitlement", id).into())
-}
-
 pub(crate) fn get_existing(
     conn: &Connection,
     cache: &TermsCache,
@@ -223,7 +215,7 @@ pub(crate) fn update_terms(
 ) -> Res<EntitlementRecord> {
     let tx = WriteTx::begin(conn)?;
     let before = get_existing(&tx, cache, id)?;
-    let current = get_bare(&tx, cache, id)?;
+    let current = &before.entitlement;
     let (start, end) = (current.terms.start_date, current.terms.end_date);
     let effective = effective_status(current.status, start, end, today);
     check_edit(&current.terms, effective, terms).map_err(StoreError::Edit)?;

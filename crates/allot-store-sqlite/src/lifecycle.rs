@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::cache::TermsCache;
 use crate::convert::{all, day, parse_day, status_at, ts, ts_at};
-use crate::entitlements::{fresh_record, get_bare, get_existing, insert_rows};
+use crate::entitlements::{fresh_record, get_existing, insert_rows};
 use crate::error::Res;
 use crate::events;
 use crate::tx::WriteTx;
@@ -77,7 +77,7 @@ pub(crate) fn transition(
     let actor = ctx.actor.as_str();
     let tx = WriteTx::begin(conn)?;
     let before = get_existing(&tx, cache, id)?;
-    let current = get_bare(&tx, cache, id)?;
+    let current = &before.entitlement;
     let (start, end) = (current.terms.start_date, current.terms.end_date);
     let effective = effective_status(current.status, start, end, today);
     let to = lifecycle::transition(action, effective, start, end, today)

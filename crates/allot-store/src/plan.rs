@@ -317,11 +317,6 @@ pub fn idempotency_keys(items: &[BatchItem]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-/// Ledger ids sort by time, then by order of writing within this process.
-fn ledger_id(now: DateTime<Utc>) -> String {
-    new_id("use", now)
-}
-
 fn event_row(draft: EventDraft, now: DateTime<Utc>) -> Event {
     Event {
         id: new_id("evt", now),
@@ -365,7 +360,7 @@ impl Planner<'_> {
                 for a in applied {
                     if let Some(draft) = a.entry {
                         let entry = LedgerEntry {
-                            id: ledger_id(self.now),
+                            id: new_id("use", self.now),
                             entitlement_id: draft.entitlement_id,
                             period_index: draft.period_index,
                             channel: draft.channel,

@@ -7,14 +7,14 @@ use allot_core::matching::{covers, CaseScope};
 use allot_store::ids::{has_prefix, new_id};
 use allot_store::model::{CaseFilter, Role};
 use allot_store::plan::{CaseRecord, Command, Outcome, TimeNote};
-use axum::body::Bytes;
+
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::parties::{covering, visible_account};
-use super::{fetch, respond, Submission};
+use super::{fetch, listing, respond, Submission};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_json, Query};
@@ -110,21 +110,14 @@ async fn live_balance(
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = CaseView), (status = 409, description = "entitlement_exhausted: the case was not opened", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
-pub async fn open(
-    State(state): State<AppState>,
-    principal: Principal,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    if principal.role != Role::Customer {
-        principal.require(Permission::WorkCases)?;
+pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResult<Response> {
+    if request.principal.role != Role::Customer {
+        request.principal.require(Permission::WorkCases)?;
     }
-    let input: OpenCase = parse_json(&body)?;
+    let input: OpenCase = parse_json(&request.body)?;
     let title = text("title", &input.title, MAX_TEXT)?;
     let channel = short_text("channel", &input.channel)?;
-    let account = visible_account(&state, &principal, &input.account_id)
+    let account = visible_account(&state, &request.principal, &input.account_id)
         .await
         .map_err(|_| ApiError::field("account_id", "account does not exist"))?;
     if let Some(contact) = &input.contact_id {
@@ -188,7 +181,7 @@ pub async fn open(
         updated_at: now,
         deleted_at: None,
     };
-    let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
+    let submission = request;
     let (outcome, replayed) = submission
         .submit(
             &state,
@@ -252,45 +245,31 @@ pub async fn list(
         }
         filter.account_id = principal.account_id.clone();
     }
-    let mut rows = state.store.list_cases(&filter, &fetch(&page)).await?;
-    let more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|c| c.state.id.clone())
-    } else {
-        None
-    };
-    Ok(Json(Listing {
-        items: rows
-            .into_iter()
-            .map(|c| CaseView::new(c, None, Vec::new()))
-            .collect(),
-        next_cursor,
-    }))
+    let rows = state.store.list_cases(&filter, &fetch(&page)).await?;
+    Ok(Json(listing(
+        rows,
+        page.limit,
+        |c| c.state.id.clone(),
+        |c| CaseView::new(c, None, Vec::new()),
+    )))
 }
 
 /// Submits an action on a case the caller may work on.
-#[allow(clippy::too_many_arguments)]
 async fn act(
     state: &AppState,
-    principal: Principal,
+    request: Submission,
     id: &str,
     action: CaseAction,
     note: Option<TimeNote>,
-    headers: &HeaderMap,
-    method: &Method,
-    uri: &Uri,
-    body: &[u8],
 ) -> ApiResult<(ApiResult<CaseView>, bool)> {
-    visible_case(state, &principal, id).await?;
-    principal.require(Permission::WorkCases)?;
-    let submission = Submission::new(principal, headers, method, uri, body)?;
+    visible_case(state, &request.principal, id).await?;
+    request.principal.require(Permission::WorkCases)?;
     let command = Command::Case {
         case_id: id.to_string(),
         action,
         note,
     };
-    let (outcome, replayed) = submission.submit(state, command).await?;
+    let (outcome, replayed) = request.submit(state, command).await?;
     Ok((case_answer(outcome, Vec::new()), replayed))
 }
 
@@ -301,13 +280,10 @@ macro_rules! case_action {
             responses((status = 200, body = CaseView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
         pub async fn $name(
             State(state): State<AppState>,
-            principal: Principal,
             Path(id): Path<String>,
-            method: Method,
-            uri: Uri,
-            headers: HeaderMap,
+            request: Submission,
         ) -> ApiResult<Response> {
-            let (view, replayed) = act(&state, principal, &id, $action, None, &headers, &method, &uri, b"").await?;
+            let (view, replayed) = act(&state, request, &id, $action, None).await?;
             Ok(respond(StatusCode::OK, view, replayed))
         }
     };
@@ -336,24 +312,10 @@ case_action!(
     responses((status = 204, description = "Deleted; what it used stays used"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    request: Submission,
 ) -> ApiResult<Response> {
-    let (view, replayed) = act(
-        &state,
-        principal,
-        &id,
-        CaseAction::Delete,
-        None,
-        &headers,
-        &method,
-        &uri,
-        b"",
-    )
-    .await?;
+    let (view, replayed) = act(&state, request, &id, CaseAction::Delete, None).await?;
     let mut response = match view {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
@@ -372,14 +334,10 @@ pub async fn delete(
     responses((status = 200, body = CaseView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn patch(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Submission,
 ) -> ApiResult<Response> {
-    let fields: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
+    let fields: serde_json::Map<String, serde_json::Value> = parse_json(&request.body)?;
     if let Some(unknown) = fields.keys().find(|k| *k != "entitlement_id") {
         return Err(ApiError::field(
             unknown,
@@ -397,8 +355,8 @@ pub async fn patch(
             ))
         }
     };
-    let case = visible_case(&state, &principal, &id).await?;
-    principal.require(Permission::WorkCases)?;
+    let case = visible_case(&state, &request.principal, &id).await?;
+    request.principal.require(Permission::WorkCases)?;
     if let Some(to) = &target {
         let what = CaseAbout {
             account_id: &case.account_id,
@@ -408,18 +366,7 @@ pub async fn patch(
         };
         check_covers(&state, &what, to).await?;
     }
-    let (view, replayed) = act(
-        &state,
-        principal,
-        &id,
-        CaseAction::Move { to: target },
-        None,
-        &headers,
-        &method,
-        &uri,
-        &body,
-    )
-    .await?;
+    let (view, replayed) = act(&state, request, &id, CaseAction::Move { to: target }, None).await?;
     Ok(respond(StatusCode::OK, view, replayed))
 }
 
@@ -428,37 +375,22 @@ pub async fn patch(
     responses((status = 201, body = CaseView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn log_time(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Submission,
 ) -> ApiResult<Response> {
-    let input: LogTime = parse_json(&body)?;
+    let input: LogTime = parse_json(&request.body)?;
     let hours = input.hours()?;
     let note = short_text("note", &input.note)?;
     let now = state.clock.now();
     let entry_id = new_id("tim", now);
     let time_note = TimeNote {
         entry_id: entry_id.clone(),
-        actor: principal.key_id.clone(),
+        actor: request.principal.key_id.clone(),
         at: now,
         note,
     };
     let action = CaseAction::LogTime { entry_id, hours };
-    let (view, replayed) = act(
-        &state,
-        principal,
-        &id,
-        action,
-        Some(time_note),
-        &headers,
-        &method,
-        &uri,
-        &body,
-    )
-    .await?;
+    let (view, replayed) = act(&state, request, &id, action, Some(time_note)).await?;
     Ok(respond(StatusCode::CREATED, view, replayed))
 }
 
@@ -467,16 +399,10 @@ pub async fn log_time(
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
 pub async fn delete_time(
     State(state): State<AppState>,
-    principal: Principal,
     Path((id, entry_id)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    request: Submission,
 ) -> ApiResult<Response> {
     let action = CaseAction::DeleteTime { entry_id };
-    let (view, replayed) = act(
-        &state, principal, &id, action, None, &headers, &method, &uri, b"",
-    )
-    .await?;
+    let (view, replayed) = act(&state, request, &id, action, None).await?;
     Ok(respond(StatusCode::OK, view, replayed))
 }

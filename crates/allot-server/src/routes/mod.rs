@@ -10,13 +10,16 @@ pub mod system;
 pub mod usage;
 
 use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::read_body;
 use crate::idempotency::{fingerprint, key_from, REPLAYED};
 use crate::state::AppState;
 
@@ -50,24 +53,36 @@ pub fn fetch(page: &allot_store::model::Page) -> allot_store::model::Page {
 pub struct Submission {
     pub principal: Principal,
     key: Option<IdemKey>,
+    /// The raw body: what the handler parses, and what the key's fingerprint covers.
+    pub body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Submission {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let principal = req
+            .extensions()
+            .get::<Principal>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)?;
+        let key = key_from(req.headers())?;
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        let body = read_body(req, state).await?;
+        let key = key.map(|key| IdemKey {
+            scope: principal.key_id.clone(),
+            key,
+            fingerprint: fingerprint(method.as_str(), &path, &body),
+        });
+        Ok(Submission {
+            principal,
+            key,
+            body,
+        })
+    }
 }
 
 impl Submission {
-    pub fn new(
-        principal: Principal,
-        headers: &HeaderMap,
-        method: &Method,
-        uri: &Uri,
-        body: &[u8],
-    ) -> ApiResult<Self> {
-        let key = key_from(headers)?.map(|key| IdemKey {
-            scope: principal.key_id.clone(),
-            key,
-            fingerprint: fingerprint(method.as_str(), uri.path(), body),
-        });
-        Ok(Submission { principal, key })
-    }
-
     pub async fn submit(self, state: &AppState, command: Command) -> ApiResult<(Outcome, bool)> {
         let item = BatchItem {
             command,

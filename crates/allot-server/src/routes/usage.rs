@@ -6,9 +6,9 @@ use allot_core::batch::Op;
 use allot_core::decide::{Change, Reason};
 use allot_store::ids::{has_prefix, new_id};
 use allot_store::plan::{Command, Outcome};
-use axum::body::Bytes;
+
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 
@@ -78,17 +78,13 @@ fn entitlement_id_ok(id: &str) -> ApiResult<()> {
         (status = 422, body = ErrorBody)))]
 pub async fn record(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Submission,
 ) -> ApiResult<Response> {
-    customer_sees(&state, &principal, &id).await?;
-    principal.require(Permission::RecordUsage)?;
+    customer_sees(&state, &request.principal, &id).await?;
+    request.principal.require(Permission::RecordUsage)?;
     entitlement_id_ok(&id)?;
-    let input: RecordUsage = parse_json(&body)?;
+    let input: RecordUsage = parse_json(&request.body)?;
     let reference = short_text("reference", &input.reference)?;
     let channel = short_text("channel", &input.channel)?;
     let reason = match input.kind {
@@ -104,7 +100,7 @@ pub async fn record(
             reference,
         },
     };
-    let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
+    let submission = request;
     let (outcome, replayed) = submission
         .submit(&state, Command::Ledger { ops: vec![op] })
         .await?;
@@ -117,16 +113,12 @@ pub async fn record(
     responses((status = 201, body = UsageRecorded), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn adjust(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Submission,
 ) -> ApiResult<Response> {
-    visible_entitlement(&state, &principal, &id).await?;
-    principal.require(Permission::Adjust)?;
-    let input: PostAdjustment = parse_json(&body)?;
+    visible_entitlement(&state, &request.principal, &id).await?;
+    request.principal.require(Permission::Adjust)?;
+    let input: PostAdjustment = parse_json(&request.body)?;
     let reason = crate::inputs::text("reason", &input.reason, crate::inputs::MAX_TEXT)?;
     let channel = short_text("channel", &input.channel)?;
     let op = Op {
@@ -137,7 +129,7 @@ pub async fn adjust(
             reference: Some(reason),
         },
     };
-    let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
+    let submission = request;
     let (outcome, replayed) = submission
         .submit(&state, Command::Ledger { ops: vec![op] })
         .await?;
@@ -194,17 +186,13 @@ fn reservation_answer(outcome: Outcome) -> ApiResult<ReservationAnswer> {
     responses((status = 201, body = ReservationAnswer), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn hold(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Submission,
 ) -> ApiResult<Response> {
-    customer_sees(&state, &principal, &id).await?;
-    principal.require(Permission::RecordUsage)?;
+    customer_sees(&state, &request.principal, &id).await?;
+    request.principal.require(Permission::RecordUsage)?;
     entitlement_id_ok(&id)?;
-    let input: CreateReservation = parse_json(&body)?;
+    let input: CreateReservation = parse_json(&request.body)?;
     if input.timeout_seconds == 0 || input.timeout_seconds > MAX_HOLD_SECONDS {
         return Err(ApiError::field(
             "timeout_seconds",
@@ -220,7 +208,7 @@ pub async fn hold(
         reference: short_text("reference", &input.reference)?,
         expires_at: now + chrono::Duration::seconds(input.timeout_seconds as i64),
     };
-    let submission = Submission::new(principal, &headers, &method, &uri, &body)?;
+    let submission = request;
     let (outcome, replayed) = submission.submit(&state, command).await?;
     Ok(respond(
         StatusCode::CREATED,
@@ -265,29 +253,19 @@ async fn settle(
     responses((status = 200, body = ReservationAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn commit(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Submission,
 ) -> ApiResult<Response> {
-    let input: CommitReservation = if body.iter().all(u8::is_ascii_whitespace) {
+    let input: CommitReservation = if request.body.iter().all(u8::is_ascii_whitespace) {
         CommitReservation::default()
     } else {
-        parse_json(&body)?
+        parse_json(&request.body)?
     };
     let command = Command::Commit {
         reservation_id: id.clone(),
         actual: input.quantity,
     };
-    settle(
-        &state,
-        Submission::new(principal, &headers, &method, &uri, &body)?,
-        &id,
-        command,
-    )
-    .await
+    settle(&state, request, &id, command).await
 }
 
 #[utoipa::path(post, path = "/v1/reservations/{id}/release", tag = "reservations", params(("id" = String, Path),
@@ -295,22 +273,13 @@ pub async fn commit(
     responses((status = 200, body = ReservationAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn release(
     State(state): State<AppState>,
-    principal: Principal,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    request: Submission,
 ) -> ApiResult<Response> {
     let command = Command::Release {
         reservation_id: id.clone(),
     };
-    settle(
-        &state,
-        Submission::new(principal, &headers, &method, &uri, b"")?,
-        &id,
-        command,
-    )
-    .await
+    settle(&state, request, &id, command).await
 }
 
 #[utoipa::path(get, path = "/v1/reservations/{id}", tag = "reservations", params(("id" = String, Path)),
