@@ -12,33 +12,6 @@ use crate::rows;
 const AUDIT_COLS: &str =
     "id, actor, role, action, target_type, target_id, before, after, request_id, at";
 
-/// Writes one entry (inside the caller's transaction).
-pub(crate) async fn write(client: &impl GenericClient, entry: &AuditEntry) -> Res<()> {
-    let stmt = client
-        .prepare_cached(&format!(
-            "INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .await?;
-    client
-        .execute(
-            &stmt,
-            &[
-                &entry.id,
-                &entry.actor,
-                &entry.role,
-                &entry.action,
-                &entry.target_type,
-                &entry.target_id,
-                &entry.before,
-                &entry.after,
-                &entry.request_id,
-                &rows::micros(entry.at),
-            ],
-        )
-        .await?;
-    Ok(())
-}
-
 /// Writes many entries with one statement.
 pub(crate) const WRITE_ALL: &str = "INSERT INTO audit_log (id, actor, role, action,
         target_type, target_id, before, after, request_id, at)

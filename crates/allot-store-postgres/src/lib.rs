@@ -6,7 +6,6 @@
 
 mod api_keys;
 mod audit;
-mod batch;
 mod cases;
 mod connect;
 mod entitlements;
@@ -17,6 +16,7 @@ mod migrate;
 mod parties;
 mod retry;
 mod rows;
+mod transaction;
 mod usage;
 
 use allot_core::entitlement::{Entitlement, Terms};
@@ -27,10 +27,14 @@ use allot_store::model::{
     IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
 };
 use allot_store::plan::{BatchItem, CaseRecord, ItemAnswer, Reservation};
+use allot_store::sequences::{self, Act};
 use allot_store::{Store, StoreResult, TransitionResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
+
+use crate::error::Error;
+use crate::transaction::in_tx;
 
 pub use connect::create_fresh_database;
 
@@ -78,7 +82,12 @@ impl Store for PostgresStore {
     }
 
     async fn insert_account(&self, account: &Account, audit: &AuditContext) -> StoreResult<()> {
-        Ok(parties::insert_account(&self.pool, account, audit).await?)
+        Ok(in_tx!(
+            self.pool,
+            "insert_account",
+            Error::is_lock_conflict,
+            |tx| { sequences::insert_account(tx, account, audit) }
+        )?)
     }
 
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>> {
@@ -94,7 +103,12 @@ impl Store for PostgresStore {
     }
 
     async fn insert_contact(&self, contact: &Contact, audit: &AuditContext) -> StoreResult<()> {
-        Ok(parties::insert_contact(&self.pool, contact, audit).await?)
+        Ok(in_tx!(
+            self.pool,
+            "insert_contact",
+            Error::is_lock_conflict,
+            |tx| { sequences::insert_contact(tx, contact, audit) }
+        )?)
     }
 
     async fn get_contact(&self, id: &str) -> StoreResult<Option<Contact>> {
@@ -110,7 +124,12 @@ impl Store for PostgresStore {
     }
 
     async fn insert_product(&self, product: &Product, audit: &AuditContext) -> StoreResult<()> {
-        Ok(parties::insert_product(&self.pool, product, audit).await?)
+        Ok(in_tx!(
+            self.pool,
+            "insert_product",
+            Error::is_lock_conflict,
+            |tx| { sequences::insert_product(tx, product, audit) }
+        )?)
     }
 
     async fn get_product(&self, id: &str) -> StoreResult<Option<Product>> {
@@ -127,7 +146,12 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
         audit: &AuditContext,
     ) -> StoreResult<EntitlementRecord> {
-        Ok(entitlements::insert(&self.pool, entitlement, now, audit).await?)
+        Ok(in_tx!(
+            self.pool,
+            "insert_entitlement",
+            Error::is_lock_conflict,
+            |tx| { sequences::insert_entitlement(tx, entitlement, now, audit) }
+        )?)
     }
 
     async fn get_entitlement(&self, id: &str) -> StoreResult<Option<EntitlementRecord>> {
@@ -150,7 +174,12 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
         audit: &AuditContext,
     ) -> StoreResult<EntitlementRecord> {
-        Ok(entitlements::update_terms(&self.pool, id, terms, today, now, audit).await?)
+        Ok(in_tx!(
+            self.pool,
+            "update_terms",
+            Error::is_lock_conflict,
+            |tx| { sequences::update_terms(tx, id, terms, today, now, audit) }
+        )?)
     }
 
     async fn transition(
@@ -162,7 +191,7 @@ impl Store for PostgresStore {
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> StoreResult<TransitionResult> {
-        let act = lifecycle::Act {
+        let act = Act {
             id,
             action,
             audit,
@@ -170,11 +199,21 @@ impl Store for PostgresStore {
             today,
             now,
         };
-        Ok(lifecycle::transition(&self.pool, act).await?)
+        Ok(in_tx!(
+            self.pool,
+            "transition",
+            Error::is_lock_conflict,
+            |tx| { sequences::transition(tx, act) }
+        )?)
     }
 
     async fn sync_statuses(&self, today: NaiveDate, now: DateTime<Utc>) -> StoreResult<u64> {
-        Ok(lifecycle::sync_statuses(&self.pool, today, now).await?)
+        Ok(in_tx!(
+            self.pool,
+            "sync_statuses",
+            Error::is_lock_conflict,
+            |tx| { sequences::sync_statuses(tx, today, now) }
+        )?)
     }
 
     async fn list_transitions(&self, entitlement_id: &str) -> StoreResult<Vec<Transition>> {
@@ -187,7 +226,15 @@ impl Store for PostgresStore {
         today: NaiveDate,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<ItemAnswer>> {
-        Ok(batch::apply_batch(&self.pool, items, today, now).await?)
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(in_tx!(
+            self.pool,
+            "apply_batch",
+            Error::is_transient,
+            |tx| { sequences::apply_batch(tx, items, today, now) }
+        )?)
     }
 
     async fn list_ledger(
@@ -264,7 +311,12 @@ impl Store for PostgresStore {
         secret_hash: &str,
         audit: &AuditContext,
     ) -> StoreResult<()> {
-        Ok(api_keys::insert(&self.pool, key, secret_hash, audit).await?)
+        Ok(in_tx!(
+            self.pool,
+            "insert_api_key",
+            Error::is_lock_conflict,
+            |tx| { sequences::insert_api_key(tx, key, secret_hash, audit) }
+        )?)
     }
 
     async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
@@ -281,7 +333,12 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
         audit: &AuditContext,
     ) -> StoreResult<bool> {
-        Ok(api_keys::revoke(&self.pool, id, now, audit).await?)
+        Ok(in_tx!(
+            self.pool,
+            "revoke_api_key",
+            Error::is_lock_conflict,
+            |tx| { sequences::revoke_api_key(tx, id, now, audit) }
+        )?)
     }
 
     async fn count_api_keys(&self) -> StoreResult<u64> {

@@ -2,47 +2,14 @@
 
 use std::collections::HashSet;
 
-use allot_store::audit::{snapshot, AuditContext, AuditEntry};
 use allot_store::model::{Account, Contact, Page, Product};
-use chrono::{DateTime, Utc};
-use deadpool_postgres::{Pool, Transaction};
-use serde_json::Value;
+use deadpool_postgres::Pool;
 
-use crate::audit;
 use crate::error::Res;
 use crate::rows::{self, ACCOUNT_COLS, CONTACT_COLS, PRODUCT_COLS};
 
 /// How far up a hierarchy `account_ancestors` looks.
 const MAX_DEPTH: i32 = 32;
-
-/// Writes the audit entry of a created object and commits with it.
-async fn commit_created(
-    tx: Transaction<'_>,
-    ctx: &AuditContext,
-    target_type: &str,
-    id: &str,
-    after: Option<Value>,
-    at: DateTime<Utc>,
-) -> Res<()> {
-    let action = format!("{target_type}.create");
-    let entry = AuditEntry::new(ctx, &action, target_type, id, None, after, at);
-    audit::write(&tx, &entry).await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-pub(crate) async fn insert_account(pool: &Pool, a: &Account, ctx: &AuditContext) -> Res<()> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO accounts (id, name, parent_id, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .await?;
-    tx.execute(&stmt, &[&a.id, &a.name, &a.parent_id, &a.created_at])
-        .await?;
-    commit_created(tx, ctx, "account", &a.id, snapshot(a), a.created_at).await
-}
 
 pub(crate) async fn get_account(pool: &Pool, id: &str) -> Res<Option<Account>> {
     let client = pool.get().await?;
@@ -106,23 +73,6 @@ pub(crate) async fn account_ancestors(pool: &Pool, id: &str) -> Res<Vec<String>>
     Ok(ancestors)
 }
 
-pub(crate) async fn insert_contact(pool: &Pool, c: &Contact, ctx: &AuditContext) -> Res<()> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO contacts (id, account_id, name, email, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[&c.id, &c.account_id, &c.name, &c.email, &c.created_at],
-    )
-    .await?;
-    commit_created(tx, ctx, "contact", &c.id, snapshot(c), c.created_at).await
-}
-
 pub(crate) async fn get_contact(pool: &Pool, id: &str) -> Res<Option<Contact>> {
     let client = pool.get().await?;
     let stmt = client
@@ -174,17 +124,6 @@ pub(crate) async fn list_contacts(
         }
     };
     found.iter().map(rows::contact).collect()
-}
-
-pub(crate) async fn insert_product(pool: &Pool, p: &Product, ctx: &AuditContext) -> Res<()> {
-    let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    let stmt = tx
-        .prepare_cached("INSERT INTO products (id, name, sku, created_at) VALUES ($1, $2, $3, $4)")
-        .await?;
-    tx.execute(&stmt, &[&p.id, &p.name, &p.sku, &p.created_at])
-        .await?;
-    commit_created(tx, ctx, "product", &p.id, snapshot(p), p.created_at).await
 }
 
 pub(crate) async fn get_product(pool: &Pool, id: &str) -> Res<Option<Product>> {

@@ -31,17 +31,8 @@ pub(crate) fn opt_ts_at(row: &Row, idx: usize) -> Res<Option<DateTime<Utc>>> {
     }
 }
 
-/// `t` as it reads back after a round trip through the database.
-pub(crate) fn stored(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
-
 pub(crate) fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
-}
-
-pub(crate) fn parse_day(s: &str) -> Res<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| corrupt("date", s))
 }
 
 pub(crate) fn status(s: &str) -> Res<Status> {

@@ -1,22 +1,17 @@
-//! Entitlement rows with their balances: create, read, list, edit.
+//! Entitlement rows with their balances: the rows written, reads and lists.
 
 use std::collections::BTreeMap;
 
 use allot_core::balance::Counters;
-use allot_core::entitlement::{Entitlement, Terms};
-use allot_core::lifecycle::{check_edit, effective_status};
+use allot_core::entitlement::Entitlement;
 use allot_core::Quantity;
 use allot_store::model::{EntitlementFilter, EntitlementRecord, Page};
-use allot_store::StoreError;
-use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, Row};
 
 use crate::cache::TermsCache;
-use crate::convert::{all, day, first, paged, placeholders, status_at, stored, ts, ts_at};
+use crate::convert::{all, day, first, paged, placeholders, status_at, ts_at};
 use crate::error::{naming_account, Res};
-use crate::tx::WriteTx;
-use allot_store::audit::{snapshot, AuditContext, AuditEntry};
 
 /// Columns 0..=3 are read by `entitlement`, 4..=5 are the timestamps and
 /// 6..=10 are read by `counters`.
@@ -65,7 +60,7 @@ pub(crate) fn channels_json(c: &Counters) -> Res<String> {
     Ok(serde_json::to_string(&c.channels)?)
 }
 
-fn record(row: &Row, cache: &TermsCache) -> Res<EntitlementRecord> {
+pub(crate) fn record(row: &Row, cache: &TermsCache) -> Res<EntitlementRecord> {
     Ok(EntitlementRecord {
         entitlement: entitlement(row, cache)?,
         created_at: ts_at(row, 4)?,
@@ -74,70 +69,48 @@ fn record(row: &Row, cache: &TermsCache) -> Res<EntitlementRecord> {
     })
 }
 
-/// Inserts the entitlement row (terms plus their column copies) and its
-/// zeroed balances row.
-pub(crate) fn insert_rows(conn: &Connection, ent: &Entitlement, now: &str) -> Res<()> {
+/// The statement that inserts an entitlement row, and the one that
+/// rewrites it; both take `row_params` (the update ignores `created_at`).
+const INSERT: &str = "INSERT INTO entitlements (id, account_id, unit, owner, status, \
+    is_default, start_date, end_date, total_milli, restrict, terms, predecessor_id, created_at, \
+    updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
+
+const UPDATE: &str = "UPDATE entitlements SET account_id = ?2, unit = ?3, owner = ?4, \
+    status = ?5, is_default = ?6, start_date = ?7, end_date = ?8, total_milli = ?9, \
+    restrict = ?10, terms = ?11, predecessor_id = ?12, updated_at = ?13 WHERE id = ?1";
+
+/// Writes the row (terms plus their column copies) with `sql`.
+fn write_row(conn: &Connection, sql: &str, ent: &Entitlement, now: &str) -> Res<()> {
     let t = &ent.terms;
-    conn.prepare_cached(
-        "INSERT INTO entitlements (id, account_id, unit, owner, status, is_default, start_date, \
-         end_date, total_milli, restrict, terms, predecessor_id, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
-    )?
-    .execute(params![
-        ent.id,
-        t.account_id,
-        t.unit.as_str(),
-        t.owner,
-        ent.status.as_str(),
-        t.is_default,
-        day(t.start_date),
-        day(t.end_date),
-        t.total.map(Quantity::milli),
-        t.restrict,
-        serde_json::to_string(t)?,
-        ent.predecessor_id,
-        now,
-    ])
-    .map_err(|e| naming_account(e.into(), &t.account_id))?;
+    conn.prepare_cached(sql)?
+        .execute(params![
+            ent.id,
+            t.account_id,
+            t.unit.as_str(),
+            t.owner,
+            ent.status.as_str(),
+            t.is_default,
+            day(t.start_date),
+            day(t.end_date),
+            t.total.map(Quantity::milli),
+            t.restrict,
+            serde_json::to_string(t)?,
+            ent.predecessor_id,
+            now,
+        ])
+        .map_err(|e| naming_account(e.into(), &t.account_id))?;
+    Ok(())
+}
+
+/// Inserts the entitlement row and its zeroed balances row.
+pub(crate) fn insert_rows(conn: &Connection, ent: &Entitlement, now: &str) -> Res<()> {
+    write_row(conn, INSERT, ent, now)?;
     conn.prepare_cached(
         "INSERT INTO balances (entitlement_id, period_index, used_milli, held_milli, \
          carried_milli, channels) VALUES (?1, 0, 0, 0, 0, '{}')",
     )?
     .execute([&ent.id])?;
     Ok(())
-}
-
-/// The record of an entitlement just inserted by `insert_rows`.
-pub(crate) fn fresh_record(ent: Entitlement, now: DateTime<Utc>) -> EntitlementRecord {
-    EntitlementRecord {
-        entitlement: ent,
-        counters: Counters::default(),
-        created_at: stored(now),
-        updated_at: stored(now),
-    }
-}
-
-pub(crate) fn insert(
-    conn: &mut Connection,
-    ent: Entitlement,
-    now: DateTime<Utc>,
-    ctx: &AuditContext,
-) -> Res<EntitlementRecord> {
-    let tx = WriteTx::begin(conn)?;
-    insert_rows(&tx, &ent, &ts(now))?;
-    let record = fresh_record(ent, now);
-    let entry = AuditEntry::new(
-        ctx,
-        "entitlement.create",
-        "entitlement",
-        &record.entitlement.id,
-        None,
-        snapshot(&record),
-        now,
-    );
-    crate::audit::insert(&tx, &entry)?;
-    tx.commit()?;
-    Ok(record)
 }
 
 pub(crate) fn get(
@@ -148,15 +121,6 @@ pub(crate) fn get(
     first(&mut *conn.prepare_cached(RECORD_BY_ID)?, [id], |r| {
         record(r, cache)
     })
-}
-
-/// The entitlement alone (no balances), for lifecycle decisions.
-pub(crate) fn get_existing(
-    conn: &Connection,
-    cache: &TermsCache,
-    id: &str,
-) -> Res<EntitlementRecord> {
-    get(conn, cache, id)?.ok_or_else(|| StoreError::not_found("entitlement", id).into())
 }
 
 /// An IN-list filter with nothing in it matches nothing.
@@ -204,51 +168,7 @@ pub(crate) fn list(
     )
 }
 
-pub(crate) fn update_terms(
-    conn: &mut Connection,
-    cache: &TermsCache,
-    id: &str,
-    terms: &Terms,
-    today: NaiveDate,
-    now: DateTime<Utc>,
-    ctx: &AuditContext,
-) -> Res<EntitlementRecord> {
-    let tx = WriteTx::begin(conn)?;
-    let before = get_existing(&tx, cache, id)?;
-    let current = &before.entitlement;
-    let (start, end) = (current.terms.start_date, current.terms.end_date);
-    let effective = effective_status(current.status, start, end, today);
-    check_edit(&current.terms, effective, terms).map_err(StoreError::Edit)?;
-    tx.prepare_cached(
-        "UPDATE entitlements SET account_id = ?2, unit = ?3, owner = ?4, is_default = ?5, \
-         start_date = ?6, end_date = ?7, total_milli = ?8, restrict = ?9, terms = ?10, \
-         updated_at = ?11 WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        terms.account_id,
-        terms.unit.as_str(),
-        terms.owner,
-        terms.is_default,
-        day(terms.start_date),
-        day(terms.end_date),
-        terms.total.map(Quantity::milli),
-        terms.restrict,
-        serde_json::to_string(terms)?,
-        ts(now),
-    ])
-    .map_err(|e| naming_account(e.into(), &terms.account_id))?;
-    let record = get_existing(&tx, cache, id)?;
-    let entry = AuditEntry::new(
-        ctx,
-        "entitlement.update",
-        "entitlement",
-        id,
-        snapshot(&before),
-        snapshot(&record),
-        now,
-    );
-    crate::audit::insert(&tx, &entry)?;
-    tx.commit()?;
-    Ok(record)
+/// Writes an existing entitlement's terms, status and their column copies.
+pub(crate) fn update_row(conn: &Connection, ent: &Entitlement, now: &str) -> Res<()> {
+    write_row(conn, UPDATE, ent, now)
 }

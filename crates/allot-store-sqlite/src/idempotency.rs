@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, Row};
 
 use crate::convert::{first, ts, ts_at};
 use crate::error::Res;
-use crate::tx::WriteTx;
+use crate::tx::ImmediateTx;
 
 pub(crate) const SELECT: &str =
     "SELECT fingerprint, answer, created_at FROM idempotency_keys WHERE scope = ?1 AND key = ?2";
@@ -57,7 +57,7 @@ pub(crate) struct Claim<'a> {
 }
 
 pub(crate) fn claim(conn: &mut Connection, c: Claim<'_>) -> Res<KeyClaim> {
-    let tx = WriteTx::begin(conn)?;
+    let tx = ImmediateTx::begin(conn)?;
     let now = ts(c.now);
     let inserted = tx
         .prepare_cached(

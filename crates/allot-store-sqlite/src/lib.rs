@@ -5,7 +5,6 @@
 
 mod api_keys;
 mod audit;
-mod batch;
 mod cache;
 mod cases;
 mod checkpoint;
@@ -19,20 +18,21 @@ mod lifecycle;
 mod migrate;
 mod parties;
 mod pool;
+mod transaction;
 mod tx;
 mod usage;
 
 use std::sync::Arc;
 
-use crate::tx::WriteTx;
 use allot_core::entitlement::{Entitlement, Terms};
 use allot_core::lifecycle::Action;
-use allot_store::audit::{snapshot, AuditContext, AuditEntry, AuditFilter};
+use allot_store::audit::{AuditContext, AuditEntry, AuditFilter};
 use allot_store::model::{
     Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
     IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
 };
 use allot_store::plan::{BatchItem, CaseRecord, ItemAnswer, Reservation};
+use allot_store::sequences::{self, Act};
 use allot_store::{Store, StoreError, StoreResult, TransitionResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -130,17 +130,8 @@ impl Store for SqliteStore {
 
     async fn insert_account(&self, account: &Account, audit: &AuditContext) -> StoreResult<()> {
         let (account, ctx) = (account.clone(), audit.clone());
-        self.write(move |c, _| {
-            audited(
-                c,
-                &ctx,
-                "account.create",
-                "account",
-                &account.id,
-                &account,
-                account.created_at,
-                |tx| parties::insert_account(tx, &account),
-            )
+        self.write(move |c, cache| {
+            transaction::run(c, cache, |tx| sequences::insert_account(tx, &account, &ctx))
         })
         .await
     }
@@ -164,17 +155,8 @@ impl Store for SqliteStore {
 
     async fn insert_contact(&self, contact: &Contact, audit: &AuditContext) -> StoreResult<()> {
         let (contact, ctx) = (contact.clone(), audit.clone());
-        self.write(move |c, _| {
-            audited(
-                c,
-                &ctx,
-                "contact.create",
-                "contact",
-                &contact.id,
-                &contact,
-                contact.created_at,
-                |tx| parties::insert_contact(tx, &contact),
-            )
+        self.write(move |c, cache| {
+            transaction::run(c, cache, |tx| sequences::insert_contact(tx, &contact, &ctx))
         })
         .await
     }
@@ -196,17 +178,8 @@ impl Store for SqliteStore {
 
     async fn insert_product(&self, product: &Product, audit: &AuditContext) -> StoreResult<()> {
         let (product, ctx) = (product.clone(), audit.clone());
-        self.write(move |c, _| {
-            audited(
-                c,
-                &ctx,
-                "product.create",
-                "product",
-                &product.id,
-                &product,
-                product.created_at,
-                |tx| parties::insert_product(tx, &product),
-            )
+        self.write(move |c, cache| {
+            transaction::run(c, cache, |tx| sequences::insert_product(tx, &product, &ctx))
         })
         .await
     }
@@ -229,8 +202,12 @@ impl Store for SqliteStore {
         audit: &AuditContext,
     ) -> StoreResult<EntitlementRecord> {
         let (entitlement, ctx) = (entitlement.clone(), audit.clone());
-        self.write(move |c, _| entitlements::insert(c, entitlement, now, &ctx))
-            .await
+        self.write(move |c, cache| {
+            transaction::run(c, cache, |tx| {
+                sequences::insert_entitlement(tx, &entitlement, now, &ctx)
+            })
+        })
+        .await
     }
 
     async fn get_entitlement(&self, id: &str) -> StoreResult<Option<EntitlementRecord>> {
@@ -259,7 +236,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<EntitlementRecord> {
         let (id, terms, ctx) = (id.to_string(), terms.clone(), audit.clone());
         self.write(move |c, cache| {
-            entitlements::update_terms(c, cache, &id, &terms, today, now, &ctx)
+            transaction::run(c, cache, |tx| {
+                sequences::update_terms(tx, &id, &terms, today, now, &ctx)
+            })
         })
         .await
     }
@@ -275,22 +254,24 @@ impl Store for SqliteStore {
     ) -> StoreResult<TransitionResult> {
         let (id, ctx, renewal_id) = (id.to_string(), audit.clone(), renewal_id.to_string());
         self.write(move |c, cache| {
-            let request = lifecycle::Request {
+            let act = Act {
                 id: &id,
                 action,
-                ctx: &ctx,
+                audit: &ctx,
                 renewal_id: &renewal_id,
                 today,
                 now,
             };
-            lifecycle::transition(c, cache, request)
+            transaction::run(c, cache, |tx| sequences::transition(tx, act))
         })
         .await
     }
 
     async fn sync_statuses(&self, today: NaiveDate, now: DateTime<Utc>) -> StoreResult<u64> {
-        self.write(move |c, _| lifecycle::sync_statuses(c, today, now))
-            .await
+        self.write(move |c, cache| {
+            transaction::run(c, cache, |tx| sequences::sync_statuses(tx, today, now))
+        })
+        .await
     }
 
     async fn list_transitions(&self, entitlement_id: &str) -> StoreResult<Vec<Transition>> {
@@ -310,8 +291,12 @@ impl Store for SqliteStore {
         }
         // The job outlives this borrow as far as the compiler knows.
         let items = items.to_vec();
-        self.write(move |c, cache| batch::apply(c, cache, &items, today, now))
-            .await
+        self.write(move |c, cache| {
+            transaction::run(c, cache, |tx| {
+                sequences::apply_batch(tx, &items, today, now)
+            })
+        })
+        .await
     }
 
     async fn list_ledger(
@@ -415,17 +400,10 @@ impl Store for SqliteStore {
         audit: &AuditContext,
     ) -> StoreResult<()> {
         let (key, hash, ctx) = (key.clone(), secret_hash.to_string(), audit.clone());
-        self.write(move |c, _| {
-            audited(
-                c,
-                &ctx,
-                "api_key.create",
-                "api_key",
-                &key.id,
-                &key,
-                key.created_at,
-                |tx| api_keys::insert(tx, &key, &hash),
-            )
+        self.write(move |c, cache| {
+            transaction::run(c, cache, |tx| {
+                sequences::insert_api_key(tx, &key, &hash, &ctx)
+            })
         })
         .await
     }
@@ -446,26 +424,8 @@ impl Store for SqliteStore {
         audit: &AuditContext,
     ) -> StoreResult<bool> {
         let (id, ctx) = (id.to_string(), audit.clone());
-        self.write(move |c, _| {
-            let tx = WriteTx::begin(c)?;
-            let before = api_keys::get(&tx, &id)?;
-            let exists = api_keys::revoke(&tx, &id, now)?;
-            // Only a revocation that changes the key is a change to audit.
-            if before.as_ref().is_some_and(|k| k.revoked_at.is_none()) {
-                let after = api_keys::get(&tx, &id)?;
-                let entry = AuditEntry::new(
-                    &ctx,
-                    "api_key.revoke",
-                    "api_key",
-                    &id,
-                    snapshot(&before),
-                    snapshot(&after),
-                    now,
-                );
-                audit::insert(&tx, &entry)?;
-            }
-            tx.commit()?;
-            Ok(exists)
+        self.write(move |c, cache| {
+            transaction::run(c, cache, |tx| sequences::revoke_api_key(tx, &id, now, &ctx))
         })
         .await
     }
@@ -478,25 +438,4 @@ impl Store for SqliteStore {
         let (filter, page) = (filter.clone(), page.clone());
         self.read(move |c, _| audit::list(c, &filter, &page)).await
     }
-}
-
-/// Runs a single-row insert and its audit entry in one transaction.
-#[allow(clippy::too_many_arguments)]
-fn audited<T: serde::Serialize>(
-    conn: &mut Connection,
-    ctx: &AuditContext,
-    action: &str,
-    kind: &str,
-    id: &str,
-    after: &T,
-    at: DateTime<Utc>,
-    write: impl FnOnce(&Connection) -> Res<()>,
-) -> Res<()> {
-    let tx = WriteTx::begin(conn)?;
-    write(&tx)?;
-    audit::insert(
-        &tx,
-        &AuditEntry::new(ctx, action, kind, id, None, snapshot(after), at),
-    )?;
-    tx.commit()
 }

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection};
 
 use crate::convert::ts;
 use crate::error::Res;
-use crate::tx::WriteTx;
+use crate::tx::ImmediateTx;
 
 /// (name, SQL), sorted by name. The names match the PostgreSQL backend's.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -20,7 +20,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {
     // BEGIN IMMEDIATE takes the write lock first, so processes migrating at
     // once run one after the other and the later ones find nothing to do.
-    let tx = WriteTx::begin(conn)?;
+    let tx = ImmediateTx::begin(conn)?;
     tx.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             name TEXT PRIMARY KEY,

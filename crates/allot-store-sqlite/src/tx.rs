@@ -10,16 +10,16 @@ use crate::error::Res;
 /// A `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so a
 /// transaction never fails half-way to upgrade its lock. Rolled back on
 /// drop unless committed.
-pub(crate) struct WriteTx<'c> {
+pub(crate) struct ImmediateTx<'c> {
     conn: &'c Connection,
     open: bool,
 }
 
-impl<'c> WriteTx<'c> {
+impl<'c> ImmediateTx<'c> {
     /// `&mut` so that nothing else uses the connection meanwhile.
-    pub(crate) fn begin(conn: &'c mut Connection) -> Res<WriteTx<'c>> {
+    pub(crate) fn begin(conn: &'c mut Connection) -> Res<ImmediateTx<'c>> {
         conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        Ok(WriteTx { conn, open: true })
+        Ok(ImmediateTx { conn, open: true })
     }
 
     pub(crate) fn commit(mut self) -> Res<()> {
@@ -29,7 +29,7 @@ impl<'c> WriteTx<'c> {
     }
 }
 
-impl Deref for WriteTx<'_> {
+impl Deref for ImmediateTx<'_> {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
@@ -37,7 +37,7 @@ impl Deref for WriteTx<'_> {
     }
 }
 
-impl Drop for WriteTx<'_> {
+impl Drop for ImmediateTx<'_> {
     fn drop(&mut self) {
         if self.open && !self.conn.is_autocommit() {
             let rollback = self

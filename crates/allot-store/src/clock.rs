@@ -14,14 +14,20 @@ pub trait Clock: Send + Sync + 'static {
     }
 }
 
+/// `t` as both databases keep it (microseconds), so what a write returns
+/// equals what a later read gives.
+pub fn stored_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     /// Microseconds: what both databases keep, so a created object reads back identical.
     fn now(&self) -> DateTime<Utc> {
-        use chrono::SubsecRound;
-        Utc::now().trunc_subsecs(6)
+        stored_time(Utc::now())
     }
 }
 

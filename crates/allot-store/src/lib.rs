@@ -1,13 +1,17 @@
 //! Storage for Allot: the `Store` trait both backends implement, the row
-//! models, the shared batch planner and the batching write path.
+//! models, the backend interface (`backend::WriteTx`) and the write
+//! sequences written once over it, the shared batch planner and the
+//! batching write path.
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod backend;
 pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod model;
 pub mod plan;
+pub mod sequences;
 pub mod store;
 pub mod write_path;
 

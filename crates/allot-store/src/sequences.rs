@@ -1,0 +1,498 @@
+//! Every multi-step write, written once for every backend: begin (the
+//! caller's `WriteTx`), lock in id order, read what the locks protect,
+//! decide with `allot-core` (or the batch planner), write, commit. Backends
+//! supply the steps (`backend::WriteTx`); the order of the steps lives here.
+
+use std::collections::HashMap;
+
+use allot_core::batch::EntitlementState;
+use allot_core::entitlement::{Entitlement, Status, Terms};
+use allot_core::lifecycle::{self, check_edit, effective_status, event_for, renewed_terms, Action};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+
+use crate::audit::{snapshot, AuditContext, AuditEntry};
+use crate::backend::{Changes, WriteTx};
+use crate::clock::stored_time;
+use crate::error::StoreError;
+use crate::ids::new_id;
+use crate::model::{Account, ApiKey, Contact, EntitlementRecord, Event, Product, Transition};
+use crate::plan::{self, plan_batch, BatchItem, ItemAnswer, Loaded, Plan};
+use crate::store::TransitionResult;
+
+/// Most entitlements one `sync_statuses` call moves; the job calls again.
+pub const SYNC_LIMIT: u32 = 1_000;
+
+/// The write path's transaction: lock what the batch touches (cases, then
+/// reservations, then entitlements, each in id order), read the idempotency
+/// keys, and only then the work-order references the locks protect; plan
+/// every item in arrival order; write the plan; commit.
+pub async fn apply_batch<T: WriteTx>(
+    tx: T,
+    items: &[BatchItem],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Vec<ItemAnswer>, T::Error> {
+    let now = stored_time(now);
+    let mut loaded = Loaded::default();
+    for case in tx.lock_cases(&plan::case_ids(items)).await? {
+        loaded.cases.insert(case.state.id.clone(), case);
+    }
+    for reservation in tx.lock_reservations(&plan::reservation_ids(items)).await? {
+        loaded
+            .reservations
+            .insert(reservation.id.clone(), reservation);
+    }
+    let entitlement_ids = plan::entitlement_ids(items, &loaded.reservations, &loaded.cases);
+    let key_names = plan::idempotency_keys(items);
+    // Independent of each other: a backend may send them together.
+    let (entitlements, keys) = futures::join!(
+        tx.lock_entitlements(&entitlement_ids),
+        tx.load_keys(&key_names)
+    );
+    loaded.entitlements = states(entitlements?);
+    loaded.keys = keys?;
+    loaded.references = tx.load_references(&plan::usage_references(items)).await?;
+    let plan = plan_batch(&mut loaded, items, today, now);
+    assert_eq!(plan.answers.len(), items.len(), "one answer per batch item");
+    assert_counters_hold(&plan);
+    let Plan {
+        answers,
+        counters,
+        ledger,
+        reservations,
+        cases,
+        keys,
+        events,
+        audit,
+    } = plan;
+    let changes = Changes {
+        counters,
+        ledger,
+        reservations,
+        cases,
+        answers: keys,
+        events,
+        audit,
+        ..Changes::default()
+    };
+    tx.write(&changes, now).await?;
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// No batch writes counters below zero: use is given back at most down to
+/// nothing, and a hold is released at most once (the rules are
+/// `allot-core`'s; this checks that what is written obeys them).
+fn assert_counters_hold(plan: &Plan) {
+    for (id, counters) in &plan.counters {
+        assert!(
+            !counters.used.is_negative() && !counters.held.is_negative(),
+            "entitlement {id} would be written with negative counters: {counters:?}"
+        );
+        for (channel, c) in &counters.channels {
+            assert!(
+                !c.used.is_negative() && !c.held.is_negative(),
+                "channel {channel} of entitlement {id} would be written with negative counters"
+            );
+        }
+    }
+}
+
+fn states(records: Vec<EntitlementRecord>) -> HashMap<String, EntitlementState> {
+    records
+        .into_iter()
+        .map(|r| {
+            let id = r.entitlement.id.clone();
+            let state = EntitlementState {
+                entitlement: r.entitlement,
+                counters: r.counters,
+            };
+            (id, state)
+        })
+        .collect()
+}
+
+async fn lock_one<T: WriteTx>(tx: &T, id: &str) -> Result<EntitlementRecord, T::Error> {
+    let ids = std::iter::once(id.to_string()).collect();
+    let mut found = tx.lock_entitlements(&ids).await?;
+    assert!(found.len() <= 1, "one row per entitlement id");
+    found
+        .pop()
+        .ok_or_else(|| StoreError::not_found("entitlement", id).into())
+}
+
+async fn finish<T: WriteTx>(tx: T, changes: Changes, now: DateTime<Utc>) -> Result<(), T::Error> {
+    tx.write(&changes, now).await?;
+    tx.commit().await
+}
+
+/// What a created row's audit entry says.
+struct Created<'a> {
+    action: &'a str,
+    kind: &'a str,
+    id: &'a str,
+}
+
+fn created<S: serde::Serialize>(
+    ctx: &AuditContext,
+    what: Created<'_>,
+    after: &S,
+    at: DateTime<Utc>,
+) -> AuditEntry {
+    AuditEntry::new(
+        ctx,
+        what.action,
+        what.kind,
+        what.id,
+        None,
+        snapshot(after),
+        at,
+    )
+}
+
+pub async fn insert_account<T: WriteTx>(
+    tx: T,
+    account: &Account,
+    ctx: &AuditContext,
+) -> Result<(), T::Error> {
+    let what = Created {
+        action: "account.create",
+        kind: "account",
+        id: &account.id,
+    };
+    let changes = Changes {
+        audit: vec![created(ctx, what, account, account.created_at)],
+        accounts: vec![account.clone()],
+        ..Changes::default()
+    };
+    finish(tx, changes, account.created_at).await
+}
+
+pub async fn insert_contact<T: WriteTx>(
+    tx: T,
+    contact: &Contact,
+    ctx: &AuditContext,
+) -> Result<(), T::Error> {
+    let what = Created {
+        action: "contact.create",
+        kind: "contact",
+        id: &contact.id,
+    };
+    let changes = Changes {
+        audit: vec![created(ctx, what, contact, contact.created_at)],
+        contacts: vec![contact.clone()],
+        ..Changes::default()
+    };
+    finish(tx, changes, contact.created_at).await
+}
+
+pub async fn insert_product<T: WriteTx>(
+    tx: T,
+    product: &Product,
+    ctx: &AuditContext,
+) -> Result<(), T::Error> {
+    let what = Created {
+        action: "product.create",
+        kind: "product",
+        id: &product.id,
+    };
+    let changes = Changes {
+        audit: vec![created(ctx, what, product, product.created_at)],
+        products: vec![product.clone()],
+        ..Changes::default()
+    };
+    finish(tx, changes, product.created_at).await
+}
+
+pub async fn insert_api_key<T: WriteTx>(
+    tx: T,
+    key: &ApiKey,
+    secret_hash: &str,
+    ctx: &AuditContext,
+) -> Result<(), T::Error> {
+    let what = Created {
+        action: "api_key.create",
+        kind: "api_key",
+        id: &key.id,
+    };
+    let changes = Changes {
+        audit: vec![created(ctx, what, key, key.created_at)],
+        api_keys: vec![(key.clone(), secret_hash.to_string())],
+        ..Changes::default()
+    };
+    finish(tx, changes, key.created_at).await
+}
+
+/// Revokes a key once: whether the key exists. Revoking a revoked key
+/// changes nothing and is not audited.
+pub async fn revoke_api_key<T: WriteTx>(
+    tx: T,
+    id: &str,
+    now: DateTime<Utc>,
+    ctx: &AuditContext,
+) -> Result<bool, T::Error> {
+    let now = stored_time(now);
+    let Some(before) = tx.lock_api_key(id).await? else {
+        return Ok(false);
+    };
+    if before.revoked_at.is_some() {
+        return Ok(true);
+    }
+    let after = ApiKey {
+        revoked_at: Some(now),
+        ..before.clone()
+    };
+    let entry = AuditEntry::new(
+        ctx,
+        "api_key.revoke",
+        "api_key",
+        id,
+        snapshot(&before),
+        snapshot(&after),
+        now,
+    );
+    let changes = Changes {
+        revoked_keys: vec![(id.to_string(), now)],
+        audit: vec![entry],
+        ..Changes::default()
+    };
+    finish(tx, changes, now).await?;
+    Ok(true)
+}
+
+/// A new draft with zeroed counters. A second default entitlement for an
+/// account fails in `write` as `Conflict { code: "default_exists" }`.
+pub async fn insert_entitlement<T: WriteTx>(
+    tx: T,
+    entitlement: &Entitlement,
+    now: DateTime<Utc>,
+    ctx: &AuditContext,
+) -> Result<EntitlementRecord, T::Error> {
+    let now = stored_time(now);
+    let record = fresh_record(entitlement.clone(), now);
+    let what = Created {
+        action: "entitlement.create",
+        kind: "entitlement",
+        id: &entitlement.id,
+    };
+    let changes = Changes {
+        audit: vec![created(ctx, what, &record, now)],
+        new_entitlements: vec![entitlement.clone()],
+        ..Changes::default()
+    };
+    finish(tx, changes, now).await?;
+    Ok(record)
+}
+
+fn fresh_record(entitlement: Entitlement, now: DateTime<Utc>) -> EntitlementRecord {
+    EntitlementRecord {
+        entitlement,
+        counters: Default::default(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Replaces the terms of a draft under its row lock; anything else is
+/// refused per `lifecycle::check_edit` on the effective status.
+pub async fn update_terms<T: WriteTx>(
+    tx: T,
+    id: &str,
+    terms: &Terms,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    ctx: &AuditContext,
+) -> Result<EntitlementRecord, T::Error> {
+    let now = stored_time(now);
+    let before = lock_one(&tx, id).await?;
+    let current = &before.entitlement;
+    let (start, end) = (current.terms.start_date, current.terms.end_date);
+    let effective = effective_status(current.status, start, end, today);
+    check_edit(&current.terms, effective, terms).map_err(StoreError::Edit)?;
+    let mut after = before.clone();
+    after.entitlement.terms = terms.clone();
+    after.updated_at = now;
+    let entry = AuditEntry::new(
+        ctx,
+        "entitlement.update",
+        "entitlement",
+        id,
+        snapshot(&before),
+        snapshot(&after),
+        now,
+    );
+    let changes = Changes {
+        entitlements: vec![after.entitlement.clone()],
+        audit: vec![entry],
+        ..Changes::default()
+    };
+    finish(tx, changes, now).await?;
+    Ok(after)
+}
+
+/// A lifecycle action asked for by a person or a client.
+#[derive(Debug, Clone, Copy)]
+pub struct Act<'a> {
+    pub id: &'a str,
+    pub action: Action,
+    pub audit: &'a AuditContext,
+    /// The id the new draft gets when `action` is `Renew`.
+    pub renewal_id: &'a str,
+    pub today: NaiveDate,
+    pub now: DateTime<Utc>,
+}
+
+fn event(kind: &str, entitlement_id: &str, data: serde_json::Value, now: DateTime<Utc>) -> Event {
+    Event {
+        id: new_id("evt", now),
+        kind: kind.to_string(),
+        entitlement_id: Some(entitlement_id.to_string()),
+        data,
+        created_at: now,
+    }
+}
+
+fn transition_row(
+    id: &str,
+    from: Status,
+    to: Status,
+    action: &str,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> Transition {
+    Transition {
+        entitlement_id: id.to_string(),
+        from_status: from,
+        to_status: to,
+        action: action.to_string(),
+        actor: actor.to_string(),
+        at,
+    }
+}
+
+/// Applies a lifecycle action under the row lock (per
+/// `lifecycle::transition` on the effective status), recording the
+/// transition, its event and its audit entry.
+pub async fn transition<T: WriteTx>(tx: T, act: Act<'_>) -> Result<TransitionResult, T::Error> {
+    let now = stored_time(act.now);
+    let actor = act.audit.actor.as_str();
+    let before = lock_one(&tx, act.id).await?;
+    let terms = &before.entitlement.terms;
+    let effective = effective_status(
+        before.entitlement.status,
+        terms.start_date,
+        terms.end_date,
+        act.today,
+    );
+    let to = lifecycle::transition(
+        act.action,
+        effective,
+        terms.start_date,
+        terms.end_date,
+        act.today,
+    )
+    .map_err(StoreError::Lifecycle)?;
+    let kind = event_for(act.action, to).as_str();
+    let mut changes = Changes::default();
+    let (entitlement, renewal) = if act.action == Action::Renew {
+        let renewal = Entitlement {
+            id: act.renewal_id.to_string(),
+            terms: renewed_terms(terms, act.today),
+            status: Status::Draft,
+            predecessor_id: Some(act.id.to_string()),
+        };
+        changes.new_entitlements.push(renewal.clone());
+        changes.transitions.push(transition_row(
+            act.renewal_id,
+            Status::Draft,
+            Status::Draft,
+            act.action.as_str(),
+            actor,
+            now,
+        ));
+        let data = json!({ "renewal_id": act.renewal_id });
+        changes.events.push(event(kind, act.id, data, now));
+        (before.clone(), Some(fresh_record(renewal, now)))
+    } else {
+        let mut after = before.clone();
+        after.entitlement.status = to;
+        after.updated_at = now;
+        changes.entitlements.push(after.entitlement.clone());
+        changes.transitions.push(transition_row(
+            act.id,
+            effective,
+            to,
+            act.action.as_str(),
+            actor,
+            now,
+        ));
+        let data = json!({ "from": effective, "to": to, "actor": actor });
+        changes.events.push(event(kind, act.id, data, now));
+        (after, None)
+    };
+    let after = match &renewal {
+        Some(renewal) => Some(json!({ "renewal": snapshot(renewal) })),
+        None => snapshot(&entitlement),
+    };
+    changes.audit.push(AuditEntry::new(
+        act.audit,
+        &format!("entitlement.{}", act.action.as_str()),
+        "entitlement",
+        act.id,
+        snapshot(&before),
+        after,
+        now,
+    ));
+    finish(tx, changes, now).await?;
+    Ok(TransitionResult {
+        entitlement,
+        renewal,
+    })
+}
+
+/// Stores the date-implied status of activated entitlements whose stored
+/// status lags, with a transition, an event and an audit entry each. The
+/// lagging rows are locked first, so an instance running this at the same
+/// time finds them moved and records nothing twice. Moves at most
+/// `SYNC_LIMIT`; returns how many moved.
+pub async fn sync_statuses<T: WriteTx>(
+    tx: T,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<u64, T::Error> {
+    let now = stored_time(now);
+    let system = AuditContext::system();
+    let mut changes = Changes::default();
+    for mut record in tx.lock_lagging(today, SYNC_LIMIT).await? {
+        let e = &record.entitlement;
+        let (id, from) = (e.id.clone(), e.status);
+        let to = effective_status(from, e.terms.start_date, e.terms.end_date, today);
+        if to == from {
+            continue;
+        }
+        record.entitlement.status = to;
+        changes.entitlements.push(record.entitlement);
+        changes
+            .transitions
+            .push(transition_row(&id, from, to, "dates", "system", now));
+        let data = json!({ "from": from, "to": to, "actor": "system" });
+        let kind = event_for(Action::Activate, to).as_str();
+        changes.events.push(event(kind, &id, data, now));
+        changes.audit.push(AuditEntry::new(
+            &system,
+            "entitlement.follow_dates",
+            "entitlement",
+            &id,
+            Some(json!({ "status": from })),
+            Some(json!({ "status": to })),
+            now,
+        ));
+    }
+    let moved = changes.entitlements.len() as u64;
+    if moved == 0 {
+        return Ok(0);
+    }
+    finish(tx, changes, now).await?;
+    Ok(moved)
+}
