@@ -39,6 +39,15 @@ pub struct PeriodReset {
 }
 
 impl Counters {
+    /// Whether every counter is within `MAX_COUNTER_WHOLE`: the decision
+    /// refuses a change that would leave them outside.
+    pub fn within_bounds(&self) -> bool {
+        [self.used, self.held, self.carried]
+            .into_iter()
+            .chain(self.channels.values().flat_map(|c| [c.used, c.held]))
+            .all(Quantity::within_counter_bounds)
+    }
+
     /// Advances to period `to_index`: usage resets, unused allotment rolls
     /// over up to the entitlement's rollover cap. Held amounts stay.
     pub fn roll_to(&self, ent: &Entitlement, to_index: i64) -> (Counters, Option<PeriodReset>) {
@@ -195,6 +204,28 @@ mod tests {
         t.total = Some(Quantity::whole(total));
         t.rollover = Quantity::whole(rollover);
         active(t)
+    }
+
+    #[test]
+    fn counters_are_within_bounds_up_to_the_largest_counter_and_not_past_it() {
+        let largest = Quantity::whole(crate::quantity::MAX_COUNTER_WHOLE);
+        let mut c = Counters {
+            used: largest,
+            held: -largest,
+            ..Default::default()
+        };
+        assert!(c.within_bounds());
+        c.channels.insert(
+            "phone".into(),
+            ChannelCounter {
+                used: Quantity::ZERO,
+                held: largest + Quantity::from_milli(1),
+            },
+        );
+        assert!(!c.within_bounds());
+        c.channels.clear();
+        c.carried = -largest - Quantity::from_milli(1);
+        assert!(!c.within_bounds());
     }
 
     #[test]

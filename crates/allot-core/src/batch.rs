@@ -54,6 +54,11 @@ pub fn check_references(ops: &[Op], used: &UsedReferences) -> Result<(), Refusal
     Ok(())
 }
 
+/// The most ops one command carries: a use is one op; a case action at most
+/// a move's, which gives back the case and each time entry on the old
+/// entitlement and charges them on the new (`cases::MAX_TIME_ENTRIES`).
+pub const MAX_OPS: usize = 2 * (crate::cases::MAX_TIME_ENTRIES + 1);
+
 /// Applies a command's ops all or none: a refusal of any op leaves `states`
 /// untouched. Later commands in the batch see the effect of earlier ones.
 pub fn decide_command(
@@ -61,6 +66,11 @@ pub fn decide_command(
     ops: &[Op],
     today: NaiveDate,
 ) -> Result<Vec<Applied>, Refusal> {
+    assert!(
+        ops.len() <= MAX_OPS,
+        "a command has at most {MAX_OPS} ops, not {}",
+        ops.len()
+    );
     let mut scratch: HashMap<&str, Counters> = HashMap::new();
     let mut applied = Vec::with_capacity(ops.len());
     for op in ops {

@@ -79,6 +79,9 @@ use crate::quantity::Quantity;
 
 /// The most a single time entry may log.
 pub const MAX_HOURS_PER_ENTRY: Quantity = Quantity::whole(24);
+/// The most time entries one case keeps: bounds the ops a move of the case
+/// writes (one per charged entry).
+pub const MAX_TIME_ENTRIES: usize = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -259,6 +262,8 @@ pub enum CaseRefusal {
     UnitNotHours { entitlement_id: String, unit: Unit },
     #[error("entitlement {entitlement_id} does not exist")]
     EntitlementNotFound { entitlement_id: String },
+    #[error("case {case_id} already has {max} time entries, the most a case keeps")]
+    TooManyTimeEntries { case_id: String, max: usize },
 }
 
 impl CaseRefusal {
@@ -271,6 +276,7 @@ impl CaseRefusal {
             CaseRefusal::InvalidHours { .. } => "invalid_hours",
             CaseRefusal::UnitNotHours { .. } => "unit_not_hours",
             CaseRefusal::EntitlementNotFound { .. } => "entitlement_not_found",
+            CaseRefusal::TooManyTimeEntries { .. } => "too_many_time_entries",
         }
     }
 }
@@ -411,6 +417,12 @@ pub fn decide_case(
                 return Err(CaseRefusal::InvalidHours {
                     entry_id: entry_id.clone(),
                     hours: *hours,
+                });
+            }
+            if case.time_entries.len() >= MAX_TIME_ENTRIES {
+                return Err(CaseRefusal::TooManyTimeEntries {
+                    case_id: case.id.clone(),
+                    max: MAX_TIME_ENTRIES,
                 });
             }
             if case.time_entries.iter().any(|e| e.id == *entry_id) {
@@ -955,6 +967,27 @@ mod tests {
             w.act(move_to(Some("ent_3"))),
             vec![("ent_3".into(), q("0.5"), Reason::CaseMovedIn)]
         );
+    }
+
+    #[test]
+    fn a_case_keeps_at_most_max_time_entries_and_a_move_stays_within_max_ops() {
+        let mut w = World::new(f(Unit::Hours, DecrementOn::Creation, None));
+        w.act(Open);
+        for i in 0..MAX_TIME_ENTRIES {
+            w.act(log(&format!("t{i}"), "0.001"));
+        }
+        assert_eq!(
+            w.try_do(log("one-more", "0.001")).unwrap_err(),
+            CaseRefusal::TooManyTimeEntries {
+                case_id: "case_1".into(),
+                max: MAX_TIME_ENTRIES,
+            }
+        );
+        w.facts
+            .insert("ent_2".into(), f(Unit::Hours, DecrementOn::Creation, None));
+        let moved = w.act(move_to(Some("ent_2")));
+        assert_eq!(moved.len(), 2 * MAX_TIME_ENTRIES);
+        assert!(moved.len() <= crate::batch::MAX_OPS);
     }
 
     #[test]

@@ -403,6 +403,15 @@ pub fn decide(
             }
         }
     };
+    if !after.within_bounds() {
+        return Err(Refusal::InvalidQuantity {
+            field: "quantity".into(),
+            message: format!(
+                "would take the entitlement's counters past {}, the most Allot keeps",
+                crate::quantity::MAX_COUNTER_WHOLE
+            ),
+        });
+    }
     let (events, warnings) = consequences(ent, &before, &after, reset.as_ref());
     Ok(Applied {
         entitlement_id: ent.id.clone(),
@@ -542,6 +551,31 @@ mod tests {
         assert_eq!(remaining(&ent, &ok.counters), Some(q("-1.5")));
         assert_eq!(ok.warnings.len(), 1);
         assert!(ok.events.iter().any(|e| e.kind == EventKind::Overage));
+    }
+
+    #[test]
+    fn a_use_that_would_take_a_counter_past_its_bound_is_refused_not_wrapped() {
+        let mut t = terms();
+        t.restrict = false;
+        let ent = active(t);
+        let largest = Quantity::whole(crate::quantity::MAX_COUNTER_WHOLE);
+        let c = Counters {
+            used: largest - q("1"),
+            ..Default::default()
+        };
+        let ok = decide(&ent, &c, &consume("1"), today()).unwrap();
+        assert_eq!(ok.counters.used, largest);
+        let err = decide(&ent, &ok.counters, &consume("0.001"), today()).unwrap_err();
+        assert!(
+            matches!(&err, Refusal::InvalidQuantity { field, .. } if field == "quantity"),
+            "{err:?}"
+        );
+        let adjust = Change::Adjust {
+            quantity: Quantity::whole(crate::quantity::MAX_WHOLE),
+            channel: None,
+            reference: None,
+        };
+        assert!(decide(&ent, &ok.counters, &adjust, today()).is_err());
     }
 
     #[test]

@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 pub const SCALE: i64 = 1000;
 /// The largest magnitude accepted at the edge: one trillion whole units.
 pub const MAX_WHOLE: i64 = 1_000_000_000_000;
+/// The largest magnitude a counter may reach (a thousand times `MAX_WHOLE`).
+/// A change that would go past it is refused, so a counter plus any one
+/// accepted quantity always fits in an `i64`: the arithmetic below never
+/// overflows on what the rules let through.
+pub const MAX_COUNTER_WHOLE: i64 = 1_000 * MAX_WHOLE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Quantity(i64);
@@ -57,6 +62,15 @@ impl Quantity {
         self.0 < 0
     }
 
+    /// Whether a counter may hold this amount (see `MAX_COUNTER_WHOLE`).
+    pub fn within_counter_bounds(self) -> bool {
+        self.0.unsigned_abs() <= (MAX_COUNTER_WHOLE * SCALE) as u64
+    }
+
+    pub fn checked_add(self, rhs: Quantity) -> Option<Quantity> {
+        self.0.checked_add(rhs.0).map(Quantity)
+    }
+
     pub fn is_whole(self) -> bool {
         self.0 % SCALE == 0
     }
@@ -96,42 +110,45 @@ impl Quantity {
     }
 }
 
+// Overflow is asserted, never wrapped: quantities are bounded at the edge
+// (`MAX_WHOLE`) and counters by the rules (`MAX_COUNTER_WHOLE`), so these
+// cannot fail on anything the rules accept.
 impl std::ops::Add for Quantity {
     type Output = Quantity;
     fn add(self, rhs: Quantity) -> Quantity {
-        Quantity(self.0 + rhs.0)
+        Quantity(self.0.checked_add(rhs.0).expect("quantity overflow"))
     }
 }
 
 impl std::ops::Sub for Quantity {
     type Output = Quantity;
     fn sub(self, rhs: Quantity) -> Quantity {
-        Quantity(self.0 - rhs.0)
+        Quantity(self.0.checked_sub(rhs.0).expect("quantity overflow"))
     }
 }
 
 impl std::ops::Neg for Quantity {
     type Output = Quantity;
     fn neg(self) -> Quantity {
-        Quantity(-self.0)
+        Quantity(self.0.checked_neg().expect("quantity overflow"))
     }
 }
 
 impl std::ops::AddAssign for Quantity {
     fn add_assign(&mut self, rhs: Quantity) {
-        self.0 += rhs.0;
+        *self = *self + rhs;
     }
 }
 
 impl std::ops::SubAssign for Quantity {
     fn sub_assign(&mut self, rhs: Quantity) {
-        self.0 -= rhs.0;
+        *self = *self - rhs;
     }
 }
 
 impl std::iter::Sum for Quantity {
     fn sum<I: Iterator<Item = Quantity>>(iter: I) -> Quantity {
-        Quantity(iter.map(|q| q.0).sum())
+        iter.fold(Quantity::ZERO, |a, b| a + b)
     }
 }
 

@@ -129,7 +129,8 @@ impl ApiError {
             ApiError::Case(r) => {
                 let status = match r {
                     CaseRefusal::InvalidCaseTransition { .. }
-                    | CaseRefusal::DuplicateTimeEntry { .. } => StatusCode::CONFLICT,
+                    | CaseRefusal::DuplicateTimeEntry { .. }
+                    | CaseRefusal::TooManyTimeEntries { .. } => StatusCode::CONFLICT,
                     CaseRefusal::TimeEntryNotFound { .. } => StatusCode::NOT_FOUND,
                     CaseRefusal::InvalidHours { .. }
                     | CaseRefusal::UnitNotHours { .. }
