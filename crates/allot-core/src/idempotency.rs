@@ -7,16 +7,20 @@ pub enum KeyUse<T> {
     Fresh,
     /// Seen with the same request: answer what was answered then.
     Replay(T),
+    /// Claimed by the same request, which has not answered yet.
+    InFlight,
     /// Seen with a different request: refuse (422).
     Mismatch,
 }
 
-/// `stored` is the fingerprint and answer recorded for the key, if any.
-pub fn key_use<T: Clone>(stored: Option<(&str, &T)>, fingerprint: &str) -> KeyUse<T> {
+/// `stored` is the fingerprint recorded for the key and its answer (none
+/// yet while the first request is in flight), if the key was seen.
+pub fn key_use<T: Clone>(stored: Option<(&str, Option<&T>)>, fingerprint: &str) -> KeyUse<T> {
     match stored {
         None => KeyUse::Fresh,
-        Some((fp, answer)) if fp == fingerprint => KeyUse::Replay(answer.clone()),
-        Some(_) => KeyUse::Mismatch,
+        Some((fp, _)) if fp != fingerprint => KeyUse::Mismatch,
+        Some((_, Some(answer))) => KeyUse::Replay(answer.clone()),
+        Some((_, None)) => KeyUse::InFlight,
     }
 }
 
@@ -30,7 +34,13 @@ mod tests {
     #[test]
     fn same_key_same_body_replays_other_body_mismatches() {
         assert_eq!(key_use::<u8>(None, "a"), KeyUse::Fresh);
-        assert_eq!(key_use(Some(("a", &7)), "a"), KeyUse::Replay(7));
-        assert_eq!(key_use(Some(("a", &7)), "b"), KeyUse::<u8>::Mismatch);
+        assert_eq!(key_use(Some(("a", Some(&7))), "a"), KeyUse::Replay(7));
+        assert_eq!(key_use(Some(("a", Some(&7))), "b"), KeyUse::<u8>::Mismatch);
+    }
+
+    #[test]
+    fn an_unanswered_key_is_in_flight_for_its_own_request_only() {
+        assert_eq!(key_use::<u8>(Some(("a", None)), "a"), KeyUse::InFlight);
+        assert_eq!(key_use::<u8>(Some(("a", None)), "b"), KeyUse::Mismatch);
     }
 }

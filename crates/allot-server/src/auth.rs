@@ -138,8 +138,12 @@ pub enum Permission {
     RecordUsage,
     /// Post adjustments to usage.
     Adjust,
-    /// Open, resolve, cancel, reactivate and delete cases; log time.
+    /// Open a case (customers: on their own account, from the portal).
+    OpenCases,
+    /// Resolve, cancel, reactivate and delete cases; log time.
     WorkCases,
+    /// Read the event feed, which spans every account.
+    ReadEvents,
     /// API keys and other settings.
     Administer,
 }
@@ -149,9 +153,29 @@ pub fn allows(role: Role, permission: Permission) -> bool {
     match role {
         Role::Admin => true,
         Role::Manager => permission != Administer,
-        Role::Agent => matches!(permission, Read | RecordUsage | WorkCases),
-        Role::Customer => permission == Read,
+        Role::Agent => matches!(
+            permission,
+            Read | RecordUsage | OpenCases | WorkCases | ReadEvents
+        ),
+        Role::Customer => matches!(permission, Read | OpenCases),
         Role::Integration => permission == RecordUsage,
+    }
+}
+
+/// Which accounts a role reaches, beside what it may do (`allows`): the
+/// one place that decides who sees which account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    AllAccounts,
+    /// Only the account its key was issued for; every other account's
+    /// objects do not exist to it (404).
+    OwnAccount,
+}
+
+pub fn reach(role: Role) -> Reach {
+    match role {
+        Role::Customer => Reach::OwnAccount,
+        Role::Admin | Role::Manager | Role::Agent | Role::Integration => Reach::AllAccounts,
     }
 }
 
@@ -167,12 +191,20 @@ impl Principal {
         }
     }
 
-    /// Whether this caller may see the account's objects at all. Customers
-    /// see only their own; to them everything else does not exist (404).
+    /// Whether this caller may see the account's objects at all (`reach`).
     pub fn sees_account(&self, account_id: &str) -> bool {
-        match self.role {
-            Role::Customer => self.account_id.as_deref() == Some(account_id),
-            _ => true,
+        match reach(self.role) {
+            Reach::OwnAccount => self.account_id.as_deref() == Some(account_id),
+            Reach::AllAccounts => true,
+        }
+    }
+
+    /// The one account this caller is confined to, if `reach` confines it
+    /// (a confined key without an account sees nothing).
+    pub fn confined_to(&self) -> Option<&str> {
+        match reach(self.role) {
+            Reach::OwnAccount => Some(self.account_id.as_deref().unwrap_or("")),
+            Reach::AllAccounts => None,
         }
     }
 }
@@ -185,16 +217,56 @@ mod tests {
     fn roles_get_exactly_their_permissions() {
         use Permission::*;
         let table = [
-            (Role::Admin, [true, true, true, true, true, true]),
-            (Role::Manager, [true, true, true, true, false, true]),
-            (Role::Agent, [true, false, true, false, false, true]),
-            (Role::Customer, [true, false, false, false, false, false]),
-            (Role::Integration, [false, false, true, false, false, false]),
+            (
+                Role::Admin,
+                [true, true, true, true, true, true, true, true],
+            ),
+            (
+                Role::Manager,
+                [true, true, true, true, false, true, true, true],
+            ),
+            (
+                Role::Agent,
+                [true, false, true, false, false, true, true, true],
+            ),
+            (
+                Role::Customer,
+                [true, false, false, false, false, true, false, false],
+            ),
+            (
+                Role::Integration,
+                [false, false, true, false, false, false, false, false],
+            ),
         ];
         for (role, expected) in table {
-            let got =
-                [Read, Manage, RecordUsage, Adjust, Administer, WorkCases].map(|p| allows(role, p));
+            let got = [
+                Read,
+                Manage,
+                RecordUsage,
+                Adjust,
+                Administer,
+                OpenCases,
+                WorkCases,
+                ReadEvents,
+            ]
+            .map(|p| allows(role, p));
             assert_eq!(got, expected, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn only_customers_are_confined_to_their_account() {
+        for role in Role::ALL {
+            let principal = Principal {
+                key_id: "key_1".into(),
+                role,
+                account_id: Some("acc_1".into()),
+                request_id: None,
+            };
+            let confined = role == Role::Customer;
+            assert_eq!(principal.confined_to().is_some(), confined, "{role:?}");
+            assert_eq!(principal.sees_account("acc_2"), !confined, "{role:?}");
+            assert!(principal.sees_account("acc_1"), "{role:?}");
         }
     }
 

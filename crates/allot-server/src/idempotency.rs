@@ -4,6 +4,7 @@
 //! after. A claim left unfinished by a crash can be taken over after
 //! `STALE_AFTER`, so a key never stays blocked.
 
+use allot_core::idempotency::{key_use, KeyUse};
 use allot_store::model::KeyClaim;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -79,12 +80,11 @@ pub async fn layer(
         .await?
     {
         KeyClaim::Existing(record) => {
-            if record.fingerprint != fp {
-                return Err(ApiError::KeyReused);
-            }
-            match record.answer {
-                Some(answer) => Ok(replay(&answer)),
-                None => Err(ApiError::KeyInFlight),
+            let stored = Some((record.fingerprint.as_str(), record.answer.as_ref()));
+            match key_use(stored, &fp) {
+                KeyUse::Replay(answer) => Ok(replay(&answer)),
+                KeyUse::Mismatch => Err(ApiError::KeyReused),
+                KeyUse::InFlight | KeyUse::Fresh => Err(ApiError::KeyInFlight),
             }
         }
         KeyClaim::Claimed => {

@@ -251,6 +251,12 @@ pub struct CreateReservation {
     pub reference: Option<String>,
 }
 
+/// The body of an action that takes no input (resolve, cancel, reactivate,
+/// release): absent, or an object without fields.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommitReservation {

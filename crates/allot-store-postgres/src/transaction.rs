@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use allot_core::batch::UsedReferences;
+use allot_core::Quantity;
 use allot_store::backend::{Changes, KeyName, WriteTx};
 use allot_store::model::{ApiKey, EntitlementRecord, IdempotencyRecord};
 use allot_store::plan::{CaseRecord, Reservation};
@@ -97,6 +98,24 @@ impl WriteTx for PgTx<'_> {
 
     async fn load_references(&self, pairs: &BTreeSet<(String, String)>) -> Res<UsedReferences> {
         load_references(&self.tx, pairs).await
+    }
+
+    async fn ledger_sums(&self, periods: &[(String, i64)]) -> Res<Vec<Quantity>> {
+        let ids: Vec<&str> = periods.iter().map(|(id, _)| id.as_str()).collect();
+        let indexes: Vec<i64> = periods.iter().map(|(_, p)| *p).collect();
+        let stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT COALESCE((SELECT SUM(l.quantity_milli) FROM ledger l
+                     WHERE l.entitlement_id = u.id AND l.period_index = u.p), 0)::int8
+                 FROM UNNEST($1::text[], $2::int8[]) WITH ORDINALITY AS u(id, p, n)
+                 ORDER BY u.n",
+            )
+            .await?;
+        let rows = self.tx.query(&stmt, &[&ids, &indexes]).await?;
+        rows.iter()
+            .map(|r| Ok(Quantity::from_milli(r.try_get(0)?)))
+            .collect()
     }
 
     async fn write(&self, changes: &Changes, now: DateTime<Utc>) -> Res<()> {

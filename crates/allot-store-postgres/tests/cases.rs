@@ -72,6 +72,7 @@ fn open(record: CaseRecord) -> BatchItem {
     BatchItem {
         command: Command::OpenCase {
             case: Box::new(record),
+            warnings: Vec::new(),
         },
         actor: "key_test".into(),
         idempotency: None,

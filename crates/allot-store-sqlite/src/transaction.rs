@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 
 use allot_core::batch::UsedReferences;
+use allot_core::Quantity;
 use allot_store::backend::{Changes, KeyName, WriteTx};
 use allot_store::model::{ApiKey, EntitlementRecord, IdempotencyRecord, Transition};
 use allot_store::plan::{CaseRecord, Reservation};
@@ -111,6 +112,19 @@ impl WriteTx for SqliteTx<'_> {
             }
         }
         Ok(used)
+    }
+
+    async fn ledger_sums(&self, periods: &[(String, i64)]) -> Res<Vec<Quantity>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT COALESCE(SUM(quantity_milli), 0) FROM ledger \
+             WHERE entitlement_id = ?1 AND period_index = ?2",
+        )?;
+        let mut sums = Vec::with_capacity(periods.len());
+        for (id, period) in periods {
+            let milli: i64 = stmt.query_row(params![id, period], |r| r.get(0))?;
+            sums.push(Quantity::from_milli(milli));
+        }
+        Ok(sums)
     }
 
     async fn write(&self, changes: &Changes, now: DateTime<Utc>) -> Res<()> {

@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use allot_core::balance::Counters;
 use allot_core::batch::UsedReferences;
 use allot_core::entitlement::Entitlement;
+use allot_core::Quantity;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::audit::AuditEntry;
@@ -74,6 +75,10 @@ pub trait WriteTx {
         &self,
         pairs: &BTreeSet<(String, String)>,
     ) -> Result<UsedReferences, Self::Error>;
+
+    /// The sum of the ledger of each (entitlement, period), in order: what
+    /// debug builds check `used` against after every batch.
+    async fn ledger_sums(&self, periods: &[(String, i64)]) -> Result<Vec<Quantity>, Self::Error>;
 
     /// Writes every row of `changes`, tables in the order of its fields
     /// (which respects every foreign key). `now` is `updated_at` of changed

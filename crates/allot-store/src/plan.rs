@@ -123,9 +123,11 @@ pub enum Command {
     Expire {
         reservation_id: String,
     },
-    /// Opens a new case (its entitlement already chosen by matching).
+    /// Opens a new case (its entitlement already chosen by matching), with
+    /// what matching warned of: part of the answer, and so of its replay.
     OpenCase {
         case: Box<CaseRecord>,
+        warnings: Vec<String>,
     },
     /// Any other action on a stored case.
     Case {
@@ -263,7 +265,7 @@ pub fn entitlement_ids(
                     ids.insert(r.entitlement_id.clone());
                 }
             }
-            Command::OpenCase { case } => ids.extend(case.state.entitlement_id.clone()),
+            Command::OpenCase { case, .. } => ids.extend(case.state.entitlement_id.clone()),
             Command::Case {
                 case_id, action, ..
             } => {
@@ -533,8 +535,18 @@ impl Planner<'_> {
                 }
                 outcome
             }
-            Command::OpenCase { case } => {
-                self.case_outcome((**case).clone(), &CaseAction::Open, None, actor)
+            Command::OpenCase { case, warnings } => {
+                let mut outcome =
+                    self.case_outcome((**case).clone(), &CaseAction::Open, None, actor);
+                if let Outcome::Applied {
+                    warnings: decided, ..
+                } = &mut outcome
+                {
+                    let mut all = warnings.clone();
+                    all.append(decided);
+                    *decided = all;
+                }
+                outcome
             }
             Command::Case {
                 case_id,
@@ -594,7 +606,7 @@ impl Planner<'_> {
                 "reservation",
                 reservation_id.clone(),
             ),
-            Command::OpenCase { case } => ("case.open".into(), "case", case.state.id.clone()),
+            Command::OpenCase { case, .. } => ("case.open".into(), "case", case.state.id.clone()),
             Command::Case {
                 case_id, action, ..
             } => (format!("case.{}", action.name()), "case", case_id.clone()),
@@ -677,15 +689,12 @@ pub fn plan_batch(
                 .loaded
                 .keys
                 .get(&(key.scope.clone(), key.key.clone()));
-            let replay = match stored {
-                Some(rec) => match &rec.answer {
-                    Some(answer) => {
-                        key_use(Some((rec.fingerprint.as_str(), answer)), &key.fingerprint)
-                    }
-                    None if rec.fingerprint == key.fingerprint => KeyUse::Fresh,
-                    None => KeyUse::Mismatch,
-                },
-                None => KeyUse::Fresh,
+            let stored = stored.map(|rec| (rec.fingerprint.as_str(), rec.answer.as_ref()));
+            let replay = match key_use(stored, &key.fingerprint) {
+                // A claim its own request never finished: the write path,
+                // which records the answer with the effect, takes it over.
+                KeyUse::InFlight => KeyUse::Fresh,
+                other => other,
             };
             match replay {
                 KeyUse::Mismatch => {
@@ -703,7 +712,7 @@ pub fn plan_batch(
                     planner.plan.answers.push(answer);
                     continue;
                 }
-                KeyUse::Fresh => {}
+                KeyUse::Fresh | KeyUse::InFlight => {}
             }
         }
         let target = planner.audit_target(item);

@@ -77,8 +77,31 @@ pub async fn apply_batch<T: WriteTx>(
         ..Changes::default()
     };
     tx.write(&changes, now).await?;
+    if cfg!(debug_assertions) {
+        assert_used_is_the_ledger(&tx, &changes).await?;
+    }
     tx.commit().await?;
     Ok(answers)
+}
+
+/// `used == Σ ledger of the current period` for every entitlement the batch
+/// wrote, read back inside the transaction (debug builds: it costs a query).
+async fn assert_used_is_the_ledger<T: WriteTx>(tx: &T, changes: &Changes) -> Result<(), T::Error> {
+    let periods: Vec<(String, i64)> = changes
+        .counters
+        .iter()
+        .map(|(id, c)| (id.clone(), c.period_index))
+        .collect();
+    let sums = tx.ledger_sums(&periods).await?;
+    assert_eq!(sums.len(), periods.len(), "one sum per period asked");
+    for ((id, counters), sum) in changes.counters.iter().zip(sums) {
+        assert_eq!(
+            counters.used, sum,
+            "entitlement {id}: used must equal the ledger of period {}",
+            counters.period_index
+        );
+    }
+    Ok(())
 }
 
 /// No batch writes counters below zero: use is given back at most down to

@@ -5,7 +5,7 @@
 use allot_core::cases::{CaseAction, CaseState, CaseStatus};
 use allot_core::matching::{covers, CaseScope};
 use allot_store::ids::{has_prefix, new_id};
-use allot_store::model::{CaseFilter, Role};
+use allot_store::model::CaseFilter;
 use allot_store::plan::{CaseRecord, Command, Outcome, TimeNote};
 
 use axum::extract::{Path, State};
@@ -17,21 +17,20 @@ use super::parties::{covering, visible_account};
 use super::{fetch, listing, respond, Submission};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{parse_json, Query};
-use crate::inputs::{short_text, text, LogTime, OpenCase, MAX_TEXT};
+use crate::extract::{parse_json, parse_optional_json, Query};
+use crate::inputs::{short_text, text, LogTime, NoFields, OpenCase, MAX_TEXT};
 use crate::state::AppState;
 use crate::views::{CaseView, Listing};
 
 /// The case answer from a write-path outcome.
-fn case_answer(outcome: Outcome, mut warnings: Vec<String>) -> ApiResult<CaseView> {
+fn case_answer(outcome: Outcome) -> ApiResult<CaseView> {
     match outcome {
         Outcome::Applied {
             balances,
-            warnings: more,
+            warnings,
             case: Some(case),
             ..
         } => {
-            warnings.extend(more);
             let balance = case
                 .state
                 .entitlement_id
@@ -111,9 +110,7 @@ async fn live_balance(
     responses((status = 201, body = CaseView), (status = 409, description = "entitlement_exhausted: the case was not opened", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResult<Response> {
-    if request.principal.role != Role::Customer {
-        request.principal.require(Permission::WorkCases)?;
-    }
+    request.principal.require(Permission::OpenCases)?;
     let input: OpenCase = parse_json(&request.body)?;
     let title = text("title", &input.title, MAX_TEXT)?;
     let channel = short_text("channel", &input.channel)?;
@@ -187,14 +184,11 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
             &state,
             Command::OpenCase {
                 case: Box::new(record),
+                warnings,
             },
         )
         .await?;
-    Ok(respond(
-        StatusCode::CREATED,
-        case_answer(outcome, warnings),
-        replayed,
-    ))
+    Ok(respond(StatusCode::CREATED, case_answer(outcome), replayed))
 }
 
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
@@ -232,7 +226,7 @@ pub async fn list(
                 None => None,
             },
         };
-    if principal.role == Role::Customer {
+    if principal.confined_to().is_some() {
         if filter
             .account_id
             .as_ref()
@@ -270,7 +264,7 @@ async fn act(
         note,
     };
     let (outcome, replayed) = request.submit(state, command).await?;
-    Ok((case_answer(outcome, Vec::new()), replayed))
+    Ok((case_answer(outcome), replayed))
 }
 
 macro_rules! case_action {
@@ -283,6 +277,7 @@ macro_rules! case_action {
             Path(id): Path<String>,
             request: Submission,
         ) -> ApiResult<Response> {
+            let NoFields {} = parse_optional_json(&request.body)?;
             let (view, replayed) = act(&state, request, &id, $action, None).await?;
             Ok(respond(StatusCode::OK, view, replayed))
         }

@@ -3,7 +3,7 @@
 use allot_core::entitlement::{Entitlement, Status, Terms};
 use allot_core::lifecycle::Action;
 use allot_store::ids::{has_prefix, new_id};
-use allot_store::model::{EntitlementFilter, EntitlementRecord, Role};
+use allot_store::model::{EntitlementFilter, EntitlementRecord};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -137,7 +137,7 @@ pub async fn list(
         })?),
         None => None,
     };
-    if principal.role == Role::Customer {
+    if principal.confined_to().is_some() {
         if filter
             .account_id
             .as_ref()

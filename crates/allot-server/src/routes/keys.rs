@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
-use crate::auth::{create_key, Permission, Principal};
+use crate::auth::{create_key, reach, Permission, Principal, Reach};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
 use crate::inputs::{short_text, CreateApiKey};
@@ -27,20 +27,20 @@ pub async fn create(
             "must be admin, manager, agent, customer or integration",
         )
     })?;
-    match (role, &body.account_id) {
-        (Role::Customer, None) => {
+    match (reach(role), &body.account_id) {
+        (Reach::OwnAccount, None) => {
             return Err(ApiError::field(
                 "account_id",
                 "is required for customer keys",
             ))
         }
-        (Role::Customer, Some(id))
+        (Reach::OwnAccount, Some(id))
             if !has_prefix(id, "acc") || state.store.get_account(id).await?.is_none() =>
         {
             return Err(ApiError::field("account_id", "account does not exist"));
         }
-        (Role::Customer, Some(_)) => {}
-        (_, Some(_)) => {
+        (Reach::OwnAccount, Some(_)) => {}
+        (Reach::AllAccounts, Some(_)) => {
             return Err(ApiError::field(
                 "account_id",
                 "only customer keys are bound to an account",

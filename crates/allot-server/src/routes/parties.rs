@@ -99,11 +99,7 @@ pub async fn list_accounts(
 ) -> ApiResult<Json<Listing<AccountView>>> {
     principal.require(Permission::Read)?;
     let page = query.page()?;
-    if let Some(own) = principal
-        .account_id
-        .clone()
-        .filter(|_| principal.role == allot_store::model::Role::Customer)
-    {
+    if let Some(own) = principal.confined_to().map(str::to_string) {
         let rows: Vec<Account> = state
             .store
             .get_account(&own)
@@ -186,7 +182,7 @@ pub async fn list_contacts(
     principal.require(Permission::Read)?;
     let page = query.page()?;
     let mut account = query.get("account_id").map(str::to_string);
-    if principal.role == allot_store::model::Role::Customer {
+    if principal.confined_to().is_some() {
         if account.as_ref().is_some_and(|a| !principal.sees_account(a)) {
             return Ok(Json(Listing {
                 items: vec![],

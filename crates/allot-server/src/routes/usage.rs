@@ -15,9 +15,10 @@ use axum::Json;
 use super::{fetch, listing, respond, Submission};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{parse_json, Query};
+use crate::extract::{parse_json, parse_optional_json, Query};
 use crate::inputs::{
-    short_text, CommitReservation, CreateReservation, PostAdjustment, RecordUsage, UsageKind,
+    short_text, CommitReservation, CreateReservation, NoFields, PostAdjustment, RecordUsage,
+    UsageKind,
 };
 use crate::routes::entitlements::visible_entitlement;
 use crate::state::AppState;
@@ -57,7 +58,7 @@ async fn customer_sees(
     principal: &crate::auth::Principal,
     id: &str,
 ) -> ApiResult<()> {
-    if principal.role == allot_store::model::Role::Customer {
+    if principal.confined_to().is_some() {
         visible_entitlement(state, principal, id).await?;
     }
     Ok(())
@@ -224,7 +225,7 @@ async fn settle(
     id: &str,
     command: Command,
 ) -> ApiResult<Response> {
-    if submission.principal.role == allot_store::model::Role::Customer {
+    if submission.principal.confined_to().is_some() {
         let held = if has_prefix(id, "res") {
             state.store.get_reservation(id).await?
         } else {
@@ -256,11 +257,7 @@ pub async fn commit(
     Path(id): Path<String>,
     request: Submission,
 ) -> ApiResult<Response> {
-    let input: CommitReservation = if request.body.iter().all(u8::is_ascii_whitespace) {
-        CommitReservation::default()
-    } else {
-        parse_json(&request.body)?
-    };
+    let input: CommitReservation = parse_optional_json(&request.body)?;
     let command = Command::Commit {
         reservation_id: id.clone(),
         actual: input.quantity,
@@ -276,6 +273,7 @@ pub async fn release(
     Path(id): Path<String>,
     request: Submission,
 ) -> ApiResult<Response> {
+    let NoFields {} = parse_optional_json(&request.body)?;
     let command = Command::Release {
         reservation_id: id.clone(),
     };
@@ -315,13 +313,7 @@ pub async fn events(
     principal: Principal,
     query: Query,
 ) -> ApiResult<Json<Listing<EventView>>> {
-    // The event feed spans every account: staff only.
-    if principal.role == allot_store::model::Role::Customer {
-        return Err(ApiError::Forbidden(
-            "customer keys may not read the event feed".into(),
-        ));
-    }
-    principal.require(Permission::Read)?;
+    principal.require(Permission::ReadEvents)?;
     let page = query.page()?;
     let rows = state
         .store

@@ -13,6 +13,8 @@ crate::on_both_backends!(
     visit_references_are_unique,
     the_last_case_goes_to_exactly_one_opener,
     customers_open_cases_for_their_own_account,
+    action_bodies_refuse_unknown_fields,
+    a_replayed_case_open_keeps_its_warnings,
 );
 
 async fn open(app: &TestApp, body: Value) -> crate::common::Answer {
@@ -558,5 +560,110 @@ async fn customers_open_cases_for_their_own_account(app: TestApp) {
         .await
         .status,
         StatusCode::FORBIDDEN
+    );
+}
+
+/// Actions without input accept no body or `{}`, and refuse anything else
+/// like every other body: a 422 naming the field, nothing applied.
+async fn action_bodies_refuse_unknown_fields(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let ent = app.active_entitlement(&acc, json!({ "total": 5 })).await;
+    let case = open(
+        &app,
+        json!({ "account_id": acc, "title": "Printer", "entitlement_id": ent }),
+    )
+    .await;
+    let id = case.id();
+    let refused = app
+        .post(
+            &format!("/v1/cases/{id}/resolve"),
+            json!({ "reason": "done" }),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(
+        refused.body["error"]["details"]["fields"][0]["field"],
+        "reason"
+    );
+    let still = app.get(&format!("/v1/cases/{id}")).await;
+    assert_eq!(still.body["status"], "open", "{:?}", still.body);
+    let resolved = app
+        .post(&format!("/v1/cases/{id}/resolve"), json!({}))
+        .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{:?}", resolved.body);
+    let hold = app
+        .post(
+            &format!("/v1/entitlements/{ent}/reservations"),
+            json!({ "quantity": 1, "timeout_seconds": 60 }),
+        )
+        .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{:?}", hold.body);
+    let res = hold.body["reservation"]["id"].as_str().unwrap().to_string();
+    let refused = app
+        .post(
+            &format!("/v1/reservations/{res}/release"),
+            json!({ "now": true }),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(
+        refused.body["error"]["details"]["fields"][0]["field"],
+        "now"
+    );
+    let released = app
+        .post(&format!("/v1/reservations/{res}/release"), json!({}))
+        .await;
+    assert_eq!(released.status, StatusCode::OK, "{:?}", released.body);
+}
+
+/// Matching's warnings are part of the stored answer: a retry with the same
+/// key gets them again, and no second case.
+async fn a_replayed_case_open_keeps_its_warnings(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let body = json!({ "account_id": acc, "title": "Nothing covers this" });
+    let first = app
+        .call(
+            Method::POST,
+            "/v1/cases",
+            Some(&app.admin),
+            Some(body.clone()),
+            Some("open-1"),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(
+        first.body["warnings"].as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        first.body
+    );
+    let again = app
+        .call(
+            Method::POST,
+            "/v1/cases",
+            Some(&app.admin),
+            Some(body),
+            Some("open-1"),
+        )
+        .await;
+    assert!(again.replayed);
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body, first.body);
+    let cases = app.get(&format!("/v1/cases?account_id={acc}")).await;
+    assert_eq!(
+        cases.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        cases.body
     );
 }
