@@ -84,29 +84,58 @@ pub fn draft(id: &str, terms: Terms) -> Entitlement {
     }
 }
 
+pub async fn insert_account(
+    store: &dyn Store,
+    account: &Account,
+    who: &AuditContext,
+) -> StoreResult<()> {
+    store.insert_account(account, who).await
+}
+
 pub async fn add_account(store: &dyn Store, id: &str, parent: Option<&str>) -> Account {
     let account = account(id, parent);
-    store.insert_account(&account, &tester()).await.unwrap();
+    insert_account(store, &account, &tester()).await.unwrap();
     account
 }
 
+/// Inserts the draft `id` with `terms`, created at `at` by `who`.
+pub async fn insert_draft(
+    store: &dyn Store,
+    id: &str,
+    terms: Terms,
+    at: DateTime<Utc>,
+    who: &AuditContext,
+) -> StoreResult<EntitlementRecord> {
+    store.insert_entitlement(&draft(id, terms), at, who).await
+}
+
 pub async fn add_draft(store: &dyn Store, id: &str, terms: Terms) -> EntitlementRecord {
-    store
-        .insert_entitlement(&draft(id, terms), now(), &tester())
+    insert_draft(store, id, terms, now(), &tester())
         .await
         .unwrap()
 }
 
-/// Replaces a draft's terms at `when`.
+/// Replaces a draft's terms at `when`, as `who`.
+pub async fn edit_as(
+    store: &dyn Store,
+    id: &str,
+    terms: &Terms,
+    when: DateTime<Utc>,
+    who: &AuditContext,
+) -> StoreResult<EntitlementRecord> {
+    store
+        .update_terms(id, terms, when.date_naive(), when, who)
+        .await
+}
+
+/// Replaces a draft's terms at `when`, as the tester.
 pub async fn edit(
     store: &dyn Store,
     id: &str,
     terms: &Terms,
     when: DateTime<Utc>,
 ) -> StoreResult<EntitlementRecord> {
-    store
-        .update_terms(id, terms, when.date_naive(), when, &tester())
-        .await
+    edit_as(store, id, terms, when, &tester()).await
 }
 
 /// A lifecycle action by `who` at `when`; `renewal_id` names a renewal.

@@ -29,7 +29,7 @@ pub async fn each_change_writes_one_audit_row(db: &TestDatabase) {
 
     // An account.
     let acc = account("acc_1", None);
-    s.insert_account(&acc, &admin()).await.unwrap();
+    insert_account(s, &acc, &admin()).await.unwrap();
     let entry = one_new_audit(s, "acc_1", 0).await;
     assert_eq!(
         (
@@ -47,15 +47,12 @@ pub async fn each_change_writes_one_audit_row(db: &TestDatabase) {
     assert_eq!(entry.at, acc.created_at);
 
     // A failed insert writes nothing.
-    assert!(s
-        .insert_account(&account("acc_orphan", Some("acc_none")), &admin())
-        .await
-        .is_err());
+    let orphan = account("acc_orphan", Some("acc_none"));
+    assert!(insert_account(s, &orphan, &admin()).await.is_err());
     assert!(audit_of(s, "acc_orphan").await.is_empty());
 
     // An entitlement: created, edited, activated.
-    let created = s
-        .insert_entitlement(&draft("ent_1", terms("acc_1", Some(10))), now(), &admin())
+    let created = insert_draft(s, "ent_1", terms("acc_1", Some(10)), now(), &admin())
         .await
         .unwrap();
     let entry = one_new_audit(s, "ent_1", 0).await;
@@ -65,10 +62,7 @@ pub async fn each_change_writes_one_audit_row(db: &TestDatabase) {
     let mut edited = terms("acc_1", Some(25));
     edited.name = "Renamed".into();
     let later = now() + Duration::minutes(5);
-    let updated = s
-        .update_terms("ent_1", &edited, today(), later, &admin())
-        .await
-        .unwrap();
+    let updated = edit_as(s, "ent_1", &edited, later, &admin()).await.unwrap();
     let entry = one_new_audit(s, "ent_1", 1).await;
     assert_eq!(
         (entry.action.as_str(), entry.target_type.as_str()),
@@ -101,8 +95,7 @@ pub async fn each_change_writes_one_audit_row(db: &TestDatabase) {
 
     // A refused edit and a refused action write nothing.
     assert!(matches!(
-        s.update_terms("ent_1", &edited, today(), later, &admin())
-            .await,
+        edit_as(s, "ent_1", &edited, later, &admin()).await,
         Err(StoreError::Edit(_))
     ));
     assert!(matches!(
@@ -160,14 +153,12 @@ pub async fn each_change_writes_one_audit_row(db: &TestDatabase) {
 pub async fn sync_and_api_keys_are_audited(db: &TestDatabase) {
     let store = db.store();
     let s = store.as_ref();
-    s.insert_account(&account("acc_1", None), &admin())
+    insert_account(s, &account("acc_1", None), &admin())
         .await
         .unwrap();
     let mut t = terms("acc_1", Some(10));
     t.start_date = day(2026, 3, 20);
-    s.insert_entitlement(&draft("ent_1", t), now(), &admin())
-        .await
-        .unwrap();
+    insert_draft(s, "ent_1", t, now(), &admin()).await.unwrap();
     transition(s, "ent_1", Action::Activate, &admin(), "", now())
         .await
         .unwrap();
@@ -243,10 +234,12 @@ pub async fn list_audit_filters_and_pages(db: &TestDatabase) {
         let mut acc = account(&format!("acc_{n}"), None);
         acc.created_at = at(2026, 3, n);
         let by = if n % 2 == 1 { "key_a" } else { "key_b" };
-        s.insert_account(&acc, &actor(by)).await.unwrap();
+        insert_account(s, &acc, &actor(by)).await.unwrap();
     }
-    s.insert_entitlement(
-        &draft("ent_1", terms("acc_1", Some(10))),
+    insert_draft(
+        s,
+        "ent_1",
+        terms("acc_1", Some(10)),
         at(2026, 3, 5),
         &actor("key_a"),
     )

@@ -51,9 +51,7 @@ pub async fn parties_round_trip_and_page(db: &TestDatabase) {
     assert_eq!(ids(page(Some("acc_b"), 10)).await, ["acc_c", "acc_d"]);
     assert!(ids(page(None, 0)).await.is_empty());
 
-    let missing_parent = s
-        .insert_account(&account("acc_e", Some("acc_none")), &tester())
-        .await;
+    let missing_parent = insert_account(s, &account("acc_e", Some("acc_none")), &tester()).await;
     assert!(
         matches!(
             missing_parent,
@@ -163,9 +161,7 @@ pub async fn entitlement_reads_back_identical(db: &TestDatabase) {
         [[text("40000"), text("hours"), text("usr_7"), text("yes")]]
     );
 
-    let orphan = s
-        .insert_entitlement(&draft("ent_2", terms("acc_none", None)), now(), &tester())
-        .await;
+    let orphan = insert_draft(s, "ent_2", terms("acc_none", None), now(), &tester()).await;
     assert!(
         matches!(
             orphan,
@@ -257,10 +253,7 @@ pub async fn one_default_per_account(db: &TestDatabase) {
     let mut t = terms("acc_1", Some(10));
     t.is_default = true;
     add_draft(s, "ent_1", t.clone()).await;
-    match s
-        .insert_entitlement(&draft("ent_2", t.clone()), now(), &tester())
-        .await
-    {
+    match insert_draft(s, "ent_2", t.clone(), now(), &tester()).await {
         Err(StoreError::Conflict { code, message }) => {
             assert_eq!(code, "default_exists");
             assert_eq!(message, "account acc_1 already has a default entitlement");
