@@ -345,6 +345,21 @@ pub async fn ledger_sum(store: &dyn Store, entitlement_id: &str) -> (usize, i64)
     (rows, sum)
 }
 
+/// The transitions of `entitlement_id`, in order, as
+/// "Draft -> Waiting: activate by usr_1".
+pub async fn steps(store: &dyn Store, entitlement_id: &str) -> Vec<String> {
+    store
+        .list_transitions(entitlement_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let (from, to) = (t.from_status, t.to_status);
+            format!("{from:?} -> {to:?}: {} by {}", t.action, t.actor)
+        })
+        .collect()
+}
+
 /// The kinds of the events of `entitlement_id`, in order.
 pub async fn event_kinds(store: &dyn Store, entitlement_id: &str) -> Vec<String> {
     store
