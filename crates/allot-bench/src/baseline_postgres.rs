@@ -204,60 +204,55 @@ mod tests {
     use crate::stats::Stop;
     use crate::verify::{check, used_by_id};
 
-    const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-    /// A fresh database, or `None` (test skipped) when no local PostgreSQL answers.
-    async fn fresh_db() -> Option<(String, String)> {
-        if pg::connect(ADMIN_URL).await.is_err() {
-            eprintln!("skipped: no PostgreSQL at {ADMIN_URL}");
-            return None;
-        }
+    /// A fresh database on the server named by `ALLOT_TEST_DATABASE_URL`.
+    async fn fresh_db(admin_url: &str) -> (String, String) {
         let name = format!(
             "allot_bench_test_{}",
             hex::encode(rand::random::<[u8; 4]>())
         );
-        let url = pg::create_database(ADMIN_URL, &name).await.unwrap();
-        Some((name, url))
+        let url = pg::create_database(admin_url, &name).await.unwrap();
+        (name, url)
     }
 
-    #[tokio::test]
-    async fn exhaust_stops_exactly_at_cap_and_verifies() {
-        let Some((name, url)) = fresh_db().await else {
-            return;
-        };
-        let layout = Layout {
-            pool: 5,
-            exhaust_cap: 40,
-        };
-        let base = PgBaseline::create(&url, &layout).await.unwrap();
-        let ids = Arc::new(layout.baseline_ids());
-        base.prefill_ledger(&ids[..layout.pool], 12).await.unwrap();
-        let before = used_by_id(&base.rows().await.unwrap());
-        assert_eq!(before["base_00001"], 3 * MILLI);
-        assert_eq!(before["base_00004"], 2 * MILLI);
-        let tally = Arc::new(Tally::new(ids.len()));
-        let job = LoadJob {
-            op: Op::Usage,
-            pick: Pick::Single(layout.exhaust()),
-            concurrency: 8,
-            stop: Stop::Requests(80),
-            warmup: Duration::ZERO,
-        };
-        let outcome = base
-            .run(Arc::clone(&ids), &job, Arc::clone(&tally))
-            .await
-            .unwrap();
-        assert_eq!(outcome.counts.ok, 40);
-        assert_eq!(outcome.counts.refused, 40);
-        assert_eq!(outcome.counts.unexpected_total(), 0);
-        let verdict = check(
-            "database",
-            &base.rows().await.unwrap(),
-            &ids,
-            &before,
-            &tally,
-        );
-        assert!(verdict.valid, "{:?}", verdict.problems);
-        pg::drop_database(ADMIN_URL, &name).await.unwrap();
+    allot_store_conformance::postgres_test! {
+        #[tokio::test]
+        async fn exhaust_stops_exactly_at_cap_and_verifies() {
+            let admin_url = allot_store_conformance::postgres_admin_url();
+            let (name, url) = fresh_db(&admin_url).await;
+            let layout = Layout {
+                pool: 5,
+                exhaust_cap: 40,
+            };
+            let base = PgBaseline::create(&url, &layout).await.unwrap();
+            let ids = Arc::new(layout.baseline_ids());
+            base.prefill_ledger(&ids[..layout.pool], 12).await.unwrap();
+            let before = used_by_id(&base.rows().await.unwrap());
+            assert_eq!(before["base_00001"], 3 * MILLI);
+            assert_eq!(before["base_00004"], 2 * MILLI);
+            let tally = Arc::new(Tally::new(ids.len()));
+            let job = LoadJob {
+                op: Op::Usage,
+                pick: Pick::Single(layout.exhaust()),
+                concurrency: 8,
+                stop: Stop::Requests(80),
+                warmup: Duration::ZERO,
+            };
+            let outcome = base
+                .run(Arc::clone(&ids), &job, Arc::clone(&tally))
+                .await
+                .unwrap();
+            assert_eq!(outcome.counts.ok, 40);
+            assert_eq!(outcome.counts.refused, 40);
+            assert_eq!(outcome.counts.unexpected_total(), 0);
+            let verdict = check(
+                "database",
+                &base.rows().await.unwrap(),
+                &ids,
+                &before,
+                &tally,
+            );
+            assert!(verdict.valid, "{:?}", verdict.problems);
+            pg::drop_database(&admin_url, &name).await.unwrap();
+        }
     }
 }

@@ -123,19 +123,16 @@ mod tests {
     use super::*;
     use crate::verify::{check, used_by_id};
 
-    /// The server's SQLite migration, read from the store crate when it exists.
-    fn server_schema() -> Option<String> {
+    /// The server's SQLite migration, read from the store crate.
+    fn server_schema() -> String {
         let path = crate::server::workspace_root()
             .join("crates/allot-store-sqlite/migrations/0001_initial.sql");
-        std::fs::read_to_string(path).ok()
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     #[tokio::test]
     async fn sqlite_prefill_keeps_the_invariant() {
-        let Some(schema) = server_schema() else {
-            eprintln!("skipped: no server migration yet");
-            return;
-        };
+        let schema = server_schema();
         let dir = std::env::temp_dir().join(format!("allot-bench-fill-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("server.db");

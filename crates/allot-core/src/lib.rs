@@ -17,8 +17,8 @@ pub mod period;
 pub mod quantity;
 pub mod terms;
 
-#[cfg(test)]
-mod test_support;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 
 pub use balance::{Balance, Counters};
 pub use decide::{Applied, Change, LedgerDraft, Reason, Refusal};

@@ -1,4 +1,5 @@
-//! Fixtures shared by the rule tests in this crate.
+//! Fixtures shared by the rule tests in this crate and, through the
+//! `test-support` feature, by the store conformance suite: the one `Terms`.
 
 use chrono::NaiveDate;
 

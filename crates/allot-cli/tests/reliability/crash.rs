@@ -140,15 +140,14 @@ mod sqlite {
 }
 
 mod postgres {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn kill_9_and_restart() {
-        let test = "crash::postgres";
-        let Some(admin_url) = crate::postgres_admin_url(test) else {
-            return;
-        };
-        let db = allot_store_postgres::create_fresh_database(&admin_url)
-            .await
-            .expect("fresh PostgreSQL database");
-        super::crash(test, db).await;
+    allot_store_conformance::postgres_test! {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn kill_9_and_restart() {
+            let admin_url = allot_store_conformance::postgres_admin_url();
+            let db = allot_store_postgres::create_fresh_database(&admin_url)
+                .await
+                .expect("fresh PostgreSQL database");
+            super::crash("crash::postgres", db).await;
+        }
     }
 }

@@ -138,15 +138,14 @@ mod sqlite {
 }
 
 mod postgres {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn three_processes_one_database() {
-        let test = "many_writers::postgres";
-        let Some(admin_url) = crate::postgres_admin_url(test) else {
-            return;
-        };
-        let db = allot_store_postgres::create_fresh_database(&admin_url)
-            .await
-            .expect("fresh PostgreSQL database");
-        super::many_writers(test, db, 3).await;
+    allot_store_conformance::postgres_test! {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn three_processes_one_database() {
+            let admin_url = allot_store_conformance::postgres_admin_url();
+            let db = allot_store_postgres::create_fresh_database(&admin_url)
+                .await
+                .expect("fresh PostgreSQL database");
+            super::many_writers("many_writers::postgres", db, 3).await;
+        }
     }
 }

@@ -1,6 +1,9 @@
-//! The HTTP-level suite: every test runs against SQLite and, when
-//! `ALLOT_TEST_DATABASE_URL` names a PostgreSQL server, against PostgreSQL
-//! too, each on a fresh database, through the real server on a random port.
+//! The HTTP-level suite: every test runs against SQLite and against
+//! PostgreSQL (`on_both_backends!`), each on a fresh database, through the
+//! real server on a random port. The PostgreSQL half is reported ignored
+//! when the build saw no `ALLOT_TEST_DATABASE_URL` (and fails under
+//! `CI=true`). `/metrics` is tested in `tests/metrics.rs`, alone in its
+//! process.
 
 mod common;
 

@@ -1,18 +1,16 @@
 //! Idempotency keys outside the write path, and API keys.
 
-mod common;
-
 use allot_store::model::{ApiKey, KeyClaim, Role};
-use allot_store::Store;
-use chrono::Duration;
-use common::*;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn claims_finish_abandon_take_over_and_purge() {
-    let Some(db) = fresh().await else { return };
-    let s = &db.store;
-    let stale = |t: chrono::DateTime<chrono::Utc>| t - Duration::seconds(60);
+use crate::fixtures::*;
+use crate::TestDatabase;
+
+pub async fn claims_finish_abandon_take_over_and_purge(db: &TestDatabase) {
+    let store = db.store();
+    let s = store.as_ref();
+    let stale = |t: DateTime<Utc>| t - Duration::seconds(60);
     let t0 = now();
     assert_eq!(
         s.claim_key("sc", "k1", "fp1", t0, stale(t0)).await.unwrap(),
@@ -40,8 +38,9 @@ async fn claims_finish_abandon_take_over_and_purge() {
     };
     assert_eq!(record.answer, Some(json!({ "status": 201 })));
     assert_eq!(record.fingerprint, "fp1");
+    assert_eq!(s.get_key("sc", "k1").await.unwrap(), Some(record));
     // A finished key is never taken over, however old.
-    let much_later = t0 + Duration::hours(1);
+    let much_later = t0 + Duration::days(1);
     assert!(matches!(
         s.claim_key("sc", "k1", "fp1", much_later, stale(much_later))
             .await
@@ -49,8 +48,16 @@ async fn claims_finish_abandon_take_over_and_purge() {
         KeyClaim::Existing(_)
     ));
 
-    // Abandon drops only unfinished claims.
+    // An unfinished claim is taken over once stale, not before.
     s.claim_key("sc", "k2", "fp", t0, stale(t0)).await.unwrap();
+    let soon = t0 + Duration::seconds(30);
+    assert!(matches!(
+        s.claim_key("sc", "k2", "fp2", soon, stale(soon))
+            .await
+            .unwrap(),
+        KeyClaim::Existing(_)
+    ));
+    // Abandon drops only unfinished claims.
     s.abandon_key("sc", "k2").await.unwrap();
     assert_eq!(s.get_key("sc", "k2").await.unwrap(), None);
     s.abandon_key("sc", "k1").await.unwrap();
@@ -59,11 +66,10 @@ async fn claims_finish_abandon_take_over_and_purge() {
     // A stale claim is taken over by exactly one of several racers.
     s.claim_key("sc", "k3", "old", t0, stale(t0)).await.unwrap();
     let t1 = t0 + Duration::minutes(5);
-    let others = [
-        db.instance().await,
-        db.instance().await,
-        db.instance().await,
-    ];
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        others.push(db.instance().await);
+    }
     let claims = futures::future::join_all(
         others
             .iter()
@@ -90,20 +96,17 @@ async fn claims_finish_abandon_take_over_and_purge() {
     );
 
     assert_eq!(s.purge_keys(t0 + Duration::seconds(1)).await.unwrap(), 2);
+    assert_eq!(s.get_key("sc", "k1").await.unwrap(), None);
     assert_eq!(
         s.get_key("sc", "k3").await.unwrap().map(|r| r.created_at),
         Some(t1)
     );
-    db.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_keys_by_hash_list_revoke_count() {
-    let Some(db) = fresh().await else { return };
-    let s = &db.store;
-    s.insert_account(&account("acc_1", None), &"tester".into())
-        .await
-        .unwrap();
+pub async fn api_keys_by_hash_list_revoke_count(db: &TestDatabase) {
+    let store = db.store();
+    let s = store.as_ref();
+    add_account(s, "acc_1", None).await;
     let admin = ApiKey {
         id: "key_a".into(),
         name: Some("bootstrap".into()),
@@ -121,10 +124,8 @@ async fn api_keys_by_hash_list_revoke_count() {
         revoked_at: None,
     };
     assert_eq!(s.count_api_keys().await.unwrap(), 0);
-    s.insert_api_key(&admin, "hash_a", &"tester".into())
-        .await
-        .unwrap();
-    s.insert_api_key(&customer, "hash_c", &"tester".into())
+    s.insert_api_key(&admin, "hash_a", &tester()).await.unwrap();
+    s.insert_api_key(&customer, "hash_c", &tester())
         .await
         .unwrap();
     assert_eq!(s.count_api_keys().await.unwrap(), 2);
@@ -135,24 +136,19 @@ async fn api_keys_by_hash_list_revoke_count() {
     assert_eq!(s.api_key_by_hash("nope").await.unwrap(), None);
     assert_eq!(
         s.list_api_keys().await.unwrap(),
-        vec![admin.clone(), customer.clone()]
+        [admin.clone(), customer.clone()]
     );
 
     let t1 = now() + Duration::minutes(1);
+    assert!(s.revoke_api_key("key_c", t1, &tester()).await.unwrap());
+    // Revoking again is no error and keeps the first time.
     assert!(s
-        .revoke_api_key("key_c", t1, &"tester".into())
+        .revoke_api_key("key_c", t1 + Duration::minutes(1), &tester())
         .await
         .unwrap());
-    assert!(s
-        .revoke_api_key("key_c", t1 + Duration::minutes(1), &"tester".into())
-        .await
-        .unwrap());
-    assert!(!s
-        .revoke_api_key("key_none", t1, &"tester".into())
-        .await
-        .unwrap());
+    assert!(!s.revoke_api_key("key_none", t1, &tester()).await.unwrap());
     let revoked = s.api_key_by_hash("hash_c").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(t1));
+    assert_eq!(s.list_api_keys().await.unwrap(), [admin, revoked]);
     assert_eq!(s.count_api_keys().await.unwrap(), 2);
-    db.finish().await;
 }

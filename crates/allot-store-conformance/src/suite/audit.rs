@@ -1,23 +1,19 @@
 //! The audit trail: one row per change, in the change's transaction, and
 //! none for a change that did not happen.
 
-mod common;
-
+use allot_core::cases::CaseAction;
 use allot_core::entitlement::Status;
 use allot_core::lifecycle::Action;
+use allot_core::Quantity;
 use allot_store::audit::{snapshot, AuditContext, AuditEntry, AuditFilter};
 use allot_store::model::{ApiKey, Page, Role};
-use allot_store::plan::{ItemAnswer, Outcome};
-use allot_store::{Store, StoreError};
-use common::*;
+use allot_store::plan::Command;
+use allot_store::StoreError;
+use chrono::Duration;
 use serde_json::json;
 
-fn all() -> Page {
-    Page {
-        after: None,
-        limit: 1000,
-    }
-}
+use crate::fixtures::*;
+use crate::TestDatabase;
 
 fn admin() -> AuditContext {
     AuditContext {
@@ -27,30 +23,14 @@ fn admin() -> AuditContext {
     }
 }
 
-async fn audit_of(s: &dyn Store, target_id: &str) -> Vec<AuditEntry> {
-    let filter = AuditFilter {
-        target_id: Some(target_id.into()),
-        ..AuditFilter::default()
-    };
-    s.list_audit(&filter, &all()).await.unwrap()
-}
-
-/// The one entry `target_id` gained since it had `seen`.
-async fn one_new(s: &dyn Store, target_id: &str, seen: usize) -> AuditEntry {
-    let entries = audit_of(s, target_id).await;
-    assert_eq!(entries.len(), seen + 1, "{entries:#?}");
-    entries.last().unwrap().clone()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_change_writes_one_audit_row() {
-    let Some(db) = fresh().await else { return };
-    let s = db.store.as_ref();
+pub async fn each_change_writes_one_audit_row(db: &TestDatabase) {
+    let store = db.store();
+    let s = store.as_ref();
 
     // An account.
     let acc = account("acc_1", None);
-    s.insert_account(&acc, &admin()).await.unwrap();
-    let entry = one_new(s, "acc_1", 0).await;
+    insert_account(s, &acc, &admin()).await.unwrap();
+    let entry = one_new_audit(s, "acc_1", 0).await;
     assert_eq!(
         (
             entry.actor.as_str(),
@@ -67,29 +47,23 @@ async fn each_change_writes_one_audit_row() {
     assert_eq!(entry.at, acc.created_at);
 
     // A failed insert writes nothing.
-    assert!(s
-        .insert_account(&account("acc_orphan", Some("acc_none")), &admin())
-        .await
-        .is_err());
+    let orphan = account("acc_orphan", Some("acc_none"));
+    assert!(insert_account(s, &orphan, &admin()).await.is_err());
     assert!(audit_of(s, "acc_orphan").await.is_empty());
 
     // An entitlement: created, edited, activated.
-    let created = s
-        .insert_entitlement(&draft("ent_1", terms("acc_1", Some(10))), now(), &admin())
+    let created = insert_draft(s, "ent_1", terms("acc_1", Some(10)), now(), &admin())
         .await
         .unwrap();
-    let entry = one_new(s, "ent_1", 0).await;
+    let entry = one_new_audit(s, "ent_1", 0).await;
     assert_eq!(entry.action, "entitlement.create");
     assert_eq!((entry.before, entry.after), (None, snapshot(&created)));
 
     let mut edited = terms("acc_1", Some(25));
     edited.name = "Renamed".into();
-    let later = now() + chrono::Duration::minutes(5);
-    let updated = s
-        .update_terms("ent_1", &edited, today(), later, &admin())
-        .await
-        .unwrap();
-    let entry = one_new(s, "ent_1", 1).await;
+    let later = now() + Duration::minutes(5);
+    let updated = edit_as(s, "ent_1", &edited, later, &admin()).await.unwrap();
+    let entry = one_new_audit(s, "ent_1", 1).await;
     assert_eq!(
         (entry.action.as_str(), entry.target_type.as_str()),
         ("entitlement.update", "entitlement")
@@ -100,19 +74,18 @@ async fn each_change_writes_one_audit_row() {
     );
     assert_eq!(entry.at, later);
 
-    let activated = s
-        .transition(
-            "ent_1",
-            Action::Activate,
-            &"key_manager".into(),
-            "",
-            today(),
-            later,
-        )
-        .await
-        .unwrap()
-        .entitlement;
-    let entry = one_new(s, "ent_1", 2).await;
+    let activated = transition(
+        s,
+        "ent_1",
+        Action::Activate,
+        &actor("key_manager"),
+        "",
+        later,
+    )
+    .await
+    .unwrap()
+    .entitlement;
+    let entry = one_new_audit(s, "ent_1", 2).await;
     assert_eq!(entry.action, "entitlement.activate");
     assert_eq!(entry.actor, "key_manager");
     assert_eq!(
@@ -122,31 +95,20 @@ async fn each_change_writes_one_audit_row() {
 
     // A refused edit and a refused action write nothing.
     assert!(matches!(
-        s.update_terms("ent_1", &edited, today(), later, &admin())
-            .await,
+        edit_as(s, "ent_1", &edited, later, &admin()).await,
         Err(StoreError::Edit(_))
     ));
     assert!(matches!(
-        s.transition("ent_1", Action::Renew, &admin(), "ent_2", today(), later)
-            .await,
+        transition(s, "ent_1", Action::Renew, &admin(), "ent_2", later).await,
         Err(StoreError::Lifecycle(_))
     ));
     assert_eq!(audit_of(s, "ent_1").await.len(), 3);
 
     // A use in a batch: the counters before and after.
-    let answers = s
-        .apply_batch(&[usage("ent_1", 2, None)], today(), later)
-        .await
-        .unwrap();
-    assert!(matches!(
-        answers[0],
-        ItemAnswer::Done {
-            outcome: Outcome::Applied { .. },
-            ..
-        }
-    ));
-    let used = s.get_entitlement("ent_1").await.unwrap().unwrap();
-    let entry = one_new(s, "ent_1", 3).await;
+    let answers = apply_at(s, &[usage("ent_1", 2, None)], later).await;
+    assert!(applied(&answers[0]), "{answers:?}");
+    let used = entitlement(s, "ent_1").await;
+    let entry = one_new_audit(s, "ent_1", 3).await;
     assert_eq!(
         (
             entry.action.as_str(),
@@ -160,36 +122,25 @@ async fn each_change_writes_one_audit_row() {
         (snapshot(&activated.counters), snapshot(&used.counters))
     );
     // A refused use writes nothing.
-    let answers = s
-        .apply_batch(&[usage("ent_1", 100, None)], today(), later)
-        .await
-        .unwrap();
-    assert!(matches!(
-        answers[0],
-        ItemAnswer::Done {
-            outcome: Outcome::Refused { .. },
-            ..
-        }
-    ));
+    let answers = apply_at(s, &[usage("ent_1", 100, None)], later).await;
+    assert!(!applied(&answers[0]), "{answers:?}");
     assert_eq!(audit_of(s, "ent_1").await.len(), 4);
 
     // Cancel, then renew: the renewal is the new record.
-    let cancelled = s
-        .transition("ent_1", Action::Cancel, &admin(), "", today(), later)
+    let cancelled = transition(s, "ent_1", Action::Cancel, &admin(), "", later)
         .await
         .unwrap()
         .entitlement;
-    let entry = one_new(s, "ent_1", 4).await;
+    let entry = one_new_audit(s, "ent_1", 4).await;
     assert_eq!(entry.action, "entitlement.cancel");
     assert_eq!(
         (entry.before, entry.after),
         (snapshot(&used), snapshot(&cancelled))
     );
-    let renewed = s
-        .transition("ent_1", Action::Renew, &admin(), "ent_2", today(), later)
+    let renewed = transition(s, "ent_1", Action::Renew, &admin(), "ent_2", later)
         .await
         .unwrap();
-    let entry = one_new(s, "ent_1", 5).await;
+    let entry = one_new_audit(s, "ent_1", 5).await;
     assert_eq!(entry.action, "entitlement.renew");
     assert_eq!(entry.before, snapshot(&cancelled));
     assert_eq!(
@@ -197,34 +148,24 @@ async fn each_change_writes_one_audit_row() {
         Some(json!({ "renewal": snapshot(&renewed.renewal.unwrap()) }))
     );
     assert!(audit_of(s, "ent_2").await.is_empty());
-    db.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sync_and_api_keys_are_audited() {
-    let Some(db) = fresh().await else { return };
-    let s = db.store.as_ref();
-    s.insert_account(&account("acc_1", None), &admin())
+pub async fn sync_and_api_keys_are_audited(db: &TestDatabase) {
+    let store = db.store();
+    let s = store.as_ref();
+    insert_account(s, &account("acc_1", None), &admin())
         .await
         .unwrap();
     let mut t = terms("acc_1", Some(10));
     t.start_date = day(2026, 3, 20);
-    s.insert_entitlement(&draft("ent_1", t), now(), &admin())
-        .await
-        .unwrap();
-    s.transition("ent_1", Action::Activate, &admin(), "", today(), now())
+    insert_draft(s, "ent_1", t, now(), &admin()).await.unwrap();
+    transition(s, "ent_1", Action::Activate, &admin(), "", now())
         .await
         .unwrap();
     let day_21 = at(2026, 3, 21);
-    assert_eq!(
-        s.sync_statuses(day_21.date_naive(), day_21).await.unwrap(),
-        1
-    );
-    assert_eq!(
-        s.sync_statuses(day_21.date_naive(), day_21).await.unwrap(),
-        0
-    );
-    let entry = one_new(s, "ent_1", 2).await;
+    assert_eq!(sync(s, day_21).await, 1);
+    assert_eq!(sync(s, day_21).await, 0);
+    let entry = one_new_audit(s, "ent_1", 2).await;
     assert_eq!(
         (
             entry.actor.as_str(),
@@ -253,7 +194,7 @@ async fn sync_and_api_keys_are_audited() {
     s.insert_api_key(&key, "secret_hash_value", &admin())
         .await
         .unwrap();
-    let entry = one_new(s, "key_c", 0).await;
+    let entry = one_new_audit(s, "key_c", 0).await;
     assert_eq!(
         (entry.action.as_str(), entry.target_type.as_str()),
         ("api_key.create", "api_key")
@@ -266,13 +207,13 @@ async fn sync_and_api_keys_are_audited() {
         .unwrap()
         .contains("secret_hash_value"));
 
-    let t1 = now() + chrono::Duration::minutes(1);
+    let t1 = now() + Duration::minutes(1);
     assert!(s.revoke_api_key("key_c", t1, &admin()).await.unwrap());
     let revoked = ApiKey {
         revoked_at: Some(t1),
         ..key.clone()
     };
-    let entry = one_new(s, "key_c", 1).await;
+    let entry = one_new_audit(s, "key_c", 1).await;
     assert_eq!(entry.action, "api_key.revoke");
     assert_eq!(
         (entry.before, entry.after),
@@ -283,24 +224,24 @@ async fn sync_and_api_keys_are_audited() {
     assert!(!s.revoke_api_key("key_none", t1, &admin()).await.unwrap());
     assert_eq!(audit_of(s, "key_c").await.len(), 2);
     assert!(audit_of(s, "key_none").await.is_empty());
-    db.finish().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_audit_filters_and_pages() {
-    let Some(db) = fresh().await else { return };
-    let s = db.store.as_ref();
+pub async fn list_audit_filters_and_pages(db: &TestDatabase) {
+    let store = db.store();
+    let s = store.as_ref();
     // Accounts 1..=4 created on March 1st..4th, by a, b, a, b.
     for n in 1..=4u32 {
         let mut acc = account(&format!("acc_{n}"), None);
         acc.created_at = at(2026, 3, n);
-        let actor = if n % 2 == 1 { "key_a" } else { "key_b" };
-        s.insert_account(&acc, &actor.into()).await.unwrap();
+        let by = if n % 2 == 1 { "key_a" } else { "key_b" };
+        insert_account(s, &acc, &actor(by)).await.unwrap();
     }
-    s.insert_entitlement(
-        &draft("ent_1", terms("acc_1", Some(10))),
+    insert_draft(
+        s,
+        "ent_1",
+        terms("acc_1", Some(10)),
         at(2026, 3, 5),
-        &"key_a".into(),
+        &actor("key_a"),
     )
     .await
     .unwrap();
@@ -375,10 +316,7 @@ async fn list_audit_filters_and_pages() {
     .is_empty());
 
     // Pages: `after` is exclusive, `limit` caps.
-    let mut page = Page {
-        after: None,
-        limit: 2,
-    };
+    let mut page = page(None, 2);
     let mut seen = Vec::new();
     loop {
         let entries = s.list_audit(&AuditFilter::default(), &page).await.unwrap();
@@ -397,5 +335,91 @@ async fn list_audit_filters_and_pages() {
         .await
         .unwrap()
         .is_empty());
-    db.finish().await;
+}
+
+pub async fn the_write_path_audits_cases_and_reservations(db: &TestDatabase) {
+    let store = db.store();
+    let s = store.as_ref();
+    cases_entitlement(s, "acc_1", "ent_c", 3).await;
+
+    // A case opened, then resolved: the record before and after.
+    let answers = apply(s, &[open_case(case("cas_1", "acc_1", "ent_c"))]).await;
+    assert!(applied(&answers[0]), "{answers:?}");
+    let opened = s.get_case("cas_1").await.unwrap().unwrap();
+    let entry = one_new_audit(s, "cas_1", 0).await;
+    assert_eq!(
+        (
+            entry.action.as_str(),
+            entry.target_type.as_str(),
+            entry.actor.as_str()
+        ),
+        ("case.open", "case", "key_test")
+    );
+    assert_eq!((entry.before, entry.after), (None, snapshot(&opened)));
+    let answers = apply(s, &[case_action("cas_1", CaseAction::Resolve)]).await;
+    assert!(applied(&answers[0]), "{answers:?}");
+    let resolved = s.get_case("cas_1").await.unwrap().unwrap();
+    let entry = one_new_audit(s, "cas_1", 1).await;
+    assert_eq!(entry.action, "case.resolve");
+    assert_eq!(
+        (entry.before, entry.after),
+        (snapshot(&opened), snapshot(&resolved))
+    );
+    // A refused case action writes nothing.
+    let answers = apply(s, &[case_action("cas_1", CaseAction::Resolve)]).await;
+    assert!(!applied(&answers[0]), "{answers:?}");
+    assert_eq!(audit_of(s, "cas_1").await.len(), 2);
+
+    // A hold, then its commit; a hold that does not fit is not audited.
+    let expires = now() + Duration::hours(1);
+    let answers = apply(
+        s,
+        &[
+            hold("res_1", "ent_c", 1, expires),
+            hold("res_2", "ent_c", 5, expires),
+        ],
+    )
+    .await;
+    assert_eq!(
+        answers.iter().map(applied).collect::<Vec<_>>(),
+        [true, false]
+    );
+    let held = s.get_reservation("res_1").await.unwrap().unwrap();
+    let entry = one_new_audit(s, "res_1", 0).await;
+    assert_eq!(
+        (entry.action.as_str(), entry.target_type.as_str()),
+        ("reservation.hold", "reservation")
+    );
+    assert_eq!((entry.before, entry.after), (None, snapshot(&held)));
+    assert!(audit_of(s, "res_2").await.is_empty());
+    let answers = apply(
+        s,
+        &[item(Command::Commit {
+            reservation_id: "res_1".into(),
+            actual: Some(Quantity::whole(1)),
+        })],
+    )
+    .await;
+    assert!(applied(&answers[0]), "{answers:?}");
+    let committed = s.get_reservation("res_1").await.unwrap().unwrap();
+    let entry = one_new_audit(s, "res_1", 1).await;
+    assert_eq!(entry.action, "reservation.commit");
+    assert_eq!(
+        (entry.before, entry.after),
+        (snapshot(&held), snapshot(&committed))
+    );
+
+    // A replay changes nothing and is not audited again.
+    let keyed = usage("ent_c", 1, Some("k1"));
+    assert!(applied(&apply(s, std::slice::from_ref(&keyed)).await[0]));
+    let audited = audit_of(s, "ent_c").await.len();
+    let replay = apply(s, &[keyed]).await;
+    assert!(
+        matches!(
+            &replay[0],
+            allot_store::plan::ItemAnswer::Done { replayed: true, .. }
+        ),
+        "{replay:?}"
+    );
+    assert_eq!(audit_of(s, "ent_c").await.len(), audited);
 }

@@ -1,0 +1,9 @@
+//! The conformance tests, by subject. Each takes a fresh `TestDatabase`;
+//! `conformance_tests!` lists them all.
+
+pub mod audit;
+pub mod batch;
+pub mod cases;
+pub mod keys;
+pub mod lifecycle;
+pub mod records;
