@@ -190,7 +190,12 @@ async fn keys(settings: &ConfigArgs, command: KeysCommand) -> anyhow::Result<()>
         KeysCommand::Revoke { id } => {
             anyhow::ensure!(
                 store
-                    .revoke_api_key(&id, SystemClock.now(), &allot_server::auth::operator())
+                    .revoke_api_key(
+                        &id,
+                        SystemClock.now(),
+                        &allot_server::auth::operator(),
+                        None
+                    )
                     .await?,
                 "no key {id}"
             );

@@ -50,15 +50,13 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Creates a key and returns it with its secret, which is shown once.
-pub async fn create_key(
-    store: &dyn Store,
+/// A new key and its secret (not stored yet).
+pub fn new_key(
     role: Role,
     account_id: Option<String>,
     name: Option<String>,
     now: DateTime<Utc>,
-    audit: &AuditContext,
-) -> StoreResult<(ApiKey, String)> {
+) -> (ApiKey, String) {
     let mut bytes = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut bytes);
     let secret = format!("allot_{}", hex::encode(bytes));
@@ -70,8 +68,21 @@ pub async fn create_key(
         created_at: now,
         revoked_at: None,
     };
+    (key, secret)
+}
+
+/// Creates a key and returns it with its secret, which is shown once.
+pub async fn create_key(
+    store: &dyn Store,
+    role: Role,
+    account_id: Option<String>,
+    name: Option<String>,
+    now: DateTime<Utc>,
+    audit: &AuditContext,
+) -> StoreResult<(ApiKey, String)> {
+    let (key, secret) = new_key(role, account_id, name, now);
     store
-        .insert_api_key(&key, &hash_secret(&secret), audit)
+        .insert_api_key(&key, &hash_secret(&secret), audit, None)
         .await?;
     Ok((key, secret))
 }

@@ -13,6 +13,7 @@ use allot_core::{Counters, Quantity};
 use allot_store::audit::{AuditContext, AuditEntry, AuditFilter};
 use allot_store::model::{Account, EntitlementRecord, Page};
 use allot_store::plan::{BatchItem, CaseRecord, Command, IdemKey, ItemAnswer, Outcome};
+use allot_store::sequences::Act;
 use allot_store::{
     Clock, ManualClock, Store, StoreResult, TransitionResult, WritePath, WritePathConfig,
 };
@@ -89,7 +90,7 @@ pub async fn insert_account(
     account: &Account,
     who: &AuditContext,
 ) -> StoreResult<()> {
-    store.insert_account(account, who).await
+    store.insert_account(account, who, None).await
 }
 
 pub async fn add_account(store: &dyn Store, id: &str, parent: Option<&str>) -> Account {
@@ -106,7 +107,9 @@ pub async fn insert_draft(
     at: DateTime<Utc>,
     who: &AuditContext,
 ) -> StoreResult<EntitlementRecord> {
-    store.insert_entitlement(&draft(id, terms), at, who).await
+    store
+        .insert_entitlement(&draft(id, terms), at, who, None)
+        .await
 }
 
 pub async fn add_draft(store: &dyn Store, id: &str, terms: Terms) -> EntitlementRecord {
@@ -124,7 +127,7 @@ pub async fn edit_as(
     who: &AuditContext,
 ) -> StoreResult<EntitlementRecord> {
     store
-        .update_terms(id, terms, when.date_naive(), when, who)
+        .update_terms(id, terms, when.date_naive(), when, who, None)
         .await
 }
 
@@ -148,7 +151,17 @@ pub async fn transition(
     when: DateTime<Utc>,
 ) -> StoreResult<TransitionResult> {
     store
-        .transition(id, action, who, renewal_id, when.date_naive(), when)
+        .transition(
+            Act {
+                id,
+                action,
+                audit: who,
+                renewal_id,
+                today: when.date_naive(),
+                now: when,
+            },
+            None,
+        )
         .await
 }
 

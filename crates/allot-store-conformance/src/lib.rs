@@ -167,7 +167,7 @@ macro_rules! conformance_tests {
             lifecycle::transitions_record_who_and_emit_events,
             lifecycle::renew_makes_a_draft_successor,
             lifecycle::sync_stores_the_dates_once_across_instances,
-            keys::claims_finish_abandon_take_over_and_purge,
+            keys::answers_are_recorded_with_their_change_and_purged,
             keys::api_keys_by_hash_list_revoke_count,
             batch::the_cap_holds_with_many_writers_on_two_instances,
             batch::a_key_replays_its_first_answer,

@@ -80,9 +80,12 @@ impl From<Error> for StoreError {
         match e {
             Error::Store(e) => e,
             Error::Pool(e) => StoreError::backend(e),
-            Error::KeyRaced => {
-                StoreError::Backend("idempotency keys kept racing with another writer".into())
-            }
+            // Another request with the same key was answered meanwhile
+            // (the write path retries and replays instead of getting here).
+            Error::KeyRaced => StoreError::Conflict {
+                code: "idempotency_key_in_flight",
+                message: "a request with this Idempotency-Key was answered meanwhile".into(),
+            },
             Error::Db(e) => from_db(e),
         }
     }

@@ -20,14 +20,14 @@ mod transaction;
 mod usage;
 
 use allot_core::entitlement::{Entitlement, Terms};
-use allot_core::lifecycle::Action;
 use allot_store::audit::{AuditContext, AuditEntry, AuditFilter};
 use allot_store::model::{
     Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
-    IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
+    IdempotencyRecord, LedgerEntry, Page, Product, Transition,
 };
-use allot_store::plan::{BatchItem, CaseRecord, ItemAnswer, Reservation};
+use allot_store::plan::{BatchItem, CaseRecord, ItemAnswer, KeyWrite, Reservation};
 use allot_store::sequences::{self, Act};
+use allot_store::Answering;
 use allot_store::{Store, StoreResult, TransitionResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -81,12 +81,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn insert_account(&self, account: &Account, audit: &AuditContext) -> StoreResult<()> {
+    async fn insert_account(
+        &self,
+        account: &Account,
+        audit: &AuditContext,
+        answer: Option<Answering<Account>>,
+    ) -> StoreResult<()> {
         Ok(in_tx!(
             self.pool,
             "insert_account",
             Error::is_lock_conflict,
-            |tx| { sequences::insert_account(tx, account, audit) }
+            |tx| { sequences::insert_account(tx, account, audit, answer.as_ref()) }
         )?)
     }
 
@@ -102,12 +107,17 @@ impl Store for PostgresStore {
         Ok(parties::account_ancestors(&self.pool, id).await?)
     }
 
-    async fn insert_contact(&self, contact: &Contact, audit: &AuditContext) -> StoreResult<()> {
+    async fn insert_contact(
+        &self,
+        contact: &Contact,
+        audit: &AuditContext,
+        answer: Option<Answering<Contact>>,
+    ) -> StoreResult<()> {
         Ok(in_tx!(
             self.pool,
             "insert_contact",
             Error::is_lock_conflict,
-            |tx| { sequences::insert_contact(tx, contact, audit) }
+            |tx| { sequences::insert_contact(tx, contact, audit, answer.as_ref()) }
         )?)
     }
 
@@ -123,12 +133,17 @@ impl Store for PostgresStore {
         Ok(parties::list_contacts(&self.pool, account_id, page).await?)
     }
 
-    async fn insert_product(&self, product: &Product, audit: &AuditContext) -> StoreResult<()> {
+    async fn insert_product(
+        &self,
+        product: &Product,
+        audit: &AuditContext,
+        answer: Option<Answering<Product>>,
+    ) -> StoreResult<()> {
         Ok(in_tx!(
             self.pool,
             "insert_product",
             Error::is_lock_conflict,
-            |tx| { sequences::insert_product(tx, product, audit) }
+            |tx| { sequences::insert_product(tx, product, audit, answer.as_ref()) }
         )?)
     }
 
@@ -145,12 +160,13 @@ impl Store for PostgresStore {
         entitlement: &Entitlement,
         now: DateTime<Utc>,
         audit: &AuditContext,
+        answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord> {
         Ok(in_tx!(
             self.pool,
             "insert_entitlement",
             Error::is_lock_conflict,
-            |tx| { sequences::insert_entitlement(tx, entitlement, now, audit) }
+            |tx| { sequences::insert_entitlement(tx, entitlement, now, audit, answer.as_ref()) }
         )?)
     }
 
@@ -173,37 +189,26 @@ impl Store for PostgresStore {
         today: NaiveDate,
         now: DateTime<Utc>,
         audit: &AuditContext,
+        answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord> {
         Ok(in_tx!(
             self.pool,
             "update_terms",
             Error::is_lock_conflict,
-            |tx| { sequences::update_terms(tx, id, terms, today, now, audit) }
+            |tx| { sequences::update_terms(tx, id, terms, today, now, audit, answer.as_ref()) }
         )?)
     }
 
     async fn transition(
         &self,
-        id: &str,
-        action: Action,
-        audit: &AuditContext,
-        renewal_id: &str,
-        today: NaiveDate,
-        now: DateTime<Utc>,
+        act: Act<'_>,
+        answer: Option<Answering<TransitionResult>>,
     ) -> StoreResult<TransitionResult> {
-        let act = Act {
-            id,
-            action,
-            audit,
-            renewal_id,
-            today,
-            now,
-        };
         Ok(in_tx!(
             self.pool,
             "transition",
             Error::is_lock_conflict,
-            |tx| { sequences::transition(tx, act) }
+            |tx| { sequences::transition(tx, act, answer.as_ref()) }
         )?)
     }
 
@@ -273,28 +278,13 @@ impl Store for PostgresStore {
         Ok(usage::list_events(&self.pool, entitlement_id, page).await?)
     }
 
-    async fn claim_key(
-        &self,
-        scope: &str,
-        key: &str,
-        fingerprint: &str,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> StoreResult<KeyClaim> {
-        Ok(keys::claim(&self.pool, scope, key, fingerprint, now, stale_before).await?)
-    }
-
-    async fn finish_key(
-        &self,
-        scope: &str,
-        key: &str,
-        answer: &serde_json::Value,
-    ) -> StoreResult<()> {
-        Ok(keys::finish(&self.pool, scope, key, answer).await?)
-    }
-
-    async fn abandon_key(&self, scope: &str, key: &str) -> StoreResult<()> {
-        Ok(keys::abandon(&self.pool, scope, key).await?)
+    async fn record_answer(&self, answer: &KeyWrite, now: DateTime<Utc>) -> StoreResult<()> {
+        Ok(in_tx!(
+            self.pool,
+            "record_answer",
+            Error::is_lock_conflict,
+            |tx| { sequences::record_answer(tx, answer.clone(), now) }
+        )?)
     }
 
     async fn get_key(&self, scope: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
@@ -310,12 +300,13 @@ impl Store for PostgresStore {
         key: &ApiKey,
         secret_hash: &str,
         audit: &AuditContext,
+        answer: Option<Answering<ApiKey>>,
     ) -> StoreResult<()> {
         Ok(in_tx!(
             self.pool,
             "insert_api_key",
             Error::is_lock_conflict,
-            |tx| { sequences::insert_api_key(tx, key, secret_hash, audit) }
+            |tx| { sequences::insert_api_key(tx, key, secret_hash, audit, answer.as_ref()) }
         )?)
     }
 
@@ -332,12 +323,13 @@ impl Store for PostgresStore {
         id: &str,
         now: DateTime<Utc>,
         audit: &AuditContext,
+        answer: Option<Answering<bool>>,
     ) -> StoreResult<bool> {
         Ok(in_tx!(
             self.pool,
             "revoke_api_key",
             Error::is_lock_conflict,
-            |tx| { sequences::revoke_api_key(tx, id, now, audit) }
+            |tx| { sequences::revoke_api_key(tx, id, now, audit, answer.as_ref()) }
         )?)
     }
 

@@ -25,14 +25,14 @@ mod usage;
 use std::sync::Arc;
 
 use allot_core::entitlement::{Entitlement, Terms};
-use allot_core::lifecycle::Action;
 use allot_store::audit::{AuditContext, AuditEntry, AuditFilter};
 use allot_store::model::{
     Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
-    IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
+    IdempotencyRecord, LedgerEntry, Page, Product, Transition,
 };
-use allot_store::plan::{BatchItem, CaseRecord, ItemAnswer, Reservation};
+use allot_store::plan::{BatchItem, CaseRecord, ItemAnswer, KeyWrite, Reservation};
 use allot_store::sequences::{self, Act};
+use allot_store::Answering;
 use allot_store::{Store, StoreError, StoreResult, TransitionResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -128,10 +128,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_account(&self, account: &Account, audit: &AuditContext) -> StoreResult<()> {
+    async fn insert_account(
+        &self,
+        account: &Account,
+        audit: &AuditContext,
+        answer: Option<Answering<Account>>,
+    ) -> StoreResult<()> {
         let (account, ctx) = (account.clone(), audit.clone());
         self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| sequences::insert_account(tx, &account, &ctx))
+            transaction::run(c, cache, |tx| {
+                sequences::insert_account(tx, &account, &ctx, answer.as_ref())
+            })
         })
         .await
     }
@@ -153,10 +160,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_contact(&self, contact: &Contact, audit: &AuditContext) -> StoreResult<()> {
+    async fn insert_contact(
+        &self,
+        contact: &Contact,
+        audit: &AuditContext,
+        answer: Option<Answering<Contact>>,
+    ) -> StoreResult<()> {
         let (contact, ctx) = (contact.clone(), audit.clone());
         self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| sequences::insert_contact(tx, &contact, &ctx))
+            transaction::run(c, cache, |tx| {
+                sequences::insert_contact(tx, &contact, &ctx, answer.as_ref())
+            })
         })
         .await
     }
@@ -176,10 +190,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn insert_product(&self, product: &Product, audit: &AuditContext) -> StoreResult<()> {
+    async fn insert_product(
+        &self,
+        product: &Product,
+        audit: &AuditContext,
+        answer: Option<Answering<Product>>,
+    ) -> StoreResult<()> {
         let (product, ctx) = (product.clone(), audit.clone());
         self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| sequences::insert_product(tx, &product, &ctx))
+            transaction::run(c, cache, |tx| {
+                sequences::insert_product(tx, &product, &ctx, answer.as_ref())
+            })
         })
         .await
     }
@@ -200,11 +221,12 @@ impl Store for SqliteStore {
         entitlement: &Entitlement,
         now: DateTime<Utc>,
         audit: &AuditContext,
+        answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord> {
         let (entitlement, ctx) = (entitlement.clone(), audit.clone());
         self.write(move |c, cache| {
             transaction::run(c, cache, |tx| {
-                sequences::insert_entitlement(tx, &entitlement, now, &ctx)
+                sequences::insert_entitlement(tx, &entitlement, now, &ctx, answer.as_ref())
             })
         })
         .await
@@ -233,11 +255,12 @@ impl Store for SqliteStore {
         today: NaiveDate,
         now: DateTime<Utc>,
         audit: &AuditContext,
+        answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord> {
         let (id, terms, ctx) = (id.to_string(), terms.clone(), audit.clone());
         self.write(move |c, cache| {
             transaction::run(c, cache, |tx| {
-                sequences::update_terms(tx, &id, &terms, today, now, &ctx)
+                sequences::update_terms(tx, &id, &terms, today, now, &ctx, answer.as_ref())
             })
         })
         .await
@@ -245,14 +268,15 @@ impl Store for SqliteStore {
 
     async fn transition(
         &self,
-        id: &str,
-        action: Action,
-        audit: &AuditContext,
-        renewal_id: &str,
-        today: NaiveDate,
-        now: DateTime<Utc>,
+        act: Act<'_>,
+        answer: Option<Answering<TransitionResult>>,
     ) -> StoreResult<TransitionResult> {
-        let (id, ctx, renewal_id) = (id.to_string(), audit.clone(), renewal_id.to_string());
+        let (id, ctx, renewal_id) = (
+            act.id.to_string(),
+            act.audit.clone(),
+            act.renewal_id.to_string(),
+        );
+        let (action, today, now) = (act.action, act.today, act.now);
         self.write(move |c, cache| {
             let act = Act {
                 id: &id,
@@ -262,7 +286,9 @@ impl Store for SqliteStore {
                 today,
                 now,
             };
-            transaction::run(c, cache, |tx| sequences::transition(tx, act))
+            transaction::run(c, cache, |tx| {
+                sequences::transition(tx, act, answer.as_ref())
+            })
         })
         .await
     }
@@ -343,44 +369,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn claim_key(
-        &self,
-        scope: &str,
-        key: &str,
-        fingerprint: &str,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> StoreResult<KeyClaim> {
-        let (scope, key, fingerprint) =
-            (scope.to_string(), key.to_string(), fingerprint.to_string());
-        self.write(move |c, _| {
-            let claim = idempotency::Claim {
-                scope: &scope,
-                key: &key,
-                fingerprint: &fingerprint,
-                now,
-                stale_before,
-            };
-            idempotency::claim(c, claim)
+    async fn record_answer(&self, answer: &KeyWrite, now: DateTime<Utc>) -> StoreResult<()> {
+        let answer = answer.clone();
+        self.write(move |c, cache| {
+            transaction::run(c, cache, |tx| sequences::record_answer(tx, answer, now))
         })
         .await
-    }
-
-    async fn finish_key(
-        &self,
-        scope: &str,
-        key: &str,
-        answer: &serde_json::Value,
-    ) -> StoreResult<()> {
-        let (scope, key, answer) = (scope.to_string(), key.to_string(), answer.clone());
-        self.write(move |c, _| idempotency::finish(c, &scope, &key, &answer))
-            .await
-    }
-
-    async fn abandon_key(&self, scope: &str, key: &str) -> StoreResult<()> {
-        let (scope, key) = (scope.to_string(), key.to_string());
-        self.write(move |c, _| idempotency::abandon(c, &scope, &key))
-            .await
     }
 
     async fn get_key(&self, scope: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
@@ -398,11 +392,12 @@ impl Store for SqliteStore {
         key: &ApiKey,
         secret_hash: &str,
         audit: &AuditContext,
+        answer: Option<Answering<ApiKey>>,
     ) -> StoreResult<()> {
         let (key, hash, ctx) = (key.clone(), secret_hash.to_string(), audit.clone());
         self.write(move |c, cache| {
             transaction::run(c, cache, |tx| {
-                sequences::insert_api_key(tx, &key, &hash, &ctx)
+                sequences::insert_api_key(tx, &key, &hash, &ctx, answer.as_ref())
             })
         })
         .await
@@ -422,10 +417,13 @@ impl Store for SqliteStore {
         id: &str,
         now: DateTime<Utc>,
         audit: &AuditContext,
+        answer: Option<Answering<bool>>,
     ) -> StoreResult<bool> {
         let (id, ctx) = (id.to_string(), audit.clone());
         self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| sequences::revoke_api_key(tx, &id, now, &ctx))
+            transaction::run(c, cache, |tx| {
+                sequences::revoke_api_key(tx, &id, now, &ctx, answer.as_ref())
+            })
         })
         .await
     }

@@ -120,7 +120,7 @@ async fn in_memory_and_reader_less_stores_work() {
         let store = SqliteStore::open(url, options).await.unwrap();
         store.migrate().await.unwrap();
         store
-            .insert_account(&account("acc_1", None), &tester())
+            .insert_account(&account("acc_1", None), &tester(), None)
             .await
             .unwrap();
         assert!(store.get_account("acc_1").await.unwrap().is_some());

@@ -4,6 +4,7 @@
 //! batching write path.
 #![forbid(unsafe_code)]
 
+pub mod answer;
 pub mod audit;
 pub mod backend;
 pub mod clock;
@@ -15,8 +16,9 @@ pub mod sequences;
 pub mod store;
 pub mod write_path;
 
+pub use answer::{Answering, StoredAnswer};
 pub use audit::{AuditContext, AuditEntry};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, StoreResult};
 pub use store::{Store, TransitionResult};
-pub use write_path::{SubmitError, WritePath, WritePathConfig};
+pub use write_path::{KeyHold, SubmitError, WritePath, WritePathConfig};

@@ -155,10 +155,3 @@ pub struct IdempotencyRecord {
     pub answer: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
 }
-
-/// The outcome of claiming a key for a request outside the write path.
-#[derive(Debug, Clone, PartialEq)]
-pub enum KeyClaim {
-    Claimed,
-    Existing(IdempotencyRecord),
-}

@@ -11,13 +11,14 @@ use allot_core::lifecycle::{self, check_edit, effective_status, event_for, renew
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
+use crate::answer::Answering;
 use crate::audit::{snapshot, AuditContext, AuditEntry};
 use crate::backend::{Changes, WriteTx};
 use crate::clock::stored_time;
 use crate::error::StoreError;
 use crate::ids::new_id;
 use crate::model::{Account, ApiKey, Contact, EntitlementRecord, Event, Product, Transition};
-use crate::plan::{self, plan_batch, BatchItem, ItemAnswer, Loaded, Plan};
+use crate::plan::{self, plan_batch, BatchItem, ItemAnswer, KeyWrite, Loaded, Plan};
 use crate::store::TransitionResult;
 
 /// Most entitlements one `sync_statuses` call moves; the job calls again.
@@ -145,7 +146,30 @@ async fn lock_one<T: WriteTx>(tx: &T, id: &str) -> Result<EntitlementRecord, T::
         .ok_or_else(|| StoreError::not_found("entitlement", id).into())
 }
 
-async fn finish<T: WriteTx>(tx: T, changes: Changes, now: DateTime<Utc>) -> Result<(), T::Error> {
+/// Writes `changes` and the request's answer for `result`, if it has a key,
+/// and commits: the answer is recorded exactly when the change is.
+async fn finish<T: WriteTx, R>(
+    tx: T,
+    mut changes: Changes,
+    answer: Option<&Answering<R>>,
+    result: &R,
+    now: DateTime<Utc>,
+) -> Result<(), T::Error> {
+    changes.answers.extend(answer.map(|a| a.write(result)));
+    tx.write(&changes, now).await?;
+    tx.commit().await
+}
+
+/// Records one answer on its own (a refused request changes nothing else).
+pub async fn record_answer<T: WriteTx>(
+    tx: T,
+    answer: KeyWrite,
+    now: DateTime<Utc>,
+) -> Result<(), T::Error> {
+    let changes = Changes {
+        answers: vec![answer],
+        ..Changes::default()
+    };
     tx.write(&changes, now).await?;
     tx.commit().await
 }
@@ -178,6 +202,7 @@ pub async fn insert_account<T: WriteTx>(
     tx: T,
     account: &Account,
     ctx: &AuditContext,
+    answer: Option<&Answering<Account>>,
 ) -> Result<(), T::Error> {
     let what = Created {
         action: "account.create",
@@ -189,13 +214,14 @@ pub async fn insert_account<T: WriteTx>(
         accounts: vec![account.clone()],
         ..Changes::default()
     };
-    finish(tx, changes, account.created_at).await
+    finish(tx, changes, answer, account, account.created_at).await
 }
 
 pub async fn insert_contact<T: WriteTx>(
     tx: T,
     contact: &Contact,
     ctx: &AuditContext,
+    answer: Option<&Answering<Contact>>,
 ) -> Result<(), T::Error> {
     let what = Created {
         action: "contact.create",
@@ -207,13 +233,14 @@ pub async fn insert_contact<T: WriteTx>(
         contacts: vec![contact.clone()],
         ..Changes::default()
     };
-    finish(tx, changes, contact.created_at).await
+    finish(tx, changes, answer, contact, contact.created_at).await
 }
 
 pub async fn insert_product<T: WriteTx>(
     tx: T,
     product: &Product,
     ctx: &AuditContext,
+    answer: Option<&Answering<Product>>,
 ) -> Result<(), T::Error> {
     let what = Created {
         action: "product.create",
@@ -225,7 +252,7 @@ pub async fn insert_product<T: WriteTx>(
         products: vec![product.clone()],
         ..Changes::default()
     };
-    finish(tx, changes, product.created_at).await
+    finish(tx, changes, answer, product, product.created_at).await
 }
 
 pub async fn insert_api_key<T: WriteTx>(
@@ -233,6 +260,7 @@ pub async fn insert_api_key<T: WriteTx>(
     key: &ApiKey,
     secret_hash: &str,
     ctx: &AuditContext,
+    answer: Option<&Answering<ApiKey>>,
 ) -> Result<(), T::Error> {
     let what = Created {
         action: "api_key.create",
@@ -244,7 +272,7 @@ pub async fn insert_api_key<T: WriteTx>(
         api_keys: vec![(key.clone(), secret_hash.to_string())],
         ..Changes::default()
     };
-    finish(tx, changes, key.created_at).await
+    finish(tx, changes, answer, key, key.created_at).await
 }
 
 /// Revokes a key once: whether the key exists. Revoking a revoked key
@@ -254,12 +282,15 @@ pub async fn revoke_api_key<T: WriteTx>(
     id: &str,
     now: DateTime<Utc>,
     ctx: &AuditContext,
+    answer: Option<&Answering<bool>>,
 ) -> Result<bool, T::Error> {
     let now = stored_time(now);
     let Some(before) = tx.lock_api_key(id).await? else {
+        finish(tx, Changes::default(), answer, &false, now).await?;
         return Ok(false);
     };
     if before.revoked_at.is_some() {
+        finish(tx, Changes::default(), answer, &true, now).await?;
         return Ok(true);
     }
     let after = ApiKey {
@@ -280,7 +311,7 @@ pub async fn revoke_api_key<T: WriteTx>(
         audit: vec![entry],
         ..Changes::default()
     };
-    finish(tx, changes, now).await?;
+    finish(tx, changes, answer, &true, now).await?;
     Ok(true)
 }
 
@@ -291,6 +322,7 @@ pub async fn insert_entitlement<T: WriteTx>(
     entitlement: &Entitlement,
     now: DateTime<Utc>,
     ctx: &AuditContext,
+    answer: Option<&Answering<EntitlementRecord>>,
 ) -> Result<EntitlementRecord, T::Error> {
     let now = stored_time(now);
     let record = fresh_record(entitlement.clone(), now);
@@ -304,7 +336,7 @@ pub async fn insert_entitlement<T: WriteTx>(
         new_entitlements: vec![entitlement.clone()],
         ..Changes::default()
     };
-    finish(tx, changes, now).await?;
+    finish(tx, changes, answer, &record, now).await?;
     Ok(record)
 }
 
@@ -326,6 +358,7 @@ pub async fn update_terms<T: WriteTx>(
     today: NaiveDate,
     now: DateTime<Utc>,
     ctx: &AuditContext,
+    answer: Option<&Answering<EntitlementRecord>>,
 ) -> Result<EntitlementRecord, T::Error> {
     let now = stored_time(now);
     let before = lock_one(&tx, id).await?;
@@ -350,7 +383,7 @@ pub async fn update_terms<T: WriteTx>(
         audit: vec![entry],
         ..Changes::default()
     };
-    finish(tx, changes, now).await?;
+    finish(tx, changes, answer, &after, now).await?;
     Ok(after)
 }
 
@@ -397,7 +430,11 @@ fn transition_row(
 /// Applies a lifecycle action under the row lock (per
 /// `lifecycle::transition` on the effective status), recording the
 /// transition, its event and its audit entry.
-pub async fn transition<T: WriteTx>(tx: T, act: Act<'_>) -> Result<TransitionResult, T::Error> {
+pub async fn transition<T: WriteTx>(
+    tx: T,
+    act: Act<'_>,
+    answer: Option<&Answering<TransitionResult>>,
+) -> Result<TransitionResult, T::Error> {
     let now = stored_time(act.now);
     let actor = act.audit.actor.as_str();
     let before = lock_one(&tx, act.id).await?;
@@ -467,11 +504,12 @@ pub async fn transition<T: WriteTx>(tx: T, act: Act<'_>) -> Result<TransitionRes
         after,
         now,
     ));
-    finish(tx, changes, now).await?;
-    Ok(TransitionResult {
+    let result = TransitionResult {
         entitlement,
         renewal,
-    })
+    };
+    finish(tx, changes, answer, &result, now).await?;
+    Ok(result)
 }
 
 /// Stores the date-implied status of activated entitlements whose stored
@@ -516,6 +554,7 @@ pub async fn sync_statuses<T: WriteTx>(
     if moved == 0 {
         return Ok(0);
     }
-    finish(tx, changes, now).await?;
+    tx.write(&changes, now).await?;
+    tx.commit().await?;
     Ok(moved)
 }

@@ -3,17 +3,18 @@
 //! call `allot-core` for the decision; none re-implements a rule.
 
 use allot_core::entitlement::{Entitlement, Terms};
-use allot_core::lifecycle::Action;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::answer::Answering;
 use crate::audit::{AuditContext, AuditEntry, AuditFilter};
 use crate::error::StoreResult;
 use crate::model::{
     Account, ApiKey, CaseFilter, Contact, EntitlementFilter, EntitlementRecord, Event,
-    IdempotencyRecord, KeyClaim, LedgerEntry, Page, Product, Transition,
+    IdempotencyRecord, LedgerEntry, Page, Product, Transition,
 };
-use crate::plan::{BatchItem, CaseRecord, ItemAnswer, Reservation};
+use crate::plan::{BatchItem, CaseRecord, ItemAnswer, KeyWrite, Reservation};
+use crate::sequences::Act;
 
 /// The result of a lifecycle action: the entitlement it acted on, and for
 /// `renew` the new draft.
@@ -36,6 +37,10 @@ pub struct TransitionResult {
 /// | `sync_statuses` | `entitlement.follow_dates` (system) | entitlement | `{"status"}` → `{"status"}` |
 /// | `insert_api_key` / `revoke_api_key` | `api_key.create` / `api_key.revoke` | key (never its hash) | key → key |
 /// | `apply_batch` | what `plan_batch` lists in `Plan::audit` | | |
+///
+/// Every mutation a client asks for takes `Option<Answering<_>>`: with an
+/// idempotency key, the answer the client gets is recorded in the same
+/// transaction as the change (the write path records its own).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which backend this is: "sqlite" or "postgres".
@@ -48,19 +53,34 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     // Parties and catalogue. Ids are made by the caller.
-    async fn insert_account(&self, account: &Account, audit: &AuditContext) -> StoreResult<()>;
+    async fn insert_account(
+        &self,
+        account: &Account,
+        audit: &AuditContext,
+        answer: Option<Answering<Account>>,
+    ) -> StoreResult<()>;
     async fn get_account(&self, id: &str) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self, page: &Page) -> StoreResult<Vec<Account>>;
     /// Parent, grandparent, … of an account (nearest first).
     async fn account_ancestors(&self, id: &str) -> StoreResult<Vec<String>>;
-    async fn insert_contact(&self, contact: &Contact, audit: &AuditContext) -> StoreResult<()>;
+    async fn insert_contact(
+        &self,
+        contact: &Contact,
+        audit: &AuditContext,
+        answer: Option<Answering<Contact>>,
+    ) -> StoreResult<()>;
     async fn get_contact(&self, id: &str) -> StoreResult<Option<Contact>>;
     async fn list_contacts(
         &self,
         account_id: Option<&str>,
         page: &Page,
     ) -> StoreResult<Vec<Contact>>;
-    async fn insert_product(&self, product: &Product, audit: &AuditContext) -> StoreResult<()>;
+    async fn insert_product(
+        &self,
+        product: &Product,
+        audit: &AuditContext,
+        answer: Option<Answering<Product>>,
+    ) -> StoreResult<()>;
     async fn get_product(&self, id: &str) -> StoreResult<Option<Product>>;
     async fn list_products(&self, page: &Page) -> StoreResult<Vec<Product>>;
 
@@ -72,6 +92,7 @@ pub trait Store: Send + Sync + 'static {
         entitlement: &Entitlement,
         now: DateTime<Utc>,
         audit: &AuditContext,
+        answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord>;
     async fn get_entitlement(&self, id: &str) -> StoreResult<Option<EntitlementRecord>>;
     async fn list_entitlements(
@@ -88,17 +109,14 @@ pub trait Store: Send + Sync + 'static {
         today: NaiveDate,
         now: DateTime<Utc>,
         audit: &AuditContext,
+        answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord>;
     /// Applies a lifecycle action under a row lock, records the transition
     /// and its event. For `Renew`, `renewal_id` names the new draft.
     async fn transition(
         &self,
-        id: &str,
-        action: Action,
-        audit: &AuditContext,
-        renewal_id: &str,
-        today: NaiveDate,
-        now: DateTime<Utc>,
+        act: Act<'_>,
+        answer: Option<Answering<TransitionResult>>,
     ) -> StoreResult<TransitionResult>;
     /// Stores the date-implied state of activated entitlements whose stored
     /// state lags, recording transitions and events once (safe to run on
@@ -134,25 +152,11 @@ pub trait Store: Send + Sync + 'static {
         page: &Page,
     ) -> StoreResult<Vec<Event>>;
 
-    // Idempotency outside the write path (creates, updates, lifecycle).
-    /// Claims a key for a request, or returns what it already holds. A claim
-    /// older than `stale_before` that never finished may be taken over.
-    async fn claim_key(
-        &self,
-        scope: &str,
-        key: &str,
-        fingerprint: &str,
-        now: DateTime<Utc>,
-        stale_before: DateTime<Utc>,
-    ) -> StoreResult<KeyClaim>;
-    async fn finish_key(
-        &self,
-        scope: &str,
-        key: &str,
-        answer: &serde_json::Value,
-    ) -> StoreResult<()>;
-    /// Drops an unfinished claim (the request failed without effect).
-    async fn abandon_key(&self, scope: &str, key: &str) -> StoreResult<()>;
+    // Idempotency keys. Mutations record their answers with their change;
+    // this records the answer of a request that was refused (it changed
+    // nothing). A key another request recorded meanwhile is
+    // `Conflict { code: "idempotency_key_in_flight" }`.
+    async fn record_answer(&self, answer: &KeyWrite, now: DateTime<Utc>) -> StoreResult<()>;
     async fn get_key(&self, scope: &str, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
     /// Deletes keys older than `before`; returns how many.
     async fn purge_keys(&self, before: DateTime<Utc>) -> StoreResult<u64>;
@@ -163,6 +167,7 @@ pub trait Store: Send + Sync + 'static {
         key: &ApiKey,
         secret_hash: &str,
         audit: &AuditContext,
+        answer: Option<Answering<ApiKey>>,
     ) -> StoreResult<()>;
     async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>>;
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>>;
@@ -171,6 +176,7 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         now: DateTime<Utc>,
         audit: &AuditContext,
+        answer: Option<Answering<bool>>,
     ) -> StoreResult<bool>;
     async fn count_api_keys(&self) -> StoreResult<u64>;
 

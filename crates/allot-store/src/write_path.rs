@@ -57,14 +57,14 @@ pub struct WritePath {
     in_flight: InFlight,
 }
 
-/// Releases an in-flight key however the request ends (even if the client
-/// goes away mid-request).
-struct KeyGuard {
+/// An idempotency key held in flight in this process; released however the
+/// request ends (even if the client goes away mid-request).
+pub struct KeyHold {
     in_flight: InFlight,
     key: Option<(String, String)>,
 }
 
-impl Drop for KeyGuard {
+impl Drop for KeyHold {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             if let Ok(mut set) = self.in_flight.lock() {
@@ -88,27 +88,28 @@ impl WritePath {
         }
     }
 
+    /// Holds `(scope, key)` while its request runs: a second request with
+    /// the same key in this process is `KeyInFlight` meanwhile. The write
+    /// path and the mutations outside it share these holds.
+    pub fn hold_key(&self, key: Option<(String, String)>) -> Result<KeyHold, SubmitError> {
+        if let Some(key) = &key {
+            let mut set = self.in_flight.lock().map_err(|_| SubmitError::Stopped)?;
+            if !set.insert(key.clone()) {
+                return Err(SubmitError::KeyInFlight);
+            }
+        }
+        Ok(KeyHold {
+            in_flight: self.in_flight.clone(),
+            key,
+        })
+    }
+
     pub async fn submit(&self, item: BatchItem) -> Result<ItemAnswer, SubmitError> {
         let key = item
             .idempotency
             .as_ref()
             .map(|k| (k.scope.clone(), k.key.clone()));
-        let _guard = match key {
-            Some(key) => {
-                let mut set = self.in_flight.lock().map_err(|_| SubmitError::Stopped)?;
-                if !set.insert(key.clone()) {
-                    return Err(SubmitError::KeyInFlight);
-                }
-                KeyGuard {
-                    in_flight: self.in_flight.clone(),
-                    key: Some(key),
-                }
-            }
-            None => KeyGuard {
-                in_flight: self.in_flight.clone(),
-                key: None,
-            },
-        };
+        let _hold = self.hold_key(key)?;
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job { item, reply })

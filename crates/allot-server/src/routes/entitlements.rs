@@ -4,16 +4,21 @@ use allot_core::entitlement::{Entitlement, Status, Terms};
 use allot_core::lifecycle::Action;
 use allot_store::ids::{has_prefix, new_id};
 use allot_store::model::{EntitlementFilter, EntitlementRecord};
+use allot_store::sequences::Act;
+use allot_store::{StoredAnswer, TransitionResult};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
+use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::fetch;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_json, ApiJson, Query};
+use crate::idempotency::{answer, send, Keyed};
 use crate::inputs::EntitlementInput;
 use crate::state::AppState;
 use crate::views::{status_today, BalanceView, EntitlementView, Listing, TransitionView};
@@ -72,8 +77,9 @@ async fn check_references(state: &AppState, terms: &Terms) -> ApiResult<()> {
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     ApiJson(body): ApiJson<EntitlementInput>,
-) -> ApiResult<(StatusCode, Json<EntitlementView>)> {
+) -> ApiResult<Response> {
     principal.require(Permission::Manage)?;
     let terms = body.into_terms()?;
     check_references(&state, &terms).await?;
@@ -84,14 +90,19 @@ pub async fn create(
         status: Status::Draft,
         predecessor_id: None,
     };
+    let today = state.clock.today();
+    let render =
+        move |r: &EntitlementRecord| answer(StatusCode::CREATED, &EntitlementView::new(r, today));
     let record = state
         .store
-        .insert_entitlement(&entitlement, now, &principal.audit())
+        .insert_entitlement(
+            &entitlement,
+            now,
+            &principal.audit(),
+            keyed.answering(render),
+        )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(EntitlementView::new(&record, state.clock.today())),
-    ))
+    Ok(send(&render(&record)))
 }
 
 #[utoipa::path(get, path = "/v1/entitlements/{id}", tag = "entitlements", params(("id" = String, Path)),
@@ -182,9 +193,10 @@ pub async fn list(
 pub async fn patch(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<EntitlementView>> {
+) -> ApiResult<Response> {
     let record = visible_entitlement(&state, &principal, &id).await?;
     principal.require(Permission::Manage)?;
     let changes: serde_json::Map<String, Value> = parse_json(&body)?;
@@ -209,40 +221,64 @@ pub async fn patch(
         parse_json(&serde_json::to_vec(&merged).map_err(|e| ApiError::Internal(e.to_string()))?)?;
     let terms = input.into_terms()?;
     check_references(&state, &terms).await?;
+    let today = state.clock.today();
+    let render =
+        move |r: &EntitlementRecord| answer(StatusCode::OK, &EntitlementView::new(r, today));
     let updated = state
         .store
         .update_terms(
             &id,
             &terms,
-            state.clock.today(),
+            today,
             state.clock.now(),
             &principal.audit(),
+            keyed.answering(render),
         )
         .await?;
-    Ok(Json(EntitlementView::new(&updated, state.clock.today())))
+    Ok(send(&render(&updated)))
+}
+
+/// The answer to a lifecycle action: the entitlement acted on, or for
+/// `renew` the new draft (201).
+fn transition_answer(action: Action, result: &TransitionResult, today: NaiveDate) -> StoredAnswer {
+    match (action, &result.renewal) {
+        (Action::Renew, Some(renewal)) => {
+            answer(StatusCode::CREATED, &EntitlementView::new(renewal, today))
+        }
+        (Action::Renew, None) => {
+            let e = ApiError::Internal("renewal missing".into());
+            answer(e.status(), &e.body())
+        }
+        _ => answer(
+            StatusCode::OK,
+            &EntitlementView::new(&result.entitlement, today),
+        ),
+    }
 }
 
 async fn act(
     state: &AppState,
     principal: &Principal,
+    keyed: &Keyed,
     id: &str,
     action: Action,
-) -> ApiResult<allot_store::TransitionResult> {
+) -> ApiResult<Response> {
     visible_entitlement(state, principal, id).await?;
     principal.require(Permission::Manage)?;
     let now = state.clock.now();
+    let today = state.clock.today();
     let renewal_id = new_id("ent", now);
-    Ok(state
-        .store
-        .transition(
-            id,
-            action,
-            &principal.audit(),
-            &renewal_id,
-            state.clock.today(),
-            now,
-        )
-        .await?)
+    let render = move |r: &TransitionResult| transition_answer(action, r, today);
+    let act = Act {
+        id,
+        action,
+        audit: &principal.audit(),
+        renewal_id: &renewal_id,
+        today,
+        now,
+    };
+    let result = state.store.transition(act, keyed.answering(render)).await?;
+    Ok(send(&render(&result)))
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/activate", tag = "entitlements", params(("id" = String, Path)),
@@ -250,13 +286,10 @@ async fn act(
 pub async fn activate(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     Path(id): Path<String>,
-) -> ApiResult<Json<EntitlementView>> {
-    let result = act(&state, &principal, &id, Action::Activate).await?;
-    Ok(Json(EntitlementView::new(
-        &result.entitlement,
-        state.clock.today(),
-    )))
+) -> ApiResult<Response> {
+    act(&state, &principal, &keyed, &id, Action::Activate).await
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/deactivate", tag = "entitlements", params(("id" = String, Path)),
@@ -264,13 +297,10 @@ pub async fn activate(
 pub async fn deactivate(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     Path(id): Path<String>,
-) -> ApiResult<Json<EntitlementView>> {
-    let result = act(&state, &principal, &id, Action::Deactivate).await?;
-    Ok(Json(EntitlementView::new(
-        &result.entitlement,
-        state.clock.today(),
-    )))
+) -> ApiResult<Response> {
+    act(&state, &principal, &keyed, &id, Action::Deactivate).await
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/cancel", tag = "entitlements", params(("id" = String, Path)),
@@ -278,13 +308,10 @@ pub async fn deactivate(
 pub async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     Path(id): Path<String>,
-) -> ApiResult<Json<EntitlementView>> {
-    let result = act(&state, &principal, &id, Action::Cancel).await?;
-    Ok(Json(EntitlementView::new(
-        &result.entitlement,
-        state.clock.today(),
-    )))
+) -> ApiResult<Response> {
+    act(&state, &principal, &keyed, &id, Action::Cancel).await
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/renew", tag = "entitlements", params(("id" = String, Path)),
@@ -292,16 +319,10 @@ pub async fn cancel(
 pub async fn renew(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<EntitlementView>)> {
-    let result = act(&state, &principal, &id, Action::Renew).await?;
-    let renewal = result
-        .renewal
-        .ok_or_else(|| ApiError::Internal("renewal missing".into()))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(EntitlementView::new(&renewal, state.clock.today())),
-    ))
+) -> ApiResult<Response> {
+    act(&state, &principal, &keyed, &id, Action::Renew).await
 }
 
 #[utoipa::path(get, path = "/v1/entitlements/{id}/balance", tag = "usage", params(("id" = String, Path)),

@@ -2,13 +2,16 @@
 
 use allot_store::ids::has_prefix;
 use allot_store::model::Role;
+use allot_store::StoredAnswer;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 
-use crate::auth::{create_key, reach, Permission, Principal, Reach};
+use crate::auth::{hash_secret, new_key, reach, Permission, Principal, Reach};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
+use crate::idempotency::{answer, send, Keyed};
 use crate::inputs::{short_text, CreateApiKey};
 use crate::state::AppState;
 use crate::views::{ApiKeyView, CreatedApiKey};
@@ -18,8 +21,9 @@ use crate::views::{ApiKeyView, CreatedApiKey};
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     ApiJson(body): ApiJson<CreateApiKey>,
-) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
+) -> ApiResult<Response> {
     principal.require(Permission::Administer)?;
     let role = Role::parse(&body.role).ok_or_else(|| {
         ApiError::field(
@@ -49,22 +53,22 @@ pub async fn create(
         _ => {}
     }
     let name = short_text("name", &body.name)?;
-    let (key, secret) = create_key(
-        state.store.as_ref(),
-        role,
-        body.account_id,
-        name,
-        state.clock.now(),
-        &principal.audit(),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedApiKey {
-            key: key.into(),
-            secret,
-        }),
-    ))
+    let (key, secret) = new_key(role, body.account_id, name, state.clock.now());
+    let hash = hash_secret(&secret);
+    // The secret is shown once, and again only to a retry of this request.
+    let render = move |key: &allot_store::model::ApiKey| {
+        let created = CreatedApiKey {
+            key: key.clone().into(),
+            secret: secret.clone(),
+        };
+        answer(StatusCode::CREATED, &created)
+    };
+    let response = render(&key);
+    state
+        .store
+        .insert_api_key(&key, &hash, &principal.audit(), keyed.answering(render))
+        .await?;
+    Ok(send(&response))
 }
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<ApiKeyView>)))]
@@ -89,17 +93,33 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     Path(id): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     principal.require(Permission::Administer)?;
-    if has_prefix(&id, "key")
-        && state
-            .store
-            .revoke_api_key(&id, state.clock.now(), &principal.audit())
-            .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found("api key", &id))
+    if !has_prefix(&id, "key") {
+        return Err(ApiError::not_found("api key", &id));
     }
+    let key_id = id.clone();
+    let render = move |found: &bool| {
+        if *found {
+            StoredAnswer {
+                status: StatusCode::NO_CONTENT.as_u16(),
+                body: String::new(),
+            }
+        } else {
+            let missing = ApiError::not_found("api key", &key_id);
+            answer(missing.status(), &missing.body())
+        }
+    };
+    let found = state
+        .store
+        .revoke_api_key(
+            &id,
+            state.clock.now(),
+            &principal.audit(),
+            keyed.answering(render.clone()),
+        )
+        .await?;
+    Ok(send(&render(&found)))
 }

@@ -5,12 +5,14 @@ use allot_store::ids::{has_prefix, new_id};
 use allot_store::model::{Account, Contact, EntitlementFilter, EntitlementRecord, Page, Product};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 
 use super::{fetch, listing};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Query};
+use crate::idempotency::{answer, send, Keyed};
 use crate::inputs::{short_text, text, CreateAccount, CreateContact, CreateProduct, MAX_TEXT};
 use crate::state::AppState;
 use crate::views::{
@@ -57,8 +59,9 @@ async fn account_field(state: &AppState, field: &str, id: &str) -> ApiResult<Acc
 pub async fn create_account(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     ApiJson(body): ApiJson<CreateAccount>,
-) -> ApiResult<(StatusCode, Json<AccountView>)> {
+) -> ApiResult<Response> {
     principal.require(Permission::Manage)?;
     let name = text("name", &body.name, MAX_TEXT)?;
     if let Some(parent) = &body.parent_id {
@@ -71,11 +74,13 @@ pub async fn create_account(
         parent_id: body.parent_id,
         created_at: now,
     };
+    let render =
+        |account: &Account| answer(StatusCode::CREATED, &AccountView::from(account.clone()));
     state
         .store
-        .insert_account(&account, &principal.audit())
+        .insert_account(&account, &principal.audit(), keyed.answering(render))
         .await?;
-    Ok((StatusCode::CREATED, Json(account.into())))
+    Ok(send(&render(&account)))
 }
 
 #[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path)),
@@ -128,8 +133,9 @@ pub async fn list_accounts(
 pub async fn create_contact(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     ApiJson(body): ApiJson<CreateContact>,
-) -> ApiResult<(StatusCode, Json<ContactView>)> {
+) -> ApiResult<Response> {
     principal.require(Permission::Manage)?;
     let name = text("name", &body.name, MAX_TEXT)?;
     let email = short_text("email", &body.email)?;
@@ -145,11 +151,13 @@ pub async fn create_contact(
         email,
         created_at: now,
     };
+    let render =
+        |contact: &Contact| answer(StatusCode::CREATED, &ContactView::from(contact.clone()));
     state
         .store
-        .insert_contact(&contact, &principal.audit())
+        .insert_contact(&contact, &principal.audit(), keyed.answering(render))
         .await?;
-    Ok((StatusCode::CREATED, Json(contact.into())))
+    Ok(send(&render(&contact)))
 }
 
 #[utoipa::path(get, path = "/v1/contacts/{id}", tag = "accounts", params(("id" = String, Path)),
@@ -208,8 +216,9 @@ pub async fn list_contacts(
 pub async fn create_product(
     State(state): State<AppState>,
     principal: Principal,
+    keyed: Keyed,
     ApiJson(body): ApiJson<CreateProduct>,
-) -> ApiResult<(StatusCode, Json<ProductView>)> {
+) -> ApiResult<Response> {
     principal.require(Permission::Manage)?;
     let name = text("name", &body.name, MAX_TEXT)?;
     let sku = short_text("sku", &body.sku)?;
@@ -220,11 +229,13 @@ pub async fn create_product(
         sku,
         created_at: now,
     };
+    let render =
+        |product: &Product| answer(StatusCode::CREATED, &ProductView::from(product.clone()));
     state
         .store
-        .insert_product(&product, &principal.audit())
+        .insert_product(&product, &principal.audit(), keyed.answering(render))
         .await?;
-    Ok((StatusCode::CREATED, Json(product.into())))
+    Ok(send(&render(&product)))
 }
 
 #[utoipa::path(get, path = "/v1/products/{id}", tag = "catalogue", params(("id" = String, Path)),

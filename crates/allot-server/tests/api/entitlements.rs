@@ -1,4 +1,4 @@
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::common::TestApp;
@@ -12,6 +12,7 @@ crate::on_both_backends!(
     one_default_per_account,
     period_resets_with_rollover,
     eligibility_lists_matches_in_order,
+    lifecycle_and_key_answers_replay_what_was_answered,
 );
 
 async fn create_and_read_every_field(app: TestApp) {
@@ -336,4 +337,59 @@ async fn eligibility_lists_matches_in_order(app: TestApp) {
         ))
         .await;
     assert_eq!(other.body["items"].as_array().unwrap().len(), 3);
+}
+
+/// Outside the write path too, a key answers what it answered first: the
+/// success recorded with its change, or the refusal recorded on its own.
+async fn lifecycle_and_key_answers_replay_what_was_answered(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let id = app.entitlement(&acc, json!({ "total": 5 })).await;
+    let activate = format!("/v1/entitlements/{id}/activate");
+    let keyed = |path: &str, body: serde_json::Value, key: &'static str| {
+        let path = path.to_string();
+        let app = &app;
+        async move {
+            app.call(Method::POST, &path, Some(&app.admin), Some(body), Some(key))
+                .await
+        }
+    };
+    let first = keyed(&activate, json!({}), "act-1").await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    let again = keyed(&activate, json!({}), "act-1").await;
+    assert!(again.replayed && !first.replayed);
+    assert_eq!((again.status, &again.body), (first.status, &first.body));
+    // Without the key, activating again is refused: the key did not re-run it.
+    assert_eq!(
+        app.post(&activate, json!({})).await.status,
+        StatusCode::CONFLICT
+    );
+
+    // A refusal is answered again as it was, even once it would succeed.
+    let cancel = format!("/v1/entitlements/{id}/cancel");
+    let renew = format!("/v1/entitlements/{id}/renew");
+    let refused = keyed(&renew, json!({}), "renew-1").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
+    assert_eq!(app.post(&cancel, json!({})).await.status, StatusCode::OK);
+    let replayed = keyed(&renew, json!({}), "renew-1").await;
+    assert!(replayed.replayed);
+    assert_eq!(
+        (replayed.status, &replayed.body),
+        (refused.status, &refused.body)
+    );
+    let renewed = keyed(&renew, json!({}), "renew-2").await;
+    assert_eq!(renewed.status, StatusCode::CREATED, "{:?}", renewed.body);
+
+    // A new API key is created once: the retry shows the same key and secret.
+    let key = keyed("/v1/api-keys", json!({ "role": "agent" }), "key-1").await;
+    assert_eq!(key.status, StatusCode::CREATED, "{:?}", key.body);
+    let key_again = keyed("/v1/api-keys", json!({ "role": "agent" }), "key-1").await;
+    assert!(key_again.replayed);
+    assert_eq!(key_again.body, key.body);
+    let keys = app.get("/v1/api-keys").await;
+    assert_eq!(
+        keys.body.as_array().map(Vec::len),
+        Some(2),
+        "{:?}",
+        keys.body
+    );
 }

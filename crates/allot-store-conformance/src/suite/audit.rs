@@ -191,7 +191,7 @@ pub async fn sync_and_api_keys_are_audited(db: &TestDatabase) {
         created_at: now(),
         revoked_at: None,
     };
-    s.insert_api_key(&key, "secret_hash_value", &admin())
+    s.insert_api_key(&key, "secret_hash_value", &admin(), None)
         .await
         .unwrap();
     let entry = one_new_audit(s, "key_c", 0).await;
@@ -208,7 +208,7 @@ pub async fn sync_and_api_keys_are_audited(db: &TestDatabase) {
         .contains("secret_hash_value"));
 
     let t1 = now() + Duration::minutes(1);
-    assert!(s.revoke_api_key("key_c", t1, &admin()).await.unwrap());
+    assert!(s.revoke_api_key("key_c", t1, &admin(), None).await.unwrap());
     let revoked = ApiKey {
         revoked_at: Some(t1),
         ..key.clone()
@@ -220,8 +220,11 @@ pub async fn sync_and_api_keys_are_audited(db: &TestDatabase) {
         (snapshot(&key), snapshot(&revoked))
     );
     // Revoking again changes nothing, and a missing key is not audited.
-    assert!(s.revoke_api_key("key_c", t1, &admin()).await.unwrap());
-    assert!(!s.revoke_api_key("key_none", t1, &admin()).await.unwrap());
+    assert!(s.revoke_api_key("key_c", t1, &admin(), None).await.unwrap());
+    assert!(!s
+        .revoke_api_key("key_none", t1, &admin(), None)
+        .await
+        .unwrap());
     assert_eq!(audit_of(s, "key_c").await.len(), 2);
     assert!(audit_of(s, "key_none").await.is_empty());
 }

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use allot_core::decide::Refusal;
 use allot_core::Quantity;
-use allot_store::model::KeyClaim;
 use allot_store::plan::{Command, ItemAnswer, Outcome, ReservationRefusal, ReservationStatus};
 use chrono::Duration;
 
@@ -210,12 +209,12 @@ pub async fn the_write_path_finishes_an_unfinished_claim(db: &TestDatabase) {
     active_entitlement(s, "ent_1", 10).await;
     let item = usage("ent_1", 2, Some("k1"));
     let fingerprint = item.idempotency.as_ref().unwrap().fingerprint.clone();
-    let stale = now() - Duration::minutes(1);
-    let claim = s
-        .claim_key("key_test", "k1", &fingerprint, now(), stale)
-        .await
-        .unwrap();
-    assert_eq!(claim, KeyClaim::Claimed);
+    // A claim as versions before answers-with-the-change left it.
+    db.execute(&format!(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, answer, created_at) \
+         VALUES ('key_test', 'k1', '{fingerprint}', NULL, '2026-06-01T00:00:00Z')"
+    ))
+    .await;
     let answers = apply(s, &[item]).await;
     assert!(applied(&answers[0]), "{answers:?}");
     let record = s.get_key("key_test", "k1").await.unwrap().unwrap();

@@ -1,101 +1,122 @@
-//! Idempotency keys outside the write path, and API keys.
+//! Idempotency answers outside the write path, and API keys.
 
-use allot_store::model::{ApiKey, KeyClaim, Role};
-use chrono::{DateTime, Duration, Utc};
-use serde_json::json;
+use allot_store::model::{Account, ApiKey, Role};
+use allot_store::plan::{IdemKey, KeyWrite};
+use allot_store::{Answering, StoreError, StoreResult, StoredAnswer};
+use chrono::Duration;
 
 use crate::fixtures::*;
 use crate::TestDatabase;
 
-pub async fn claims_finish_abandon_take_over_and_purge(db: &TestDatabase) {
+fn answering(scope: &str, key: &str, fingerprint: &str, body: &str) -> Answering<Account> {
+    let body = body.to_string();
+    Answering {
+        key: IdemKey {
+            scope: scope.into(),
+            key: key.into(),
+            fingerprint: fingerprint.into(),
+        },
+        render: Box::new(move |a: &Account| StoredAnswer {
+            status: 201,
+            body: format!("{body}:{}", a.id),
+        }),
+    }
+}
+
+fn answer_row(scope: &str, key: &str, fingerprint: &str, status: u16) -> KeyWrite {
+    KeyWrite {
+        scope: scope.into(),
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+        answer: StoredAnswer {
+            status,
+            body: "{}".into(),
+        }
+        .to_value(),
+    }
+}
+
+fn in_flight(result: &StoreResult<()>) -> bool {
+    matches!(
+        result,
+        Err(StoreError::Conflict {
+            code: "idempotency_key_in_flight",
+            ..
+        })
+    )
+}
+
+/// A mutation records its answer with its change, or neither: a key that is
+/// answered already refuses a second change under it.
+pub async fn answers_are_recorded_with_their_change_and_purged(db: &TestDatabase) {
     let store = db.store();
     let s = store.as_ref();
-    let stale = |t: DateTime<Utc>| t - Duration::seconds(60);
     let t0 = now();
-    assert_eq!(
-        s.claim_key("sc", "k1", "fp1", t0, stale(t0)).await.unwrap(),
-        KeyClaim::Claimed
-    );
-    // In flight: a second claim sees the unfinished record.
-    let KeyClaim::Existing(record) = s.claim_key("sc", "k1", "fp1", t0, stale(t0)).await.unwrap()
-    else {
-        panic!("expected the existing claim")
-    };
-    assert_eq!(
-        (
-            record.fingerprint.as_str(),
-            record.answer.as_ref(),
-            record.created_at
-        ),
-        ("fp1", None, t0)
-    );
-    s.finish_key("sc", "k1", &json!({ "status": 201 }))
+    let acme = account("acc_1", None);
+    s.insert_account(&acme, &tester(), Some(answering("sc", "k1", "fp1", "made")))
         .await
         .unwrap();
-    let KeyClaim::Existing(record) = s.claim_key("sc", "k1", "fp2", t0, stale(t0)).await.unwrap()
-    else {
-        panic!("expected the finished record")
-    };
-    assert_eq!(record.answer, Some(json!({ "status": 201 })));
+    let record = s.get_key("sc", "k1").await.unwrap().unwrap();
     assert_eq!(record.fingerprint, "fp1");
+    let answer = StoredAnswer::from_value(record.answer.as_ref().unwrap()).unwrap();
+    assert_eq!((answer.status, answer.body.as_str()), (201, "made:acc_1"));
+
+    // The key is answered: a second change under it is refused whole.
+    let again = s
+        .insert_account(
+            &account("acc_2", None),
+            &tester(),
+            Some(answering("sc", "k1", "fp1", "made")),
+        )
+        .await;
+    assert!(in_flight(&again), "{again:?}");
+    assert_eq!(s.get_account("acc_2").await.unwrap(), None);
     assert_eq!(s.get_key("sc", "k1").await.unwrap(), Some(record));
-    // A finished key is never taken over, however old.
-    let much_later = t0 + Duration::days(1);
-    assert!(matches!(
-        s.claim_key("sc", "k1", "fp1", much_later, stale(much_later))
-            .await
-            .unwrap(),
-        KeyClaim::Existing(_)
-    ));
 
-    // An unfinished claim is taken over once stale, not before.
-    s.claim_key("sc", "k2", "fp", t0, stale(t0)).await.unwrap();
-    let soon = t0 + Duration::seconds(30);
-    assert!(matches!(
-        s.claim_key("sc", "k2", "fp2", soon, stale(soon))
-            .await
-            .unwrap(),
-        KeyClaim::Existing(_)
-    ));
-    // Abandon drops only unfinished claims.
-    s.abandon_key("sc", "k2").await.unwrap();
+    // A change that fails records no answer.
+    let orphan = account("acc_3", Some("acc_missing"));
+    assert!(s
+        .insert_account(&orphan, &tester(), Some(answering("sc", "k2", "fp", "x")))
+        .await
+        .is_err());
     assert_eq!(s.get_key("sc", "k2").await.unwrap(), None);
-    s.abandon_key("sc", "k1").await.unwrap();
-    assert!(s.get_key("sc", "k1").await.unwrap().is_some());
 
-    // A stale claim is taken over by exactly one of several racers.
-    s.claim_key("sc", "k3", "old", t0, stale(t0)).await.unwrap();
-    let t1 = t0 + Duration::minutes(5);
+    // A refusal's answer is recorded on its own, once.
+    s.record_answer(&answer_row("sc", "k2", "fp", 409), t0)
+        .await
+        .unwrap();
+    assert!(in_flight(
+        &s.record_answer(&answer_row("sc", "k2", "fp", 422), t0)
+            .await
+    ));
+    let kept = s.get_key("sc", "k2").await.unwrap().unwrap();
+    assert_eq!(
+        StoredAnswer::from_value(kept.answer.as_ref().unwrap()).map(|a| a.status),
+        Some(409)
+    );
+
+    // Of several instances recording one key at once, exactly one does.
     let mut others = Vec::new();
     for _ in 0..3 {
         others.push(db.instance().await);
     }
-    let claims = futures::future::join_all(
-        others
-            .iter()
-            .map(|o| o.claim_key("sc", "k3", "new", t1, stale(t1))),
-    )
-    .await;
-    let won = claims
-        .iter()
-        .filter(|c| matches!(c, Ok(KeyClaim::Claimed)))
-        .count();
-    assert_eq!(won, 1, "{claims:?}");
-    let record = s.get_key("sc", "k3").await.unwrap().unwrap();
+    let t1 = t0 + Duration::minutes(5);
+    let row = answer_row("sc", "k3", "fp", 201);
+    let recorded =
+        futures::future::join_all(others.iter().map(|o| o.record_answer(&row, t1))).await;
     assert_eq!(
-        (record.fingerprint.as_str(), record.created_at),
-        ("new", t1)
+        recorded.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{recorded:?}"
     );
+    assert!(recorded.iter().filter(|r| r.is_err()).all(in_flight));
 
     // Scopes are separate.
-    assert_eq!(
-        s.claim_key("other", "k1", "fp", t0, stale(t0))
-            .await
-            .unwrap(),
-        KeyClaim::Claimed
-    );
+    s.record_answer(&answer_row("other", "k1", "fp", 201), t0)
+        .await
+        .unwrap();
 
-    assert_eq!(s.purge_keys(t0 + Duration::seconds(1)).await.unwrap(), 2);
+    assert_eq!(s.purge_keys(t0 + Duration::seconds(1)).await.unwrap(), 3);
     assert_eq!(s.get_key("sc", "k1").await.unwrap(), None);
     assert_eq!(
         s.get_key("sc", "k3").await.unwrap().map(|r| r.created_at),
@@ -124,8 +145,10 @@ pub async fn api_keys_by_hash_list_revoke_count(db: &TestDatabase) {
         revoked_at: None,
     };
     assert_eq!(s.count_api_keys().await.unwrap(), 0);
-    s.insert_api_key(&admin, "hash_a", &tester()).await.unwrap();
-    s.insert_api_key(&customer, "hash_c", &tester())
+    s.insert_api_key(&admin, "hash_a", &tester(), None)
+        .await
+        .unwrap();
+    s.insert_api_key(&customer, "hash_c", &tester(), None)
         .await
         .unwrap();
     assert_eq!(s.count_api_keys().await.unwrap(), 2);
@@ -140,13 +163,19 @@ pub async fn api_keys_by_hash_list_revoke_count(db: &TestDatabase) {
     );
 
     let t1 = now() + Duration::minutes(1);
-    assert!(s.revoke_api_key("key_c", t1, &tester()).await.unwrap());
-    // Revoking again is no error and keeps the first time.
     assert!(s
-        .revoke_api_key("key_c", t1 + Duration::minutes(1), &tester())
+        .revoke_api_key("key_c", t1, &tester(), None)
         .await
         .unwrap());
-    assert!(!s.revoke_api_key("key_none", t1, &tester()).await.unwrap());
+    // Revoking again is no error and keeps the first time.
+    assert!(s
+        .revoke_api_key("key_c", t1 + Duration::minutes(1), &tester(), None)
+        .await
+        .unwrap());
+    assert!(!s
+        .revoke_api_key("key_none", t1, &tester(), None)
+        .await
+        .unwrap());
     let revoked = s.api_key_by_hash("hash_c").await.unwrap().unwrap();
     assert_eq!(revoked.revoked_at, Some(t1));
     assert_eq!(s.list_api_keys().await.unwrap(), [admin, revoked]);

@@ -71,7 +71,7 @@ pub async fn parties_round_trip_and_page(db: &TestDatabase) {
         email: Some("ada@example.com".into()),
         created_at: now(),
     };
-    s.insert_contact(&contact, &tester()).await.unwrap();
+    s.insert_contact(&contact, &tester(), None).await.unwrap();
     assert_eq!(s.get_contact("con_1").await.unwrap(), Some(contact.clone()));
     assert_eq!(
         s.list_contacts(Some("acc_a"), &page(None, 10))
@@ -91,7 +91,7 @@ pub async fn parties_round_trip_and_page(db: &TestDatabase) {
         sku: None,
         created_at: now(),
     };
-    s.insert_product(&product, &tester()).await.unwrap();
+    s.insert_product(&product, &tester(), None).await.unwrap();
     assert_eq!(s.get_product("prd_1").await.unwrap(), Some(product.clone()));
     assert_eq!(s.list_products(&page(None, 5)).await.unwrap(), [product]);
 }
