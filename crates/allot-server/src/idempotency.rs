@@ -196,7 +196,8 @@ pub async fn layer(
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
-fn replay(answer: &StoredAnswer) -> Response {
+/// `answer` again, marked as a replay.
+pub fn replay(answer: &StoredAnswer) -> Response {
     let mut response = send(answer);
     response
         .headers_mut()

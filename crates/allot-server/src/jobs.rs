@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use allot_store::plan::{BatchItem, Command};
+use allot_store::plan::{BatchItem, Command, Render};
 
 use crate::state::AppState;
 
@@ -35,6 +35,7 @@ pub async fn run_once(state: &AppState) {
                     command: Command::Expire { reservation_id: id },
                     actor: allot_store::AuditContext::system(),
                     idempotency: None,
+                    render: Render::OUTCOME_JSON,
                 };
                 if let Err(e) = state.writes.submit(item).await {
                     tracing::warn!(error = %e, "reservation expiry failed");

@@ -12,7 +12,7 @@ use allot_core::lifecycle::Action;
 use allot_core::{Counters, Quantity};
 use allot_store::audit::{AuditContext, AuditEntry, AuditFilter};
 use allot_store::model::{Account, EntitlementRecord, Page};
-use allot_store::plan::{BatchItem, CaseRecord, Command, IdemKey, ItemAnswer, Outcome};
+use allot_store::plan::{BatchItem, CaseRecord, Command, IdemKey, ItemAnswer, Outcome, Render};
 use allot_store::sequences::Act;
 use allot_store::{
     Clock, ManualClock, Store, StoreResult, TransitionResult, WritePath, WritePathConfig,
@@ -212,6 +212,14 @@ pub fn item(command: Command) -> BatchItem {
         command,
         actor: actor("key_test"),
         idempotency: None,
+        render: Render::OUTCOME_JSON,
+    }
+}
+
+/// What a key that answered `outcome` answers again.
+pub fn replay_of(outcome: &Outcome) -> ItemAnswer {
+    ItemAnswer::Replayed {
+        answer: Render::OUTCOME_JSON.answer(outcome),
     }
 }
 
@@ -336,10 +344,7 @@ pub fn applied(answer: &ItemAnswer) -> bool {
 /// The outcome of an item that was not a replay.
 pub fn outcome(answer: ItemAnswer) -> Outcome {
     match answer {
-        ItemAnswer::Done {
-            outcome,
-            replayed: false,
-        } => outcome,
+        ItemAnswer::Done { outcome } => outcome,
         other => panic!("{other:?}"),
     }
 }

@@ -18,6 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::answer::StoredAnswer;
 use crate::audit::{snapshot, AuditContext, AuditEntry};
 use crate::ids::new_id;
 use crate::model::{Event, IdempotencyRecord, LedgerEntry};
@@ -142,6 +143,42 @@ pub struct BatchItem {
     pub command: Command,
     pub actor: AuditContext,
     pub idempotency: Option<IdemKey>,
+    /// How the item's outcome reads as a response: what its key stores.
+    pub render: Render,
+}
+
+/// Renders an outcome as the response a client gets (the server's views).
+/// A plain function, so a batch item stays plain data.
+#[derive(Clone, Copy)]
+pub struct Render(pub fn(&Outcome) -> StoredAnswer);
+
+impl Render {
+    /// The outcome itself as JSON, status 200: for tools and tests that
+    /// have no views of their own.
+    pub const OUTCOME_JSON: Render = Render(outcome_json);
+
+    pub fn answer(&self, outcome: &Outcome) -> StoredAnswer {
+        (self.0)(outcome)
+    }
+}
+
+fn outcome_json(outcome: &Outcome) -> StoredAnswer {
+    StoredAnswer {
+        status: 200,
+        body: serde_json::to_string(outcome).expect("outcomes serialize"),
+    }
+}
+
+impl std::fmt::Debug for Render {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Render")
+    }
+}
+
+impl PartialEq for Render {
+    fn eq(&self, other: &Render) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
 }
 
 /// What a refused reservation action says.
@@ -186,10 +223,11 @@ pub enum Outcome {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ItemAnswer {
-    Done {
-        outcome: Outcome,
-        replayed: bool,
-    },
+    /// Decided now (applied or refused); its key, if any, stored
+    /// `Render::answer` of it.
+    Done { outcome: Outcome },
+    /// The key was answered before: that answer, as it was sent.
+    Replayed { answer: StoredAnswer },
     /// The key was used before with a different request.
     KeyMismatch,
 }
@@ -667,6 +705,21 @@ struct AuditTarget {
     id: String,
 }
 
+/// The answer a used key gives again. Keys stored by versions before
+/// `StoredAnswer` hold the outcome itself: rendered now, as it would have
+/// been then. What cannot be read is never guessed at.
+fn replayed_answer(stored: &serde_json::Value, render: Render) -> ItemAnswer {
+    if let Some(answer) = StoredAnswer::from_value(stored) {
+        return ItemAnswer::Replayed { answer };
+    }
+    match serde_json::from_value::<Outcome>(stored.clone()) {
+        Ok(outcome) => ItemAnswer::Replayed {
+            answer: render.answer(&outcome),
+        },
+        Err(_) => ItemAnswer::KeyMismatch,
+    }
+}
+
 /// Decides every item of a batch in arrival order.
 pub fn plan_batch(
     loaded: &mut Loaded,
@@ -702,14 +755,10 @@ pub fn plan_batch(
                     continue;
                 }
                 KeyUse::Replay(answer) => {
-                    let answer = match serde_json::from_value::<Outcome>(answer) {
-                        Ok(outcome) => ItemAnswer::Done {
-                            outcome,
-                            replayed: true,
-                        },
-                        Err(_) => ItemAnswer::KeyMismatch,
-                    };
-                    planner.plan.answers.push(answer);
+                    planner
+                        .plan
+                        .answers
+                        .push(replayed_answer(&answer, item.render));
                     continue;
                 }
                 KeyUse::Fresh | KeyUse::InFlight => {}
@@ -732,7 +781,7 @@ pub fn plan_batch(
             planner.plan.audit.push(entry);
         }
         if let Some(key) = &item.idempotency {
-            let answer = serde_json::to_value(&outcome).unwrap_or(serde_json::Value::Null);
+            let answer = item.render.answer(&outcome).to_value();
             planner.loaded.keys.insert(
                 (key.scope.clone(), key.key.clone()),
                 IdempotencyRecord {
@@ -748,10 +797,7 @@ pub fn plan_batch(
                 answer,
             });
         }
-        planner.plan.answers.push(ItemAnswer::Done {
-            outcome,
-            replayed: false,
-        });
+        planner.plan.answers.push(ItemAnswer::Done { outcome });
     }
     let Planner {
         loaded,

@@ -171,17 +171,15 @@ fn record_metrics(answer: &ItemAnswer) {
     match answer {
         ItemAnswer::Done {
             outcome: Outcome::Applied { entries, .. },
-            replayed: false,
         } => {
             metrics::counter!("allot_usage_writes_total").increment(entries.len() as u64);
         }
         ItemAnswer::Done {
             outcome: Outcome::Refused { refusal },
-            replayed: false,
         } => {
             metrics::counter!("allot_refusals_total", "code" => refusal.code()).increment(1);
         }
-        ItemAnswer::Done { replayed: true, .. } => {
+        ItemAnswer::Replayed { .. } => {
             metrics::counter!("allot_idempotent_replays_total").increment(1);
         }
         _ => {}

@@ -6,21 +6,34 @@ use allot_core::cases::{CaseAction, CaseState, CaseStatus};
 use allot_core::matching::{covers, CaseScope};
 use allot_store::ids::{has_prefix, new_id};
 use allot_store::model::CaseFilter;
-use allot_store::plan::{CaseRecord, Command, Outcome, TimeNote};
+use allot_store::plan::{CaseRecord, Command, Outcome, Render, TimeNote};
+use allot_store::StoredAnswer;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 
 use super::parties::{covering, visible_account};
-use super::{fetch, listing, respond, Submission};
+use super::{answer_of, fetch, listing, Submission};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_json, parse_optional_json, Query};
 use crate::inputs::{short_text, text, LogTime, NoFields, OpenCase, MAX_TEXT};
 use crate::state::AppState;
 use crate::views::{CaseView, Listing};
+
+/// A case opened or a time entry logged (201), another action on a case
+/// (200), a case deleted (204): as answered and stored under the key.
+const CREATED_CASE: Render = Render(|o| answer_of(StatusCode::CREATED, case_answer(o.clone())));
+const CHANGED_CASE: Render = Render(|o| answer_of(StatusCode::OK, case_answer(o.clone())));
+const DELETED_CASE: Render = Render(|o| match case_answer(o.clone()) {
+    Ok(_) => StoredAnswer {
+        status: StatusCode::NO_CONTENT.as_u16(),
+        body: String::new(),
+    },
+    Err(e) => answer_of::<()>(StatusCode::NO_CONTENT, Err(e)),
+});
 
 /// The case answer from a write-path outcome.
 fn case_answer(outcome: Outcome) -> ApiResult<CaseView> {
@@ -178,17 +191,11 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
         updated_at: now,
         deleted_at: None,
     };
-    let submission = request;
-    let (outcome, replayed) = submission
-        .submit(
-            &state,
-            Command::OpenCase {
-                case: Box::new(record),
-                warnings,
-            },
-        )
-        .await?;
-    Ok(respond(StatusCode::CREATED, case_answer(outcome), replayed))
+    let command = Command::OpenCase {
+        case: Box::new(record),
+        warnings,
+    };
+    request.submit(&state, command, CREATED_CASE).await
 }
 
 #[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
@@ -255,7 +262,8 @@ async fn act(
     id: &str,
     action: CaseAction,
     note: Option<TimeNote>,
-) -> ApiResult<(ApiResult<CaseView>, bool)> {
+    render: Render,
+) -> ApiResult<Response> {
     visible_case(state, &request.principal, id).await?;
     request.principal.require(Permission::WorkCases)?;
     let command = Command::Case {
@@ -263,8 +271,7 @@ async fn act(
         action,
         note,
     };
-    let (outcome, replayed) = request.submit(state, command).await?;
-    Ok((case_answer(outcome), replayed))
+    request.submit(state, command, render).await
 }
 
 macro_rules! case_action {
@@ -278,8 +285,7 @@ macro_rules! case_action {
             request: Submission,
         ) -> ApiResult<Response> {
             let NoFields {} = parse_optional_json(&request.body)?;
-            let (view, replayed) = act(&state, request, &id, $action, None).await?;
-            Ok(respond(StatusCode::OK, view, replayed))
+            act(&state, request, &id, $action, None, CHANGED_CASE).await
         }
     };
 }
@@ -310,18 +316,7 @@ pub async fn delete(
     Path(id): Path<String>,
     request: Submission,
 ) -> ApiResult<Response> {
-    let (view, replayed) = act(&state, request, &id, CaseAction::Delete, None).await?;
-    let mut response = match view {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
-    };
-    if replayed {
-        response.headers_mut().insert(
-            crate::idempotency::REPLAYED,
-            axum::http::HeaderValue::from_static("true"),
-        );
-    }
-    Ok(response)
+    act(&state, request, &id, CaseAction::Delete, None, DELETED_CASE).await
 }
 
 #[utoipa::path(patch, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
@@ -361,8 +356,8 @@ pub async fn patch(
         };
         check_covers(&state, &what, to).await?;
     }
-    let (view, replayed) = act(&state, request, &id, CaseAction::Move { to: target }, None).await?;
-    Ok(respond(StatusCode::OK, view, replayed))
+    let action = CaseAction::Move { to: target };
+    act(&state, request, &id, action, None, CHANGED_CASE).await
 }
 
 #[utoipa::path(post, path = "/v1/cases/{id}/time-entries", tag = "cases", params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
@@ -385,8 +380,7 @@ pub async fn log_time(
         note,
     };
     let action = CaseAction::LogTime { entry_id, hours };
-    let (view, replayed) = act(&state, request, &id, action, Some(time_note)).await?;
-    Ok(respond(StatusCode::CREATED, view, replayed))
+    act(&state, request, &id, action, Some(time_note), CREATED_CASE).await
 }
 
 #[utoipa::path(delete, path = "/v1/cases/{id}/time-entries/{entry_id}", tag = "cases",
@@ -398,6 +392,5 @@ pub async fn delete_time(
     request: Submission,
 ) -> ApiResult<Response> {
     let action = CaseAction::DeleteTime { entry_id };
-    let (view, replayed) = act(&state, request, &id, action, None).await?;
-    Ok(respond(StatusCode::OK, view, replayed))
+    act(&state, request, &id, action, None, CHANGED_CASE).await
 }

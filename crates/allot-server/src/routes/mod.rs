@@ -9,18 +9,18 @@ pub mod parties;
 pub mod system;
 pub mod usage;
 
-use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome};
+use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Render};
+use allot_store::StoredAnswer;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::read_body;
-use crate::idempotency::{fingerprint, key_from, REPLAYED};
+use crate::idempotency::{answer, fingerprint, key_from, replay, send};
 use crate::state::AppState;
 
 use crate::views::Listing;
@@ -83,33 +83,39 @@ impl<S: Send + Sync> FromRequest<S> for Submission {
 }
 
 impl Submission {
-    pub async fn submit(self, state: &AppState, command: Command) -> ApiResult<(Outcome, bool)> {
+    /// Submits `command` to the write path. The response is `render` of its
+    /// outcome (exactly what its idempotency key stores), or what the key
+    /// answered before.
+    pub async fn submit(
+        self,
+        state: &AppState,
+        command: Command,
+        render: Render,
+    ) -> ApiResult<Response> {
         let item = BatchItem {
             command,
             actor: self.principal.audit(),
             idempotency: self.key,
+            render,
         };
         match state.writes.submit(item).await? {
             ItemAnswer::KeyMismatch => Err(ApiError::KeyReused),
-            ItemAnswer::Done { outcome, replayed } => Ok((outcome, replayed)),
+            ItemAnswer::Done { outcome } => Ok(send(&render.answer(&outcome))),
+            ItemAnswer::Replayed { answer } => Ok(replay(&answer)),
         }
     }
 }
 
-pub fn respond<T: serde::Serialize>(
-    status: StatusCode,
-    body: ApiResult<T>,
-    replayed: bool,
-) -> Response {
-    // A replayed refusal says it is a replay too, like a replayed success.
-    let mut response = match body {
-        Ok(body) => (status, Json(body)).into_response(),
-        Err(e) => e.into_response(),
-    };
-    if replayed {
-        response
-            .headers_mut()
-            .insert(REPLAYED, HeaderValue::from_static("true"));
+/// A handler's result as the answer a client gets: its view with
+/// `status`, or the error's status and body.
+pub fn answer_of<T: serde::Serialize>(status: StatusCode, result: ApiResult<T>) -> StoredAnswer {
+    match result {
+        Ok(body) => answer(status, &body),
+        Err(e) => {
+            if let ApiError::Internal(detail) = &e {
+                tracing::error!(%detail, "internal error");
+            }
+            answer(e.status(), &e.body())
+        }
     }
-    response
 }

@@ -5,14 +5,14 @@
 use allot_core::batch::Op;
 use allot_core::decide::{Change, Reason};
 use allot_store::ids::{has_prefix, new_id};
-use allot_store::plan::{Command, Outcome};
+use allot_store::plan::{Command, Outcome, Render};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 
-use super::{fetch, listing, respond, Submission};
+use super::{answer_of, fetch, listing, Submission};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_json, parse_optional_json, Query};
@@ -28,6 +28,13 @@ use crate::views::{
 
 /// The longest a hold may last: a week.
 const MAX_HOLD_SECONDS: u32 = 7 * 24 * 3600;
+
+/// A use or an adjustment, as answered (201) and stored under its key.
+const USAGE_ANSWER: Render = Render(|o| answer_of(StatusCode::CREATED, recorded(o.clone())));
+/// A new hold (201), and a committed or released one (200).
+const HOLD_ANSWER: Render =
+    Render(|o| answer_of(StatusCode::CREATED, reservation_answer(o.clone())));
+const SETTLED_ANSWER: Render = Render(|o| answer_of(StatusCode::OK, reservation_answer(o.clone())));
 
 /// Turns an outcome into the usage answer, or the refusal it carries.
 fn recorded(outcome: Outcome) -> ApiResult<UsageRecorded> {
@@ -101,11 +108,9 @@ pub async fn record(
             reference,
         },
     };
-    let submission = request;
-    let (outcome, replayed) = submission
-        .submit(&state, Command::Ledger { ops: vec![op] })
-        .await?;
-    Ok(respond(StatusCode::CREATED, recorded(outcome), replayed))
+    request
+        .submit(&state, Command::Ledger { ops: vec![op] }, USAGE_ANSWER)
+        .await
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/adjustments", tag = "usage", params(("id" = String, Path),
@@ -130,11 +135,9 @@ pub async fn adjust(
             reference: Some(reason),
         },
     };
-    let submission = request;
-    let (outcome, replayed) = submission
-        .submit(&state, Command::Ledger { ops: vec![op] })
-        .await?;
-    Ok(respond(StatusCode::CREATED, recorded(outcome), replayed))
+    request
+        .submit(&state, Command::Ledger { ops: vec![op] }, USAGE_ANSWER)
+        .await
 }
 
 #[utoipa::path(get, path = "/v1/entitlements/{id}/usage", tag = "usage",
@@ -209,13 +212,7 @@ pub async fn hold(
         reference: short_text("reference", &input.reference)?,
         expires_at: now + chrono::Duration::seconds(input.timeout_seconds as i64),
     };
-    let submission = request;
-    let (outcome, replayed) = submission.submit(&state, command).await?;
-    Ok(respond(
-        StatusCode::CREATED,
-        reservation_answer(outcome),
-        replayed,
-    ))
+    request.submit(&state, command, HOLD_ANSWER).await
 }
 
 /// Commits or releases a hold: the caller must record usage, the id must be a reservation's.
@@ -240,12 +237,7 @@ async fn settle(
     if !has_prefix(id, "res") {
         return Err(ApiError::not_found("reservation", id));
     }
-    let (outcome, replayed) = submission.submit(state, command).await?;
-    Ok(respond(
-        StatusCode::OK,
-        reservation_answer(outcome),
-        replayed,
-    ))
+    submission.submit(state, command, SETTLED_ANSWER).await
 }
 
 #[utoipa::path(post, path = "/v1/reservations/{id}/commit", tag = "reservations", params(("id" = String, Path),

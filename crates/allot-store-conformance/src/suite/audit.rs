@@ -418,10 +418,7 @@ pub async fn the_write_path_audits_cases_and_reservations(db: &TestDatabase) {
     let audited = audit_of(s, "ent_c").await.len();
     let replay = apply(s, &[keyed]).await;
     assert!(
-        matches!(
-            &replay[0],
-            allot_store::plan::ItemAnswer::Done { replayed: true, .. }
-        ),
+        matches!(&replay[0], allot_store::plan::ItemAnswer::Replayed { .. }),
         "{replay:?}"
     );
     assert_eq!(audit_of(s, "ent_c").await.len(), audited);

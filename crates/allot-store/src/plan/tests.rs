@@ -63,6 +63,7 @@ fn usage(id: &str, key: Option<(&str, &str)>) -> BatchItem {
             key: k.into(),
             fingerprint: fp.into(),
         }),
+        render: Render::OUTCOME_JSON,
     }
 }
 
@@ -120,16 +121,13 @@ fn a_key_used_twice_in_a_batch_applies_once() {
     let plan = plan_batch(&mut l, &items, today(), Utc::now());
     assert_eq!(plan.ledger.len(), 1);
     assert_eq!(plan.keys.len(), 1);
-    assert!(matches!(
-        plan.answers[1],
-        ItemAnswer::Done { replayed: true, .. }
-    ));
     assert_eq!(plan.answers[2], ItemAnswer::KeyMismatch);
-    if let (ItemAnswer::Done { outcome: a, .. }, ItemAnswer::Done { outcome: b, .. }) =
+    let (ItemAnswer::Done { outcome }, ItemAnswer::Replayed { answer }) =
         (&plan.answers[0], &plan.answers[1])
-    {
-        assert_eq!(a, b);
-    }
+    else {
+        panic!("expected done then replayed: {:?}", plan.answers)
+    };
+    assert_eq!(*answer, Render::OUTCOME_JSON.answer(outcome));
 }
 
 #[test]
@@ -158,20 +156,13 @@ fn a_stored_key_replays_its_answer() {
         Utc::now(),
     );
     assert!(again.ledger.is_empty() && again.counters.is_empty());
-    let ItemAnswer::Done {
-        outcome,
-        replayed: true,
-    } = &again.answers[0]
-    else {
-        panic!("not replayed")
+    let ItemAnswer::Replayed { answer } = &again.answers[0] else {
+        panic!("not replayed: {:?}", again.answers)
     };
-    let ItemAnswer::Done {
-        outcome: original, ..
-    } = &first.answers[0]
-    else {
-        panic!()
+    let ItemAnswer::Done { outcome: original } = &first.answers[0] else {
+        panic!("not applied: {:?}", first.answers)
     };
-    assert_eq!(outcome, original);
+    assert_eq!(*answer, Render::OUTCOME_JSON.answer(original));
 }
 
 #[test]
@@ -189,6 +180,7 @@ fn holds_commit_and_expire() {
         },
         actor: "key_1".into(),
         idempotency: None,
+        render: Render::OUTCOME_JSON,
     };
     let plan = plan_batch(
         &mut l,
@@ -218,6 +210,7 @@ fn holds_commit_and_expire() {
         },
         actor: "key_1".into(),
         idempotency: None,
+        render: Render::OUTCOME_JSON,
     };
     let expire = BatchItem {
         command: Command::Expire {
@@ -225,6 +218,7 @@ fn holds_commit_and_expire() {
         },
         actor: "system".into(),
         idempotency: None,
+        render: Render::OUTCOME_JSON,
     };
     let plan = plan_batch(
         &mut l,
