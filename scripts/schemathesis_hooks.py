@@ -87,17 +87,19 @@ STATE_RULES = [
      "relates total to unlimited"),
     ("validation_failed", r".*", r"must be a whole number for (cases|visits)",
      "depends on the entitlement's unit"),
+    ("validation_failed", r"quantity", r"would take used below zero",
+     "depends on what the entitlement has used"),
     ("validation_failed", r"rounding", r"applies only to hours", "depends on the unit"),
     ("validation_failed", r"channels\[\d+\]\.channel", r"appears twice",
      "channel names unique within the list"),
     ("validation_failed", r"minutes", r"give minutes or hours|minutes or hours is required",
      "exactly one of minutes and hours"),
-    ("validation_failed", r"unit", r"cannot change after creation", "depends on the stored unit"),
+    ("validation_failed", r"unit|account_id", r"cannot change after creation",
+     "depends on the stored terms"),
     ("validation_failed", r"account_id", r"customer", "required for, and only for, customer keys"),
-    ("invalid_quantity", None, r"", "depends on the entitlement's unit or what it has used"),
     ("unknown_channel", None, r"", "depends on the entitlement's channels"),
     ("unit_not_hours", None, r"", "depends on the entitlement's unit"),
-    ("invalid_hours", None, r"", "depends on the entitlement's unit"),
+    ("entitlement_not_found", None, r"", "the case's entitlement must exist"),
 ]
 
 

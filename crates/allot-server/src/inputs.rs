@@ -141,7 +141,7 @@ pub struct EntitlementInput {
     #[serde(default)]
     pub pooled: bool,
     /// Percent-used numbers (e.g. 80) or `{"remaining": 2}`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::thresholds")]
     #[schema(schema_with = schemas::alert_thresholds)]
     pub alert_thresholds: Vec<AlertThreshold>,
     /// Hours only: each use rounds up to this increment (at most 24).
@@ -411,6 +411,25 @@ mod whole {
         Option::<Number>::deserialize(d)?
             .map(|n| to_u32(&n))
             .transpose()
+    }
+
+    /// Alert thresholds: a percentage as a whole number (`80` or `80.0`),
+    /// or `{"remaining": n}`.
+    pub fn thresholds<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<allot_core::entitlement::AlertThreshold>, D::Error> {
+        use allot_core::entitlement::AlertThreshold;
+        Vec::<serde_json::Value>::deserialize(d)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                match value {
+                    serde_json::Value::Number(n) => to_u32(&n).map(AlertThreshold::PercentUsed),
+                    other => serde_json::from_value(other).map_err(D::Error::custom),
+                }
+                .map_err(|e: D::Error| D::Error::custom(format!("item {i}: {e}")))
+            })
+            .collect()
     }
 }
 
