@@ -48,7 +48,7 @@ const NOT_FOUND: (&str, &str) = (
 );
 const TIMEOUT: (&str, &str) = (
     "408",
-    "The request took longer than 30 s; nothing is known of its effect (retry with the same Idempotency-Key). No body.",
+    "`timeout`: no answer within 30 s (`app::REQUEST_DEADLINE`); the request may or may not have been applied (retry with the same Idempotency-Key).",
 );
 const INTERNAL: (&str, &str) = (
     "500",
@@ -104,20 +104,16 @@ fn errors(shape: &Shape) -> Vec<(&'static str, &'static str)> {
     out
 }
 
-fn error_response(description: &str, with_body: bool) -> utoipa::openapi::Response {
-    let response = ResponseBuilder::new().description(description);
-    if with_body {
-        response
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorBody")))
-                    .build(),
-            )
-            .build()
-    } else {
-        response.build()
-    }
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
 }
 
 /// The `Idempotency-Key` header, as `idempotency::key_from` reads it: up
@@ -182,7 +178,7 @@ fn complete(path: &str, mutating: bool, op: &mut Operation) {
         op.responses
             .responses
             .entry(status.to_string())
-            .or_insert_with(|| RefOr::T(error_response(description, status != "408")));
+            .or_insert_with(|| RefOr::T(error_response(description)));
     }
     if mutating {
         for (status, response) in op.responses.responses.iter_mut() {
