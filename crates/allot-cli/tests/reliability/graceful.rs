@@ -1,5 +1,6 @@
-//! Graceful stop: one `allot serve` under load, sent SIGTERM at a random
-//! moment, restarted on the same database, a few times. Each stop must exit
+//! Graceful stop: one `allot serve` under load, sent SIGTERM (the second
+//! time SIGINT) at a random moment, restarted on the same database, a few
+//! times. Each stop must exit
 //! 0 within 10 s; every request the server took in was answered before it
 //! went (a request without an answer never reached it: sent again after the
 //! restart, it is decided now, never replayed); every acknowledged write is
@@ -60,13 +61,15 @@ async fn graceful(test: &str, db: String, wal: Option<&Path>) {
         let (lo, hi) = profile.kill_after_ms;
         tokio::time::sleep(Duration::from_millis(rng.gen_range(lo..hi))).await;
         server.assert_running();
-        let (status, took) =
-            tokio::task::block_in_place(|| server.terminate(EXIT_WITHIN + Duration::from_secs(5)));
+        let signal = if cycle == 1 { "INT" } else { "TERM" };
+        let (status, took) = tokio::task::block_in_place(|| {
+            server.stop(signal, EXIT_WITHIN + Duration::from_secs(5))
+        });
         stop.store(true, Ordering::Relaxed);
         join(handles).await;
         let status = status.unwrap_or_else(|| {
             panic!(
-                "{test}: no exit within {:?} of SIGTERM:\n{}",
+                "{test}: no exit within {:?} of SIG{signal}:\n{}",
                 EXIT_WITHIN + Duration::from_secs(5),
                 server.log_tail(40)
             )
@@ -74,12 +77,12 @@ async fn graceful(test: &str, db: String, wal: Option<&Path>) {
         assert_eq!(
             status.code(),
             Some(0),
-            "{test}: SIGTERM must end in exit 0, got {status}:\n{}",
+            "{test}: SIG{signal} must end in exit 0, got {status}:\n{}",
             server.log_tail(40)
         );
         assert!(
             took < EXIT_WITHIN,
-            "{test}: exit took {took:?} after SIGTERM"
+            "{test}: exit took {took:?} after SIG{signal}"
         );
         slowest = slowest.max(took);
         if let Some(wal) = wal {
@@ -108,7 +111,7 @@ async fn graceful(test: &str, db: String, wal: Option<&Path>) {
             )
         });
         println!(
-            "{test}: stop {}: exit 0 after {:.0} ms; {sent} requests, {acked} acknowledged (2xx), \
+            "{test}: stop {} (SIG{signal}): exit 0 after {:.0} ms; {sent} requests, {acked} acknowledged (2xx), \
              {resolved} without an answer; ledger {} entries",
             cycle + 1,
             took.as_secs_f64() * 1000.0,
@@ -127,9 +130,9 @@ async fn graceful(test: &str, db: String, wal: Option<&Path>) {
         fail(test, &problems, &[server.log_tail(60)]);
     }
     println!(
-        "{test}: {STOPS} SIGTERMs under load, every exit 0, slowest {:.0} ms; {} requests, \
-         {acknowledged} acknowledged, all in the ledger; {} without an answer (refused at the \
-         closed port, decided after the restart: {} fresh, {} replayed); outcomes {:?}",
+        "{test}: {STOPS} stops under load (SIGTERM, SIGINT, SIGTERM), every exit 0, slowest {:.0} ms; {} requests, \
+         {acknowledged} acknowledged, all in the ledger; {} without an answer (sent again after \
+         the restart: {} decided now, {} replayed); outcomes {:?}",
         slowest.as_secs_f64() * 1000.0,
         stats.requests,
         stats.lost,

@@ -183,16 +183,17 @@ impl Server {
         }
     }
 
-    /// SIGTERM, then waits for the exit (at most `limit`; over it, SIGKILL):
-    /// the exit status (`None`: it had to be killed) and how long it took.
-    pub fn terminate(&mut self, limit: Duration) -> (Option<ExitStatus>, Duration) {
+    /// Sends `signal` (`"TERM"`, `"INT"`), then waits for the exit (at most
+    /// `limit`; over it, SIGKILL): the exit status (`None`: it had to be
+    /// killed) and how long it took.
+    pub fn stop(&mut self, signal: &str, limit: Duration) -> (Option<ExitStatus>, Duration) {
         let mut child = self.child.take().expect("terminate a running server");
         let began = Instant::now();
         let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
-            .expect("run kill -TERM");
-        assert!(sent.success(), "kill -TERM {} failed", child.id());
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {} failed", child.id());
         while began.elapsed() < limit {
             if let Some(status) = child.try_wait().expect("wait for allot serve") {
                 return (Some(status), began.elapsed());
