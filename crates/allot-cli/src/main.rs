@@ -125,11 +125,36 @@ async fn serve(settings: &ConfigArgs) -> anyhow::Result<()> {
     wait_for_shutdown(running).await
 }
 
-pub async fn wait_for_shutdown(running: allot_server::Running) -> anyhow::Result<()> {
-    tokio::select! {
-        result = running.server => { result??; }
-        _ = tokio::signal::ctrl_c() => { tracing::info!("shutting down"); }
-    }
+/// Serves until SIGTERM (what process managers and container runtimes
+/// send) or SIGINT, then stops gracefully: no new connections, requests in
+/// flight answered, the write path drained, the database closed. Exits 0
+/// when all of that happened.
+pub async fn wait_for_shutdown(mut running: allot_server::Running) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let signal = tokio::select! {
+        result = running.serving() => return Ok(result?),
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    let began = std::time::Instant::now();
+    tracing::info!(
+        signal,
+        "stopping: no new connections, finishing requests in flight"
+    );
+    let stopped = running.shutdown(allot_server::SHUTDOWN_GRACE).await;
+    tracing::info!(
+        elapsed_ms = began.elapsed().as_millis() as u64,
+        requests_finished = stopped.requests_finished,
+        database_closed = stopped.store_closed,
+        "stopped"
+    );
+    anyhow::ensure!(
+        stopped.requests_finished,
+        "requests were still in flight after {:?}",
+        allot_server::SHUTDOWN_GRACE
+    );
     Ok(())
 }
 

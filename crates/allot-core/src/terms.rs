@@ -95,7 +95,7 @@ pub fn validate_terms(t: &Terms) -> Result<(), Invalid> {
         let field = format!("channels[{i}].channel");
         c.check(!ch.channel.trim().is_empty(), &field, "must not be empty");
         c.check(
-            ch.channel.len() <= 64,
+            ch.channel.chars().count() <= 64,
             &field,
             "must be at most 64 characters",
         );

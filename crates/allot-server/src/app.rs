@@ -6,7 +6,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::error::ApiError;
 use crate::routes::{audit, cases, entitlements, keys, parties, system, usage};
@@ -101,11 +100,32 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(readable_path))
         .layer(from_fn(crate::request_id::assign))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
+        .layer(from_fn(deadline))
         .with_state(state)
+}
+
+/// How long a request may take before it is answered 408.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Past the deadline the handler is dropped and the request answered 408
+/// with the error body, like every other 4xx (the document says so).
+async fn deadline(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => (
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            axum::Json(serde_json::json!({ "error": {
+                "code": "timeout",
+                "message": format!("no answer within {} s; the request may or may not have been applied", REQUEST_DEADLINE.as_secs()),
+                "details": null,
+            }})),
+        )
+            .into_response(),
+    }
 }
 
 /// A path that does not decode to UTF-8 names nothing here: a JSON 404,

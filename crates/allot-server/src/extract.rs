@@ -148,13 +148,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
 /// Most rows one page may hold.
 pub const MAX_LIMIT: u32 = 1000;
 pub const DEFAULT_LIMIT: u32 = 100;
+/// Longest cursor this service issues (an id) and accepts.
+pub const MAX_CURSOR: usize = 128;
+
+/// The paging parameters of every listing, as the document states them
+/// (the bounds are `MAX_LIMIT` and `MAX_CURSOR`, checked in `Query::page`
+/// and by the OpenAPI test).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// Rows per page; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[param(max_length = 128)]
+    cursor: Option<String>,
+}
 
 impl Query {
+    /// A parameter as given; an empty value is a value (`?status=` is not
+    /// "any status"), so a filter refuses it like any other bad value.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.0.get(name).map(String::as_str)
     }
 
     pub fn page(&self) -> Result<allot_store::model::Page, ApiError> {
@@ -170,8 +186,14 @@ impl Query {
                 }
             },
         };
-        let after = self.get("cursor").map(str::to_string);
-        if after.as_ref().is_some_and(|c| c.len() > 128) {
+        let after = self
+            .get("cursor")
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
+        if after
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > MAX_CURSOR)
+        {
             return Err(ApiError::field(
                 "cursor",
                 "is not a cursor this service issued",

@@ -42,7 +42,8 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Reads and checks the header; `None` when absent.
+/// Reads and checks the header; `None` when absent or empty (an optional
+/// header sent empty is a header not sent, as the document says).
 pub fn key_from(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(HEADER) else {
         return Ok(None);
@@ -51,7 +52,10 @@ pub fn key_from(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiEr
         .to_str()
         .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
         .trim();
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
+    if key.is_empty() {
+        return Ok(None);
+    }
+    if key.len() > MAX_KEY_LEN {
         return Err(ApiError::field(
             "Idempotency-Key",
             format!("must be 1 to {MAX_KEY_LEN} characters"),

@@ -12,13 +12,19 @@ use crate::error::ApiError;
 
 pub const MAX_TEXT: usize = 200;
 
-/// Checks a free-text field's length and that it is not blank.
+/// "Not blank" as the document states it: at least one character that is
+/// not white space (exactly the characters `str::trim` removes, Unicode
+/// `White_Space`), written out so every regex engine reads it the same.
+pub const NOT_BLANK: &str = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+
+/// Checks a free-text field's length (as sent, like the document's
+/// `maxLength`) and that it is not blank; keeps it trimmed.
 pub fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     let v = value.trim();
     if v.is_empty() {
         return Err(ApiError::field(field, "must not be empty"));
     }
-    if v.chars().count() > max {
+    if value.chars().count() > max {
         return Err(ApiError::field(
             field,
             format!("must be at most {max} characters"),
@@ -38,6 +44,7 @@ pub fn optional_text(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
+    #[schema(schema_with = schemas::text)]
     pub name: String,
     pub parent_id: Option<String>,
 }
@@ -46,22 +53,34 @@ pub struct CreateAccount {
 #[serde(deny_unknown_fields)]
 pub struct CreateContact {
     pub account_id: String,
+    #[schema(schema_with = schemas::text)]
     pub name: String,
+    /// Any text with an `@`.
+    #[schema(schema_with = schemas::email)]
     pub email: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateProduct {
+    #[schema(schema_with = schemas::text)]
     pub name: String,
+    #[schema(schema_with = schemas::optional_text)]
     pub sku: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelInput {
+    /// Unique among the entitlement's channels.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "[^\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub channel: String,
-    #[schema(value_type = f64)]
+    /// Whole for cases and visits.
+    #[schema(schema_with = schemas::non_negative_quantity)]
     pub total: Quantity,
 }
 
@@ -70,56 +89,71 @@ pub struct ChannelInput {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntitlementInput {
+    /// An existing account.
+    #[schema(schema_with = schemas::id)]
     pub account_id: String,
+    #[schema(schema_with = schemas::text)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub owner: Option<String>,
-    #[schema(value_type = String, example = "hours")]
+    #[schema(value_type = schemas::UnitName, example = "hours")]
     pub unit: Unit,
-    /// The cap; null or absent with `unlimited: true`.
+    /// The cap (whole for cases and visits); null or absent with `unlimited: true`.
     #[serde(default)]
-    #[schema(value_type = Option<f64>)]
+    #[schema(schema_with = schemas::optional_non_negative_quantity)]
     pub total: Option<Quantity>,
     #[serde(default)]
     pub unlimited: bool,
     #[serde(default = "yes")]
     pub restrict: bool,
     #[serde(default)]
-    #[schema(value_type = String, example = "creation")]
+    #[schema(value_type = schemas::DecrementOnName, example = "creation")]
     pub decrement_on: DecrementOn,
+    #[schema(schema_with = schemas::date)]
     pub start_date: NaiveDate,
+    /// Not before `start_date`, at most 100 years after it.
+    #[schema(schema_with = schemas::date)]
     pub end_date: NaiveDate,
     #[serde(default)]
-    #[schema(value_type = String, example = "none")]
+    #[schema(value_type = schemas::PeriodName, example = "none")]
     pub period: Period,
+    /// Carried into the next period; needs a period and a total.
     #[serde(default)]
-    #[schema(value_type = f64)]
+    #[schema(schema_with = schemas::non_negative_quantity)]
     pub rollover: Quantity,
     #[serde(default)]
+    #[schema(max_items = 32)]
     pub channels: Vec<ChannelInput>,
+    /// Existing products.
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub product_ids: Vec<String>,
+    /// Existing contacts of the account.
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub contact_ids: Vec<String>,
     #[serde(default)]
     pub is_default: bool,
     #[serde(default)]
     pub pooled: bool,
     /// Percent-used numbers (e.g. 80) or `{"remaining": 2}`.
-    #[serde(default)]
-    #[schema(value_type = Vec<serde_json::Value>)]
+    #[serde(default, deserialize_with = "whole::thresholds")]
+    #[schema(schema_with = schemas::alert_thresholds)]
     pub alert_thresholds: Vec<AlertThreshold>,
-    /// Hours only: each use rounds up to this increment.
+    /// Hours only: each use rounds up to this increment (at most 24).
     #[serde(default)]
-    #[schema(value_type = Option<f64>)]
+    #[schema(schema_with = schemas::rounding)]
     pub rounding: Option<Quantity>,
     #[serde(default)]
     pub auto_renew: bool,
     #[serde(default)]
     pub contract_id: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 4000)]
     pub sla: Option<String>,
 }
 
@@ -130,6 +164,10 @@ fn yes() -> bool {
 impl EntitlementInput {
     pub fn into_terms(self) -> Result<Terms, ApiError> {
         let mut checks = Checks::new();
+        // As sent, like the document's maxLength (the trimmed name is kept).
+        if self.name.chars().count() > MAX_TEXT {
+            checks.push("name", format!("must be at most {MAX_TEXT} characters"));
+        }
         match (self.unlimited, self.total) {
             (true, Some(_)) => checks.push("total", "must be null when unlimited is true"),
             (false, None) => checks.push("total", "is required unless unlimited is true"),
@@ -220,10 +258,13 @@ pub enum UsageKind {
 #[serde(deny_unknown_fields)]
 pub struct RecordUsage {
     /// Positive; whole for cases and visits; hours up to 3 decimals.
-    #[schema(value_type = f64, example = 1.5)]
+    #[schema(schema_with = schemas::positive_quantity)]
     pub quantity: Quantity,
+    /// One of the entitlement's channels.
+    #[schema(schema_with = schemas::optional_text)]
     pub channel: Option<String>,
     /// e.g. a work order number.
+    #[schema(schema_with = schemas::optional_text)]
     pub reference: Option<String>,
     #[serde(default)]
     pub kind: UsageKind,
@@ -232,22 +273,29 @@ pub struct RecordUsage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostAdjustment {
-    /// Signed: positive adds usage, negative gives it back.
-    #[schema(value_type = f64, example = -2)]
+    /// Signed, not zero: positive adds usage, negative gives it back (never below zero used).
+    #[schema(schema_with = schemas::non_zero_quantity)]
     pub quantity: Quantity,
     /// Why: required, kept on the ledger entry.
+    #[schema(schema_with = schemas::text)]
     pub reason: String,
+    #[schema(schema_with = schemas::optional_text)]
     pub channel: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateReservation {
-    #[schema(value_type = f64)]
+    /// Positive; whole for cases and visits.
+    #[schema(schema_with = schemas::positive_quantity)]
     pub quantity: Quantity,
-    /// How long the hold lasts before it is released by itself.
+    /// How long the hold lasts before it is released by itself (at most a week).
+    #[schema(minimum = 1, maximum = 604800)]
+    #[serde(deserialize_with = "whole::u32")]
     pub timeout_seconds: u32,
+    #[schema(schema_with = schemas::optional_text)]
     pub channel: Option<String>,
+    #[schema(schema_with = schemas::optional_text)]
     pub reference: Option<String>,
 }
 
@@ -260,18 +308,19 @@ pub struct NoFields {}
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommitReservation {
-    /// The amount actually used; the held amount when absent.
-    #[schema(value_type = Option<f64>)]
+    /// The amount actually used (whole for cases and visits); the held amount when absent.
+    #[schema(schema_with = schemas::optional_non_negative_quantity)]
     pub quantity: Option<Quantity>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
-    /// admin, manager, agent, customer or integration.
+    #[schema(value_type = schemas::RoleName)]
     pub role: String,
-    /// Required for customer keys: the account they may see.
+    /// Required for, and only for, customer keys: the account they may see.
     pub account_id: Option<String>,
+    #[schema(schema_with = schemas::optional_text)]
     pub name: Option<String>,
 }
 
@@ -283,9 +332,11 @@ pub fn short_text(field: &str, value: &Option<String>) -> Result<Option<String>,
 #[serde(deny_unknown_fields)]
 pub struct OpenCase {
     pub account_id: String,
+    #[schema(schema_with = schemas::text)]
     pub title: String,
     pub contact_id: Option<String>,
     pub product_id: Option<String>,
+    #[schema(schema_with = schemas::optional_text)]
     pub channel: Option<String>,
     /// When absent, the account's default entitlement if it covers the case, else the best match.
     pub entitlement_id: Option<String>,
@@ -297,16 +348,22 @@ pub struct OpenCase {
 #[serde(deny_unknown_fields)]
 pub struct PatchCase {
     /// Moves the case (and what it used) to another entitlement; null takes it off any.
+    #[schema(required = true)]
     pub entitlement_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogTime {
-    /// Whole minutes (converted to hours, rounded up to the thousandth); or give `hours`.
+    /// Whole minutes, 1 to 1440 (converted to hours, rounded up to the
+    /// thousandth); or give `hours`, not both.
+    #[schema(minimum = 1, maximum = 1440)]
+    #[serde(default, deserialize_with = "whole::optional_u32")]
     pub minutes: Option<u32>,
-    #[schema(value_type = Option<f64>)]
+    /// More than 0, at most 24.
+    #[schema(schema_with = schemas::log_hours)]
     pub hours: Option<Quantity>,
+    #[schema(schema_with = schemas::optional_text)]
     pub note: Option<String>,
 }
 
@@ -330,4 +387,292 @@ impl LogTime {
             (None, Some(h)) => Ok(h),
         }
     }
+}
+
+/// Whole numbers as JSON Schema counts them: `60` and `60.0` alike.
+mod whole {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Number;
+
+    fn to_u32<E: Error>(n: &Number) -> Result<u32, E> {
+        let whole = n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= f64::from(u32::MAX))
+                .map(|f| f as u64)
+        });
+        whole.and_then(|w| u32::try_from(w).ok()).ok_or_else(|| {
+            E::custom(format!(
+                "invalid value: {n}, expected a whole number from 0 to {}",
+                u32::MAX
+            ))
+        })
+    }
+
+    pub fn u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        to_u32(&Number::deserialize(d)?)
+    }
+
+    pub fn optional_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        Option::<Number>::deserialize(d)?
+            .map(|n| to_u32(&n))
+            .transpose()
+    }
+
+    /// Alert thresholds: a percentage as a whole number (`80` or `80.0`),
+    /// or `{"remaining": n}`.
+    pub fn thresholds<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<allot_core::entitlement::AlertThreshold>, D::Error> {
+        use allot_core::entitlement::AlertThreshold;
+        Vec::<serde_json::Value>::deserialize(d)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                match value {
+                    serde_json::Value::Number(n) => to_u32(&n).map(AlertThreshold::PercentUsed),
+                    other => serde_json::from_value(other).map_err(D::Error::custom),
+                }
+                .map_err(|e: D::Error| D::Error::custom(format!("item {i}: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// Closed sets of names as the document states them, each built from the
+/// domain's own list so the document cannot drift from what is parsed.
+pub mod schemas {
+    use allot_core::cases::CaseStatus;
+    use allot_core::entitlement::{DecrementOn, Period, Status, Unit};
+    use allot_store::model::Role;
+    use utoipa::openapi::schema::SchemaType;
+    use utoipa::openapi::{Object, ObjectBuilder, OneOfBuilder, RefOr, Schema, Type};
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::{MAX_TEXT, NOT_BLANK};
+
+    fn types(types: &[Type]) -> SchemaType {
+        SchemaType::from_iter(types.iter().cloned())
+    }
+
+    /// Free text: not blank, at most `MAX_TEXT` characters (`inputs::text`).
+    pub fn text() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_TEXT))
+            .pattern(Some(NOT_BLANK))
+            .build()
+    }
+
+    /// An id of an object that must exist: not blank.
+    pub fn id() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .pattern(Some(NOT_BLANK))
+            .build()
+    }
+
+    /// Optional free text (`inputs::short_text`): null, or as `text`.
+    pub fn optional_text() -> Object {
+        ObjectBuilder::new()
+            .schema_type(types(&[Type::String, Type::Null]))
+            .min_length(Some(1))
+            .max_length(Some(MAX_TEXT))
+            .pattern(Some(NOT_BLANK))
+            .build()
+    }
+
+    pub fn email() -> Object {
+        ObjectBuilder::new()
+            .schema_type(types(&[Type::String, Type::Null]))
+            .max_length(Some(MAX_TEXT))
+            .pattern(Some("@"))
+            .description(Some("Any text with an `@`."))
+            .build()
+    }
+
+    /// A quantity's text form without its sign: at most 10^12, at most 3
+    /// decimal places (`Quantity::from_str`).
+    const UNSIGNED: &str = "(?:[0-9]{1,12}(?:\\.[0-9]{1,3})?|1000000000000(?:\\.0{1,3})?)";
+    const MAX_QUANTITY: f64 = 1e12;
+
+    /// Which quantities a field takes.
+    #[derive(Clone, Copy)]
+    enum Sign {
+        /// Greater than zero.
+        Positive,
+        /// Zero or more.
+        NonNegative,
+        /// Anything but zero.
+        NonZero,
+    }
+
+    const QUANTITY_DOC: &str =
+        "An exact decimal with at most 3 places: a JSON number (1.5) or decimal text (\"1.5\").";
+
+    /// An exact decimal with at most 3 places, as a JSON number or as
+    /// decimal text (`Quantity::from_json`).
+    fn quantity(sign: Sign, nullable: bool) -> RefOr<Schema> {
+        let unsigned = UNSIGNED;
+        let number = |min: Option<(f64, bool)>, max: (f64, bool)| {
+            let mut b = ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .multiple_of(Some(0.001));
+            b = match min {
+                Some((m, true)) => b.exclusive_minimum(Some(m)),
+                Some((m, false)) => b.minimum(Some(m)),
+                None => b,
+            };
+            match max {
+                (m, true) => b.exclusive_maximum(Some(m)),
+                (m, false) => b.maximum(Some(m)),
+            }
+        };
+        let text = |pattern: String| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+        };
+        let mut one_of = OneOfBuilder::new().description(Some(QUANTITY_DOC));
+        one_of = match sign {
+            // A digit other than 0 somewhere: not zero.
+            Sign::Positive => one_of
+                .item(number(Some((0.0, true)), (MAX_QUANTITY, false)))
+                .item(text(format!("^(?=.*[1-9]){unsigned}$"))),
+            Sign::NonNegative => one_of
+                .item(number(Some((0.0, false)), (MAX_QUANTITY, false)))
+                .item(text(format!("^{unsigned}$"))),
+            Sign::NonZero => one_of
+                .item(number(Some((-MAX_QUANTITY, false)), (0.0, true)))
+                .item(number(Some((0.0, true)), (MAX_QUANTITY, false)))
+                .item(text(format!("^-?(?=.*[1-9]){unsigned}$"))),
+        };
+        if nullable {
+            one_of = one_of.item(ObjectBuilder::new().schema_type(Type::Null));
+        }
+        one_of.into()
+    }
+
+    pub fn positive_quantity() -> RefOr<Schema> {
+        quantity(Sign::Positive, false)
+    }
+    pub fn non_negative_quantity() -> RefOr<Schema> {
+        quantity(Sign::NonNegative, false)
+    }
+    pub fn optional_non_negative_quantity() -> RefOr<Schema> {
+        quantity(Sign::NonNegative, true)
+    }
+    pub fn non_zero_quantity() -> RefOr<Schema> {
+        quantity(Sign::NonZero, false)
+    }
+
+    /// Hours: more than 0, at most 24, or null.
+    fn up_to_a_day() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .description(Some(QUANTITY_DOC))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .multiple_of(Some(0.001))
+                    .exclusive_minimum(Some(0.0))
+                    .maximum(Some(24.0)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^0*(?:(?=[0-9.]*[1-9])(?:[0-9]|1[0-9]|2[0-3])(?:\\.[0-9]{1,3})?|24(?:\\.0{1,3})?)$")),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .into()
+    }
+
+    pub fn rounding() -> RefOr<Schema> {
+        up_to_a_day()
+    }
+
+    pub fn log_hours() -> RefOr<Schema> {
+        up_to_a_day()
+    }
+
+    /// A date (YYYY-MM-DD) in the years 1900 to 9999 (`validate_terms`).
+    pub fn date() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Date,
+            )))
+            .pattern(Some("^(?:19[0-9]{2}|[2-9][0-9]{3})-"))
+            .build()
+    }
+
+    /// A percentage used (1 to 1000), or `{"remaining": n}`.
+    pub fn alert_thresholds() -> utoipa::openapi::schema::Array {
+        let percent = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(1000));
+        let remaining = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("remaining", non_negative_quantity())
+            .required("remaining");
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(OneOfBuilder::new().item(percent).item(remaining))
+            .build()
+    }
+
+    fn one_of(names: impl IntoIterator<Item = &'static str>) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(names))
+            .into()
+    }
+
+    macro_rules! names {
+        ($name:ident, $doc:literal, $list:expr) => {
+            #[doc = $doc]
+            pub struct $name;
+            impl PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    one_of($list)
+                }
+            }
+            impl ToSchema for $name {}
+        };
+    }
+
+    names!(
+        UnitName,
+        "What an entitlement counts.",
+        Unit::ALL.map(Unit::as_str)
+    );
+    names!(
+        PeriodName,
+        "How often the allotment resets.",
+        [Period::None, Period::Month, Period::Quarter, Period::Year].map(Period::as_str)
+    );
+    names!(
+        DecrementOnName,
+        "When a case uses its entitlement.",
+        [DecrementOn::Creation, DecrementOn::Resolution].map(DecrementOn::as_str)
+    );
+    names!(
+        StatusName,
+        "An entitlement's state.",
+        [
+            Status::Draft,
+            Status::Waiting,
+            Status::Active,
+            Status::Expired,
+            Status::Cancelled,
+        ]
+        .map(Status::as_str)
+    );
+    names!(
+        CaseStatusName,
+        "A case's state.",
+        CaseStatus::ALL.map(CaseStatus::as_str)
+    );
+    names!(RoleName, "An API key's role.", Role::ALL.map(Role::as_str));
 }

@@ -9,15 +9,28 @@ use allot_store::plan::{BatchItem, Command, Render};
 
 use crate::state::AppState;
 
-pub fn spawn(state: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
+/// Runs `run_once` every `every` until `stop` turns true; a pass under way
+/// when it does is finished, not cut.
+pub fn spawn(
+    state: AppState,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            run_once(&state).await;
+            tokio::select! {
+                biased;
+                () = until(&mut stop) => return,
+                _ = tick.tick() => run_once(&state).await,
+            }
         }
     })
+}
+
+async fn until(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// One pass of every job; errors are logged and retried on the next pass.

@@ -49,18 +49,93 @@ pub async fn open_store(config: &Config) -> StoreResult<Arc<dyn Store>> {
     }
 }
 
+/// How long a graceful stop waits for the requests in flight before it
+/// closes their connections; the write path's queue is drained either way.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
 /// A server listening and serving.
 pub struct Running {
     pub addr: SocketAddr,
     pub state: AppState,
-    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
-    pub jobs: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    jobs: tokio::task::JoinHandle<()>,
+    /// Set to `true` to stop accepting and wind down.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Running {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// Waits until the server stops on its own (an accept error).
+    pub async fn serving(&mut self) -> std::io::Result<()> {
+        match (&mut self.server).await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    /// Graceful stop, in order: stop accepting; let the requests in flight
+    /// finish (at most `grace`), which includes their write-path batches;
+    /// stop the jobs between passes; drain the write path; close the
+    /// database (SQLite: connections closed, WAL checkpointed; PostgreSQL:
+    /// pool closed). Returns what the stop found.
+    pub async fn shutdown(self, grace: Duration) -> Stopped {
+        let Running {
+            state,
+            mut server,
+            jobs,
+            stop,
+            ..
+        } = self;
+        stop.send_replace(true);
+        let requests_finished = match tokio::time::timeout(grace, &mut server).await {
+            Ok(Ok(Ok(()))) => true,
+            Ok(Ok(Err(e))) => {
+                tracing::error!(error = %e, "the server stopped with an error");
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the server task failed");
+                true
+            }
+            Err(_) => {
+                tracing::warn!(
+                    ?grace,
+                    "requests still in flight after the grace period; closing their connections"
+                );
+                server.abort();
+                let _ = server.await;
+                false
+            }
+        };
+        if let Err(e) = jobs.await {
+            tracing::error!(error = %e, "the jobs task failed");
+        }
+        state.writes.close().await;
+        let AppState { store, writes, .. } = state;
+        drop(writes);
+        let store_closed = Arc::strong_count(&store) == 1;
+        if !store_closed {
+            tracing::warn!("the database is still in use; it closes at exit");
+        }
+        // SQLite's close joins its writer thread: off the async workers.
+        let _ = tokio::task::spawn_blocking(move || drop(store)).await;
+        Stopped {
+            requests_finished,
+            store_closed,
+        }
+    }
+}
+
+/// What a graceful stop found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Every request in flight was answered within the grace period.
+    pub requests_finished: bool,
+    /// Nothing else held the database: it was closed before returning.
+    pub store_closed: bool,
 }
 
 /// Migrates, starts the write path and the jobs, binds and serves.
@@ -88,16 +163,26 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let app = app::router(state.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut until_stopped = stopped.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = until_stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
     let jobs = jobs::spawn(
         state.clone(),
         Duration::from_secs(config.job_interval_seconds.max(1)),
+        stopped,
     );
     Ok(Running {
         addr,
         state,
         server,
         jobs,
+        stop,
     })
 }
 

@@ -6,17 +6,33 @@
 //! a backstop, should this thread fall behind.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
 
 const EVERY: Duration = Duration::from_millis(250);
 
-/// Runs until the returned token is dropped (with the store).
-pub(crate) fn start(path: PathBuf) -> Arc<()> {
-    let token = Arc::new(());
-    let alive: Weak<()> = Arc::downgrade(&token);
+/// The checkpointer thread; dropping this stops it and waits until its
+/// connection is closed, so the writer, dropped after it, closes the
+/// database last: SQLite checkpoints the WAL and removes it only then.
+pub(crate) struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+pub(crate) fn start(path: PathBuf) -> Checkpointer {
+    let (stop, stopped) = mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name("allot-sqlite-ckpt".into()).spawn(move || {
         let conn = match Connection::open(&path) {
             Ok(c) => c,
@@ -26,15 +42,22 @@ pub(crate) fn start(path: PathBuf) -> Arc<()> {
             }
         };
         let _ = conn.busy_timeout(Duration::from_millis(50));
-        while alive.upgrade().is_some() {
-            std::thread::sleep(EVERY);
+        // Wakes every EVERY, or at once when the store drops its sender.
+        while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
             if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                 tracing::debug!(error = %e, "passive checkpoint skipped");
             }
         }
     });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "WAL checkpointer thread did not start");
+    let thread = match spawned {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            tracing::warn!(error = %e, "WAL checkpointer thread did not start");
+            None
+        }
+    };
+    Checkpointer {
+        stop: Some(stop),
+        thread,
     }
-    token
 }

@@ -50,8 +50,9 @@ pub struct SqliteStore {
     /// through the writer.
     readers: Option<Arc<Readers>>,
     cache: Arc<TermsCache>,
-    /// Keeps the background checkpointer running while the store lives.
-    _checkpointer: Option<Arc<()>>,
+    /// Runs the background checkpointer while the store lives; dropped
+    /// (stopped and joined) before the writer.
+    _checkpointer: Option<checkpoint::Checkpointer>,
     /// Dropped last (fields drop in order): the last connection to close
     /// checkpoints and removes the WAL, which only a writer can do.
     writer: Writer,

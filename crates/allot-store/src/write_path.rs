@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -55,6 +56,9 @@ type InFlight = Arc<Mutex<HashSet<(String, String)>>>;
 pub struct WritePath {
     queue: mpsc::Sender<Job>,
     in_flight: InFlight,
+    /// Set once by `close`; every writer watches it.
+    closing: Arc<watch::Sender<bool>>,
+    writers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 /// An idempotency key held in flight in this process; released however the
@@ -78,13 +82,37 @@ impl WritePath {
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: WritePathConfig) -> Self {
         let (queue, rx) = mpsc::channel::<Job>(config.queue.max(1));
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..config.writers.max(1) {
-            let (store, clock, rx) = (store.clone(), clock.clone(), rx.clone());
-            tokio::spawn(async move { writer(store, clock, rx, config.max_batch.max(1)).await });
-        }
+        let (closing, closed) = watch::channel(false);
+        let writers = (0..config.writers.max(1))
+            .map(|_| {
+                let (store, clock, rx) = (store.clone(), clock.clone(), rx.clone());
+                let closed = closed.clone();
+                let max_batch = config.max_batch.max(1);
+                tokio::spawn(async move { writer(store, clock, rx, closed, max_batch).await })
+            })
+            .collect();
         WritePath {
             queue,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
+            closing: Arc::new(closing),
+            writers: Arc::new(Mutex::new(writers)),
+        }
+    }
+
+    /// Graceful stop: from now on `submit` answers `Stopped`; every item
+    /// already queued is still applied and answered; returns once the
+    /// writers have committed the last batch and let go of the store.
+    /// Idempotent.
+    pub async fn close(&self) {
+        self.closing.send_replace(true);
+        let writers = match self.writers.lock() {
+            Ok(mut writers) => std::mem::take(&mut *writers),
+            Err(_) => return,
+        };
+        for writer in writers {
+            if let Err(e) = writer.await {
+                tracing::error!(error = %e, "a writer task ended abnormally");
+            }
         }
     }
 
@@ -124,13 +152,24 @@ async fn writer(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    mut closed: watch::Receiver<bool>,
     max_batch: usize,
 ) {
     loop {
         let mut jobs = Vec::new();
         {
             let mut rx = rx.lock().await;
-            match rx.recv().await {
+            let first = tokio::select! {
+                biased;
+                job = rx.recv() => job,
+                () = until_closed(&mut closed) => {
+                    // A closed channel refuses new sends but still yields
+                    // what it holds: the writers drain it, then stop.
+                    rx.close();
+                    rx.recv().await
+                }
+            };
+            match first {
                 Some(job) => jobs.push(job),
                 None => return,
             }
@@ -164,6 +203,11 @@ async fn writer(
             }
         }
     }
+}
+
+/// Returns once `close` was called (or every `WritePath` is gone).
+async fn until_closed(closed: &mut watch::Receiver<bool>) {
+    let _ = closed.wait_for(|closed| *closed).await;
 }
 
 fn record_metrics(answer: &ItemAnswer) {

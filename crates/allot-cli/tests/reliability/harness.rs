@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -181,6 +181,28 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Sends `signal` (`"TERM"`, `"INT"`), then waits for the exit (at most
+    /// `limit`; over it, SIGKILL): the exit status (`None`: it had to be
+    /// killed) and how long it took.
+    pub fn stop(&mut self, signal: &str, limit: Duration) -> (Option<ExitStatus>, Duration) {
+        let mut child = self.child.take().expect("terminate a running server");
+        let began = Instant::now();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {} failed", child.id());
+        while began.elapsed() < limit {
+            if let Some(status) = child.try_wait().expect("wait for allot serve") {
+                return (Some(status), began.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        (None, began.elapsed())
     }
 
     /// Fails when the process has exited on its own.

@@ -10,6 +10,9 @@
 //!   and restarted on the same database; everything acknowledged before a
 //!   kill survives it, replays answer what was acknowledged, and requests cut
 //!   off by the kill are either wholly there or wholly absent.
+//! - `graceful`: the same load against one process, stopped by SIGTERM: it
+//!   exits 0 within 10 s, every request it accepted was answered, and after
+//!   a restart every acknowledged write is in the ledger.
 //!
 //! The default profile keeps the whole binary under about a minute on two
 //! cores; `ALLOT_RELIABILITY_HEAVY=1` runs 64 clients per process, more kills
@@ -21,6 +24,7 @@
 mod api;
 mod crash;
 mod findings;
+mod graceful;
 mod harness;
 mod many_writers;
 mod workload;

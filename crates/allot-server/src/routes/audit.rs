@@ -61,9 +61,9 @@ fn time(query: &Query, name: &str) -> ApiResult<Option<DateTime<Utc>>> {
         .transpose()
 }
 
-#[utoipa::path(get, path = "/v1/audit", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit", operation_id = "list_audit", tag = "audit",
     params(("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("target_id" = Option<String>, Query),
-        ("since" = Option<String>, Query), ("until" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+        ("since" = Option<chrono::DateTime<chrono::Utc>>, Query), ("until" = Option<chrono::DateTime<chrono::Utc>>, Query), crate::extract::PageParams),
     responses((status = 200, body = Listing<AuditView>), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,

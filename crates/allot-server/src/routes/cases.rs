@@ -118,7 +118,7 @@ async fn live_balance(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/cases", tag = "cases", request_body = OpenCase,
+#[utoipa::path(post, path = "/v1/cases", operation_id = "open_case", tag = "cases", request_body = OpenCase,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 201, body = CaseView), (status = 409, description = "entitlement_exhausted: the case was not opened", body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -198,7 +198,7 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
     request.submit(&state, command, CREATED_CASE).await
 }
 
-#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/cases/{id}", operation_id = "get_case", tag = "cases", params(("id" = String, Path)),
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -211,9 +211,9 @@ pub async fn get(
     Ok(Json(CaseView::new(case, balance, Vec::new())))
 }
 
-#[utoipa::path(get, path = "/v1/cases", tag = "cases",
-    params(("account_id" = Option<String>, Query), ("entitlement_id" = Option<String>, Query), ("status" = Option<String>, Query),
-        ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/cases", operation_id = "list_cases", tag = "cases",
+    params(("account_id" = Option<String>, Query), ("entitlement_id" = Option<String>, Query), ("status" = Option<crate::inputs::schemas::CaseStatusName>, Query),
+        crate::extract::PageParams),
     responses((status = 200, body = Listing<CaseView>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -275,9 +275,9 @@ async fn act(
 }
 
 macro_rules! case_action {
-    ($name:ident, $path:literal, $action:expr, $doc:literal) => {
+    ($name:ident, $operation_id:literal, $path:literal, $action:expr, $doc:literal) => {
         #[doc = $doc]
-        #[utoipa::path(post, path = $path, tag = "cases", params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+        #[utoipa::path(post, path = $path, operation_id = $operation_id, tag = "cases", params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
             responses((status = 200, body = CaseView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
         pub async fn $name(
             State(state): State<AppState>,
@@ -292,24 +292,27 @@ macro_rules! case_action {
 
 case_action!(
     resolve,
+    "resolve_case",
     "/v1/cases/{id}/resolve",
     CaseAction::Resolve,
     "Resolves a case (uses it, with decrement on resolution)."
 );
 case_action!(
     cancel,
+    "cancel_case",
     "/v1/cases/{id}/cancel",
     CaseAction::Cancel,
     "Cancels a case (gives a case used on creation back)."
 );
 case_action!(
     reactivate,
+    "reactivate_case",
     "/v1/cases/{id}/reactivate",
     CaseAction::Reactivate,
     "Reopens a resolved or cancelled case."
 );
 
-#[utoipa::path(delete, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/v1/cases/{id}", operation_id = "delete_case", tag = "cases", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted; what it used stays used"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -319,7 +322,7 @@ pub async fn delete(
     act(&state, request, &id, CaseAction::Delete, None, DELETED_CASE).await
 }
 
-#[utoipa::path(patch, path = "/v1/cases/{id}", tag = "cases", params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/cases/{id}", operation_id = "patch_case", tag = "cases", params(("id" = String, Path)),
     request_body = crate::inputs::PatchCase,
     responses((status = 200, body = CaseView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn patch(
@@ -360,7 +363,7 @@ pub async fn patch(
     act(&state, request, &id, action, None, CHANGED_CASE).await
 }
 
-#[utoipa::path(post, path = "/v1/cases/{id}/time-entries", tag = "cases", params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+#[utoipa::path(post, path = "/v1/cases/{id}/time-entries", operation_id = "log_time", tag = "cases", params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = LogTime,
     responses((status = 201, body = CaseView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn log_time(
@@ -383,7 +386,7 @@ pub async fn log_time(
     act(&state, request, &id, action, Some(time_note), CREATED_CASE).await
 }
 
-#[utoipa::path(delete, path = "/v1/cases/{id}/time-entries/{entry_id}", tag = "cases",
+#[utoipa::path(delete, path = "/v1/cases/{id}/time-entries/{entry_id}", operation_id = "delete_time_entry", tag = "cases",
     params(("id" = String, Path), ("entry_id" = String, Path)),
     responses((status = 200, body = CaseView), (status = 404, body = ErrorBody)))]
 pub async fn delete_time(

@@ -72,7 +72,7 @@ async fn check_references(state: &AppState, terms: &Terms) -> ApiResult<()> {
     Ok(())
 }
 
-#[utoipa::path(post, path = "/v1/entitlements", tag = "entitlements", request_body = EntitlementInput,
+#[utoipa::path(post, path = "/v1/entitlements", operation_id = "create_entitlement", tag = "entitlements", request_body = EntitlementInput,
     responses((status = 201, body = EntitlementView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -105,7 +105,7 @@ pub async fn create(
     Ok(send(&render(&record)))
 }
 
-#[utoipa::path(get, path = "/v1/entitlements/{id}", tag = "entitlements", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/entitlements/{id}", operation_id = "get_entitlement", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = EntitlementView), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -117,9 +117,10 @@ pub async fn get(
     Ok(Json(EntitlementView::new(&record, state.clock.today())))
 }
 
-#[utoipa::path(get, path = "/v1/entitlements", tag = "entitlements",
-    params(("account_id" = Option<String>, Query), ("status" = Option<String>, Query), ("unit" = Option<String>, Query),
-        ("owner" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/entitlements", operation_id = "list_entitlements", tag = "entitlements",
+    params(("account_id" = Option<String>, Query), ("status" = Option<crate::inputs::schemas::StatusName>, Query),
+        ("unit" = Option<crate::inputs::schemas::UnitName>, Query),
+        ("owner" = Option<String>, Query), crate::extract::PageParams),
     responses((status = 200, body = Listing<EntitlementView>), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -187,7 +188,7 @@ pub async fn list(
     Ok(Json(Listing { items, next_cursor }))
 }
 
-#[utoipa::path(patch, path = "/v1/entitlements/{id}", tag = "entitlements", params(("id" = String, Path)),
+#[utoipa::path(patch, path = "/v1/entitlements/{id}", operation_id = "patch_entitlement", tag = "entitlements", params(("id" = String, Path)),
     request_body(content = Object, description = "Any fields of the create body except `unit`; drafts only."),
     responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn patch(
@@ -281,7 +282,7 @@ async fn act(
     Ok(send(&render(&result)))
 }
 
-#[utoipa::path(post, path = "/v1/entitlements/{id}/activate", tag = "entitlements", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/entitlements/{id}/activate", operation_id = "activate_entitlement", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody)))]
 pub async fn activate(
     State(state): State<AppState>,
@@ -292,7 +293,7 @@ pub async fn activate(
     act(&state, &principal, &keyed, &id, Action::Activate).await
 }
 
-#[utoipa::path(post, path = "/v1/entitlements/{id}/deactivate", tag = "entitlements", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/entitlements/{id}/deactivate", operation_id = "deactivate_entitlement", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody)))]
 pub async fn deactivate(
     State(state): State<AppState>,
@@ -303,7 +304,7 @@ pub async fn deactivate(
     act(&state, &principal, &keyed, &id, Action::Deactivate).await
 }
 
-#[utoipa::path(post, path = "/v1/entitlements/{id}/cancel", tag = "entitlements", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/entitlements/{id}/cancel", operation_id = "cancel_entitlement", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = EntitlementView), (status = 409, body = ErrorBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -314,7 +315,7 @@ pub async fn cancel(
     act(&state, &principal, &keyed, &id, Action::Cancel).await
 }
 
-#[utoipa::path(post, path = "/v1/entitlements/{id}/renew", tag = "entitlements", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/entitlements/{id}/renew", operation_id = "renew_entitlement", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 201, description = "The new draft entitlement", body = EntitlementView), (status = 409, body = ErrorBody)))]
 pub async fn renew(
     State(state): State<AppState>,
@@ -325,7 +326,7 @@ pub async fn renew(
     act(&state, &principal, &keyed, &id, Action::Renew).await
 }
 
-#[utoipa::path(get, path = "/v1/entitlements/{id}/balance", tag = "usage", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/entitlements/{id}/balance", operation_id = "get_balance", tag = "usage", params(("id" = String, Path)),
     responses((status = 200, body = BalanceView), (status = 404, body = ErrorBody)))]
 pub async fn balance(
     State(state): State<AppState>,
@@ -340,7 +341,7 @@ pub async fn balance(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/entitlements/{id}/transitions", tag = "entitlements", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/entitlements/{id}/transitions", operation_id = "list_transitions", tag = "entitlements", params(("id" = String, Path)),
     responses((status = 200, body = Vec<TransitionView>), (status = 404, body = ErrorBody)))]
 pub async fn transitions(
     State(state): State<AppState>,

@@ -16,7 +16,7 @@ use crate::inputs::{short_text, CreateApiKey};
 use crate::state::AppState;
 use crate::views::{ApiKeyView, CreatedApiKey};
 
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
+#[utoipa::path(post, path = "/v1/api-keys", operation_id = "create_api_key", tag = "api-keys", request_body = CreateApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -71,7 +71,7 @@ pub async fn create(
     Ok(send(&response))
 }
 
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", responses((status = 200, body = Vec<ApiKeyView>)))]
+#[utoipa::path(get, path = "/v1/api-keys", operation_id = "list_api_keys", tag = "api-keys", responses((status = 200, body = Vec<ApiKeyView>)))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -88,7 +88,7 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", tag = "api-keys", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", operation_id = "revoke_api_key", tag = "api-keys", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,

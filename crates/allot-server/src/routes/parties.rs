@@ -54,7 +54,7 @@ async fn account_field(state: &AppState, field: &str, id: &str) -> ApiResult<Acc
     })
 }
 
-#[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = CreateAccount,
+#[utoipa::path(post, path = "/v1/accounts", operation_id = "create_account", tag = "accounts", request_body = CreateAccount,
     responses((status = 201, body = AccountView), (status = 422, body = ErrorBody)))]
 pub async fn create_account(
     State(state): State<AppState>,
@@ -83,7 +83,7 @@ pub async fn create_account(
     Ok(send(&render(&account)))
 }
 
-#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/accounts/{id}", operation_id = "get_account", tag = "accounts", params(("id" = String, Path)),
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)))]
 pub async fn get_account(
     State(state): State<AppState>,
@@ -94,8 +94,8 @@ pub async fn get_account(
     Ok(Json(visible_account(&state, &principal, &id).await?.into()))
 }
 
-#[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
-    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/accounts", operation_id = "list_accounts", tag = "accounts",
+    params(crate::extract::PageParams),
     responses((status = 200, body = Listing<AccountView>)))]
 pub async fn list_accounts(
     State(state): State<AppState>,
@@ -128,7 +128,7 @@ pub async fn list_accounts(
     )))
 }
 
-#[utoipa::path(post, path = "/v1/contacts", tag = "accounts", request_body = CreateContact,
+#[utoipa::path(post, path = "/v1/contacts", operation_id = "create_contact", tag = "accounts", request_body = CreateContact,
     responses((status = 201, body = ContactView), (status = 422, body = ErrorBody)))]
 pub async fn create_contact(
     State(state): State<AppState>,
@@ -160,7 +160,7 @@ pub async fn create_contact(
     Ok(send(&render(&contact)))
 }
 
-#[utoipa::path(get, path = "/v1/contacts/{id}", tag = "accounts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/contacts/{id}", operation_id = "get_contact", tag = "accounts", params(("id" = String, Path)),
     responses((status = 200, body = ContactView), (status = 404, body = ErrorBody)))]
 pub async fn get_contact(
     State(state): State<AppState>,
@@ -179,8 +179,8 @@ pub async fn get_contact(
     }
 }
 
-#[utoipa::path(get, path = "/v1/contacts", tag = "accounts",
-    params(("account_id" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/contacts", operation_id = "list_contacts", tag = "accounts",
+    params(("account_id" = Option<String>, Query), crate::extract::PageParams),
     responses((status = 200, body = Listing<ContactView>)))]
 pub async fn list_contacts(
     State(state): State<AppState>,
@@ -211,7 +211,7 @@ pub async fn list_contacts(
     )))
 }
 
-#[utoipa::path(post, path = "/v1/products", tag = "catalogue", request_body = CreateProduct,
+#[utoipa::path(post, path = "/v1/products", operation_id = "create_product", tag = "catalogue", request_body = CreateProduct,
     responses((status = 201, body = ProductView), (status = 422, body = ErrorBody)))]
 pub async fn create_product(
     State(state): State<AppState>,
@@ -238,7 +238,7 @@ pub async fn create_product(
     Ok(send(&render(&product)))
 }
 
-#[utoipa::path(get, path = "/v1/products/{id}", tag = "catalogue", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/products/{id}", operation_id = "get_product", tag = "catalogue", params(("id" = String, Path)),
     responses((status = 200, body = ProductView), (status = 404, body = ErrorBody)))]
 pub async fn get_product(
     State(state): State<AppState>,
@@ -256,8 +256,8 @@ pub async fn get_product(
         .ok_or_else(|| ApiError::not_found("product", &id))
 }
 
-#[utoipa::path(get, path = "/v1/products", tag = "catalogue",
-    params(("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/products", operation_id = "list_products", tag = "catalogue",
+    params(crate::extract::PageParams),
     responses((status = 200, body = Listing<ProductView>)))]
 pub async fn list_products(
     State(state): State<AppState>,
@@ -275,7 +275,7 @@ pub async fn list_products(
     )))
 }
 
-#[utoipa::path(get, path = "/v1/accounts/{id}/eligibility", tag = "accounts",
+#[utoipa::path(get, path = "/v1/accounts/{id}/eligibility", operation_id = "get_eligibility", tag = "accounts",
     params(("id" = String, Path), ("contact" = Option<String>, Query), ("product" = Option<String>, Query), ("channel" = Option<String>, Query)),
     responses((status = 200, body = Eligibility), (status = 404, body = ErrorBody)))]
 pub async fn eligibility(

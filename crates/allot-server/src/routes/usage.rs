@@ -79,7 +79,7 @@ fn entitlement_id_ok(id: &str) -> ApiResult<()> {
     }
 }
 
-#[utoipa::path(post, path = "/v1/entitlements/{id}/usage", tag = "usage", params(("id" = String, Path),
+#[utoipa::path(post, path = "/v1/entitlements/{id}/usage", operation_id = "record_usage", tag = "usage", params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the first answer again")),
     request_body = RecordUsage,
     responses((status = 201, body = UsageRecorded), (status = 409, description = "entitlement_exhausted: nothing was recorded", body = ErrorBody),
@@ -113,7 +113,7 @@ pub async fn record(
         .await
 }
 
-#[utoipa::path(post, path = "/v1/entitlements/{id}/adjustments", tag = "usage", params(("id" = String, Path),
+#[utoipa::path(post, path = "/v1/entitlements/{id}/adjustments", operation_id = "post_adjustment", tag = "usage", params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header)),
     request_body = PostAdjustment,
     responses((status = 201, body = UsageRecorded), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -140,8 +140,8 @@ pub async fn adjust(
         .await
 }
 
-#[utoipa::path(get, path = "/v1/entitlements/{id}/usage", tag = "usage",
-    params(("id" = String, Path), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/entitlements/{id}/usage", operation_id = "list_usage", tag = "usage",
+    params(("id" = String, Path), crate::extract::PageParams),
     responses((status = 200, body = Listing<LedgerEntryView>), (status = 404, body = ErrorBody)))]
 pub async fn ledger(
     State(state): State<AppState>,
@@ -184,7 +184,7 @@ fn reservation_answer(outcome: Outcome) -> ApiResult<ReservationAnswer> {
     }
 }
 
-#[utoipa::path(post, path = "/v1/entitlements/{id}/reservations", tag = "reservations", params(("id" = String, Path),
+#[utoipa::path(post, path = "/v1/entitlements/{id}/reservations", operation_id = "create_reservation", tag = "reservations", params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header)),
     request_body = CreateReservation,
     responses((status = 201, body = ReservationAnswer), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -240,7 +240,7 @@ async fn settle(
     submission.submit(state, command, SETTLED_ANSWER).await
 }
 
-#[utoipa::path(post, path = "/v1/reservations/{id}/commit", tag = "reservations", params(("id" = String, Path),
+#[utoipa::path(post, path = "/v1/reservations/{id}/commit", operation_id = "commit_reservation", tag = "reservations", params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header)),
     request_body = CommitReservation,
     responses((status = 200, body = ReservationAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -257,7 +257,7 @@ pub async fn commit(
     settle(&state, request, &id, command).await
 }
 
-#[utoipa::path(post, path = "/v1/reservations/{id}/release", tag = "reservations", params(("id" = String, Path),
+#[utoipa::path(post, path = "/v1/reservations/{id}/release", operation_id = "release_reservation", tag = "reservations", params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = ReservationAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn release(
@@ -272,7 +272,7 @@ pub async fn release(
     settle(&state, request, &id, command).await
 }
 
-#[utoipa::path(get, path = "/v1/reservations/{id}", tag = "reservations", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/reservations/{id}", operation_id = "get_reservation", tag = "reservations", params(("id" = String, Path)),
     responses((status = 200, body = ReservationView), (status = 404, body = ErrorBody)))]
 pub async fn get_reservation(
     State(state): State<AppState>,
@@ -297,8 +297,8 @@ pub async fn get_reservation(
     Ok(Json(reservation.into()))
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "events",
-    params(("entitlement_id" = Option<String>, Query), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+#[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = "events",
+    params(("entitlement_id" = Option<String>, Query), crate::extract::PageParams),
     responses((status = 200, body = Listing<EventView>)))]
 pub async fn events(
     State(state): State<AppState>,
