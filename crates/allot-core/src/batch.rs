@@ -133,6 +133,28 @@ mod tests {
     }
 
     #[test]
+    fn a_command_of_exactly_max_ops_is_decided() {
+        let mut states =
+            HashMap::from([("ent_1".to_string(), state(1_000_000, true, Period::None, 0))]);
+        let ops: Vec<Op> = (0..MAX_OPS).map(|_| consume("ent_1", 1)).collect();
+        let applied = decide_command(&mut states, &ops, day(2026, 6, 1)).unwrap();
+        assert_eq!(applied.len(), MAX_OPS);
+        assert_eq!(
+            states["ent_1"].counters.used,
+            Quantity::whole(MAX_OPS as i64)
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "at most")]
+    fn a_command_of_more_than_max_ops_is_a_bug_not_a_decision() {
+        let mut states =
+            HashMap::from([("ent_1".to_string(), state(1_000_000, true, Period::None, 0))]);
+        let ops: Vec<Op> = (0..=MAX_OPS).map(|_| consume("ent_1", 1)).collect();
+        let _ = decide_command(&mut states, &ops, day(2026, 6, 1));
+    }
+
+    #[test]
     fn a_refused_op_undoes_the_whole_command() {
         let mut states = HashMap::from([("ent_1".to_string(), state(5, true, Period::None, 0))]);
         let today = day(2026, 6, 1);

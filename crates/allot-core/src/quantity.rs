@@ -67,10 +67,6 @@ impl Quantity {
         self.0.unsigned_abs() <= (MAX_COUNTER_WHOLE * SCALE) as u64
     }
 
-    pub fn checked_add(self, rhs: Quantity) -> Option<Quantity> {
-        self.0.checked_add(rhs.0).map(Quantity)
-    }
-
     pub fn is_whole(self) -> bool {
         self.0 % SCALE == 0
     }
