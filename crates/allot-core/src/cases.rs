@@ -1035,6 +1035,20 @@ mod tests {
     }
 
     #[test]
+    fn refusals_name_the_status_in_words() {
+        let refusal = CaseRefusal::InvalidCaseTransition {
+            case_id: "case_1".into(),
+            from: CaseStatus::Resolved,
+            action: "resolve".into(),
+        };
+        assert_eq!(
+            refusal.to_string(),
+            "case case_1 is resolved; cannot resolve it"
+        );
+        assert_eq!(CaseStatus::Cancelled.to_string(), "cancelled");
+    }
+
+    #[test]
     fn ops_carry_the_case_channel_and_apply_through_the_batch() {
         let mut t = terms();
         t.unit = Unit::Cases;
