@@ -399,6 +399,11 @@ mod tests {
         assert_eq!(s("1E3"), Ok(1_000_000));
         assert_eq!(s("1e30"), Err(QuantityError::TooLarge));
         assert_eq!(s("1e-30"), Err(QuantityError::TooPrecise));
+        assert_eq!(s("1e31"), Err(QuantityError::TooLarge));
+        assert_eq!(s("-1e31"), Err(QuantityError::TooLarge));
+        assert_eq!(s("1e-31"), Err(QuantityError::TooPrecise));
+        assert_eq!(s("0.5e-2"), Ok(5));
+        assert_eq!(s("5e-4"), Err(QuantityError::TooPrecise));
         for bad in ["e5", "1ae2", "1.5ae2", "-e2", "1e", "1e2.5", "x1e2"] {
             assert_eq!(s(bad), Err(QuantityError::NotANumber), "{bad:?}");
         }
