@@ -404,7 +404,9 @@ mod tests {
         assert_eq!(s("1e-31"), Err(QuantityError::TooPrecise));
         assert_eq!(s("0.5e-2"), Ok(5));
         assert_eq!(s("5e-4"), Err(QuantityError::TooPrecise));
-        for bad in ["e5", "1ae2", "1.5ae2", "-e2", "1e", "1e2.5", "x1e2"] {
+        for bad in [
+            "e5", "1ae2", "1.5ae2", "-e2", "1e", "1e2.5", "x1e2", "+1e2", "1 e2", "1.5 e2",
+        ] {
             assert_eq!(s(bad), Err(QuantityError::NotANumber), "{bad:?}");
         }
     }
