@@ -1359,4 +1359,54 @@ mod tests {
             ]
         );
     }
+
+    proptest::proptest! {
+        /// For any usage before, any use and any thresholds, each alert fires
+        /// exactly when its line is crossed on the way up: percent `p` when
+        /// used goes from below p% of the total to at least p% (compared
+        /// exactly, in whole units), the remaining floor `r` when remaining
+        /// goes from above r to r or less, exhaustion at zero, overage below.
+        #[test]
+        fn alerts_fire_exactly_when_their_line_is_crossed(
+            total in 1i64..60,
+            before in 0i64..70,
+            n in 1i64..30,
+            p in 1u32..150,
+            r in 0i64..60,
+        ) {
+            let ent = {
+                let mut t = terms();
+                t.unit = Unit::Units;
+                t.total = Some(Quantity::whole(total));
+                t.restrict = false;
+                t.alert_thresholds = vec![
+                    AlertThreshold::PercentUsed(p),
+                    AlertThreshold::Remaining { remaining: Quantity::whole(r) },
+                ];
+                active(t)
+            };
+            let c = Counters { used: Quantity::whole(before), ..Default::default() };
+            let change = Change::Consume {
+                quantity: Quantity::whole(n),
+                channel: None,
+                reason: Reason::Usage,
+                reference: None,
+            };
+            let applied = decide(&ent, &c, &change, today()).unwrap();
+            let after = before + n;
+            let (rem_before, rem_after) = (total - before, total - after);
+            let mut expected = Vec::new();
+            if before * 100 < i64::from(p) * total && after * 100 >= i64::from(p) * total {
+                expected.push(json!(p));
+            }
+            if rem_before > r && rem_after <= r {
+                expected.push(json!({ "remaining": r }));
+            }
+            proptest::prop_assert_eq!(thresholds_crossed(&applied), expected);
+            let has = |k: EventKind| applied.events.iter().any(|e| e.kind == k);
+            proptest::prop_assert_eq!(has(EventKind::Exhausted), rem_before > 0 && rem_after <= 0);
+            proptest::prop_assert_eq!(has(EventKind::Overage), rem_after < 0);
+            proptest::prop_assert_eq!(applied.warnings.len(), usize::from(rem_after < 0));
+        }
+    }
 }
