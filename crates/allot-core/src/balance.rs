@@ -64,10 +64,10 @@ impl Counters {
             carried = unused.unwrap_or_default().min(cap);
             // Periods with no usage at all between the two each pass their
             // full allotment (plus what they received) on, up to the cap.
-            let mut skipped = to_index - self.period_index - 1;
-            while skipped > 0 && carried < cap {
+            // Bounded by the number of periods skipped, at most the periods
+            // of one term.
+            for _ in 0..to_index - self.period_index - 1 {
                 carried = (total + carried).min(cap);
-                skipped -= 1;
             }
         }
         let channels = self
@@ -278,5 +278,278 @@ mod tests {
             (Quantity::ZERO, Quantity::whole(1), Some(Quantity::whole(9)))
         );
         assert_eq!(b.period.start, day(2026, 2, 1));
+    }
+
+    fn whole(n: i64) -> Quantity {
+        Quantity::whole(n)
+    }
+
+    fn with_phone(mut ent: Entitlement, total: i64) -> Entitlement {
+        ent.terms.channels = vec![crate::entitlement::ChannelTerm {
+            channel: "phone".into(),
+            total: whole(total),
+        }];
+        ent
+    }
+
+    #[test]
+    fn unused_counts_what_was_carried_in() {
+        let ent = monthly(10, 100);
+        let c = Counters {
+            period_index: 4,
+            used: whole(5),
+            held: whole(1),
+            carried: whole(2),
+            ..Default::default()
+        };
+        let (next, reset) = c.roll_to(&ent, 5);
+        assert_eq!(
+            reset,
+            Some(PeriodReset {
+                from_index: 4,
+                to_index: 5,
+                unused: Some(whole(7)),
+                carried: whole(7),
+            })
+        );
+        assert_eq!(
+            next,
+            Counters {
+                period_index: 5,
+                used: Quantity::ZERO,
+                held: whole(1),
+                carried: whole(7),
+                channels: BTreeMap::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn rollover_at_and_over_its_cap() {
+        let ent = monthly(10, 3);
+        let carried_after = |used: i64| {
+            Counters {
+                used: whole(used),
+                ..Default::default()
+            }
+            .roll_to(&ent, 1)
+            .0
+            .carried
+        };
+        assert_eq!(carried_after(9), whole(1), "under the cap");
+        assert_eq!(carried_after(7), whole(3), "exactly the cap");
+        assert_eq!(carried_after(6), whole(3), "one over the cap");
+        assert_eq!(carried_after(10), Quantity::ZERO, "nothing left");
+    }
+
+    #[test]
+    fn skipped_periods_are_counted_from_the_stored_period() {
+        let ent = monthly(2, 100);
+        let c = Counters {
+            period_index: 2,
+            used: whole(2),
+            ..Default::default()
+        };
+        // period 2 leaves 0; 3 and 4 are empty and pass 2 each on.
+        let (next, reset) = c.roll_to(&ent, 5);
+        assert_eq!(next.carried, whole(4));
+        assert_eq!(reset.unwrap().unused, Some(Quantity::ZERO));
+        let capped = monthly(2, 3);
+        assert_eq!(c.roll_to(&capped, 5).0.carried, whole(3));
+        assert_eq!(c.roll_to(&capped, 3).0.carried, Quantity::ZERO);
+    }
+
+    #[test]
+    fn rolling_to_the_same_or_an_earlier_period_changes_nothing() {
+        let ent = monthly(10, 3);
+        let c = Counters {
+            period_index: 3,
+            used: whole(4),
+            ..Default::default()
+        };
+        assert_eq!(c.roll_to(&ent, 3), (c.clone(), None));
+        assert_eq!(c.roll_to(&ent, 2), (c.clone(), None));
+    }
+
+    #[test]
+    fn unlimited_entitlements_roll_nothing_over() {
+        let mut ent = monthly(10, 3);
+        ent.terms.total = None;
+        let c = Counters {
+            used: whole(4),
+            ..Default::default()
+        };
+        let (next, reset) = c.roll_to(&ent, 2);
+        assert_eq!(next.carried, Quantity::ZERO);
+        assert_eq!(reset.unwrap().unused, None);
+    }
+
+    #[test]
+    fn a_reset_keeps_only_the_channels_with_something_held() {
+        let ent = monthly(10, 0);
+        let c = Counters {
+            used: whole(3),
+            held: whole(1),
+            channels: BTreeMap::from([
+                (
+                    "email".to_string(),
+                    ChannelCounter {
+                        used: whole(2),
+                        held: Quantity::ZERO,
+                    },
+                ),
+                (
+                    "phone".to_string(),
+                    ChannelCounter {
+                        used: whole(1),
+                        held: whole(1),
+                    },
+                ),
+            ]),
+            ..Default::default()
+        };
+        let (next, _) = c.roll_to(&ent, 1);
+        assert_eq!(
+            next.channels,
+            BTreeMap::from([(
+                "phone".to_string(),
+                ChannelCounter {
+                    used: Quantity::ZERO,
+                    held: whole(1),
+                },
+            )])
+        );
+    }
+
+    #[test]
+    fn remaining_is_total_plus_carried_minus_used_minus_held() {
+        let ent = monthly(10, 5);
+        let c = Counters {
+            used: whole(4),
+            held: whole(2),
+            carried: whole(3),
+            ..Default::default()
+        };
+        assert_eq!(remaining(&ent, &c), Some(whole(7)));
+        let mut unlimited = ent.clone();
+        unlimited.terms.total = None;
+        assert_eq!(remaining(&unlimited, &c), None);
+    }
+
+    #[test]
+    fn channel_remaining_is_its_total_minus_used_minus_held() {
+        let ent = with_phone(monthly(100, 0), 5);
+        let mut c = Counters::default();
+        assert_eq!(channel_remaining(&ent, &c, "phone"), Some(whole(5)));
+        c.channels.insert(
+            "phone".into(),
+            ChannelCounter {
+                used: whole(2),
+                held: whole(1),
+            },
+        );
+        assert_eq!(channel_remaining(&ent, &c, "phone"), Some(whole(2)));
+        assert_eq!(channel_remaining(&ent, &c, "email"), None);
+    }
+
+    #[test]
+    fn balance_reports_exact_figures_per_channel() {
+        let ent = with_phone(monthly(10, 5), 4);
+        let c = Counters {
+            used: whole(6),
+            held: whole(2),
+            carried: whole(1),
+            channels: BTreeMap::from([(
+                "phone".to_string(),
+                ChannelCounter {
+                    used: whole(3),
+                    held: whole(2),
+                },
+            )]),
+            ..Default::default()
+        };
+        let b = balance(&ent, &c, day(2026, 1, 31));
+        assert_eq!(
+            b,
+            Balance {
+                entitlement_id: "ent_1".into(),
+                unit: Unit::Hours,
+                unlimited: false,
+                total: Some(whole(10)),
+                carried_over: whole(1),
+                used: whole(6),
+                held: whole(2),
+                remaining: Some(whole(3)),
+                overage: Quantity::ZERO,
+                period: Window {
+                    index: 0,
+                    start: day(2026, 1, 1),
+                    end: day(2026, 1, 31),
+                },
+                channels: vec![ChannelBalance {
+                    channel: "phone".into(),
+                    total: whole(4),
+                    used: whole(3),
+                    held: whole(2),
+                    remaining: whole(-1),
+                }],
+            }
+        );
+    }
+
+    #[test]
+    fn overage_is_how_far_remaining_went_below_zero() {
+        let ent = monthly(10, 0);
+        let over = Counters {
+            used: whole(13),
+            ..Default::default()
+        };
+        let b = balance(&ent, &over, day(2026, 1, 15));
+        assert_eq!((b.remaining, b.overage), (Some(whole(-3)), whole(3)));
+        let exact = Counters {
+            used: whole(10),
+            ..Default::default()
+        };
+        let b = balance(&ent, &exact, day(2026, 1, 15));
+        assert_eq!(
+            (b.remaining, b.overage),
+            (Some(Quantity::ZERO), Quantity::ZERO)
+        );
+        let mut unlimited = ent.clone();
+        unlimited.terms.total = None;
+        let b = balance(&unlimited, &over, day(2026, 1, 15));
+        assert_eq!(
+            (b.unlimited, b.remaining, b.overage),
+            (true, None, Quantity::ZERO)
+        );
+    }
+
+    #[test]
+    fn reading_after_a_reset_shows_the_new_period() {
+        let ent = monthly(10, 5);
+        let c = Counters {
+            used: whole(8),
+            ..Default::default()
+        };
+        let (today, reset, window) = counters_today(&ent, &c, day(2026, 3, 10));
+        assert_eq!(
+            window,
+            Window {
+                index: 2,
+                start: day(2026, 3, 1),
+                end: day(2026, 3, 31),
+            }
+        );
+        assert_eq!(
+            reset,
+            Some(PeriodReset {
+                from_index: 0,
+                to_index: 2,
+                unused: Some(whole(2)),
+                carried: whole(5),
+            })
+        );
+        assert_eq!((today.period_index, today.carried), (2, whole(5)));
+        assert_eq!(current_window(&ent, day(2026, 3, 10)), window);
     }
 }

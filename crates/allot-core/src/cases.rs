@@ -583,6 +583,12 @@ mod tests {
             Ok(effect)
         }
 
+        /// Decides `action` without keeping its effect.
+        fn peek(&self, action: CaseAction) -> CaseEffect {
+            let lookup = |id: &str| self.facts.get(id).copied();
+            decide_case(&self.case, &action, &lookup).expect("accepted")
+        }
+
         /// The ops as (entitlement, signed quantity, reason).
         fn act(&mut self, action: CaseAction) -> Vec<(String, Quantity, Reason)> {
             let effect = self.try_do(action).expect("accepted");
@@ -1065,6 +1071,42 @@ mod tests {
         let action: CaseAction =
             serde_json::from_str(r#"{"action":"log_time","entry_id":"t1","hours":1.5}"#).unwrap();
         assert_eq!(action, log("t1", "1.5"));
+    }
+
+    #[test]
+    fn a_case_moves_off_or_is_deleted_from_an_entitlement_that_is_gone() {
+        let mut w = World::new(CASES_CREATION);
+        w.act(Open);
+        w.case.entitlement_id = Some("gone".into());
+        assert_eq!(
+            w.try_do(Resolve).unwrap_err(),
+            CaseRefusal::EntitlementNotFound {
+                entitlement_id: "gone".into()
+            }
+        );
+        let deleted = w.peek(Delete);
+        assert!(deleted.deleted && deleted.ops.is_empty());
+        assert_eq!(
+            w.act(move_to(Some("ent_2"))),
+            vec![
+                ("gone".into(), q("-1"), Reason::CaseMovedOut),
+                on2("1", Reason::CaseMovedIn)
+            ]
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_status_in_words() {
+        let refusal = CaseRefusal::InvalidCaseTransition {
+            case_id: "case_1".into(),
+            from: CaseStatus::Resolved,
+            action: "resolve".into(),
+        };
+        assert_eq!(
+            refusal.to_string(),
+            "case case_1 is resolved; cannot resolve it"
+        );
+        assert_eq!(CaseStatus::Cancelled.to_string(), "cancelled");
     }
 
     #[test]

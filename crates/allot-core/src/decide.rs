@@ -496,6 +496,8 @@ fn consequences(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::entitlement::ChannelTerm;
     use crate::test_support::{active, day, terms};
@@ -750,5 +752,695 @@ mod tests {
             decide(&ent, &c, &down, today()).unwrap_err().code(),
             "invalid_quantity"
         );
+    }
+
+    fn on(channel: &str, change: Change) -> Change {
+        let ch = Some(channel.to_string());
+        match change {
+            Change::Consume {
+                quantity,
+                reason,
+                reference,
+                ..
+            } => Change::Consume {
+                quantity,
+                channel: ch,
+                reason,
+                reference,
+            },
+            Change::GiveBack {
+                quantity,
+                reason,
+                reference,
+                ..
+            } => Change::GiveBack {
+                quantity,
+                channel: ch,
+                reason,
+                reference,
+            },
+            Change::Hold { quantity, .. } => Change::Hold {
+                quantity,
+                channel: ch,
+            },
+            Change::Release { quantity, .. } => Change::Release {
+                quantity,
+                channel: ch,
+            },
+            Change::CommitHold {
+                held,
+                actual,
+                reference,
+                ..
+            } => Change::CommitHold {
+                held,
+                actual,
+                channel: ch,
+                reference,
+            },
+            Change::Adjust {
+                quantity,
+                reference,
+                ..
+            } => Change::Adjust {
+                quantity,
+                channel: ch,
+                reference,
+            },
+        }
+    }
+
+    fn hold(n: &str) -> Change {
+        Change::Hold {
+            quantity: q(n),
+            channel: None,
+        }
+    }
+
+    fn release(n: &str) -> Change {
+        Change::Release {
+            quantity: q(n),
+            channel: None,
+        }
+    }
+
+    fn give_back(n: &str) -> Change {
+        Change::GiveBack {
+            quantity: q(n),
+            channel: None,
+            reason: Reason::CaseCancelled,
+            reference: None,
+        }
+    }
+
+    fn commit(held: &str, actual: &str) -> Change {
+        Change::CommitHold {
+            held: q(held),
+            actual: q(actual),
+            channel: None,
+            reference: None,
+        }
+    }
+
+    fn adjust(n: &str) -> Change {
+        Change::Adjust {
+            quantity: q(n),
+            channel: None,
+            reference: None,
+        }
+    }
+
+    fn used(n: &str) -> Counters {
+        Counters {
+            used: q(n),
+            ..Default::default()
+        }
+    }
+
+    fn phone(total: &str) -> Entitlement {
+        let mut t = terms();
+        t.channels = vec![ChannelTerm {
+            channel: "phone".into(),
+            total: q(total),
+        }];
+        active(t)
+    }
+
+    fn channel(used: &str, held: &str) -> crate::balance::ChannelCounter {
+        crate::balance::ChannelCounter {
+            used: q(used),
+            held: q(held),
+        }
+    }
+
+    fn kinds(a: &Applied) -> Vec<EventKind> {
+        a.events.iter().map(|e| e.kind).collect()
+    }
+
+    fn invalid(field: &str, message: &str) -> Refusal {
+        Refusal::InvalidQuantity {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn zero_and_negative_quantities_are_refused() {
+        let ent = active(terms());
+        let c = used("5");
+        let positive = invalid("quantity", "must be greater than zero");
+        for n in ["0", "-1", "-0.001"] {
+            assert_eq!(
+                decide(&ent, &c, &consume(n), today()),
+                Err(positive.clone())
+            );
+            assert_eq!(decide(&ent, &c, &hold(n), today()), Err(positive.clone()));
+            assert_eq!(
+                decide(&ent, &c, &give_back(n), today()),
+                Err(positive.clone())
+            );
+        }
+        assert_eq!(
+            decide(&ent, &c, &adjust("0"), today()),
+            Err(invalid("quantity", "must not be zero"))
+        );
+        assert_eq!(
+            decide(&ent, &c, &commit("1", "-1"), today()),
+            Err(invalid("quantity", "must not be negative"))
+        );
+        let smallest = decide(&ent, &c, &consume("0.001"), today()).unwrap();
+        assert_eq!(smallest.counters.used, q("5.001"));
+    }
+
+    #[test]
+    fn exactly_the_cap_is_accepted_and_one_unit_over_refused() {
+        let mut t = terms();
+        t.unit = Unit::Cases;
+        t.total = Some(q("10"));
+        let ent = active(t);
+        let at_cap = decide(&ent, &used("9"), &consume("1"), today()).unwrap();
+        assert_eq!(at_cap.counters.used, q("10"));
+        assert_eq!(remaining(&ent, &at_cap.counters), Some(Quantity::ZERO));
+        assert_eq!(
+            decide(&ent, &used("9"), &consume("2"), today()),
+            Err(Refusal::EntitlementExhausted {
+                entitlement_id: "ent_1".into(),
+                remaining: q("1"),
+                requested: q("2"),
+            })
+        );
+        assert_eq!(
+            decide(&ent, &used("10"), &consume("1"), today()),
+            Err(Refusal::EntitlementExhausted {
+                entitlement_id: "ent_1".into(),
+                remaining: Quantity::ZERO,
+                requested: q("1"),
+            })
+        );
+    }
+
+    #[test]
+    fn held_and_used_together_count_against_the_cap() {
+        let ent = active(terms());
+        let c = Counters {
+            used: q("12"),
+            held: q("5"),
+            ..Default::default()
+        };
+        let ok = decide(&ent, &c, &consume("3"), today()).unwrap();
+        assert_eq!((ok.counters.used, ok.counters.held), (q("15"), q("5")));
+        assert_eq!(
+            decide(&ent, &c, &consume("3.001"), today()),
+            Err(Refusal::EntitlementExhausted {
+                entitlement_id: "ent_1".into(),
+                remaining: q("3"),
+                requested: q("3.001"),
+            })
+        );
+        let held = decide(&ent, &c, &hold("3"), today()).unwrap();
+        assert_eq!((held.counters.used, held.counters.held), (q("12"), q("8")));
+        assert_eq!(held.entry, None);
+        assert_eq!(
+            decide(&ent, &c, &hold("4"), today()).unwrap_err().code(),
+            "entitlement_exhausted"
+        );
+    }
+
+    #[test]
+    fn carried_over_allotment_raises_the_cap() {
+        let ent = active(terms());
+        let c = Counters {
+            used: q("20"),
+            carried: q("2"),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(&ent, &c, &consume("2"), today())
+                .unwrap()
+                .counters
+                .used,
+            q("22")
+        );
+        assert_eq!(
+            decide(&ent, &c, &consume("2.5"), today())
+                .unwrap_err()
+                .code(),
+            "entitlement_exhausted"
+        );
+    }
+
+    #[test]
+    fn a_channel_is_capped_by_its_total_and_by_the_overall_total() {
+        let ent = phone("5");
+        let c = Counters {
+            used: q("16"),
+            held: q("1"),
+            channels: BTreeMap::from([("phone".to_string(), channel("3", "1"))]),
+            ..Default::default()
+        };
+        // The channel has 1 left: exactly 1 fits, 1.5 does not.
+        let ok = decide(&ent, &c, &on("phone", consume("1")), today()).unwrap();
+        assert_eq!(ok.counters.used, q("17"));
+        assert_eq!(ok.counters.channels["phone"], channel("4", "1"));
+        assert_eq!(
+            decide(&ent, &c, &on("phone", consume("1.5")), today()),
+            Err(Refusal::ChannelExhausted {
+                entitlement_id: "ent_1".into(),
+                channel: "phone".into(),
+                remaining: q("1"),
+                requested: q("1.5"),
+            })
+        );
+        // Overall 3 left and channel 1 left: the overall total is checked first.
+        let tight = Counters {
+            used: q("19"),
+            ..c.clone()
+        };
+        assert_eq!(
+            decide(&ent, &tight, &on("phone", consume("2")), today()),
+            Err(Refusal::EntitlementExhausted {
+                entitlement_id: "ent_1".into(),
+                remaining: Quantity::ZERO,
+                requested: q("2"),
+            })
+        );
+        // A channel with room cannot take the overall total past its cap.
+        let roomy = phone("50");
+        assert_eq!(
+            decide(&roomy, &c, &on("phone", consume("4")), today()),
+            Err(Refusal::EntitlementExhausted {
+                entitlement_id: "ent_1".into(),
+                remaining: q("3"),
+                requested: q("4"),
+            })
+        );
+    }
+
+    #[test]
+    fn channels_are_free_when_the_terms_name_none() {
+        let ent = active(terms());
+        let ok = decide(
+            &ent,
+            &Counters::default(),
+            &on("fax", consume("2")),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(ok.counters.channels["fax"], channel("2", "0"));
+        assert_eq!(ok.entry.unwrap().channel.as_deref(), Some("fax"));
+        let ent = phone("5");
+        assert_eq!(
+            decide(&ent, &Counters::default(), &on("fax", hold("1")), today()),
+            Err(Refusal::UnknownChannel {
+                entitlement_id: "ent_1".into(),
+                channel: "fax".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn holds_and_releases_move_held_on_the_channel_too() {
+        let ent = phone("5");
+        let c = Counters {
+            used: q("2"),
+            channels: BTreeMap::from([("phone".to_string(), channel("2", "0"))]),
+            ..Default::default()
+        };
+        let held = decide(&ent, &c, &on("phone", hold("3")), today()).unwrap();
+        assert_eq!((held.counters.used, held.counters.held), (q("2"), q("3")));
+        assert_eq!(held.counters.channels["phone"], channel("2", "3"));
+        assert_eq!(held.entry, None);
+        let released = decide(&ent, &held.counters, &on("phone", release("1")), today()).unwrap();
+        assert_eq!(released.counters.held, q("2"));
+        assert_eq!(released.counters.channels["phone"], channel("2", "2"));
+        let all = decide(
+            &ent,
+            &released.counters,
+            &on("phone", release("2")),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(all.counters.held, Quantity::ZERO);
+        assert_eq!(all.counters.channels["phone"], channel("2", "0"));
+        // Releasing more than is held releases what is held, never below zero.
+        let over = decide(&ent, &held.counters, &release("10"), today()).unwrap();
+        assert_eq!(over.counters.held, Quantity::ZERO);
+    }
+
+    #[test]
+    fn a_channel_with_nothing_used_or_held_is_dropped() {
+        let ent = phone("5");
+        let held = decide(&ent, &Counters::default(), &on("phone", hold("2")), today()).unwrap();
+        assert_eq!(held.counters.channels["phone"], channel("0", "2"));
+        let released = decide(&ent, &held.counters, &on("phone", release("2")), today()).unwrap();
+        assert_eq!(released.counters, Counters::default());
+    }
+
+    #[test]
+    fn committing_a_hold_uses_the_actual_amount() {
+        let ent = phone("5");
+        let held = decide(&ent, &Counters::default(), &on("phone", hold("4")), today()).unwrap();
+        let done = decide(
+            &ent,
+            &held.counters,
+            &on("phone", commit("4", "5")),
+            today(),
+        )
+        .unwrap();
+        assert_eq!((done.counters.used, done.counters.held), (q("5"), q("0")));
+        assert_eq!(done.counters.channels["phone"], channel("5", "0"));
+        assert_eq!(
+            done.entry,
+            Some(LedgerDraft {
+                entitlement_id: "ent_1".into(),
+                period_index: 0,
+                channel: Some("phone".into()),
+                quantity: q("5"),
+                reason: Reason::ReservationCommitted,
+                reference: None,
+            })
+        );
+        assert_eq!(
+            decide(
+                &ent,
+                &held.counters,
+                &on("phone", commit("4", "5.5")),
+                today()
+            ),
+            Err(Refusal::ChannelExhausted {
+                entitlement_id: "ent_1".into(),
+                channel: "phone".into(),
+                remaining: q("5"),
+                requested: q("5.5"),
+            })
+        );
+        let nothing = decide(
+            &ent,
+            &held.counters,
+            &on("phone", commit("4", "0")),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(nothing.entry, None);
+        assert_eq!(nothing.counters, Counters::default());
+    }
+
+    #[test]
+    fn a_zero_commit_is_accepted_even_in_overage() {
+        let ent = active(terms());
+        let c = Counters {
+            used: q("25"),
+            held: q("1"),
+            ..Default::default()
+        };
+        let done = decide(&ent, &c, &commit("1", "0"), today()).unwrap();
+        assert_eq!((done.counters.used, done.counters.held), (q("25"), q("0")));
+        assert_eq!(done.entry, None);
+    }
+
+    #[test]
+    fn giving_back_is_limited_by_the_period_and_channel_usage() {
+        let ent = phone("5");
+        let c = Counters {
+            used: q("6"),
+            channels: BTreeMap::from([("phone".to_string(), channel("2", "0"))]),
+            ..Default::default()
+        };
+        let ok = decide(&ent, &c, &on("phone", give_back("3")), today()).unwrap();
+        assert_eq!(ok.counters.used, q("4"));
+        assert_eq!(ok.counters.channels["phone"], channel("0", "0"));
+        assert_eq!(ok.entry.unwrap().quantity, q("-2"));
+        let part = decide(&ent, &c, &give_back("2.5"), today()).unwrap();
+        assert_eq!(part.counters.used, q("3.5"));
+        assert_eq!(part.entry.unwrap().quantity, q("-2.5"));
+        let nothing = decide(&ent, &Counters::default(), &give_back("1"), today()).unwrap();
+        assert_eq!(nothing.entry, None);
+        assert_eq!(nothing.counters, Counters::default());
+    }
+
+    #[test]
+    fn an_adjustment_may_bring_used_to_exactly_zero() {
+        let ent = active(terms());
+        let ok = decide(&ent, &used("20"), &adjust("-20"), today()).unwrap();
+        assert_eq!(ok.counters.used, Quantity::ZERO);
+        assert_eq!(
+            ok.entry,
+            Some(LedgerDraft {
+                entitlement_id: "ent_1".into(),
+                period_index: 0,
+                channel: None,
+                quantity: q("-20"),
+                reason: Reason::Adjustment,
+                reference: None,
+            })
+        );
+        assert_eq!(
+            decide(&ent, &used("20"), &adjust("-20.001"), today()),
+            Err(invalid(
+                "quantity",
+                "would take used below zero (used is 20)"
+            ))
+        );
+        let mut t = terms();
+        t.unit = Unit::Cases;
+        assert_eq!(
+            decide(&active(t), &used("2"), &adjust("-0.5"), today()),
+            Err(invalid("quantity", "must be a whole number for cases"))
+        );
+    }
+
+    #[test]
+    fn rounding_applies_to_hours_only() {
+        let mut t = terms();
+        t.rounding = Some(q("1"));
+        t.unit = Unit::Units;
+        let ok = decide(&active(t), &Counters::default(), &consume("0.25"), today()).unwrap();
+        assert_eq!(ok.entry.unwrap().quantity, q("0.25"));
+    }
+
+    #[test]
+    fn entries_name_the_current_period() {
+        let mut t = terms();
+        t.period = crate::entitlement::Period::Month;
+        let ent = active(t);
+        let ok = decide(&ent, &used("20"), &consume("1"), day(2026, 3, 1)).unwrap();
+        assert_eq!(ok.entry.as_ref().unwrap().period_index, 2);
+        assert_eq!(ok.counters.used, q("1"));
+        assert_eq!(ok.reset.as_ref().map(|r| r.to_index), Some(2));
+        assert_eq!(kinds(&ok), vec![EventKind::PeriodReset]);
+    }
+
+    #[test]
+    fn unrestricted_use_at_exactly_zero_is_exhausted_not_overage() {
+        let mut t = terms();
+        t.restrict = false;
+        let ent = active(t);
+        let zero = decide(&ent, &used("19"), &consume("1"), today()).unwrap();
+        assert_eq!(kinds(&zero), vec![EventKind::Exhausted]);
+        assert!(zero.warnings.is_empty());
+        let over = decide(&ent, &used("20"), &consume("1.5"), today()).unwrap();
+        assert_eq!(kinds(&over), vec![EventKind::Overage]);
+        assert_eq!(over.events[0].data, json!({ "overage": q("1.5") }));
+        assert_eq!(
+            over.warnings,
+            vec!["entitlement ent_1 is in overage by 1.5 hours".to_string()]
+        );
+        let deeper = decide(&ent, &used("21.5"), &consume("1"), today()).unwrap();
+        assert_eq!(kinds(&deeper), vec![EventKind::Overage]);
+    }
+
+    #[test]
+    fn giving_back_raises_no_alert() {
+        let mut t = terms();
+        t.restrict = false;
+        t.alert_thresholds = vec![
+            AlertThreshold::PercentUsed(50),
+            AlertThreshold::Remaining { remaining: q("5") },
+        ];
+        let ent = active(t);
+        let back = decide(&ent, &used("25"), &give_back("1"), today()).unwrap();
+        assert_eq!(back.counters.used, q("24"));
+        assert_eq!(back.events, vec![]);
+        assert!(back.warnings.is_empty());
+        let same = decide(
+            &ent,
+            &Counters {
+                held: q("2"),
+                ..used("25")
+            },
+            &commit("2", "2"),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(same.events, vec![]);
+        assert!(same.warnings.is_empty());
+    }
+
+    fn with_thresholds(thresholds: Vec<AlertThreshold>) -> Entitlement {
+        let mut t = terms();
+        t.total = Some(q("10"));
+        t.restrict = false;
+        t.alert_thresholds = thresholds;
+        active(t)
+    }
+
+    fn thresholds_crossed(a: &Applied) -> Vec<serde_json::Value> {
+        a.events
+            .iter()
+            .filter(|e| e.kind == EventKind::ThresholdCrossed)
+            .map(|e| e.data["threshold"].clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_percent_threshold_fires_when_hit_exactly_and_not_again() {
+        let ent = with_thresholds(vec![AlertThreshold::PercentUsed(50)]);
+        let hit = decide(&ent, &used("4"), &consume("1"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&hit), vec![json!(50)]);
+        assert_eq!(
+            hit.events[0].data,
+            json!({ "threshold": 50, "used": 5, "remaining": 5 })
+        );
+        let short = decide(&ent, &used("3"), &consume("1.999"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&short), Vec::<serde_json::Value>::new());
+        let past = decide(&ent, &used("5"), &consume("1"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&past), Vec::<serde_json::Value>::new());
+        let jump = decide(&ent, &used("1"), &consume("8"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&jump), vec![json!(50)]);
+    }
+
+    #[test]
+    fn a_percent_threshold_counts_held_and_carried() {
+        let ent = with_thresholds(vec![AlertThreshold::PercentUsed(50)]);
+        // 3 used + 1 held + 1 more = 5 of 10: crossed.
+        let c = Counters {
+            used: q("3"),
+            held: q("1"),
+            ..Default::default()
+        };
+        let held = decide(&ent, &c, &consume("1"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&held), vec![json!(50)]);
+        // With 10 carried in, 50% is 10 of 20: 9 → 10 crosses, 4 → 5 does not.
+        let carried = |n: &str| Counters {
+            used: q(n),
+            carried: q("10"),
+            ..Default::default()
+        };
+        let hit = decide(&ent, &carried("9"), &consume("1"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&hit), vec![json!(50)]);
+        let early = decide(&ent, &carried("4"), &consume("1"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&early), Vec::<serde_json::Value>::new());
+    }
+
+    #[test]
+    fn a_remaining_threshold_fires_when_hit_exactly_and_not_again() {
+        let ent = with_thresholds(vec![AlertThreshold::Remaining { remaining: q("2") }]);
+        let hit = decide(&ent, &used("7"), &consume("1"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&hit), vec![json!({ "remaining": 2 })]);
+        let short = decide(&ent, &used("7"), &consume("0.999"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&short), Vec::<serde_json::Value>::new());
+        let past = decide(&ent, &used("8"), &consume("1"), today()).unwrap();
+        assert_eq!(thresholds_crossed(&past), Vec::<serde_json::Value>::new());
+    }
+
+    #[test]
+    fn reasons_and_refusal_codes_round_trip() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), json!(r.as_str()));
+        }
+        assert_eq!(Reason::parse("refund"), None);
+        let refusals = [
+            Refusal::EntitlementExhausted {
+                entitlement_id: "e".into(),
+                remaining: q("1"),
+                requested: q("2"),
+            },
+            Refusal::ChannelExhausted {
+                entitlement_id: "e".into(),
+                channel: "c".into(),
+                remaining: q("1"),
+                requested: q("2"),
+            },
+            Refusal::EntitlementNotActive {
+                entitlement_id: "e".into(),
+                status: "draft".into(),
+            },
+            Refusal::UnknownChannel {
+                entitlement_id: "e".into(),
+                channel: "c".into(),
+            },
+            Refusal::EntitlementNotFound {
+                entitlement_id: "e".into(),
+            },
+            invalid("quantity", "m"),
+            Refusal::DuplicateReference {
+                entitlement_id: "e".into(),
+                reference: "r".into(),
+            },
+        ];
+        let codes: Vec<&str> = refusals.iter().map(Refusal::code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                "entitlement_exhausted",
+                "channel_exhausted",
+                "entitlement_not_active",
+                "unknown_channel",
+                "not_found",
+                "invalid_quantity",
+                "duplicate_reference"
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        /// For any usage before, any use and any thresholds, each alert fires
+        /// exactly when its line is crossed on the way up: percent `p` when
+        /// used goes from below p% of the total to at least p% (compared
+        /// exactly, in whole units), the remaining floor `r` when remaining
+        /// goes from above r to r or less, exhaustion at zero, overage below.
+        #[test]
+        fn alerts_fire_exactly_when_their_line_is_crossed(
+            total in 1i64..60,
+            before in 0i64..70,
+            n in 1i64..30,
+            p in 1u32..150,
+            r in 0i64..60,
+        ) {
+            let ent = {
+                let mut t = terms();
+                t.unit = Unit::Units;
+                t.total = Some(Quantity::whole(total));
+                t.restrict = false;
+                t.alert_thresholds = vec![
+                    AlertThreshold::PercentUsed(p),
+                    AlertThreshold::Remaining { remaining: Quantity::whole(r) },
+                ];
+                active(t)
+            };
+            let c = Counters { used: Quantity::whole(before), ..Default::default() };
+            let change = Change::Consume {
+                quantity: Quantity::whole(n),
+                channel: None,
+                reason: Reason::Usage,
+                reference: None,
+            };
+            let applied = decide(&ent, &c, &change, today()).unwrap();
+            let after = before + n;
+            let (rem_before, rem_after) = (total - before, total - after);
+            let mut expected = Vec::new();
+            if before * 100 < i64::from(p) * total && after * 100 >= i64::from(p) * total {
+                expected.push(json!(p));
+            }
+            if rem_before > r && rem_after <= r {
+                expected.push(json!({ "remaining": r }));
+            }
+            proptest::prop_assert_eq!(thresholds_crossed(&applied), expected);
+            let has = |k: EventKind| applied.events.iter().any(|e| e.kind == k);
+            proptest::prop_assert_eq!(has(EventKind::Exhausted), rem_before > 0 && rem_after <= 0);
+            proptest::prop_assert_eq!(has(EventKind::Overage), rem_after < 0);
+            proptest::prop_assert_eq!(applied.warnings.len(), usize::from(rem_after < 0));
+        }
     }
 }

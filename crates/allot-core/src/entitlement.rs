@@ -195,3 +195,71 @@ impl Entitlement {
             .map(|c| c.total)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_match_the_wire_format() {
+        for unit in Unit::ALL {
+            assert_eq!(Unit::parse(unit.as_str()), Some(unit));
+            assert_eq!(serde_json::to_value(unit).unwrap(), unit.as_str());
+        }
+        for period in [Period::None, Period::Month, Period::Quarter, Period::Year] {
+            assert_eq!(Period::parse(period.as_str()), Some(period));
+            assert_eq!(serde_json::to_value(period).unwrap(), period.as_str());
+        }
+        for on in [DecrementOn::Creation, DecrementOn::Resolution] {
+            assert_eq!(DecrementOn::parse(on.as_str()), Some(on));
+            assert_eq!(serde_json::to_value(on).unwrap(), on.as_str());
+        }
+        for status in [
+            Status::Draft,
+            Status::Waiting,
+            Status::Active,
+            Status::Expired,
+            Status::Cancelled,
+        ] {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        assert_eq!(Unit::parse("litres"), None);
+        assert_eq!(Period::parse("week"), None);
+        assert_eq!(DecrementOn::parse("closure"), None);
+        assert_eq!(Status::parse("paused"), None);
+    }
+
+    #[test]
+    fn periods_have_their_length_in_months() {
+        let months: Vec<Option<u32>> = [Period::None, Period::Month, Period::Quarter, Period::Year]
+            .into_iter()
+            .map(Period::months)
+            .collect();
+        assert_eq!(months, vec![None, Some(1), Some(3), Some(12)]);
+    }
+
+    #[test]
+    fn only_cases_and_visits_are_whole() {
+        let whole: Vec<bool> = Unit::ALL.into_iter().map(Unit::is_whole_only).collect();
+        assert_eq!(whole, vec![true, false, true, false]);
+    }
+
+    #[test]
+    fn a_channel_total_is_found_by_name() {
+        let mut ent = crate::test_support::active(crate::test_support::terms());
+        ent.terms.channels = vec![
+            ChannelTerm {
+                channel: "phone".into(),
+                total: Quantity::whole(3),
+            },
+            ChannelTerm {
+                channel: "email".into(),
+                total: Quantity::whole(5),
+            },
+        ];
+        assert_eq!(ent.channel_total("email"), Some(Quantity::whole(5)));
+        assert_eq!(ent.channel_total("phone"), Some(Quantity::whole(3)));
+        assert_eq!(ent.channel_total("fax"), None);
+    }
+}

@@ -57,3 +57,56 @@ impl EventDraft {
         Self::new(kind, entitlement_id, json!({}))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_are_the_outbox_wire_names() {
+        let names: Vec<&str> = [
+            EventKind::ThresholdCrossed,
+            EventKind::Exhausted,
+            EventKind::Overage,
+            EventKind::PeriodReset,
+            EventKind::Activated,
+            EventKind::Waiting,
+            EventKind::Expired,
+            EventKind::Deactivated,
+            EventKind::Cancelled,
+            EventKind::Renewed,
+            EventKind::ReservationExpired,
+        ]
+        .into_iter()
+        .map(EventKind::as_str)
+        .collect();
+        assert_eq!(
+            names,
+            vec![
+                "entitlement.threshold_crossed",
+                "entitlement.exhausted",
+                "entitlement.overage",
+                "entitlement.period_reset",
+                "entitlement.activated",
+                "entitlement.waiting",
+                "entitlement.expired",
+                "entitlement.deactivated",
+                "entitlement.cancelled",
+                "entitlement.renewed",
+                "reservation.expired",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bare_event_has_empty_data() {
+        assert_eq!(
+            EventDraft::bare(EventKind::Renewed, "ent_1"),
+            EventDraft {
+                kind: EventKind::Renewed,
+                entitlement_id: "ent_1".into(),
+                data: json!({}),
+            }
+        );
+    }
+}

@@ -52,3 +52,42 @@ impl Checks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_collect_every_failure_in_order() {
+        let mut c = Checks::new();
+        c.check(true, "name", "fine");
+        c.check(false, "total", "must not be negative");
+        c.push("end_date", "must not be before start_date");
+        let err = c.finish().unwrap_err();
+        assert_eq!(
+            err,
+            Invalid(vec![
+                FieldError {
+                    field: "total".into(),
+                    message: "must not be negative".into(),
+                },
+                FieldError {
+                    field: "end_date".into(),
+                    message: "must not be before start_date".into(),
+                },
+            ])
+        );
+        assert_eq!(
+            err.to_string(),
+            "total: must not be negative; end_date: must not be before start_date"
+        );
+        assert_eq!(Checks::new().finish(), Ok(()));
+        assert_eq!(
+            Invalid::field("name", "must not be empty"),
+            Invalid(vec![FieldError {
+                field: "name".into(),
+                message: "must not be empty".into(),
+            }])
+        );
+    }
+}

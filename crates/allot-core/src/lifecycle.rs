@@ -230,4 +230,101 @@ mod tests {
         assert!(!new.is_default);
         assert_eq!(new.name, old.name);
     }
+
+    #[test]
+    fn the_first_and_last_days_are_active() {
+        let (s, e) = (d(3, 1), d(3, 31));
+        let on = |day| effective_status(Status::Active, s, e, day);
+        assert_eq!(on(d(2, 28)), Status::Waiting);
+        assert_eq!(on(d(3, 1)), Status::Active);
+        assert_eq!(on(d(3, 31)), Status::Active);
+        assert_eq!(on(d(4, 1)), Status::Expired);
+        assert_eq!(
+            effective_status(Status::Expired, s, e, d(2, 1)),
+            Status::Waiting
+        );
+    }
+
+    #[test]
+    fn every_transition_is_named_in_its_refusal() {
+        let (s, e, t) = (d(3, 1), d(3, 31), d(3, 5));
+        let names: Vec<String> = [
+            (Action::Activate, Status::Cancelled),
+            (Action::Deactivate, Status::Draft),
+            (Action::Cancel, Status::Cancelled),
+            (Action::Renew, Status::Waiting),
+        ]
+        .into_iter()
+        .map(|(a, from)| transition(a, from, s, e, t).unwrap_err().to_string())
+        .collect();
+        assert_eq!(
+            names,
+            vec![
+                "cannot activate an entitlement that is cancelled",
+                "cannot deactivate an entitlement that is draft",
+                "cannot cancel an entitlement that is cancelled",
+                "cannot renew an entitlement that is waiting",
+            ]
+        );
+        assert_eq!(
+            transition(Action::Deactivate, Status::Waiting, s, e, t),
+            Ok(Status::Draft)
+        );
+        assert_eq!(
+            transition(Action::Cancel, Status::Active, s, e, t),
+            Ok(Status::Cancelled)
+        );
+        assert_eq!(
+            transition(Action::Renew, Status::Cancelled, s, e, t),
+            Ok(Status::Cancelled)
+        );
+    }
+
+    #[test]
+    fn each_transition_emits_the_event_of_the_state_it_reached() {
+        let events: Vec<EventKind> = [
+            (Action::Activate, Status::Waiting),
+            (Action::Activate, Status::Active),
+            (Action::Activate, Status::Expired),
+            (Action::Deactivate, Status::Draft),
+            (Action::Cancel, Status::Cancelled),
+            (Action::Renew, Status::Expired),
+        ]
+        .into_iter()
+        .map(|(a, to)| event_for(a, to))
+        .collect();
+        assert_eq!(
+            events,
+            vec![
+                EventKind::Waiting,
+                EventKind::Activated,
+                EventKind::Expired,
+                EventKind::Deactivated,
+                EventKind::Cancelled,
+                EventKind::Renewed,
+            ]
+        );
+    }
+
+    #[test]
+    fn the_account_never_changes() {
+        let t = crate::test_support::terms();
+        let mut other = t.clone();
+        other.account_id = "acc_2".into();
+        assert_eq!(
+            check_edit(&t, Status::Draft, &other),
+            Err(EditRefused::AccountChanged)
+        );
+        assert!(editable(Status::Draft));
+        assert!(!editable(Status::Waiting) && !editable(Status::Cancelled));
+    }
+
+    #[test]
+    fn a_renewal_ends_as_far_after_today_as_the_old_term_lasted() {
+        let mut old = crate::test_support::terms();
+        old.start_date = d(1, 1);
+        old.end_date = d(3, 31);
+        let new = renewed_terms(&old, d(6, 10));
+        assert_eq!((new.start_date, new.end_date), (d(6, 10), d(9, 7)));
+    }
 }

@@ -207,4 +207,78 @@ mod tests {
         });
         assert_eq!(covers(&pooled, &scope, today), Ok(()));
     }
+
+    #[test]
+    fn specificity_counts_each_narrowing_once() {
+        let phone = || {
+            vec![ChannelTerm {
+                channel: "phone".into(),
+                total: Quantity::whole(1),
+            }]
+        };
+        let everything = ent("ent_a", |t| {
+            t.contact_ids = vec!["con_1".into()];
+            t.product_ids = vec!["prd_1".into()];
+            t.channels = phone();
+        });
+        let contact = ent("ent_b", |t| t.contact_ids = vec!["con_1".into()]);
+        let pooled_product = ent("ent_c", |t| {
+            t.account_id = "acc_parent".into();
+            t.product_ids = vec!["prd_1".into()];
+        });
+        let with_channel = CaseScope {
+            account_id: "acc_1",
+            channel: Some("phone"),
+            ..Default::default()
+        };
+        let no_channel = CaseScope {
+            account_id: "acc_1",
+            ..Default::default()
+        };
+        assert_eq!(specificity(&everything, &with_channel), 4);
+        assert_eq!(specificity(&everything, &no_channel), 3);
+        assert_eq!(specificity(&contact, &with_channel), 2);
+        assert_eq!(specificity(&ent("ent_d", |_| {}), &with_channel), 1);
+        assert_eq!(specificity(&pooled_product, &with_channel), 1);
+        let channel_only = ent("ent_e", |t| t.channels = phone());
+        assert_eq!(specificity(&channel_only, &with_channel), 2);
+        assert_eq!(specificity(&channel_only, &no_channel), 1);
+    }
+
+    #[test]
+    fn an_entitlement_without_channel_terms_covers_every_channel() {
+        let scope = CaseScope {
+            account_id: "acc_1",
+            channel: Some("fax"),
+            ..Default::default()
+        };
+        assert_eq!(
+            covers(&ent("ent_a", |_| {}), &scope, day(2026, 6, 1)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn each_refusal_names_its_field() {
+        let fields: Vec<&str> = [
+            NotCovered::OtherAccount,
+            NotCovered::NotActive("draft".into()),
+            NotCovered::ContactNotAllowed,
+            NotCovered::ProductNotAllowed,
+            NotCovered::ChannelNotCovered,
+        ]
+        .iter()
+        .map(NotCovered::field)
+        .collect();
+        assert_eq!(
+            fields,
+            vec![
+                "account_id",
+                "entitlement_id",
+                "contact_id",
+                "product_id",
+                "channel"
+            ]
+        );
+    }
 }

@@ -13,12 +13,12 @@ pub struct Window {
     pub end: NaiveDate,
 }
 
-fn nth_start(start: NaiveDate, months: u32, n: i64) -> NaiveDate {
+/// The start of period `n`, or `None` when it would fall past the last
+/// representable date.
+fn nth_start(start: NaiveDate, months: u32, n: i64) -> Option<NaiveDate> {
     // Always count from the anchor, so 31 Jan → 28 Feb → 31 Mar never drifts.
-    let total = (months as i64 * n).clamp(0, u32::MAX as i64) as u32;
-    start
-        .checked_add_months(Months::new(total))
-        .unwrap_or(NaiveDate::MAX)
+    let total = u32::try_from(months as i64 * n).ok()?;
+    start.checked_add_months(Months::new(total))
 }
 
 /// The period holding `day`, clamped to the term: days before the term fall
@@ -32,20 +32,22 @@ pub fn window_at(period: Period, start: NaiveDate, end: NaiveDate, day: NaiveDat
             end,
         };
     };
-    let elapsed = months_between(start, day);
-    let mut index = (elapsed / months as i64).max(0);
-    while index > 0 && nth_start(start, months, index) > day {
+    // Period `elapsed / months` starts in the day's calendar month or
+    // earlier, so it exists; it starts after the day only when the anchor
+    // lies later in its month than the day (anchor 31 Jan, day 30 Apr), and
+    // then the period before holds the day. One step back at most: no loop.
+    let mut index = months_between(start, day) / months as i64;
+    let start_of = |n: i64| nth_start(start, months, n).unwrap_or(NaiveDate::MAX);
+    if start_of(index) > day {
         index -= 1;
     }
-    // A start past the last representable date saturates; stop there.
-    while nth_start(start, months, index + 1) <= day
-        && nth_start(start, months, index + 1) > nth_start(start, months, index)
-    {
-        index += 1;
-    }
-    let window_start = nth_start(start, months, index);
-    let next = nth_start(start, months, index + 1);
-    let window_end = next.pred_opt().unwrap_or(next).min(end);
+    let window_start = start_of(index);
+    // The last period of the calendar runs to the end of the term.
+    let window_end = match nth_start(start, months, index + 1) {
+        Some(next) => next.pred_opt().unwrap_or(next).min(end),
+        None => end,
+    };
+    debug_assert!(window_start <= day && day <= window_end);
     Window {
         index,
         start: window_start,
@@ -61,6 +63,7 @@ fn months_between(a: NaiveDate, b: NaiveDate) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Datelike;
     use proptest::prelude::*;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -111,10 +114,137 @@ mod tests {
     }
 
     #[test]
-    fn terms_at_the_end_of_the_calendar_end() {
+    fn the_last_period_of_the_calendar_holds_its_last_day() {
+        let last_month = NaiveDate::MAX.with_day(1).unwrap();
+        let w = window_at(Period::Month, last_month, NaiveDate::MAX, NaiveDate::MAX);
+        assert_eq!(
+            w,
+            Window {
+                index: 0,
+                start: last_month,
+                end: NaiveDate::MAX
+            }
+        );
         let (s, e) = (NaiveDate::MAX - chrono::Duration::days(400), NaiveDate::MAX);
         let w = window_at(Period::Month, s, e, NaiveDate::MAX);
-        assert!(w.start <= NaiveDate::MAX);
+        assert_eq!(w.index, 13);
+        assert_eq!(w.start, s.checked_add_months(Months::new(13)).unwrap());
+        assert_eq!(w.end, NaiveDate::MAX);
+    }
+
+    #[test]
+    fn a_period_starts_on_its_first_day_and_ends_on_the_day_before_the_next() {
+        let (s, e) = (d(2026, 1, 31), d(2028, 1, 30));
+        let month = |day| window_at(Period::Month, s, e, day);
+        assert_eq!(
+            month(d(2026, 2, 27)),
+            Window {
+                index: 0,
+                start: d(2026, 1, 31),
+                end: d(2026, 2, 27)
+            }
+        );
+        assert_eq!(
+            month(d(2026, 2, 28)),
+            Window {
+                index: 1,
+                start: d(2026, 2, 28),
+                end: d(2026, 3, 30)
+            }
+        );
+        assert_eq!(
+            month(d(2026, 3, 30)),
+            Window {
+                index: 1,
+                start: d(2026, 2, 28),
+                end: d(2026, 3, 30)
+            }
+        );
+        assert_eq!(
+            month(d(2026, 3, 31)),
+            Window {
+                index: 2,
+                start: d(2026, 3, 31),
+                end: d(2026, 4, 29)
+            }
+        );
+        assert_eq!(
+            month(d(2027, 1, 30)),
+            Window {
+                index: 11,
+                start: d(2026, 12, 31),
+                end: d(2027, 1, 30)
+            }
+        );
+        assert_eq!(
+            month(d(2027, 1, 31)),
+            Window {
+                index: 12,
+                start: d(2027, 1, 31),
+                end: d(2027, 2, 27)
+            }
+        );
+        assert_eq!(
+            month(d(2028, 1, 30)),
+            Window {
+                index: 23,
+                start: d(2027, 12, 31),
+                end: d(2028, 1, 30)
+            }
+        );
+    }
+
+    #[test]
+    fn quarters_and_years_across_calendar_years() {
+        let (s, e) = (d(2025, 11, 30), d(2029, 11, 29));
+        assert_eq!(
+            window_at(Period::Quarter, s, e, d(2026, 2, 27)),
+            Window {
+                index: 0,
+                start: d(2025, 11, 30),
+                end: d(2026, 2, 27)
+            }
+        );
+        assert_eq!(
+            window_at(Period::Quarter, s, e, d(2026, 2, 28)),
+            Window {
+                index: 1,
+                start: d(2026, 2, 28),
+                end: d(2026, 5, 29)
+            }
+        );
+        assert_eq!(
+            window_at(Period::Quarter, s, e, d(2028, 11, 30)),
+            Window {
+                index: 12,
+                start: d(2028, 11, 30),
+                end: d(2029, 2, 27)
+            }
+        );
+        assert_eq!(
+            window_at(Period::Year, s, e, d(2027, 11, 29)),
+            Window {
+                index: 1,
+                start: d(2026, 11, 30),
+                end: d(2027, 11, 29)
+            }
+        );
+        assert_eq!(
+            window_at(Period::Year, s, e, d(2027, 11, 30)),
+            Window {
+                index: 2,
+                start: d(2027, 11, 30),
+                end: d(2028, 11, 29)
+            }
+        );
+        assert_eq!(
+            window_at(Period::Year, s, e, d(2029, 11, 29)),
+            Window {
+                index: 3,
+                start: d(2028, 11, 30),
+                end: d(2029, 11, 29)
+            }
+        );
     }
 
     #[test]

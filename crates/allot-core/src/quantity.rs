@@ -369,6 +369,116 @@ mod tests {
         assert_eq!(serde_json::to_string(&q("-2.125")).unwrap(), "-2.125");
     }
 
+    #[test]
+    fn the_largest_quantity_is_accepted_and_one_thousandth_more_refused() {
+        let max = Quantity::whole(MAX_WHOLE);
+        assert_eq!("1000000000000".parse::<Quantity>(), Ok(max));
+        assert_eq!("-1000000000000".parse::<Quantity>(), Ok(-max));
+        assert_eq!(
+            "1000000000000.001".parse::<Quantity>(),
+            Err(QuantityError::TooLarge)
+        );
+        assert_eq!(
+            "1000000000001".parse::<Quantity>(),
+            Err(QuantityError::TooLarge)
+        );
+        assert_eq!(
+            "99999999999999999999".parse::<Quantity>(),
+            Err(QuantityError::TooLarge)
+        );
+        assert_eq!(
+            "999999999999.999".parse::<Quantity>().map(Quantity::milli),
+            Ok(MAX_WHOLE * SCALE - 1)
+        );
+        let j = |s: &str| Quantity::from_json(&serde_json::from_str(s).unwrap());
+        assert_eq!(j("1000000000000"), Ok(max));
+        assert_eq!(j("-1000000000000"), Ok(-max));
+        assert_eq!(j("1000000000001"), Err(QuantityError::TooLarge));
+        assert_eq!(j("1e12"), Ok(max));
+        assert_eq!(j("-1e12"), Ok(-max));
+        assert_eq!(j("1.000000000001e12"), Err(QuantityError::TooLarge));
+        assert_eq!(j("1e-31"), Err(QuantityError::TooPrecise));
+    }
+
+    #[test]
+    fn scientific_text_is_read_exactly() {
+        let s = |t: &str| t.parse::<Quantity>().map(Quantity::milli);
+        assert_eq!(s("1.5e2"), Ok(150_000));
+        assert_eq!(s("-1.5e2"), Ok(-150_000));
+        assert_eq!(s("25e-3"), Ok(25));
+        assert_eq!(s("12.5e-1"), Ok(1250));
+        assert_eq!(s("125e-2"), Ok(1250));
+        assert_eq!(s("1e0"), Ok(1000));
+        assert_eq!(s("1E3"), Ok(1_000_000));
+        assert_eq!(s("1e30"), Err(QuantityError::TooLarge));
+        assert_eq!(s("1e-30"), Err(QuantityError::TooPrecise));
+        assert_eq!(s("1e31"), Err(QuantityError::TooLarge));
+        assert_eq!(s("-1e31"), Err(QuantityError::TooLarge));
+        assert_eq!(s("1e-31"), Err(QuantityError::TooPrecise));
+        assert_eq!(s("0.5e-2"), Ok(5));
+        assert_eq!(s("5e-4"), Err(QuantityError::TooPrecise));
+        for bad in [
+            "e5", "1ae2", "1.5ae2", "-e2", "1e", "1e2.5", "x1e2", "+1e2", "1 e2", "1.5 e2",
+        ] {
+            assert_eq!(s(bad), Err(QuantityError::NotANumber), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn zero_and_negatives_display_with_the_right_sign() {
+        assert_eq!(Quantity::ZERO.to_string(), "0");
+        assert_eq!(q("-0.5").to_string(), "-0.5");
+        assert_eq!(q("-2").to_string(), "-2");
+        assert_eq!(q("12.05").to_string(), "12.05");
+        assert_eq!(q("+3").milli(), 3000);
+    }
+
+    #[test]
+    fn arithmetic_is_exact() {
+        let (a, b) = (q("2.5"), q("0.75"));
+        assert_eq!(a + b, q("3.25"));
+        assert_eq!(a - b, q("1.75"));
+        assert_eq!(-a, q("-2.5"));
+        let mut c = a;
+        c += b;
+        assert_eq!(c, q("3.25"));
+        c -= q("0.5");
+        assert_eq!(c, q("2.75"));
+        assert_eq!([a, b, q("-1")].into_iter().sum::<Quantity>(), q("2.25"));
+        assert_eq!(a.max(b), a);
+        assert_eq!(a.min(b), b);
+        assert_eq!(a.as_f64(), 2.5);
+        assert_eq!(q("-0.125").as_f64(), -0.125);
+    }
+
+    #[test]
+    fn sign_and_wholeness() {
+        assert!(Quantity::ZERO.is_zero() && !q("0.001").is_zero());
+        assert!(q("-0.001").is_negative());
+        assert!(!Quantity::ZERO.is_negative() && !q("1").is_negative());
+        assert!(q("3").is_whole() && q("-3").is_whole() && Quantity::ZERO.is_whole());
+        assert!(!q("3.5").is_whole() && !q("0.001").is_whole());
+    }
+
+    #[test]
+    fn percent_of_is_in_hundredths_of_a_percent() {
+        assert_eq!(q("5").percent_of(q("10")), Some(5000));
+        assert_eq!(q("1").percent_of(q("3")), Some(3333));
+        assert_eq!(q("15").percent_of(q("10")), Some(15000));
+        assert_eq!(q("0.001").percent_of(q("1000")), Some(0));
+        assert_eq!(q("1").percent_of(Quantity::ZERO), None);
+        assert_eq!(q("1").percent_of(q("-1")), None);
+    }
+
+    #[test]
+    fn only_positive_amounts_round_up() {
+        let inc = q("0.25");
+        assert_eq!(q("-0.1").round_up_to(inc), q("-0.1"));
+        assert_eq!(Quantity::ZERO.round_up_to(inc), Quantity::ZERO);
+        assert_eq!(q("1.1").round_up_to(q("-0.25")), q("1.1"));
+        assert_eq!(q("0.001").round_up_to(inc), inc);
+    }
+
     proptest! {
         #[test]
         fn text_round_trips(milli in -MAX_WHOLE * SCALE..=MAX_WHOLE * SCALE) {

@@ -144,7 +144,7 @@ pub fn validate_terms(t: &Terms) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entitlement::ChannelTerm;
+    use crate::entitlement::{AlertThreshold, ChannelTerm};
     use chrono::NaiveDate;
 
     use crate::test_support::terms;
@@ -201,5 +201,179 @@ mod tests {
         t.unit = Unit::Visits;
         t.rounding = Some("0.25".parse().unwrap());
         assert_eq!(fields(&t), vec!["channels[1].channel", "rounding"]);
+    }
+
+    fn with(f: impl FnOnce(&mut Terms)) -> Vec<String> {
+        let mut t = terms();
+        f(&mut t);
+        fields(&t)
+    }
+
+    fn none() -> Vec<String> {
+        Vec::new()
+    }
+
+    #[test]
+    fn lengths_and_counts_are_accepted_up_to_their_limit() {
+        let long = |n: usize| "x".repeat(n);
+        assert_eq!(with(|t| t.name = long(MAX_NAME_LEN)), none());
+        assert_eq!(with(|t| t.name = long(MAX_NAME_LEN + 1)), vec!["name"]);
+        assert_eq!(with(|t| t.name = "  ".into()), vec!["name"]);
+        assert_eq!(with(|t| t.account_id = " ".into()), vec!["account_id"]);
+        assert_eq!(with(|t| t.description = Some(long(MAX_TEXT_LEN))), none());
+        assert_eq!(
+            with(|t| t.description = Some(long(MAX_TEXT_LEN + 1))),
+            vec!["description"]
+        );
+        assert_eq!(with(|t| t.sla = Some(long(MAX_TEXT_LEN + 1))), vec!["sla"]);
+        let channels = |n: usize| {
+            (0..n)
+                .map(|i| ChannelTerm {
+                    channel: format!("ch{i}"),
+                    total: Quantity::whole(1),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(with(|t| t.channels = channels(MAX_CHANNELS)), none());
+        assert_eq!(
+            with(|t| t.channels = channels(MAX_CHANNELS + 1)),
+            vec!["channels"]
+        );
+        let channel = |name: String| {
+            vec![ChannelTerm {
+                channel: name,
+                total: Quantity::whole(1),
+            }]
+        };
+        assert_eq!(with(|t| t.channels = channel(long(64))), none());
+        assert_eq!(
+            with(|t| t.channels = channel(long(65))),
+            vec!["channels[0].channel"]
+        );
+        assert_eq!(
+            with(|t| t.channels = channel(" ".into())),
+            vec!["channels[0].channel"]
+        );
+        let ids = |n: usize| vec!["id".to_string(); n];
+        assert_eq!(with(|t| t.product_ids = ids(MAX_SCOPE_IDS)), none());
+        assert_eq!(
+            with(|t| t.product_ids = ids(MAX_SCOPE_IDS + 1)),
+            vec!["product_ids"]
+        );
+        assert_eq!(with(|t| t.contact_ids = ids(MAX_SCOPE_IDS)), none());
+        assert_eq!(
+            with(|t| t.contact_ids = ids(MAX_SCOPE_IDS + 1)),
+            vec!["contact_ids"]
+        );
+    }
+
+    #[test]
+    fn a_term_may_last_one_day_and_at_most_a_hundred_years() {
+        let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let days = |n: i64| start + chrono::Duration::days(n);
+        assert_eq!(with(|t| t.end_date = start), none());
+        assert_eq!(with(|t| t.end_date = days(MAX_TERM_DAYS)), none());
+        assert_eq!(
+            with(|t| t.end_date = days(MAX_TERM_DAYS + 1)),
+            vec!["end_date"]
+        );
+        assert_eq!(MAX_TERM_DAYS, 36_600);
+        let y = |year: i32| NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
+        assert_eq!(
+            with(|t| {
+                t.start_date = y(1899);
+                t.end_date = y(1900);
+            }),
+            vec!["start_date"]
+        );
+        assert_eq!(
+            with(|t| {
+                t.start_date = y(1900);
+                t.end_date = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap();
+            }),
+            vec!["end_date"]
+        );
+        assert_eq!(
+            with(|t| t.end_date = NaiveDate::from_ymd_opt(10000, 1, 1).unwrap()),
+            vec!["end_date", "end_date"]
+        );
+    }
+
+    #[test]
+    fn quantities_are_never_negative() {
+        let minus = || Some(Quantity::whole(-1));
+        assert_eq!(with(|t| t.total = minus()), vec!["total"]);
+        assert_eq!(with(|t| t.total = Some(Quantity::ZERO)), none());
+        assert_eq!(
+            with(|t| {
+                t.period = Period::Month;
+                t.rollover = Quantity::whole(-1);
+            }),
+            vec!["rollover"]
+        );
+        assert_eq!(
+            with(|t| {
+                t.channels = vec![ChannelTerm {
+                    channel: "phone".into(),
+                    total: Quantity::whole(-1),
+                }]
+            }),
+            vec!["channels[0].total"]
+        );
+        assert_eq!(
+            with(|t| {
+                t.alert_thresholds = vec![AlertThreshold::Remaining {
+                    remaining: Quantity::whole(-1),
+                }]
+            }),
+            vec!["alert_thresholds[0]"]
+        );
+        assert_eq!(
+            with(|t| {
+                t.unit = Unit::Visits;
+                t.alert_thresholds = vec![AlertThreshold::Remaining {
+                    remaining: "0.5".parse().unwrap(),
+                }]
+            }),
+            vec!["alert_thresholds[0]"]
+        );
+    }
+
+    #[test]
+    fn rollover_needs_a_total() {
+        assert_eq!(
+            with(|t| {
+                t.period = Period::Month;
+                t.total = None;
+                t.rollover = Quantity::whole(1);
+            }),
+            vec!["rollover"]
+        );
+        assert_eq!(
+            with(|t| {
+                t.total = None;
+                t.rollover = Quantity::ZERO;
+            }),
+            none()
+        );
+    }
+
+    #[test]
+    fn percent_thresholds_run_from_1_to_1000() {
+        let pct = |p: u32| with(|t| t.alert_thresholds = vec![AlertThreshold::PercentUsed(p)]);
+        assert_eq!(pct(1), none());
+        assert_eq!(pct(1000), none());
+        assert_eq!(pct(0), vec!["alert_thresholds[0]"]);
+        assert_eq!(pct(1001), vec!["alert_thresholds[0]"]);
+    }
+
+    #[test]
+    fn rounding_is_a_positive_increment_of_at_most_a_day() {
+        let rounding = |r: &str| with(|t| t.rounding = Some(r.parse().unwrap()));
+        assert_eq!(rounding("0.001"), none());
+        assert_eq!(rounding("24"), none());
+        assert_eq!(rounding("24.001"), vec!["rounding"]);
+        assert_eq!(rounding("0"), vec!["rounding"]);
+        assert_eq!(rounding("-0.25"), vec!["rounding"]);
     }
 }

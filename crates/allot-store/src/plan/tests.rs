@@ -4,9 +4,10 @@ use allot_core::batch::{EntitlementState, Op};
 use allot_core::decide::{Change, Reason};
 use allot_core::entitlement::{DecrementOn, Entitlement, Period, Status, Terms, Unit};
 use allot_core::{Counters, Quantity};
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use super::*;
+use crate::audit;
 
 fn ent(id: &str, total: i64) -> EntitlementState {
     let terms = Terms {
@@ -127,6 +128,7 @@ fn a_key_used_twice_in_a_batch_applies_once() {
     else {
         panic!("expected done then replayed: {:?}", plan.answers)
     };
+    assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
     assert_eq!(*answer, Render::OUTCOME_JSON.answer(outcome));
 }
 
@@ -236,4 +238,601 @@ fn holds_commit_and_expire() {
     let c = &l.entitlements["ent_1"].counters;
     assert_eq!((c.used, c.held), (Quantity::whole(2), Quantity::ZERO));
     assert_eq!(plan.reservations[0].status, ReservationStatus::Committed);
+}
+
+fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, h, m, s).unwrap()
+}
+
+fn outcome(answer: &ItemAnswer) -> &Outcome {
+    match answer {
+        ItemAnswer::Done {
+            outcome,
+            replayed: false,
+        } => outcome,
+        other => panic!("expected a fresh answer, got {other:?}"),
+    }
+}
+
+fn applied(answer: &ItemAnswer) -> (&[LedgerEntry], &[Balance], Option<&Reservation>) {
+    match outcome(answer) {
+        Outcome::Applied {
+            entries,
+            balances,
+            reservation,
+            ..
+        } => (entries, balances, reservation.as_deref()),
+        other => panic!("expected applied, got {other:?}"),
+    }
+}
+
+fn item(command: Command) -> BatchItem {
+    BatchItem {
+        command,
+        actor: "key_1".into(),
+        idempotency: None,
+    }
+}
+
+fn hold_item(id: &str, n: i64, expires_at: DateTime<Utc>) -> BatchItem {
+    item(Command::Hold {
+        reservation_id: id.into(),
+        entitlement_id: "ent_1".into(),
+        quantity: Quantity::whole(n),
+        channel: None,
+        reference: None,
+        expires_at,
+    })
+}
+
+fn held_reservation(id: &str, n: i64, expires_at: DateTime<Utc>) -> Reservation {
+    Reservation {
+        id: id.into(),
+        entitlement_id: "ent_1".into(),
+        quantity: Quantity::whole(n),
+        channel: None,
+        reference: None,
+        status: ReservationStatus::Held,
+        expires_at,
+        created_at: at(11, 0, 0),
+        settled_at: None,
+        committed_quantity: None,
+    }
+}
+
+/// `ent_1` with `n` held by reservation `res_1`, expiring at noon.
+fn loaded_with_hold(total: i64, n: i64) -> Loaded {
+    let mut l = loaded(total);
+    l.entitlements.get_mut("ent_1").unwrap().counters.held = Quantity::whole(n);
+    l.reservations
+        .insert("res_1".into(), held_reservation("res_1", n, at(12, 0, 0)));
+    l
+}
+
+#[test]
+fn reservation_statuses_round_trip() {
+    for status in [
+        ReservationStatus::Held,
+        ReservationStatus::Committed,
+        ReservationStatus::Released,
+        ReservationStatus::Expired,
+    ] {
+        assert_eq!(ReservationStatus::parse(status.as_str()), Some(status));
+        assert_eq!(
+            serde_json::to_value(status).unwrap(),
+            serde_json::json!(status.as_str())
+        );
+    }
+    assert_eq!(ReservationStatus::parse("pending"), None);
+}
+
+#[test]
+fn the_rows_to_load_are_named_by_the_items() {
+    let visit = |ent: &str, r: &str, reason: Reason| Op {
+        entitlement_id: ent.into(),
+        change: Change::Consume {
+            quantity: Quantity::whole(1),
+            channel: None,
+            reason,
+            reference: Some(r.into()),
+        },
+    };
+    let case = |id: &str, ent: Option<&str>| CaseRecord {
+        state: CaseState::new(id, ent.map(String::from), None, false),
+        account_id: "acc_1".into(),
+        contact_id: None,
+        product_id: None,
+        title: "t".into(),
+        time_notes: vec![],
+        created_at: at(9, 0, 0),
+        updated_at: at(9, 0, 0),
+        deleted_at: None,
+    };
+    let mut keyed = usage("ent_9", Some(("k1", "fp")));
+    keyed.command = Command::Ledger {
+        ops: vec![
+            visit("ent_1", "WO-1", Reason::Visit),
+            visit("ent_2", "CASE", Reason::CaseOpened),
+        ],
+    };
+    let items = vec![
+        keyed,
+        hold_item("res_h", 1, at(12, 0, 0)),
+        item(Command::Commit {
+            reservation_id: "res_c".into(),
+            actual: None,
+        }),
+        item(Command::Release {
+            reservation_id: "res_r".into(),
+        }),
+        BatchItem {
+            idempotency: Some(IdemKey {
+                scope: "key_2".into(),
+                key: "k2".into(),
+                fingerprint: "fp".into(),
+            }),
+            ..item(Command::Expire {
+                reservation_id: "res_x".into(),
+            })
+        },
+        item(Command::OpenCase {
+            case: Box::new(case("case_new", Some("ent_3"))),
+        }),
+        item(Command::Case {
+            case_id: "case_1".into(),
+            action: CaseAction::Move {
+                to: Some("ent_5".into()),
+            },
+            note: None,
+        }),
+        item(Command::Case {
+            case_id: "case_2".into(),
+            action: CaseAction::Resolve,
+            note: None,
+        }),
+    ];
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(reservation_ids(&items), set(&["res_c", "res_r", "res_x"]));
+    assert_eq!(case_ids(&items), set(&["case_1", "case_2"]));
+    let reservations = HashMap::from([
+        (
+            "res_c".to_string(),
+            Reservation {
+                entitlement_id: "ent_6".into(),
+                ..held_reservation("res_c", 1, at(12, 0, 0))
+            },
+        ),
+        (
+            "res_x".to_string(),
+            Reservation {
+                entitlement_id: "ent_7".into(),
+                ..held_reservation("res_x", 1, at(12, 0, 0))
+            },
+        ),
+    ]);
+    let cases = HashMap::from([("case_1".to_string(), case("case_1", Some("ent_4")))]);
+    assert_eq!(
+        entitlement_ids(&items, &reservations, &cases),
+        set(&["ent_1", "ent_2", "ent_3", "ent_4", "ent_5", "ent_6", "ent_7"])
+    );
+    assert_eq!(
+        usage_references(&items),
+        BTreeSet::from([("ent_1".to_string(), "WO-1".to_string())])
+    );
+    assert_eq!(
+        idempotency_keys(&items),
+        BTreeSet::from([
+            ("key_1".to_string(), "k1".to_string()),
+            ("key_2".to_string(), "k2".to_string())
+        ])
+    );
+}
+
+#[test]
+fn one_command_on_one_entitlement_answers_one_balance() {
+    let mut l = loaded(10);
+    let mut twice = usage("ent_1", None);
+    let Command::Ledger { ops } = &mut twice.command else {
+        unreachable!()
+    };
+    ops.push(ops[0].clone());
+    let plan = plan_batch(&mut l, &[twice], today(), at(10, 0, 0));
+    let (entries, balances, _) = applied(&plan.answers[0]);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(balances.len(), 1);
+    assert_eq!(balances[0].used, Quantity::whole(2));
+    assert_eq!(balances[0].remaining, Some(Quantity::whole(8)));
+    assert_eq!(
+        plan.ledger
+            .iter()
+            .map(|e| (e.entitlement_id.as_str(), e.quantity, e.actor.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("ent_1", Quantity::whole(1), "key_1"),
+            ("ent_1", Quantity::whole(1), "key_1")
+        ]
+    );
+}
+
+#[test]
+fn a_refused_item_writes_nothing_and_is_not_audited() {
+    let mut l = loaded(1);
+    let plan = plan_batch(
+        &mut l,
+        &[usage("ent_1", None), usage("ent_1", None)],
+        today(),
+        at(10, 0, 0),
+    );
+    assert!(matches!(
+        outcome(&plan.answers[1]),
+        Outcome::Refused {
+            refusal: allot_core::Refusal::EntitlementExhausted { .. }
+        }
+    ));
+    assert_eq!(plan.ledger.len(), 1);
+    assert_eq!(plan.audit.len(), 1);
+    let audit = &plan.audit[0];
+    assert_eq!(
+        (
+            audit.action.as_str(),
+            audit.target_type.as_str(),
+            audit.target_id.as_str()
+        ),
+        ("usage.record", "entitlement", "ent_1")
+    );
+    assert_eq!(audit.before, audit::snapshot(&Counters::default()));
+    assert_eq!(
+        audit.after,
+        audit::snapshot(&Counters {
+            used: Quantity::whole(1),
+            ..Default::default()
+        })
+    );
+}
+
+#[test]
+fn events_are_written_with_their_entitlement() {
+    let mut l = loaded(1);
+    let now = at(10, 0, 0);
+    let plan = plan_batch(&mut l, &[usage("ent_1", None)], today(), now);
+    assert_eq!(plan.events.len(), 1);
+    let e = &plan.events[0];
+    assert_eq!(
+        (e.kind.as_str(), e.entitlement_id.as_deref(), e.created_at),
+        ("entitlement.exhausted", Some("ent_1"), now)
+    );
+    assert_eq!(e.data, serde_json::json!({ "remaining": 0 }));
+    assert!(e.id.starts_with("evt_"));
+}
+
+#[test]
+fn a_hold_is_written_and_audited_as_a_reservation() {
+    let mut l = loaded(3);
+    let now = at(10, 0, 0);
+    let plan = plan_batch(&mut l, &[hold_item("res_1", 2, at(12, 0, 0))], today(), now);
+    let expected = Reservation {
+        created_at: now,
+        ..held_reservation("res_1", 2, at(12, 0, 0))
+    };
+    let (entries, balances, reservation) = applied(&plan.answers[0]);
+    assert!(entries.is_empty());
+    assert_eq!(balances[0].held, Quantity::whole(2));
+    assert_eq!(reservation, Some(&expected));
+    assert_eq!(plan.reservations, vec![expected.clone()]);
+    assert_eq!(l.reservations["res_1"], expected);
+    let audit = &plan.audit[0];
+    assert_eq!(
+        (
+            audit.action.as_str(),
+            audit.target_type.as_str(),
+            audit.target_id.as_str()
+        ),
+        ("reservation.hold", "reservation", "res_1")
+    );
+    assert_eq!(audit.before, None);
+    assert_eq!(audit.after, audit::snapshot(&expected));
+}
+
+#[test]
+fn committing_settles_the_reservation_with_the_amount_used() {
+    let mut l = loaded_with_hold(10, 3);
+    let now = at(10, 0, 0);
+    let commit = item(Command::Commit {
+        reservation_id: "res_1".into(),
+        actual: Some(Quantity::whole(2)),
+    });
+    let plan = plan_batch(&mut l, std::slice::from_ref(&commit), today(), now);
+    let settled = Reservation {
+        status: ReservationStatus::Committed,
+        settled_at: Some(now),
+        committed_quantity: Some(Quantity::whole(2)),
+        ..held_reservation("res_1", 3, at(12, 0, 0))
+    };
+    assert_eq!(plan.reservations, vec![settled.clone()]);
+    let (entries, _, _) = applied(&plan.answers[0]);
+    assert_eq!(entries[0].quantity, Quantity::whole(2));
+    assert_eq!(entries[0].reference.as_deref(), Some("res_1"));
+    let c = &l.entitlements["ent_1"].counters;
+    assert_eq!((c.used, c.held), (Quantity::whole(2), Quantity::ZERO));
+    let audit = &plan.audit[0];
+    assert_eq!(audit.action, "reservation.commit");
+    assert_eq!(
+        audit.before,
+        audit::snapshot(&held_reservation("res_1", 3, at(12, 0, 0)))
+    );
+    assert_eq!(audit.after, audit::snapshot(&settled));
+    // A settled reservation cannot be committed again.
+    let again = plan_batch(&mut l, &[commit], today(), now);
+    assert_eq!(
+        outcome(&again.answers[0]),
+        &Outcome::ReservationRefused {
+            refusal: ReservationRefusal::ReservationSettled {
+                reservation_id: "res_1".into(),
+                status: "committed".into(),
+            }
+        }
+    );
+    let missing = plan_batch(
+        &mut l,
+        &[item(Command::Release {
+            reservation_id: "res_9".into(),
+        })],
+        today(),
+        now,
+    );
+    assert_eq!(
+        outcome(&missing.answers[0]),
+        &Outcome::ReservationRefused {
+            refusal: ReservationRefusal::ReservationNotFound {
+                reservation_id: "res_9".into(),
+            }
+        }
+    );
+}
+
+#[test]
+fn releasing_before_expiry_is_allowed_and_raises_no_event() {
+    let mut l = loaded_with_hold(10, 3);
+    let now = at(11, 0, 0);
+    let plan = plan_batch(
+        &mut l,
+        &[item(Command::Release {
+            reservation_id: "res_1".into(),
+        })],
+        today(),
+        now,
+    );
+    assert_eq!(
+        plan.reservations,
+        vec![Reservation {
+            status: ReservationStatus::Released,
+            settled_at: Some(now),
+            ..held_reservation("res_1", 3, at(12, 0, 0))
+        }]
+    );
+    assert!(plan.events.is_empty());
+    assert_eq!(l.entitlements["ent_1"].counters.held, Quantity::ZERO);
+    assert_eq!(plan.audit[0].action, "reservation.release");
+}
+
+#[test]
+fn a_hold_expires_at_its_expiry_time_and_not_before() {
+    let expire = item(Command::Expire {
+        reservation_id: "res_1".into(),
+    });
+    let mut early = loaded_with_hold(10, 3);
+    let plan = plan_batch(
+        &mut early,
+        std::slice::from_ref(&expire),
+        today(),
+        at(11, 59, 59),
+    );
+    assert_eq!(
+        outcome(&plan.answers[0]),
+        &Outcome::ReservationRefused {
+            refusal: ReservationRefusal::ReservationSettled {
+                reservation_id: "res_1".into(),
+                status: "held".into(),
+            }
+        }
+    );
+    assert!(plan.reservations.is_empty() && plan.events.is_empty());
+    let mut due = loaded_with_hold(10, 3);
+    let now = at(12, 0, 0);
+    let plan = plan_batch(&mut due, &[expire], today(), now);
+    assert_eq!(
+        plan.reservations,
+        vec![Reservation {
+            status: ReservationStatus::Expired,
+            settled_at: Some(now),
+            ..held_reservation("res_1", 3, at(12, 0, 0))
+        }]
+    );
+    assert_eq!(plan.events.len(), 1);
+    assert_eq!(plan.events[0].kind, "reservation.expired");
+    assert_eq!(
+        plan.events[0].data,
+        serde_json::json!({ "reservation_id": "res_1", "quantity": 3 })
+    );
+    assert_eq!(due.entitlements["ent_1"].counters.held, Quantity::ZERO);
+    assert_eq!(plan.audit[0].action, "reservation.expire");
+}
+
+fn cases_ent(id: &str) -> EntitlementState {
+    let mut e = ent(id, 10);
+    e.entitlement.terms.unit = Unit::Hours;
+    e
+}
+
+fn stored_case(deleted: bool) -> CaseRecord {
+    let mut state = CaseState::new("case_1", Some("ent_1".into()), None, false);
+    state.time_entries.push(allot_core::cases::TimeEntry {
+        id: "t1".into(),
+        logged: Quantity::whole(1),
+        hours: Quantity::whole(1),
+        charged: true,
+    });
+    CaseRecord {
+        state,
+        account_id: "acc_1".into(),
+        contact_id: None,
+        product_id: None,
+        title: "Printer".into(),
+        time_notes: vec![TimeNote {
+            entry_id: "t1".into(),
+            actor: "key_1".into(),
+            at: at(9, 0, 0),
+            note: Some("first".into()),
+        }],
+        created_at: at(9, 0, 0),
+        updated_at: at(9, 0, 0),
+        deleted_at: deleted.then(|| at(9, 30, 0)),
+    }
+}
+
+fn loaded_with_case(deleted: bool) -> Loaded {
+    let mut l = Loaded {
+        entitlements: HashMap::from([("ent_1".into(), cases_ent("ent_1"))]),
+        ..Default::default()
+    };
+    l.entitlements.get_mut("ent_1").unwrap().counters.used = Quantity::whole(1);
+    l.cases.insert("case_1".into(), stored_case(deleted));
+    l
+}
+
+fn case_item(action: CaseAction, note: Option<TimeNote>) -> BatchItem {
+    item(Command::Case {
+        case_id: "case_1".into(),
+        action,
+        note,
+    })
+}
+
+#[test]
+fn logging_time_keeps_its_note_and_deleting_it_drops_the_note() {
+    let mut l = loaded_with_case(false);
+    let now = at(10, 0, 0);
+    let note = TimeNote {
+        entry_id: "t2".into(),
+        actor: "key_1".into(),
+        at: now,
+        note: Some("second".into()),
+    };
+    let log = case_item(
+        CaseAction::LogTime {
+            entry_id: "t2".into(),
+            hours: Quantity::whole(2),
+        },
+        Some(note.clone()),
+    );
+    let plan = plan_batch(&mut l, &[log], today(), now);
+    let (entries, balances, _) = applied(&plan.answers[0]);
+    assert_eq!(entries[0].quantity, Quantity::whole(2));
+    assert_eq!(balances[0].used, Quantity::whole(3));
+    assert_eq!(plan.cases.len(), 1);
+    let notes: Vec<&str> = plan.cases[0]
+        .time_notes
+        .iter()
+        .map(|n| n.entry_id.as_str())
+        .collect();
+    assert_eq!(notes, vec!["t1", "t2"]);
+    assert_eq!(plan.cases[0].updated_at, now);
+    assert_eq!(plan.audit[0].action, "case.log_time");
+    assert_eq!(plan.audit[0].target_type, "case");
+    let delete = case_item(
+        CaseAction::DeleteTime {
+            entry_id: "t1".into(),
+        },
+        None,
+    );
+    let plan = plan_batch(&mut l, &[delete], today(), now);
+    let notes: Vec<&str> = plan.cases[0]
+        .time_notes
+        .iter()
+        .map(|n| n.entry_id.as_str())
+        .collect();
+    assert_eq!(notes, vec!["t2"]);
+    assert_eq!(l.entitlements["ent_1"].counters.used, Quantity::whole(2));
+}
+
+#[test]
+fn a_case_answer_shows_its_balance_even_when_nothing_is_charged() {
+    let mut l = loaded_with_case(false);
+    let mut visits = ent("ent_1", 10);
+    visits.counters.used = Quantity::whole(4);
+    l.entitlements.insert("ent_1".into(), visits);
+    let mut case = stored_case(false);
+    case.state.time_entries.clear();
+    l.cases.insert("case_1".into(), case);
+    let plan = plan_batch(
+        &mut l,
+        &[case_item(CaseAction::Resolve, None)],
+        today(),
+        at(10, 0, 0),
+    );
+    let (entries, balances, _) = applied(&plan.answers[0]);
+    assert!(entries.is_empty());
+    assert_eq!(balances.len(), 1);
+    assert_eq!(
+        (balances[0].entitlement_id.as_str(), balances[0].used),
+        ("ent_1", Quantity::whole(4))
+    );
+}
+
+#[test]
+fn a_deleted_or_unknown_case_is_missing() {
+    for (mut l, id) in [
+        (loaded_with_case(true), "case_1"),
+        (loaded_with_case(false), "case_9"),
+    ] {
+        let plan = plan_batch(
+            &mut l,
+            &[item(Command::Case {
+                case_id: id.into(),
+                action: CaseAction::Resolve,
+                note: None,
+            })],
+            today(),
+            at(10, 0, 0),
+        );
+        assert_eq!(
+            outcome(&plan.answers[0]),
+            &Outcome::CaseMissing { case_id: id.into() }
+        );
+        assert!(plan.cases.is_empty() && plan.audit.is_empty());
+    }
+    let mut l = loaded_with_case(false);
+    let now = at(10, 0, 0);
+    let plan = plan_batch(&mut l, &[case_item(CaseAction::Delete, None)], today(), now);
+    assert_eq!(plan.cases[0].deleted_at, Some(now));
+    assert_eq!(l.entitlements["ent_1"].counters.used, Quantity::whole(1));
+}
+
+#[test]
+fn a_key_claimed_but_not_answered_applies_once_for_its_own_request() {
+    for (fingerprint, expect_applied) in [("fp", true), ("other", false)] {
+        let mut l = loaded(10);
+        l.keys.insert(
+            ("key_1".into(), "k".into()),
+            IdempotencyRecord {
+                fingerprint: fingerprint.into(),
+                answer: None,
+                created_at: at(9, 0, 0),
+            },
+        );
+        let plan = plan_batch(
+            &mut l,
+            &[usage("ent_1", Some(("k", "fp")))],
+            today(),
+            at(10, 0, 0),
+        );
+        if expect_applied {
+            applied(&plan.answers[0]);
+            assert_eq!(plan.keys.len(), 1);
+            assert_eq!(plan.ledger.len(), 1);
+        } else {
+            assert_eq!(plan.answers, vec![ItemAnswer::KeyMismatch]);
+            assert!(plan.keys.is_empty() && plan.ledger.is_empty());
+        }
+    }
 }
