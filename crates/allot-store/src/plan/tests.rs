@@ -246,10 +246,7 @@ fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
 
 fn outcome(answer: &ItemAnswer) -> &Outcome {
     match answer {
-        ItemAnswer::Done {
-            outcome,
-            replayed: false,
-        } => outcome,
+        ItemAnswer::Done { outcome } => outcome,
         other => panic!("expected a fresh answer, got {other:?}"),
     }
 }
@@ -271,6 +268,7 @@ fn item(command: Command) -> BatchItem {
         command,
         actor: "key_1".into(),
         idempotency: None,
+        render: Render::OUTCOME_JSON,
     }
 }
 
@@ -377,6 +375,7 @@ fn the_rows_to_load_are_named_by_the_items() {
         },
         item(Command::OpenCase {
             case: Box::new(case("case_new", Some("ent_3"))),
+            warnings: Vec::new(),
         }),
         item(Command::Case {
             case_id: "case_1".into(),
