@@ -18,7 +18,7 @@ pub const MAX_WHOLE: i64 = 1_000_000_000_000;
 /// A change that would go past it is refused, so a counter plus any one
 /// accepted quantity always fits in an `i64`: the arithmetic below never
 /// overflows on what the rules let through.
-pub const MAX_COUNTER_WHOLE: i64 = 1_000 * MAX_WHOLE;
+pub const MAX_COUNTER_WHOLE: i64 = 1_000_000_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Quantity(i64);
@@ -308,6 +308,23 @@ mod tests {
 
     fn q(s: &str) -> Quantity {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_counter_plus_any_accepted_quantity_fits_in_an_i64() {
+        let counter = MAX_COUNTER_WHOLE.checked_mul(SCALE).unwrap();
+        let quantity = MAX_WHOLE * SCALE;
+        assert!(counter.checked_add(quantity).is_some());
+        assert!(counter.checked_sub(quantity).is_some());
+        assert!(MAX_COUNTER_WHOLE >= 1_000 * MAX_WHOLE);
+    }
+
+    #[test]
+    fn counter_bounds_are_inclusive_and_symmetric() {
+        let edge = Quantity::whole(MAX_COUNTER_WHOLE);
+        let past = edge + Quantity::from_milli(1);
+        assert!(edge.within_counter_bounds() && (-edge).within_counter_bounds());
+        assert!(!past.within_counter_bounds() && !(-past).within_counter_bounds());
     }
 
     #[test]

@@ -835,3 +835,16 @@ fn a_key_claimed_but_not_answered_applies_once_for_its_own_request() {
         }
     }
 }
+
+#[test]
+fn renders_compare_by_function_and_print_without_their_address() {
+    fn other(_: &Outcome) -> StoredAnswer {
+        StoredAnswer {
+            status: 204,
+            body: String::new(),
+        }
+    }
+    assert_eq!(Render::OUTCOME_JSON, Render::OUTCOME_JSON);
+    assert_ne!(Render::OUTCOME_JSON, Render(other));
+    assert_eq!(format!("{:?}", Render(other)), "Render");
+}
