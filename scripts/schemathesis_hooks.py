@@ -79,6 +79,8 @@ STATE_RULES = [
      r"product_ids\[\d+\]|contact_ids\[\d+\])",
      r"does not exist|is not a contact of this account|^entitlement \S+ ",
      "must name an existing object (of the right account, covering the case)"),
+    ("validation_failed", r"channel|contact_id|product_id|account_id", r"^entitlement \S+ ",
+     "the entitlement a case names must cover it (its channel, contact, product, account)"),
     ("validation_failed", r"end_date", r"must not be before start_date|term must be at most",
      "relates end_date to start_date"),
     ("validation_failed", r"rollover", r"needs a period|has no meaning for an unlimited",

@@ -12,7 +12,9 @@ use allot_core::lifecycle::Action;
 use allot_core::{Counters, Quantity};
 use allot_store::audit::{AuditContext, AuditEntry, AuditFilter};
 use allot_store::model::{Account, EntitlementRecord, Page};
-use allot_store::plan::{BatchItem, CaseRecord, Command, IdemKey, ItemAnswer, Outcome, Render};
+use allot_store::plan::{
+    BatchItem, CaseMatching, CaseRecord, Command, IdemKey, ItemAnswer, Outcome, Render,
+};
 use allot_store::sequences::Act;
 use allot_store::{
     Clock, ManualClock, Store, StoreResult, TransitionResult, WritePath, WritePathConfig,
@@ -289,7 +291,7 @@ pub fn case(id: &str, account_id: &str, entitlement_id: &str) -> CaseRecord {
 pub fn open_case(record: CaseRecord) -> BatchItem {
     item(Command::OpenCase {
         case: Box::new(record),
-        warnings: Vec::new(),
+        matching: CaseMatching::Given,
     })
 }
 

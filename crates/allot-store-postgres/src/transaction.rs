@@ -74,6 +74,23 @@ impl WriteTx for PgTx<'_> {
         rows.iter().map(rows::record).collect()
     }
 
+    async fn entitlements_of(&self, accounts: &BTreeSet<String>, limit: u32) -> Res<Vec<String>> {
+        let accounts: Vec<&str> = accounts.iter().map(String::as_str).collect();
+        let stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM entitlements
+                 WHERE account_id = ANY($1) AND status IN ('waiting', 'active')
+                 ORDER BY id LIMIT $2",
+            )
+            .await?;
+        let rows = self
+            .tx
+            .query(&stmt, &[&accounts, &i64::from(limit)])
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     async fn lock_api_key(&self, id: &str) -> Res<Option<ApiKey>> {
         let stmt = self
             .tx

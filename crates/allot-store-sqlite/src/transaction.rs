@@ -15,10 +15,11 @@ use allot_store::backend::{Changes, KeyName, WriteTx};
 use allot_store::model::{ApiKey, EntitlementRecord, IdempotencyRecord, Transition};
 use allot_store::plan::{CaseRecord, Reservation};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection};
 
 use crate::cache::TermsCache;
-use crate::convert::{all, day, first, ts};
+use crate::convert::{all, day, first, placeholders, ts};
 use crate::entitlements::{self, channels_json};
 use crate::error::{Fail, Res};
 use crate::tx::ImmediateTx;
@@ -84,6 +85,21 @@ impl WriteTx for SqliteTx<'_> {
         all(&mut stmt, params![day(today), i64::from(limit)], |r| {
             entitlements::record(r, self.cache)
         })
+    }
+
+    async fn entitlements_of(&self, accounts: &BTreeSet<String>, limit: u32) -> Res<Vec<String>> {
+        let sql = format!(
+            "SELECT id FROM entitlements WHERE account_id IN ({}) \
+             AND status IN ('waiting', 'active') ORDER BY id LIMIT ?",
+            placeholders(accounts.len())
+        );
+        let mut args: Vec<Value> = accounts.iter().cloned().map(Value::Text).collect();
+        args.push(Value::Integer(i64::from(limit)));
+        all(
+            &mut *self.tx.prepare_cached(&sql)?,
+            params_from_iter(args),
+            |r| Ok(r.get(0)?),
+        )
     }
 
     async fn lock_api_key(&self, id: &str) -> Res<Option<ApiKey>> {

@@ -58,6 +58,14 @@ pub trait WriteTx {
         today: NaiveDate,
         limit: u32,
     ) -> Result<Vec<EntitlementRecord>, Self::Error>;
+    /// The active and waiting entitlements of these accounts (at most
+    /// `limit`), not locked: `sequences` locks them with the batch's others,
+    /// in one id-ordered pass.
+    async fn entitlements_of(
+        &self,
+        accounts: &BTreeSet<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, Self::Error>;
     /// An API key, locked.
     async fn lock_api_key(&self, id: &str) -> Result<Option<ApiKey>, Self::Error>;
 

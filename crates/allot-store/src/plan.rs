@@ -11,8 +11,10 @@ use allot_core::batch::{
 };
 use allot_core::cases::{decide_case, CaseAction, CaseRefusal, CaseState, EntitlementFacts};
 use allot_core::decide::{Change, Refusal};
+use allot_core::entitlement::Entitlement;
 use allot_core::events::{EventDraft, EventKind};
 use allot_core::idempotency::{key_use, KeyUse};
+use allot_core::matching::{eligible, CaseScope};
 use allot_core::{Balance, Counters, Quantity};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -124,11 +126,10 @@ pub enum Command {
     Expire {
         reservation_id: String,
     },
-    /// Opens a new case (its entitlement already chosen by matching), with
-    /// what matching warned of: part of the answer, and so of its replay.
+    /// Opens a new case on the entitlement `matching` gives it.
     OpenCase {
         case: Box<CaseRecord>,
-        warnings: Vec<String>,
+        matching: CaseMatching,
     },
     /// Any other action on a stored case.
     Case {
@@ -137,6 +138,20 @@ pub enum Command {
         note: Option<TimeNote>,
     },
 }
+
+/// Where a new case's entitlement comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseMatching {
+    /// The one the case names (checked to cover it), or none.
+    Given,
+    /// The best covering one (`allot_core::matching::eligible`), chosen under
+    /// the batch's locks among the active and waiting entitlements of the
+    /// case's account and these ancestors of it (nearest first).
+    Best { ancestors: Vec<String> },
+}
+
+/// What a case opened by matching says when nothing covers it.
+pub const NOTHING_COVERS: &str = "no active entitlement covers this case; it is open without one";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchItem {
@@ -317,6 +332,23 @@ pub fn entitlement_ids(
         }
     }
     ids
+}
+
+/// Accounts whose entitlements a case opened by matching may use: the
+/// backend finds their candidates, which are locked with the batch's others.
+pub fn matching_accounts(items: &[BatchItem]) -> BTreeSet<String> {
+    let mut accounts = BTreeSet::new();
+    for item in items {
+        if let Command::OpenCase {
+            case,
+            matching: CaseMatching::Best { ancestors },
+        } = &item.command
+        {
+            accounts.insert(case.account_id.clone());
+            accounts.extend(ancestors.iter().cloned());
+        }
+    }
+    accounts
 }
 
 /// Cases to load and lock first (before reservations and entitlements).
@@ -573,16 +605,22 @@ impl Planner<'_> {
                 }
                 outcome
             }
-            Command::OpenCase { case, warnings } => {
-                let mut outcome =
-                    self.case_outcome((**case).clone(), &CaseAction::Open, None, actor);
+            Command::OpenCase { case, matching } => {
+                let mut case = (**case).clone();
+                let mut warnings = Vec::new();
+                if let CaseMatching::Best { ancestors } = matching {
+                    case.state.entitlement_id = self.best_match(&case, ancestors);
+                    if case.state.entitlement_id.is_none() {
+                        warnings.push(NOTHING_COVERS.to_string());
+                    }
+                }
+                let mut outcome = self.case_outcome(case, &CaseAction::Open, None, actor);
                 if let Outcome::Applied {
                     warnings: decided, ..
                 } = &mut outcome
                 {
-                    let mut all = warnings.clone();
-                    all.append(decided);
-                    *decided = all;
+                    warnings.append(decided);
+                    *decided = warnings;
                 }
                 outcome
             }
@@ -663,6 +701,31 @@ impl Planner<'_> {
             "reservation" => self.loaded.reservations.get(&target.id).and_then(snapshot),
             _ => self.loaded.cases.get(&target.id).and_then(snapshot),
         }
+    }
+
+    /// The entitlement matching gives a new case, from the locked states of
+    /// its account's and ancestors' entitlements.
+    fn best_match(&self, case: &CaseRecord, ancestors: &[String]) -> Option<String> {
+        let candidates: Vec<Entitlement> = self
+            .loaded
+            .entitlements
+            .values()
+            .filter(|s| {
+                let account = &s.entitlement.terms.account_id;
+                *account == case.account_id || ancestors.contains(account)
+            })
+            .map(|s| s.entitlement.clone())
+            .collect();
+        let scope = CaseScope {
+            account_id: &case.account_id,
+            ancestors,
+            contact_id: case.contact_id.as_deref(),
+            product_id: case.product_id.as_deref(),
+            channel: case.state.channel.as_deref(),
+        };
+        eligible(&candidates, &scope, self.today)
+            .first()
+            .map(|e| e.id.clone())
     }
 
     /// Decides a case action with `allot-core`, then applies its ops like any use.

@@ -23,11 +23,14 @@ use crate::store::TransitionResult;
 
 /// Most entitlements one `sync_statuses` call moves; the job calls again.
 pub const SYNC_LIMIT: u32 = 1_000;
+/// Most candidates matching weighs for the cases of one batch.
+pub const MATCHING_LIMIT: u32 = 10_000;
 
 /// The write path's transaction: lock what the batch touches (cases, then
-/// reservations, then entitlements, each in id order), read the idempotency
-/// keys, and only then the work-order references the locks protect; plan
-/// every item in arrival order; write the plan; commit.
+/// reservations, then entitlements — with the candidates of cases opened by
+/// matching — each in id order), read the idempotency keys, and only then
+/// the work-order references the locks protect; plan every item in arrival
+/// order; write the plan; commit.
 pub async fn apply_batch<T: WriteTx>(
     tx: T,
     items: &[BatchItem],
@@ -44,7 +47,11 @@ pub async fn apply_batch<T: WriteTx>(
             .reservations
             .insert(reservation.id.clone(), reservation);
     }
-    let entitlement_ids = plan::entitlement_ids(items, &loaded.reservations, &loaded.cases);
+    let mut entitlement_ids = plan::entitlement_ids(items, &loaded.reservations, &loaded.cases);
+    let accounts = plan::matching_accounts(items);
+    if !accounts.is_empty() {
+        entitlement_ids.extend(tx.entitlements_of(&accounts, MATCHING_LIMIT).await?);
+    }
     let key_names = plan::idempotency_keys(items);
     // Independent of each other: a backend may send them together.
     let (entitlements, keys) = futures::join!(

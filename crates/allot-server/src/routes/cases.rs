@@ -6,7 +6,7 @@ use allot_core::cases::{CaseAction, CaseState, CaseStatus};
 use allot_core::matching::{covers, CaseScope};
 use allot_store::ids::{has_prefix, new_id};
 use allot_store::model::CaseFilter;
-use allot_store::plan::{CaseRecord, Command, Outcome, Render, TimeNote};
+use allot_store::plan::{CaseMatching, CaseRecord, Command, Outcome, Render, TimeNote};
 use allot_store::StoredAnswer;
 
 use axum::extract::{Path, State};
@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 
-use super::parties::{covering, visible_account};
+use super::parties::visible_account;
 use super::{answer_of, fetch, listing, Submission};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -148,8 +148,7 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
             return Err(ApiError::field("product_id", "product does not exist"));
         }
     }
-    let mut warnings = Vec::new();
-    let entitlement_id = match &input.entitlement_id {
+    let (entitlement_id, matching) = match &input.entitlement_id {
         Some(id) => {
             let what = CaseAbout {
                 account_id: &account.id,
@@ -158,24 +157,12 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
                 channel: channel.as_deref(),
             };
             check_covers(&state, &what, id).await?;
-            Some(id.clone())
+            (Some(id.clone()), CaseMatching::Given)
         }
+        // Chosen inside the write path, under the locks of the candidates.
         None => {
-            let ranked = covering(
-                &state,
-                &account.id,
-                input.contact_id.as_deref(),
-                input.product_id.as_deref(),
-                channel.as_deref(),
-            )
-            .await?;
-            let chosen = ranked.first().map(|r| r.entitlement.id.clone());
-            if chosen.is_none() {
-                warnings.push(
-                    "no active entitlement covers this case; it is open without one".to_string(),
-                );
-            }
-            chosen
+            let ancestors = state.store.account_ancestors(&account.id).await?;
+            (None, CaseMatching::Best { ancestors })
         }
     };
     let now = state.clock.now();
@@ -193,7 +180,7 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
     };
     let command = Command::OpenCase {
         case: Box::new(record),
-        warnings,
+        matching,
     };
     request.submit(&state, command, CREATED_CASE).await
 }

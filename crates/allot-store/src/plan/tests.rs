@@ -375,7 +375,7 @@ fn the_rows_to_load_are_named_by_the_items() {
         },
         item(Command::OpenCase {
             case: Box::new(case("case_new", Some("ent_3"))),
-            warnings: Vec::new(),
+            matching: CaseMatching::Given,
         }),
         item(Command::Case {
             case_id: "case_1".into(),
@@ -847,4 +847,88 @@ fn renders_compare_by_function_and_print_without_their_address() {
     assert_eq!(Render::OUTCOME_JSON, Render::OUTCOME_JSON);
     assert_ne!(Render::OUTCOME_JSON, Render(other));
     assert_eq!(format!("{:?}", Render(other)), "Render");
+}
+
+fn case_to_match(account: &str) -> BatchItem {
+    let mut record = stored_case(false);
+    record.state = CaseState::new("case_new", None, None, false);
+    record.account_id = account.into();
+    record.time_notes.clear();
+    item(Command::OpenCase {
+        case: Box::new(record),
+        matching: CaseMatching::Best {
+            ancestors: vec!["acc_parent".into()],
+        },
+    })
+}
+
+fn ent_of(id: &str, account: &str, end_month: u32, pooled: bool) -> EntitlementState {
+    let mut e = ent(id, 10);
+    e.entitlement.terms.unit = Unit::Cases;
+    e.entitlement.terms.account_id = account.into();
+    e.entitlement.terms.pooled = pooled;
+    e.entitlement.terms.end_date = NaiveDate::from_ymd_opt(2026, end_month, 28).unwrap();
+    e
+}
+
+fn matched(l: &mut Loaded) -> Option<String> {
+    let plan = plan_batch(l, &[case_to_match("acc_1")], today(), at(10, 0, 0));
+    let Outcome::Applied { case, warnings, .. } = outcome(&plan.answers[0]) else {
+        panic!("{:?}", plan.answers)
+    };
+    assert!(warnings.is_empty(), "{warnings:?}");
+    case.as_ref().unwrap().state.entitlement_id.clone()
+}
+
+#[test]
+fn matching_chooses_under_the_locks_among_the_account_and_its_pooled_ancestors() {
+    let mut l = Loaded {
+        entitlements: HashMap::from([
+            // Another account's, ending soonest: never a candidate.
+            (
+                "ent_other".into(),
+                ent_of("ent_other", "acc_other", 7, true),
+            ),
+            ("ent_late".into(), ent_of("ent_late", "acc_1", 12, false)),
+            ("ent_soon".into(), ent_of("ent_soon", "acc_1", 9, false)),
+            ("ent_pool".into(), ent_of("ent_pool", "acc_parent", 8, true)),
+        ]),
+        ..Default::default()
+    };
+    assert_eq!(
+        matching_accounts(&[case_to_match("acc_1")]),
+        BTreeSet::from(["acc_1".to_string(), "acc_parent".to_string()])
+    );
+    // The account's own, ending soonest, before the parent's pool.
+    assert_eq!(matched(&mut l).as_deref(), Some("ent_soon"));
+    assert_eq!(l.entitlements["ent_soon"].counters.used, Quantity::whole(1));
+    assert_eq!(l.entitlements["ent_late"].counters.used, Quantity::ZERO);
+    // Without its own, the parent's pool covers it; never another account's.
+    l.entitlements.remove("ent_soon");
+    l.entitlements.remove("ent_late");
+    assert_eq!(matched(&mut l).as_deref(), Some("ent_pool"));
+    assert_eq!(l.entitlements["ent_other"].counters.used, Quantity::ZERO);
+}
+
+#[test]
+fn a_case_nothing_covers_opens_without_an_entitlement_and_says_so() {
+    let mut l = Loaded {
+        entitlements: HashMap::from([(
+            "ent_other".into(),
+            ent_of("ent_other", "acc_other", 7, true),
+        )]),
+        ..Default::default()
+    };
+    let given = item(Command::OpenCase {
+        case: Box::new(stored_case(false)),
+        matching: CaseMatching::Given,
+    });
+    assert!(matching_accounts(std::slice::from_ref(&given)).is_empty());
+    let plan = plan_batch(&mut l, &[case_to_match("acc_1")], today(), at(10, 0, 0));
+    let Outcome::Applied { case, warnings, .. } = outcome(&plan.answers[0]) else {
+        panic!("{:?}", plan.answers)
+    };
+    assert_eq!(case.as_ref().unwrap().state.entitlement_id, None);
+    assert_eq!(warnings, &[NOTHING_COVERS.to_string()]);
+    assert!(plan.ledger.is_empty());
 }
