@@ -1,8 +1,9 @@
 //! Client commands: talk to a running service over its HTTP API.
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
+
+use crate::failure::Failure;
 
 #[derive(Debug, Clone, Args)]
 pub struct Remote {
@@ -123,19 +124,20 @@ impl Remote {
         reqwest::Client::new()
     }
 
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let unreachable = |e: reqwest::Error| Failure::Unreachable {
+            url: self.url.clone(),
+            cause: e.to_string(),
+        };
         let response = request
             .bearer_auth(&self.key)
             .send()
             .await
-            .with_context(|| format!("cannot reach {}", self.url))?;
+            .map_err(unreachable)?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            let message = body["error"]["message"]
-                .as_str()
-                .unwrap_or("request failed");
-            anyhow::bail!("{status}: {message}");
+            return Err(Failure::answered(status.as_u16(), &body));
         }
         Ok(body)
     }
@@ -240,7 +242,7 @@ impl ClientCommand {
     }
 }
 
-async fn action(remote: &Remote, case: &str, action: &str) -> anyhow::Result<Value> {
+async fn action(remote: &Remote, case: &str, action: &str) -> Result<Value, Failure> {
     remote
         .send(
             remote

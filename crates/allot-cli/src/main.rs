@@ -3,8 +3,10 @@
 
 mod client;
 mod demo;
+mod failure;
 mod settings;
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use allot_server::auth::create_key;
@@ -19,11 +21,15 @@ use settings::ConfigArgs;
 #[command(
     name = "allot",
     version,
-    about = "Usage-based entitlements: allotments, usage enforced at the moment of use, alerts."
+    about = "Usage-based entitlements: allotments, usage enforced at the moment of use, alerts.",
+    after_help = failure::EXIT_CODES
 )]
 struct Cli {
     #[command(flatten)]
     settings: ConfigArgs,
+    /// On failure, also print the chain of causes.
+    #[arg(long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,9 +72,37 @@ enum KeysCommand {
     Revoke { id: String },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Errors are printed here, one line each, never with a backtrace (whatever
+/// `RUST_BACKTRACE` says), and mapped to the documented exit codes.
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let verbose = cli.verbose;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(failure) = e.downcast_ref::<failure::Failure>() {
+                eprintln!("{}", failure.report());
+                return ExitCode::from(failure.exit_code());
+            }
+            eprintln!("error: {e}");
+            if verbose {
+                for cause in e.chain().skip(1) {
+                    eprintln!("  caused by: {cause}");
+                }
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG")

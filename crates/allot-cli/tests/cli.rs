@@ -21,6 +21,39 @@ fn allot(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Runs `allot` with `RUST_BACKTRACE=1` (as many developer machines have
+/// it): its exit code, standard output and standard error.
+fn allot_exit(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args(args)
+        .env_remove("ALLOT_DATABASE_URL")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run allot");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// A failure is one `error:` line (plus field and hint lines), no backtrace,
+/// nothing on standard output, and the documented exit code.
+fn assert_fails(args: &[&str], code: i32, says: &str) {
+    let (exit, stdout, stderr) = allot_exit(args);
+    assert_eq!(exit, Some(code), "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(says),
+        "{args:?} should say {says:?}: {stderr}"
+    );
+    assert!(
+        !stderr.contains("backtrace") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
 fn json_of(text: &str) -> Value {
     let start = text.find('{').expect("json in output");
     serde_json::Deserializer::from_str(&text[start..])
@@ -118,8 +151,11 @@ async fn keys_and_case_commands_work_against_a_running_service() {
     assert!(ok && json_of(&out)["status"] == "cancelled", "{out}");
     let (ok, out) = allot(&[&["cases", "reactivate"][..], &remote, &[&case_id]].concat());
     assert!(ok && json_of(&out)["status"] == "open", "{out}");
-    let (ok, out) = allot(&[&["cases", "reactivate"][..], &remote, &[&case_id]].concat());
-    assert!(!ok && out.contains("409"), "{out}");
+    assert_fails(
+        &[&["cases", "reactivate"][..], &remote, &[&case_id]].concat(),
+        3,
+        "(invalid_case_transition)",
+    );
     let (ok, out) = allot(&[&["balance"][..], &remote, &[&ent]].concat());
     assert!(ok, "{out}");
     assert_eq!(json_of(&out)["remaining"], json!(9));
@@ -132,6 +168,46 @@ async fn keys_and_case_commands_work_against_a_running_service() {
         .concat(),
     );
     assert!(ok, "{out}");
+    // Each kind of failure has its exit code and one clear line.
+    assert_fails(
+        &[&["use"][..], &remote, &[&ent, "--quantity", "100"]].concat(),
+        3,
+        "(entitlement_exhausted)\nhint: nothing was recorded",
+    );
+    assert_fails(
+        &[&["balance"][..], &remote, &["ent_nope"]].concat(),
+        4,
+        "(not_found)",
+    );
+    assert_fails(
+        &[
+            "balance",
+            "--url",
+            url.as_str(),
+            "--key",
+            "allot_wrong",
+            &ent,
+        ],
+        5,
+        "hint: check --key",
+    );
+    assert_fails(
+        &[&["use"][..], &remote, &[&ent, "--quantity", "lots"]].concat(),
+        6,
+        "\n  quantity: ",
+    );
+    assert_fails(
+        &["balance", "--url", "http://127.0.0.1:1", "--key", "k", &ent],
+        7,
+        "cannot reach http://127.0.0.1:1",
+    );
+    let (exit, _, stderr) = allot_exit(&["cases", "frobnicate"]);
+    assert_eq!(exit, Some(2), "{stderr}");
+    let (ok, help) = allot(&["--help"]);
+    assert!(
+        ok && help.contains("Exit codes:") && help.contains("3  refused by a rule"),
+        "{help}"
+    );
     let (ok, out) = allot(&["config", "--db", "postgres://allot:hunter2@db/allot"]);
     assert!(
         ok && out.contains("allot:***@db") && !out.contains("hunter2"),
