@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use crate::failure::Failure;
+use crate::render::{self, Output};
 
 #[derive(Debug, Clone, Args)]
 pub struct Remote {
@@ -13,6 +14,10 @@ pub struct Remote {
     /// An API key.
     #[arg(long, env = "ALLOT_KEY", hide_env_values = true)]
     pub key: String,
+    /// `table` for people (a summary, or an aligned table), `json` for
+    /// scripts (the API's body unchanged).
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,13 +150,23 @@ impl Remote {
 
 impl ClientCommand {
     pub async fn run(self) -> anyhow::Result<()> {
-        let body = match self {
+        let (output, body, human): (Output, Value, fn(&Value) -> String) = match self {
             ClientCommand::Balance {
                 remote,
                 entitlement,
             } => {
                 let url = format!("{}/v1/entitlements/{entitlement}/balance", remote.url);
-                remote.send(remote.client().get(url)).await?
+                let balance = remote.send(remote.client().get(url)).await?;
+                match remote.output {
+                    Output::Json => println!("{}", serde_json::to_string_pretty(&balance)?),
+                    // A person wants the entitlement's name and status too.
+                    Output::Table => {
+                        let url = format!("{}/v1/entitlements/{entitlement}", remote.url);
+                        let record = remote.send(remote.client().get(url)).await?;
+                        println!("{}", render::balance(&record, &balance));
+                    }
+                }
+                return Ok(());
             }
             ClientCommand::Use {
                 remote,
@@ -168,7 +183,7 @@ impl ClientCommand {
                 if let Some(key) = idempotency_key {
                     request = request.header("Idempotency-Key", key);
                 }
-                remote.send(request).await?
+                (remote.output, remote.send(request).await?, render::recorded)
             }
             ClientCommand::Cases { command } => match command {
                 CasesCommand::Open {
@@ -183,20 +198,27 @@ impl ClientCommand {
                 } => {
                     let body = json!({ "account_id": account, "title": title, "contact_id": contact, "product_id": product,
                         "channel": channel, "entitlement_id": entitlement, "do_not_decrement": do_not_decrement });
-                    remote
-                        .send(
-                            remote
-                                .client()
-                                .post(format!("{}/v1/cases", remote.url))
-                                .json(&body),
-                        )
-                        .await?
+                    let request = remote
+                        .client()
+                        .post(format!("{}/v1/cases", remote.url))
+                        .json(&body);
+                    (remote.output, remote.send(request).await?, render::case)
                 }
-                CasesCommand::Resolve { remote, case } => action(&remote, &case, "resolve").await?,
-                CasesCommand::Cancel { remote, case } => action(&remote, &case, "cancel").await?,
-                CasesCommand::Reactivate { remote, case } => {
-                    action(&remote, &case, "reactivate").await?
-                }
+                CasesCommand::Resolve { remote, case } => (
+                    remote.output,
+                    action(&remote, &case, "resolve").await?,
+                    render::case,
+                ),
+                CasesCommand::Cancel { remote, case } => (
+                    remote.output,
+                    action(&remote, &case, "cancel").await?,
+                    render::case,
+                ),
+                CasesCommand::Reactivate { remote, case } => (
+                    remote.output,
+                    action(&remote, &case, "reactivate").await?,
+                    render::case,
+                ),
             },
             ClientCommand::Time {
                 command:
@@ -209,14 +231,11 @@ impl ClientCommand {
                     },
             } => {
                 let body = json!({ "minutes": minutes, "hours": hours, "note": note });
-                remote
-                    .send(
-                        remote
-                            .client()
-                            .post(format!("{}/v1/cases/{case}/time-entries", remote.url))
-                            .json(&body),
-                    )
-                    .await?
+                let request = remote
+                    .client()
+                    .post(format!("{}/v1/cases/{case}/time-entries", remote.url))
+                    .json(&body);
+                (remote.output, remote.send(request).await?, render::case)
             }
             ClientCommand::Eligibility {
                 remote,
@@ -234,10 +253,18 @@ impl ClientCommand {
                 .into_iter()
                 .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect();
-                remote.send(remote.client().get(url).query(&query)).await?
+                let request = remote.client().get(url).query(&query);
+                (
+                    remote.output,
+                    remote.send(request).await?,
+                    render::eligibility,
+                )
             }
         };
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        match output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&body)?),
+            Output::Table => println!("{}", human(&body)),
+        }
         Ok(())
     }
 }

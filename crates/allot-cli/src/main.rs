@@ -4,6 +4,7 @@
 mod client;
 mod demo;
 mod failure;
+mod render;
 mod settings;
 
 use std::process::ExitCode;

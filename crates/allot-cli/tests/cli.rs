@@ -121,7 +121,15 @@ async fn keys_and_case_commands_work_against_a_running_service() {
         .await
         .unwrap();
 
-    let remote = ["--url", url.as_str(), "--key", manager.as_str()];
+    let remote = [
+        "--url",
+        url.as_str(),
+        "--key",
+        manager.as_str(),
+        "-o",
+        "json",
+    ];
+    let human = ["--url", url.as_str(), "--key", manager.as_str()];
     let (ok, out) = allot(
         &[
             &["cases", "open"][..],
@@ -168,6 +176,39 @@ async fn keys_and_case_commands_work_against_a_running_service() {
         .concat(),
     );
     assert!(ok, "{out}");
+    // For people: one sentence per object, an aligned table per list.
+    let (ok, out) = allot(&[&["balance"][..], &human, &[&ent]].concat());
+    assert!(ok, "{out}");
+    let period = format!("period {today} … {}", today + chrono::Duration::days(30));
+    assert_eq!(
+        out.trim(),
+        format!("Hours — 1.5 of 10 hours used, 8.5 remaining · {period} · active")
+    );
+    let (ok, out) = allot(&[&["use"][..], &human, &[&ent, "--quantity", "0.1"]].concat());
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        format!("recorded 0.25 (usage) · 1.75 of 10 hours used, 8.25 remaining · {period}")
+    );
+    let (ok, out) = allot(&[&["eligibility"][..], &human, &[&acc]].concat());
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.trim().lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("ENTITLEMENT") && lines[0].contains("  NAME"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with(&ent) && lines[1].contains("8.25"),
+        "{out}"
+    );
+    let (ok, out) = allot(&[&["cases", "resolve"][..], &human, &[&case_id]].concat());
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        format!("case {case_id} “Upgrade” · resolved · on {ent} · 1 time entry · 1.75 of 10 hours used, 8.25 remaining")
+    );
+
     // Each kind of failure has its exit code and one clear line.
     assert_fails(
         &[&["use"][..], &remote, &[&ent, "--quantity", "100"]].concat(),
