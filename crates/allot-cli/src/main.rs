@@ -14,7 +14,7 @@ use allot_server::auth::create_key;
 use allot_store::model::Role;
 use allot_store::{Clock, SystemClock};
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use settings::ConfigArgs;
 
@@ -50,6 +50,13 @@ enum Command {
     Demo,
     /// Print the effective configuration (secrets hidden).
     Config,
+    /// Print a shell completion script, e.g. `allot completions bash > /etc/bash_completion.d/allot`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `allot man | man -l -`.
+    Man,
     /// Client commands against a running service.
     #[command(flatten)]
     Client(client::ClientCommand),
@@ -76,6 +83,10 @@ enum KeysCommand {
 /// Errors are printed here, one line each, never with a backtrace (whatever
 /// `RUST_BACKTRACE` says), and mapped to the documented exit codes.
 fn main() -> ExitCode {
+    // A bug is still one line, never a backtrace (exit code 101, as Rust's).
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal failure, please report it: {info}");
+    }));
     let cli = Cli::parse();
     let verbose = cli.verbose;
     let runtime = match tokio::runtime::Runtime::new() {
@@ -103,6 +114,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes to standard output; a reader that went away (`| head`) is no error.
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -126,6 +146,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = cli.settings.resolve()?;
             print!("{}", toml::to_string(&config.redacted())?);
             Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "allot", &mut script);
+            print_bytes(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            print_bytes(&page)
         }
         Command::Client(command) => command.run().await,
     }

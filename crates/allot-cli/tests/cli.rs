@@ -267,3 +267,21 @@ fn database_passwords_never_reach_the_logs() {
     assert!(!ok);
     assert!(!out.contains("s3cr3t-pw"), "{out}");
 }
+
+#[test]
+fn completions_and_the_manual_page_are_printed() {
+    let (ok, bash) = allot(&["completions", "bash"]);
+    assert!(
+        ok && bash.contains("_allot()") && bash.contains("complete -F _allot"),
+        "{bash}"
+    );
+    let (ok, fish) = allot(&["completions", "fish"]);
+    assert!(ok && fish.contains("complete -c allot"), "{fish}");
+    let (ok, page) = allot(&["man"]);
+    assert!(
+        ok && page.contains(".TH allot 1") && page.contains("Exit codes"),
+        "{page}"
+    );
+    let (exit, _, stderr) = allot_exit(&["completions", "cmd.exe"]);
+    assert_eq!(exit, Some(2), "{stderr}");
+}
