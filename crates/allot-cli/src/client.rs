@@ -6,14 +6,17 @@ use serde_json::{json, Value};
 use crate::failure::Failure;
 use crate::render::{self, Output};
 
+/// Where the service is when neither a flag, `ALLOT_URL` nor `allot login` says.
+const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
 #[derive(Debug, Clone, Args)]
 pub struct Remote {
-    /// The service's base URL.
-    #[arg(long, env = "ALLOT_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// An API key.
-    #[arg(long, env = "ALLOT_KEY", hide_env_values = true)]
-    pub key: String,
+    /// The service's base URL [default: what `allot login` stored, else http://127.0.0.1:8080].
+    #[arg(long = "url", env = "ALLOT_URL")]
+    pub given_url: Option<String>,
+    /// An API key [default: what `allot login` stored].
+    #[arg(long = "key", env = "ALLOT_KEY", hide_env_values = true)]
+    pub given_key: Option<String>,
     /// `table` for people (a summary, or an aligned table), `json` for
     /// scripts (the API's body unchanged).
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
@@ -22,6 +25,15 @@ pub struct Remote {
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
+    /// Keep a service URL and API key for the client commands (the key is
+    /// read without echo, or from standard input): `echo "$KEY" | allot login --url URL`.
+    Login {
+        /// The service's base URL.
+        #[arg(long, default_value = DEFAULT_URL)]
+        url: String,
+    },
+    /// Forget what `allot login` kept.
+    Logout,
     /// Show an entitlement's live balance.
     Balance {
         #[command(flatten)]
@@ -129,13 +141,30 @@ impl Remote {
         reqwest::Client::new()
     }
 
+    /// The base URL: the flag or `ALLOT_URL`, else `allot login`'s, else the default.
+    pub fn url(&self) -> String {
+        self.given_url
+            .clone()
+            .or_else(|| crate::login::stored().map(|c| c.url))
+            .unwrap_or_else(|| DEFAULT_URL.to_string())
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    fn key(&self) -> Result<String, Failure> {
+        self.given_key
+            .clone()
+            .or_else(|| crate::login::stored().map(|c| c.key))
+            .ok_or(Failure::NoKey)
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
         let unreachable = |e: reqwest::Error| Failure::Unreachable {
-            url: self.url.clone(),
+            url: self.url(),
             cause: e.to_string(),
         };
         let response = request
-            .bearer_auth(&self.key)
+            .bearer_auth(self.key()?)
             .send()
             .await
             .map_err(unreachable)?;
@@ -151,17 +180,30 @@ impl Remote {
 impl ClientCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         let (output, body, human): (Output, Value, fn(&Value) -> String) = match self {
+            ClientCommand::Login { url } => return login(url).await,
+            ClientCommand::Logout => {
+                let forgot = crate::login::forget()?;
+                println!(
+                    "{}",
+                    if forgot {
+                        "logged out"
+                    } else {
+                        "not logged in"
+                    }
+                );
+                return Ok(());
+            }
             ClientCommand::Balance {
                 remote,
                 entitlement,
             } => {
-                let url = format!("{}/v1/entitlements/{entitlement}/balance", remote.url);
+                let url = format!("{}/v1/entitlements/{entitlement}/balance", remote.url());
                 let balance = remote.send(remote.client().get(url)).await?;
                 match remote.output {
                     Output::Json => println!("{}", serde_json::to_string_pretty(&balance)?),
                     // A person wants the entitlement's name and status too.
                     Output::Table => {
-                        let url = format!("{}/v1/entitlements/{entitlement}", remote.url);
+                        let url = format!("{}/v1/entitlements/{entitlement}", remote.url());
                         let record = remote.send(remote.client().get(url)).await?;
                         println!("{}", render::balance(&record, &balance));
                     }
@@ -176,7 +218,7 @@ impl ClientCommand {
                 reference,
                 idempotency_key,
             } => {
-                let url = format!("{}/v1/entitlements/{entitlement}/usage", remote.url);
+                let url = format!("{}/v1/entitlements/{entitlement}/usage", remote.url());
                 let mut request = remote.client().post(url).json(
                     &json!({ "quantity": quantity, "channel": channel, "reference": reference }),
                 );
@@ -200,7 +242,7 @@ impl ClientCommand {
                         "channel": channel, "entitlement_id": entitlement, "do_not_decrement": do_not_decrement });
                     let request = remote
                         .client()
-                        .post(format!("{}/v1/cases", remote.url))
+                        .post(format!("{}/v1/cases", remote.url()))
                         .json(&body);
                     (remote.output, remote.send(request).await?, render::case)
                 }
@@ -233,7 +275,7 @@ impl ClientCommand {
                 let body = json!({ "minutes": minutes, "hours": hours, "note": note });
                 let request = remote
                     .client()
-                    .post(format!("{}/v1/cases/{case}/time-entries", remote.url))
+                    .post(format!("{}/v1/cases/{case}/time-entries", remote.url()))
                     .json(&body);
                 (remote.output, remote.send(request).await?, render::case)
             }
@@ -244,7 +286,7 @@ impl ClientCommand {
                 product,
                 channel,
             } => {
-                let url = format!("{}/v1/accounts/{account}/eligibility", remote.url);
+                let url = format!("{}/v1/accounts/{account}/eligibility", remote.url());
                 let query: Vec<(&str, String)> = [
                     ("contact", contact),
                     ("product", product),
@@ -269,12 +311,41 @@ impl ClientCommand {
     }
 }
 
+/// Checks the key against the service (any answer but 401 proves it is a
+/// live key), then keeps URL and key.
+async fn login(url: String) -> anyhow::Result<()> {
+    let key = crate::login::read_key()?;
+    let remote = Remote {
+        given_url: Some(url.trim_end_matches('/').to_string()),
+        given_key: Some(key.clone()),
+        output: Output::Table,
+    };
+    let probe = remote
+        .client()
+        .get(format!("{}/v1/accounts", remote.url()))
+        .query(&[("limit", "1")]);
+    match remote.send(probe).await {
+        Ok(_) | Err(Failure::Answered { status: 403, .. }) => {}
+        Err(failure) => return Err(failure.into()),
+    }
+    let path = crate::login::save(&crate::login::Credentials {
+        url: remote.url(),
+        key,
+    })?;
+    println!(
+        "logged in to {}; key kept in {}",
+        remote.url(),
+        path.display()
+    );
+    Ok(())
+}
+
 async fn action(remote: &Remote, case: &str, action: &str) -> Result<Value, Failure> {
     remote
         .send(
             remote
                 .client()
-                .post(format!("{}/v1/cases/{case}/{action}", remote.url)),
+                .post(format!("{}/v1/cases/{case}/{action}", remote.url())),
         )
         .await
 }

@@ -30,6 +30,9 @@ pub enum Failure {
     /// No answer: connection refused, DNS, timeout.
     #[error("cannot reach {url}: {cause}")]
     Unreachable { url: String, cause: String },
+    /// No key from a flag, `ALLOT_KEY` or `allot login`.
+    #[error("no API key (no_key)")]
+    NoKey,
 }
 
 impl Failure {
@@ -73,13 +76,18 @@ impl Failure {
                 _ => 1,
             },
             Failure::Unreachable { .. } => 7,
+            Failure::NoKey => 5,
         }
     }
 
     /// A line that tells the person what to do next, where one helps.
     pub fn hint(&self) -> Option<&'static str> {
-        let Failure::Answered { code, status, .. } = self else {
-            return Some("check --url (or ALLOT_URL) and that `allot serve` is running");
+        let (code, status) = match self {
+            Failure::Answered { code, status, .. } => (code, status),
+            Failure::Unreachable { .. } => {
+                return Some("check --url (or ALLOT_URL) and that `allot serve` is running")
+            }
+            Failure::NoKey => return Some("pass --key, set ALLOT_KEY, or run `allot login`"),
         };
         match (code.as_str(), status) {
             ("entitlement_exhausted" | "channel_exhausted", _) => Some(
@@ -142,6 +150,7 @@ mod tests {
             cause: "refused".into(),
         };
         assert_eq!(unreachable.exit_code(), 7);
+        assert_eq!(Failure::NoKey.exit_code(), 5);
     }
 
     #[test]

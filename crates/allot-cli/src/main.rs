@@ -4,6 +4,7 @@
 mod client;
 mod demo;
 mod failure;
+mod login;
 mod render;
 mod settings;
 

@@ -249,6 +249,54 @@ async fn keys_and_case_commands_work_against_a_running_service() {
         ok && help.contains("Exit codes:") && help.contains("3  refused by a rule"),
         "{help}"
     );
+    // `allot login` keeps URL and key (0600); client commands then need neither.
+    let home = tempfile::tempdir().unwrap();
+    let logged = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_allot"))
+            .args(args)
+            .env("ALLOT_CONFIG_DIR", home.path())
+            .env_remove("ALLOT_URL")
+            .env_remove("ALLOT_KEY")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let stored = home.path().join("credentials.toml");
+    let (code, out) = logged(&["login", "--url", &url], "allot_wrong\n");
+    assert_eq!(code, Some(5), "{out}");
+    assert!(!stored.exists(), "a refused key is not kept");
+    let (code, out) = logged(&["login", "--url", &url], &format!("{manager}\n"));
+    assert_eq!(code, Some(0), "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&stored).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let (code, out) = logged(&["balance", &ent, "-o", "json"], "");
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(json_of(&out)["entitlement_id"], json!(ent));
+    let (code, out) = logged(&["logout"], "");
+    assert!(code == Some(0) && !stored.exists(), "{out}");
+    let (code, out) = logged(&["balance", &ent], "");
+    assert_eq!(code, Some(5), "{out}");
+    assert!(
+        out.contains("no API key") && out.contains("allot login"),
+        "{out}"
+    );
+
     let (ok, out) = allot(&["config", "--db", "postgres://allot:hunter2@db/allot"]);
     assert!(
         ok && out.contains("allot:***@db") && !out.contains("hunter2"),
