@@ -1,6 +1,7 @@
 //! The `allot` binary.
 #![forbid(unsafe_code)]
 
+mod api;
 mod client;
 mod demo;
 mod failure;
@@ -61,6 +62,9 @@ enum Command {
     /// Client commands against a running service.
     #[command(flatten)]
     Client(client::ClientCommand),
+    /// The rest of the API.
+    #[command(flatten)]
+    Api(api::ApiCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_bytes(&page)
         }
         Command::Client(command) => command.run().await,
+        Command::Api(command) => command.run().await,
     }
 }
 

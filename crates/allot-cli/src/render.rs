@@ -168,6 +168,63 @@ pub fn case(body: &Value) -> String {
     out
 }
 
+/// One object as `field  value` lines, for the fields named.
+pub fn one(fields: &'static [&'static str]) -> impl Fn(&Value) -> String {
+    move |body| {
+        let rows: Vec<Vec<String>> = fields
+            .iter()
+            .map(|f| vec![f.to_string(), text(&body[*f])])
+            .collect();
+        table(&rows)
+    }
+}
+
+/// A list (`{"items": [...]}` or a bare array) as a table of the columns named.
+pub fn listed(columns: &'static [&'static str]) -> impl Fn(&Value) -> String {
+    move |body| {
+        let items = body["items"]
+            .as_array()
+            .or_else(|| body.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let mut rows = vec![columns.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>()];
+        rows.extend(
+            items
+                .iter()
+                .map(|item| columns.iter().map(|c| text(&item[*c])).collect()),
+        );
+        let mut out = table(&rows);
+        if let Some(next) = body["next_cursor"].as_str() {
+            out.push_str(&format!("\n(more after {next})"));
+        }
+        out
+    }
+}
+
+/// A reservation after hold, commit or release, with what is left.
+pub fn reservation(body: &Value) -> String {
+    let r = &body["reservation"];
+    format!(
+        "reservation {} · {} {} · {} · {}{}",
+        text(&r["id"]),
+        text(&r["status"]),
+        text(&r["quantity"]),
+        usage_line(&body["balance"]),
+        period(&body["balance"]),
+        warnings(body)
+    )
+}
+
+/// A new API key: the secret alone on the last line (shown once).
+pub fn created_key(body: &Value) -> String {
+    format!(
+        "created {} ({}); its secret, shown once:\n{}",
+        text(&body["key"]["id"]),
+        text(&body["key"]["role"]),
+        text(&body["secret"])
+    )
+}
+
 /// The entitlements that would cover a case, best first.
 pub fn eligibility(body: &Value) -> String {
     let items = body["items"].as_array().cloned().unwrap_or_default();

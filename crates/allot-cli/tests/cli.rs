@@ -249,6 +249,120 @@ async fn keys_and_case_commands_work_against_a_running_service() {
         ok && help.contains("Exit codes:") && help.contains("3  refused by a rule"),
         "{help}"
     );
+    // The rest of the API: JSON output is the API's body; people get tables.
+    let run = |args: &[&str]| {
+        let (ok, out) = allot(&[args, &remote[..]].concat());
+        assert!(ok, "{args:?}: {out}");
+        json_of(&out)
+    };
+    let people = |args: &[&str]| {
+        let (ok, out) = allot(&[args, &human[..]].concat());
+        assert!(ok, "{args:?}: {out}");
+        out
+    };
+    let site = run(&["accounts", "create", "--name", "Site", "--parent", &acc]);
+    assert_eq!(site["parent_id"], json!(acc));
+    let site_id = site["id"].as_str().unwrap().to_string();
+    let fetched: Value = http
+        .get(format!("{url}/v1/accounts/{site_id}"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run(&["accounts", "get", &site_id]), fetched);
+    let listing = people(&["accounts", "list"]);
+    assert!(
+        listing.starts_with("ID") && listing.contains(&site_id),
+        "{listing}"
+    );
+    let contact = run(&[
+        "contacts",
+        "create",
+        "--account",
+        &site_id,
+        "--name",
+        "Jane",
+    ]);
+    assert_eq!(contact["account_id"], json!(site_id));
+    let product = run(&["products", "create", "--name", "DB", "--sku", "DB-1"]);
+    assert_eq!(product["sku"], "DB-1");
+    let home_for_body = tempfile::tempdir().unwrap();
+    let body_file = home_for_body.path().join("ent.json");
+    std::fs::write(
+        &body_file,
+        json!({ "unit": "visits", "total": 4, "restrict": true }).to_string(),
+    )
+    .unwrap();
+    let visits = run(&[
+        "entitlements",
+        "create",
+        "--account",
+        &site_id,
+        "--name",
+        "Visits",
+        "--start",
+        &today.to_string(),
+        "--end",
+        &(today + chrono::Duration::days(90)).to_string(),
+        "--from-file",
+        body_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (visits["unit"].clone(), visits["status"].clone()),
+        (json!("visits"), json!("draft"))
+    );
+    let visits_id = visits["id"].as_str().unwrap().to_string();
+    let edited = run(&["entitlements", "edit", &visits_id, "--total", "5"]);
+    assert_eq!(edited["total"], json!(5));
+    assert_eq!(
+        run(&["entitlements", "activate", &visits_id])["status"],
+        "active"
+    );
+    let held = run(&["reservations", "hold", &visits_id, "--quantity", "2"]);
+    let reservation = held["reservation"]["id"].as_str().unwrap().to_string();
+    let released = people(&["reservations", "release", &reservation]);
+    assert!(
+        released.starts_with(&format!("reservation {reservation} · released 2")),
+        "{released}"
+    );
+    let adjusted = run(&[
+        "adjust",
+        &visits_id,
+        "--quantity",
+        "1",
+        "--reason",
+        "visit on paper",
+    ]);
+    assert_eq!(adjusted["balance"]["used"], json!(1));
+    let ledger = people(&["usage", "list", &visits_id]);
+    assert!(
+        ledger.lines().count() == 2 && ledger.contains("adjustment"),
+        "{ledger}"
+    );
+    let listed = people(&["entitlements", "list", "--account", &site_id]);
+    assert!(
+        listed.contains(&visits_id) && listed.contains("active"),
+        "{listed}"
+    );
+    let trail = people(&["audit", "--target-id", &visits_id]);
+    assert!(trail.contains("entitlement.activate"), "{trail}");
+    let as_admin = ["--url", url.as_str(), "--key", admin.as_str()];
+    let (ok, out) = allot(&[&["api-keys", "create", "--role", "agent"][..], &as_admin].concat());
+    assert!(ok, "{out}");
+    let secret = out.trim().lines().last().unwrap().to_string();
+    assert!(
+        secret.starts_with("allot_"),
+        "the secret is alone on the last line: {out}"
+    );
+    assert_fails(
+        &[&["api-keys", "list"][..], &human].concat(),
+        5,
+        "hint: this key's role may not do this",
+    );
+
     // `allot login` keeps URL and key (0600); client commands then need neither.
     let home = tempfile::tempdir().unwrap();
     let logged = |args: &[&str], stdin: &str| {
