@@ -6,11 +6,11 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
+use reqwest::Method;
 use serde_json::{Map, Value};
 
 use crate::client::Remote;
-use crate::failure::Failure;
-use crate::render::{self, Output};
+use crate::render;
 
 #[derive(Debug, Subcommand)]
 pub enum ApiCommand {
@@ -369,50 +369,6 @@ impl EntitlementFields {
     }
 }
 
-/// One request's pieces: the remote, the method, the path, a body.
-struct Call<'a> {
-    remote: &'a Remote,
-    method: reqwest::Method,
-    path: String,
-    query: Vec<(&'static str, String)>,
-    body: Option<Value>,
-}
-
-impl Call<'_> {
-    async fn send(self) -> Result<Value, Failure> {
-        let url = format!("{}{}", self.remote.url(), self.path);
-        let mut request = self
-            .remote
-            .client()
-            .request(self.method, url)
-            .query(&self.query);
-        if let Some(body) = self.body {
-            request = request.json(&body);
-        }
-        self.remote.send(request).await
-    }
-}
-
-fn get<'a>(remote: &'a Remote, path: String, query: Vec<(&'static str, String)>) -> Call<'a> {
-    Call {
-        remote,
-        method: reqwest::Method::GET,
-        path,
-        query,
-        body: None,
-    }
-}
-
-fn post(remote: &Remote, path: String, body: Value) -> Call<'_> {
-    Call {
-        remote,
-        method: reqwest::Method::POST,
-        path,
-        query: Vec::new(),
-        body: Some(body),
-    }
-}
-
 fn page(limit: u32) -> Vec<(&'static str, String)> {
     vec![("limit", limit.to_string())]
 }
@@ -433,13 +389,11 @@ impl ApiCommand {
                         &from_file,
                         vec![("name", text(name)), ("parent_id", text(parent))],
                     )?;
-                    let answer = post(&remote, "/v1/accounts".into(), body).send().await?;
+                    let answer = remote.call(Method::POST, "/v1/accounts", &body).await?;
                     (remote, answer, Box::new(one(&["id", "name", "parent_id"])))
                 }
                 Accounts::List { remote, limit } => {
-                    let answer = get(&remote, "/v1/accounts".into(), page(limit))
-                        .send()
-                        .await?;
+                    let answer = remote.get("/v1/accounts", &page(limit)).await?;
                     (
                         remote,
                         answer,
@@ -447,9 +401,7 @@ impl ApiCommand {
                     )
                 }
                 Accounts::Get { remote, id } => {
-                    let answer = get(&remote, format!("/v1/accounts/{id}"), vec![])
-                        .send()
-                        .await?;
+                    let answer = remote.get(&format!("/v1/accounts/{id}"), &[]).await?;
                     (remote, answer, Box::new(one(&["id", "name", "parent_id"])))
                 }
             },
@@ -469,7 +421,7 @@ impl ApiCommand {
                             ("email", text(email)),
                         ],
                     )?;
-                    let answer = post(&remote, "/v1/contacts".into(), body).send().await?;
+                    let answer = remote.call(Method::POST, "/v1/contacts", &body).await?;
                     (
                         remote,
                         answer,
@@ -483,7 +435,7 @@ impl ApiCommand {
                 } => {
                     let mut query = page(limit);
                     query.extend(account.map(|a| ("account_id", a)));
-                    let answer = get(&remote, "/v1/contacts".into(), query).send().await?;
+                    let answer = remote.get("/v1/contacts", &query).await?;
                     (
                         remote,
                         answer,
@@ -491,9 +443,7 @@ impl ApiCommand {
                     )
                 }
                 Contacts::Get { remote, id } => {
-                    let answer = get(&remote, format!("/v1/contacts/{id}"), vec![])
-                        .send()
-                        .await?;
+                    let answer = remote.get(&format!("/v1/contacts/{id}"), &[]).await?;
                     (
                         remote,
                         answer,
@@ -509,19 +459,15 @@ impl ApiCommand {
                     from_file,
                 } => {
                     let body = body(&from_file, vec![("name", text(name)), ("sku", text(sku))])?;
-                    let answer = post(&remote, "/v1/products".into(), body).send().await?;
+                    let answer = remote.call(Method::POST, "/v1/products", &body).await?;
                     (remote, answer, Box::new(one(&["id", "name", "sku"])))
                 }
                 Products::List { remote, limit } => {
-                    let answer = get(&remote, "/v1/products".into(), page(limit))
-                        .send()
-                        .await?;
+                    let answer = remote.get("/v1/products", &page(limit)).await?;
                     (remote, answer, Box::new(listed(&["id", "name", "sku"])))
                 }
                 Products::Get { remote, id } => {
-                    let answer = get(&remote, format!("/v1/products/{id}"), vec![])
-                        .send()
-                        .await?;
+                    let answer = remote.get(&format!("/v1/products/{id}"), &[]).await?;
                     (remote, answer, Box::new(one(&["id", "name", "sku"])))
                 }
             },
@@ -535,7 +481,7 @@ impl ApiCommand {
                     },
             } => {
                 let path = format!("/v1/entitlements/{entitlement}/usage");
-                let answer = get(&remote, path, page(limit)).send().await?;
+                let answer = remote.get(&path, &page(limit)).await?;
                 let columns = &[
                     "id",
                     "quantity",
@@ -562,7 +508,7 @@ impl ApiCommand {
                     ],
                 )?;
                 let path = format!("/v1/entitlements/{entitlement}/adjustments");
-                let answer = post(&remote, path, body).send().await?;
+                let answer = remote.call(Method::POST, &path, &body).await?;
                 (remote, answer, Box::new(render::recorded))
             }
             ApiCommand::Reservations { command } => match command {
@@ -584,7 +530,7 @@ impl ApiCommand {
                         ],
                     )?;
                     let path = format!("/v1/entitlements/{entitlement}/reservations");
-                    let answer = post(&remote, path, body).send().await?;
+                    let answer = remote.call(Method::POST, &path, &body).await?;
                     (remote, answer, Box::new(render::reservation))
                 }
                 Reservations::Commit {
@@ -594,7 +540,7 @@ impl ApiCommand {
                 } => {
                     let body = body(&None, vec![("quantity", amount.as_deref().map(quantity))])?;
                     let path = format!("/v1/reservations/{reservation}/commit");
-                    let answer = post(&remote, path, body).send().await?;
+                    let answer = remote.call(Method::POST, &path, &body).await?;
                     (remote, answer, Box::new(render::reservation))
                 }
                 Reservations::Release {
@@ -602,7 +548,7 @@ impl ApiCommand {
                     reservation,
                 } => {
                     let path = format!("/v1/reservations/{reservation}/release");
-                    let answer = post(&remote, path, empty()).send().await?;
+                    let answer = remote.call(Method::POST, &path, &empty()).await?;
                     (remote, answer, Box::new(render::reservation))
                 }
             },
@@ -617,7 +563,7 @@ impl ApiCommand {
                 query.extend(actor.map(|a| ("actor", a)));
                 query.extend(action.map(|a| ("action", a)));
                 query.extend(target_id.map(|t| ("target_id", t)));
-                let answer = get(&remote, "/v1/audit".into(), query).send().await?;
+                let answer = remote.get("/v1/audit", &query).await?;
                 let columns = &["at", "actor", "role", "action", "target_type", "target_id"];
                 (remote, answer, Box::new(listed(columns)))
             }
@@ -636,27 +582,23 @@ impl ApiCommand {
                             ("name", text(name)),
                         ],
                     )?;
-                    let answer = post(&remote, "/v1/api-keys".into(), body).send().await?;
+                    let answer = remote.call(Method::POST, "/v1/api-keys", &body).await?;
                     (remote, answer, Box::new(render::created_key))
                 }
                 ApiKeys::List { remote } => {
-                    let answer = get(&remote, "/v1/api-keys".into(), vec![]).send().await?;
+                    let answer = remote.get("/v1/api-keys", &[]).await?;
                     let columns = &["id", "role", "account_id", "name", "revoked_at"];
                     (remote, answer, Box::new(listed(columns)))
                 }
                 ApiKeys::Revoke { remote, id } => {
                     let path = format!("/v1/api-keys/{id}/revoke");
-                    post(&remote, path, empty()).send().await?;
+                    remote.call(Method::POST, &path, &empty()).await?;
                     println!("revoked {id}");
                     return Ok(());
                 }
             },
         };
-        match remote.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&answer)?),
-            Output::Table => println!("{}", human(&answer)),
-        }
-        Ok(())
+        remote.print(&answer, human)
     }
 }
 
@@ -678,20 +620,14 @@ async fn entitlements(command: Entitlements) -> anyhow::Result<Answered> {
     let one = || Box::new(render::one(ENTITLEMENT_COLUMNS));
     Ok(match command {
         Entitlements::Create { remote, fields } => {
-            let answer = post(&remote, "/v1/entitlements".into(), fields.body()?)
-                .send()
+            let answer = remote
+                .call(Method::POST, "/v1/entitlements", &fields.body()?)
                 .await?;
             (remote, answer, one())
         }
         Entitlements::Edit { remote, id, fields } => {
-            let call = Call {
-                remote: &remote,
-                method: reqwest::Method::PATCH,
-                path: format!("/v1/entitlements/{id}"),
-                query: Vec::new(),
-                body: Some(fields.body()?),
-            };
-            let answer = call.send().await?;
+            let path = format!("/v1/entitlements/{id}");
+            let answer = remote.call(Method::PATCH, &path, &fields.body()?).await?;
             (remote, answer, one())
         }
         Entitlements::List {
@@ -705,9 +641,7 @@ async fn entitlements(command: Entitlements) -> anyhow::Result<Answered> {
             query.extend(account.map(|a| ("account_id", a)));
             query.extend(status.map(|s| ("status", s)));
             query.extend(unit.map(|u| ("unit", u)));
-            let answer = get(&remote, "/v1/entitlements".into(), query)
-                .send()
-                .await?;
+            let answer = remote.get("/v1/entitlements", &query).await?;
             (
                 remote,
                 answer,
@@ -715,9 +649,7 @@ async fn entitlements(command: Entitlements) -> anyhow::Result<Answered> {
             )
         }
         Entitlements::Get { remote, id } => {
-            let answer = get(&remote, format!("/v1/entitlements/{id}"), vec![])
-                .send()
-                .await?;
+            let answer = remote.get(&format!("/v1/entitlements/{id}"), &[]).await?;
             (remote, answer, one())
         }
         Entitlements::Activate { remote, id } => lifecycle(remote, &id, "activate").await?,
@@ -729,8 +661,8 @@ async fn entitlements(command: Entitlements) -> anyhow::Result<Answered> {
 
 async fn lifecycle(remote: Remote, id: &str, action: &str) -> anyhow::Result<Answered> {
     let path = format!("/v1/entitlements/{id}/{action}");
-    let answer = post(&remote, path, Value::Object(Map::new()))
-        .send()
+    let answer = remote
+        .call(Method::POST, &path, &Value::Object(Map::new()))
         .await?;
     Ok((remote, answer, Box::new(render::one(ENTITLEMENT_COLUMNS))))
 }

@@ -158,6 +158,39 @@ impl Remote {
             .ok_or(Failure::NoKey)
     }
 
+    /// `GET {url}{path}` with `query`.
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+        let request = self
+            .client()
+            .get(format!("{}{path}", self.url()))
+            .query(query);
+        self.send(request).await
+    }
+
+    /// `method {url}{path}` with a JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, Failure> {
+        let request = self
+            .client()
+            .request(method, format!("{}{path}", self.url()))
+            .json(body);
+        self.send(request).await
+    }
+
+    /// Prints an answer as `--output` asks: for people through `human`, or
+    /// the API's body unchanged.
+    pub fn print(&self, body: &Value, human: impl Fn(&Value) -> String) -> anyhow::Result<()> {
+        match self.output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(body)?),
+            Output::Table => println!("{}", human(body)),
+        }
+        Ok(())
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
         let unreachable = |e: reqwest::Error| Failure::Unreachable {
             url: self.url(),
@@ -179,7 +212,8 @@ impl Remote {
 
 impl ClientCommand {
     pub async fn run(self) -> anyhow::Result<()> {
-        let (output, body, human): (Output, Value, fn(&Value) -> String) = match self {
+        let post = reqwest::Method::POST;
+        let (remote, body, human): (Remote, Value, fn(&Value) -> String) = match self {
             ClientCommand::Login { url } => return login(url).await,
             ClientCommand::Logout => {
                 let forgot = crate::login::forget()?;
@@ -197,14 +231,13 @@ impl ClientCommand {
                 remote,
                 entitlement,
             } => {
-                let url = format!("{}/v1/entitlements/{entitlement}/balance", remote.url());
-                let balance = remote.send(remote.client().get(url)).await?;
+                let path = format!("/v1/entitlements/{entitlement}");
+                let balance = remote.get(&format!("{path}/balance"), &[]).await?;
                 match remote.output {
                     Output::Json => println!("{}", serde_json::to_string_pretty(&balance)?),
                     // A person wants the entitlement's name and status too.
                     Output::Table => {
-                        let url = format!("{}/v1/entitlements/{entitlement}", remote.url());
-                        let record = remote.send(remote.client().get(url)).await?;
+                        let record = remote.get(&path, &[]).await?;
                         println!("{}", render::balance(&record, &balance));
                     }
                 }
@@ -225,7 +258,8 @@ impl ClientCommand {
                 if let Some(key) = idempotency_key {
                     request = request.header("Idempotency-Key", key);
                 }
-                (remote.output, remote.send(request).await?, render::recorded)
+                let answer = remote.send(request).await?;
+                (remote, answer, render::recorded)
             }
             ClientCommand::Cases { command } => match command {
                 CasesCommand::Open {
@@ -240,27 +274,14 @@ impl ClientCommand {
                 } => {
                     let body = json!({ "account_id": account, "title": title, "contact_id": contact, "product_id": product,
                         "channel": channel, "entitlement_id": entitlement, "do_not_decrement": do_not_decrement });
-                    let request = remote
-                        .client()
-                        .post(format!("{}/v1/cases", remote.url()))
-                        .json(&body);
-                    (remote.output, remote.send(request).await?, render::case)
+                    let answer = remote.call(post, "/v1/cases", &body).await?;
+                    (remote, answer, render::case)
                 }
-                CasesCommand::Resolve { remote, case } => (
-                    remote.output,
-                    action(&remote, &case, "resolve").await?,
-                    render::case,
-                ),
-                CasesCommand::Cancel { remote, case } => (
-                    remote.output,
-                    action(&remote, &case, "cancel").await?,
-                    render::case,
-                ),
-                CasesCommand::Reactivate { remote, case } => (
-                    remote.output,
-                    action(&remote, &case, "reactivate").await?,
-                    render::case,
-                ),
+                CasesCommand::Resolve { remote, case } => action(remote, &case, "resolve").await?,
+                CasesCommand::Cancel { remote, case } => action(remote, &case, "cancel").await?,
+                CasesCommand::Reactivate { remote, case } => {
+                    action(remote, &case, "reactivate").await?
+                }
             },
             ClientCommand::Time {
                 command:
@@ -273,11 +294,9 @@ impl ClientCommand {
                     },
             } => {
                 let body = json!({ "minutes": minutes, "hours": hours, "note": note });
-                let request = remote
-                    .client()
-                    .post(format!("{}/v1/cases/{case}/time-entries", remote.url()))
-                    .json(&body);
-                (remote.output, remote.send(request).await?, render::case)
+                let path = format!("/v1/cases/{case}/time-entries");
+                let answer = remote.call(post, &path, &body).await?;
+                (remote, answer, render::case)
             }
             ClientCommand::Eligibility {
                 remote,
@@ -286,7 +305,6 @@ impl ClientCommand {
                 product,
                 channel,
             } => {
-                let url = format!("{}/v1/accounts/{account}/eligibility", remote.url());
                 let query: Vec<(&str, String)> = [
                     ("contact", contact),
                     ("product", product),
@@ -295,19 +313,12 @@ impl ClientCommand {
                 .into_iter()
                 .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect();
-                let request = remote.client().get(url).query(&query);
-                (
-                    remote.output,
-                    remote.send(request).await?,
-                    render::eligibility,
-                )
+                let path = format!("/v1/accounts/{account}/eligibility");
+                let answer = remote.get(&path, &query).await?;
+                (remote, answer, render::eligibility)
             }
         };
-        match output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&body)?),
-            Output::Table => println!("{}", human(&body)),
-        }
-        Ok(())
+        remote.print(&body, human)
     }
 }
 
@@ -320,11 +331,7 @@ async fn login(url: String) -> anyhow::Result<()> {
         given_key: Some(key.clone()),
         output: Output::Table,
     };
-    let probe = remote
-        .client()
-        .get(format!("{}/v1/accounts", remote.url()))
-        .query(&[("limit", "1")]);
-    match remote.send(probe).await {
+    match remote.get("/v1/accounts", &[("limit", "1".into())]).await {
         Ok(_) | Err(Failure::Answered { status: 403, .. }) => {}
         Err(failure) => return Err(failure.into()),
     }
@@ -340,12 +347,14 @@ async fn login(url: String) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn action(remote: &Remote, case: &str, action: &str) -> Result<Value, Failure> {
-    remote
-        .send(
-            remote
-                .client()
-                .post(format!("{}/v1/cases/{case}/{action}", remote.url())),
-        )
-        .await
+async fn action(
+    remote: Remote,
+    case: &str,
+    action: &str,
+) -> Result<(Remote, Value, fn(&Value) -> String), Failure> {
+    let path = format!("/v1/cases/{case}/{action}");
+    let answer = remote
+        .call(reqwest::Method::POST, &path, &json!({}))
+        .await?;
+    Ok((remote, answer, render::case))
 }

@@ -221,7 +221,7 @@ pub fn item(command: Command) -> BatchItem {
 /// What a key that answered `outcome` answers again.
 pub fn replay_of(outcome: &Outcome) -> ItemAnswer {
     ItemAnswer::Replayed {
-        answer: Render::OUTCOME_JSON.answer(outcome),
+        answer: Render::OUTCOME_JSON.answer(outcome.clone()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The audit trail: each change writes its entry in its own transaction.
 
 use allot_store::audit::{AuditEntry, AuditFilter};
+use allot_store::clock::stored_time;
 use allot_store::model::Page;
 use deadpool_postgres::{GenericClient, Pool};
 use tokio_postgres::types::ToSql;
@@ -46,7 +47,7 @@ impl<'p> AuditColumns<'p> {
             c.before.push(e.before.as_ref());
             c.after.push(e.after.as_ref());
             c.request_id.push(e.request_id.as_deref());
-            c.at.push(rows::micros(e.at));
+            c.at.push(stored_time(e.at));
         }
         c
     }

@@ -91,7 +91,7 @@ impl Store for PostgresStore {
             self.pool,
             "insert_account",
             Error::is_lock_conflict,
-            |tx| { sequences::insert_account(tx, account, audit, answer.as_ref()) }
+            |tx| { sequences::insert_party(tx, account, audit, answer.as_ref()) }
         )?)
     }
 
@@ -117,7 +117,7 @@ impl Store for PostgresStore {
             self.pool,
             "insert_contact",
             Error::is_lock_conflict,
-            |tx| { sequences::insert_contact(tx, contact, audit, answer.as_ref()) }
+            |tx| { sequences::insert_party(tx, contact, audit, answer.as_ref()) }
         )?)
     }
 
@@ -143,7 +143,7 @@ impl Store for PostgresStore {
             self.pool,
             "insert_product",
             Error::is_lock_conflict,
-            |tx| { sequences::insert_product(tx, product, audit, answer.as_ref()) }
+            |tx| { sequences::insert_party(tx, product, audit, answer.as_ref()) }
         )?)
     }
 

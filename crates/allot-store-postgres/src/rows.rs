@@ -12,17 +12,10 @@ use allot_store::model::{
     Transition,
 };
 use allot_store::plan::{Reservation, ReservationStatus};
-use chrono::{DateTime, SubsecRound, Utc};
 use tokio_postgres::types::Json;
 use tokio_postgres::Row;
 
 use crate::error::{Error, Res};
-
-/// PostgreSQL keeps microseconds; truncating first makes what a method
-/// returns equal to what a later read returns.
-pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.trunc_subsecs(6)
-}
 
 fn parse<T>(value: &str, what: &str, f: impl Fn(&str) -> Option<T>) -> Res<T> {
     f(value).ok_or_else(|| Error::data(format!("unknown {what} {value:?} in the database")))

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use allot_core::batch::UsedReferences;
 use allot_core::Quantity;
 use allot_store::backend::{Changes, KeyName, WriteTx};
+use allot_store::clock::stored_time;
 use allot_store::model::{ApiKey, EntitlementRecord, IdempotencyRecord};
 use allot_store::plan::{CaseRecord, Reservation};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -738,7 +739,7 @@ impl<'p> RareColumns<'p> {
 /// is reported by the statement that failed. The idempotency answers are
 /// checked: a key another instance finished meanwhile is a lost race.
 async fn write(tx: &Transaction<'_>, changes: &Changes, now: DateTime<Utc>) -> Res<()> {
-    let now = rows::micros(now);
+    let now = stored_time(now);
     let cols = Columns::of(changes);
     let rare = RareColumns::of(changes);
     let statements = statements(changes, &cols, &rare, &now);

@@ -57,15 +57,14 @@ pub(crate) fn get(conn: &Connection, id: &str) -> Res<Option<ApiKey>> {
     )
 }
 
-/// Whether the key exists; a revoked key keeps its first revocation time.
-pub(crate) fn revoke(conn: &Connection, id: &str, now: DateTime<Utc>) -> Res<bool> {
+/// A revoked key keeps its first revocation time (the sequence decides
+/// whether the key exists, under its lock).
+pub(crate) fn revoke(conn: &Connection, id: &str, now: DateTime<Utc>) -> Res<()> {
     conn.prepare_cached(
         "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
     )?
     .execute(params![id, ts(now)])?;
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1")?
-        .exists([id])?)
+    Ok(())
 }
 
 pub(crate) fn count(conn: &Connection) -> Res<u64> {

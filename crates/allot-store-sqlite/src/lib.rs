@@ -138,7 +138,7 @@ impl Store for SqliteStore {
         let (account, ctx) = (account.clone(), audit.clone());
         self.write(move |c, cache| {
             transaction::run(c, cache, |tx| {
-                sequences::insert_account(tx, &account, &ctx, answer.as_ref())
+                sequences::insert_party(tx, &account, &ctx, answer.as_ref())
             })
         })
         .await
@@ -170,7 +170,7 @@ impl Store for SqliteStore {
         let (contact, ctx) = (contact.clone(), audit.clone());
         self.write(move |c, cache| {
             transaction::run(c, cache, |tx| {
-                sequences::insert_contact(tx, &contact, &ctx, answer.as_ref())
+                sequences::insert_party(tx, &contact, &ctx, answer.as_ref())
             })
         })
         .await
@@ -200,7 +200,7 @@ impl Store for SqliteStore {
         let (product, ctx) = (product.clone(), audit.clone());
         self.write(move |c, cache| {
             transaction::run(c, cache, |tx| {
-                sequences::insert_product(tx, &product, &ctx, answer.as_ref())
+                sequences::insert_party(tx, &product, &ctx, answer.as_ref())
             })
         })
         .await

@@ -165,22 +165,24 @@ pub struct BatchItem {
 /// Renders an outcome as the response a client gets (the server's views).
 /// A plain function, so a batch item stays plain data.
 #[derive(Clone, Copy)]
-pub struct Render(pub fn(&Outcome) -> StoredAnswer);
+pub struct Render(pub fn(Outcome) -> StoredAnswer);
 
 impl Render {
     /// The outcome itself as JSON, status 200: for tools and tests that
     /// have no views of their own.
     pub const OUTCOME_JSON: Render = Render(outcome_json);
 
-    pub fn answer(&self, outcome: &Outcome) -> StoredAnswer {
+    /// By value: a handler's views take the outcome apart, and on the hot
+    /// path (no key) nothing else needs it.
+    pub fn answer(&self, outcome: Outcome) -> StoredAnswer {
         (self.0)(outcome)
     }
 }
 
-fn outcome_json(outcome: &Outcome) -> StoredAnswer {
+fn outcome_json(outcome: Outcome) -> StoredAnswer {
     StoredAnswer {
         status: 200,
-        body: serde_json::to_string(outcome).expect("outcomes serialize"),
+        body: serde_json::to_string(&outcome).expect("outcomes serialize"),
     }
 }
 
@@ -777,7 +779,7 @@ fn replayed_answer(stored: &serde_json::Value, render: Render) -> ItemAnswer {
     }
     match serde_json::from_value::<Outcome>(stored.clone()) {
         Ok(outcome) => ItemAnswer::Replayed {
-            answer: render.answer(&outcome),
+            answer: render.answer(outcome),
         },
         Err(_) => ItemAnswer::KeyMismatch,
     }
@@ -844,7 +846,7 @@ pub fn plan_batch(
             planner.plan.audit.push(entry);
         }
         if let Some(key) = &item.idempotency {
-            let answer = item.render.answer(&outcome).to_value();
+            let answer = item.render.answer(outcome.clone()).to_value();
             planner.loaded.keys.insert(
                 (key.scope.clone(), key.key.clone()),
                 IdempotencyRecord {

@@ -205,61 +205,75 @@ fn created<S: serde::Serialize>(
     )
 }
 
-pub async fn insert_account<T: WriteTx>(
-    tx: T,
-    account: &Account,
-    ctx: &AuditContext,
-    answer: Option<&Answering<Account>>,
-) -> Result<(), T::Error> {
-    let what = Created {
-        action: "account.create",
-        kind: "account",
-        id: &account.id,
-    };
-    let changes = Changes {
-        audit: vec![created(ctx, what, account, account.created_at)],
-        accounts: vec![account.clone()],
-        ..Changes::default()
-    };
-    finish(tx, changes, answer, account, account.created_at).await
+/// An account, contact or product: what its audit entry calls it, and
+/// where it goes among the `Changes`.
+pub trait Party: serde::Serialize + Clone {
+    /// `account`, `contact` or `product`.
+    const KIND: &'static str;
+    fn id(&self) -> &str;
+    fn created_at(&self) -> DateTime<Utc>;
+    fn add_to(self, changes: &mut Changes);
 }
 
-pub async fn insert_contact<T: WriteTx>(
-    tx: T,
-    contact: &Contact,
-    ctx: &AuditContext,
-    answer: Option<&Answering<Contact>>,
-) -> Result<(), T::Error> {
-    let what = Created {
-        action: "contact.create",
-        kind: "contact",
-        id: &contact.id,
-    };
-    let changes = Changes {
-        audit: vec![created(ctx, what, contact, contact.created_at)],
-        contacts: vec![contact.clone()],
-        ..Changes::default()
-    };
-    finish(tx, changes, answer, contact, contact.created_at).await
+impl Party for Account {
+    const KIND: &'static str = "account";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    fn add_to(self, changes: &mut Changes) {
+        changes.accounts.push(self);
+    }
 }
 
-pub async fn insert_product<T: WriteTx>(
+impl Party for Contact {
+    const KIND: &'static str = "contact";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    fn add_to(self, changes: &mut Changes) {
+        changes.contacts.push(self);
+    }
+}
+
+impl Party for Product {
+    const KIND: &'static str = "product";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+    fn add_to(self, changes: &mut Changes) {
+        changes.products.push(self);
+    }
+}
+
+/// Creates an account, contact or product, audited `<kind>.create`.
+pub async fn insert_party<T: WriteTx, P: Party>(
     tx: T,
-    product: &Product,
+    party: &P,
     ctx: &AuditContext,
-    answer: Option<&Answering<Product>>,
+    answer: Option<&Answering<P>>,
 ) -> Result<(), T::Error> {
+    let action = format!("{}.create", P::KIND);
     let what = Created {
-        action: "product.create",
-        kind: "product",
-        id: &product.id,
+        action: &action,
+        kind: P::KIND,
+        id: party.id(),
     };
-    let changes = Changes {
-        audit: vec![created(ctx, what, product, product.created_at)],
-        products: vec![product.clone()],
+    let at = party.created_at();
+    let mut changes = Changes {
+        audit: vec![created(ctx, what, party, at)],
         ..Changes::default()
     };
-    finish(tx, changes, answer, product, product.created_at).await
+    party.clone().add_to(&mut changes);
+    finish(tx, changes, answer, party, at).await
 }
 
 pub async fn insert_api_key<T: WriteTx>(

@@ -25,9 +25,9 @@ use crate::views::{CaseView, Listing};
 
 /// A case opened or a time entry logged (201), another action on a case
 /// (200), a case deleted (204): as answered and stored under the key.
-const CREATED_CASE: Render = Render(|o| answer_of(StatusCode::CREATED, case_answer(o.clone())));
-const CHANGED_CASE: Render = Render(|o| answer_of(StatusCode::OK, case_answer(o.clone())));
-const DELETED_CASE: Render = Render(|o| match case_answer(o.clone()) {
+const CREATED_CASE: Render = Render(|o| answer_of(StatusCode::CREATED, case_answer(o)));
+const CHANGED_CASE: Render = Render(|o| answer_of(StatusCode::OK, case_answer(o)));
+const DELETED_CASE: Render = Render(|o| match case_answer(o) {
     Ok(_) => StoredAnswer {
         status: StatusCode::NO_CONTENT.as_u16(),
         body: String::new(),

@@ -100,7 +100,7 @@ impl Submission {
         };
         match state.writes.submit(item).await? {
             ItemAnswer::KeyMismatch => Err(ApiError::KeyReused),
-            ItemAnswer::Done { outcome } => Ok(send(&render.answer(&outcome))),
+            ItemAnswer::Done { outcome } => Ok(send(&render.answer(outcome))),
             ItemAnswer::Replayed { answer } => Ok(replay(&answer)),
         }
     }

@@ -30,11 +30,10 @@ use crate::views::{
 const MAX_HOLD_SECONDS: u32 = 7 * 24 * 3600;
 
 /// A use or an adjustment, as answered (201) and stored under its key.
-const USAGE_ANSWER: Render = Render(|o| answer_of(StatusCode::CREATED, recorded(o.clone())));
+const USAGE_ANSWER: Render = Render(|o| answer_of(StatusCode::CREATED, recorded(o)));
 /// A new hold (201), and a committed or released one (200).
-const HOLD_ANSWER: Render =
-    Render(|o| answer_of(StatusCode::CREATED, reservation_answer(o.clone())));
-const SETTLED_ANSWER: Render = Render(|o| answer_of(StatusCode::OK, reservation_answer(o.clone())));
+const HOLD_ANSWER: Render = Render(|o| answer_of(StatusCode::CREATED, reservation_answer(o)));
+const SETTLED_ANSWER: Render = Render(|o| answer_of(StatusCode::OK, reservation_answer(o)));
 
 /// Turns an outcome into the usage answer, or the refusal it carries.
 fn recorded(outcome: Outcome) -> ApiResult<UsageRecorded> {

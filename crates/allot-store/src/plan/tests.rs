@@ -129,7 +129,7 @@ fn a_key_used_twice_in_a_batch_applies_once() {
         panic!("expected done then replayed: {:?}", plan.answers)
     };
     assert!(matches!(outcome, Outcome::Applied { .. }), "{outcome:?}");
-    assert_eq!(*answer, Render::OUTCOME_JSON.answer(outcome));
+    assert_eq!(*answer, Render::OUTCOME_JSON.answer(outcome.clone()));
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn a_stored_key_replays_its_answer() {
     let ItemAnswer::Done { outcome: original } = &first.answers[0] else {
         panic!("not applied: {:?}", first.answers)
     };
-    assert_eq!(*answer, Render::OUTCOME_JSON.answer(original));
+    assert_eq!(*answer, Render::OUTCOME_JSON.answer(original.clone()));
 }
 
 #[test]
@@ -838,7 +838,7 @@ fn a_key_claimed_but_not_answered_applies_once_for_its_own_request() {
 
 #[test]
 fn renders_compare_by_function_and_print_without_their_address() {
-    fn other(_: &Outcome) -> StoredAnswer {
+    fn other(_: Outcome) -> StoredAnswer {
         StoredAnswer {
             status: 204,
             body: String::new(),
