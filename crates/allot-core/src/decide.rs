@@ -359,6 +359,18 @@ pub fn decide(
                     message: format!("would take used below zero (used is {})", before.used),
                 });
             }
+            // The channel's share can no more go below zero than the whole.
+            if let Some(ch) = channel {
+                let ch_used = before.channels.get(ch).map(|c| c.used).unwrap_or_default();
+                if ch_used + *quantity < Quantity::ZERO {
+                    return Err(Refusal::InvalidQuantity {
+                        field: "quantity".into(),
+                        message: format!(
+                            "would take used below zero on channel {ch} (its used is {ch_used})"
+                        ),
+                    });
+                }
+            }
             add_used(&mut after, channel, *quantity);
             Some(entry(channel, *quantity, Reason::Adjustment, reference))
         }
@@ -1176,6 +1188,31 @@ mod tests {
         let nothing = decide(&ent, &Counters::default(), &give_back("1"), today()).unwrap();
         assert_eq!(nothing.entry, None);
         assert_eq!(nothing.counters, Counters::default());
+    }
+
+    #[test]
+    fn an_adjustment_never_takes_a_channel_below_zero() {
+        let ent = phone("10");
+        let c = Counters {
+            used: q("5"),
+            channels: [("phone".to_string(), channel("1", "0"))].into(),
+            ..Default::default()
+        };
+        let on_phone = |n: &str| Change::Adjust {
+            quantity: q(n),
+            channel: Some("phone".into()),
+            reference: None,
+        };
+        let ok = decide(&ent, &c, &on_phone("-1"), today()).unwrap();
+        assert_eq!(ok.counters.used, q("4"));
+        assert_eq!(ok.counters.channels["phone"].used, Quantity::ZERO);
+        assert_eq!(
+            decide(&ent, &c, &on_phone("-1.001"), today()),
+            Err(invalid(
+                "quantity",
+                "would take used below zero on channel phone (its used is 1)"
+            ))
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ crate::on_both_backends!(
     adjustments_are_for_managers,
     idempotency_keys_apply_once,
     reservations_hold_commit_release_and_expire,
+    an_adjustment_never_takes_a_channel_below_zero,
 );
 
 async fn usage_is_recorded_and_capped(app: TestApp) {
@@ -371,5 +372,37 @@ async fn reservations_hold_commit_release_and_expire(app: TestApp) {
             .status,
         StatusCode::NOT_FOUND
     );
+    app.assert_ledger_matches(&id).await;
+}
+
+/// Found by the API fuzzer: a negative adjustment on a channel with nothing
+/// used answered 500 (an invariant check caught the negative counter); it
+/// is refused as bad input naming the quantity, and nothing is written.
+async fn an_adjustment_never_takes_a_channel_below_zero(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let id = app
+        .active_entitlement(
+            &acc,
+            json!({ "unit": "hours", "total": 10, "channels": [{ "channel": "phone", "total": 5 }] }),
+        )
+        .await;
+    let path = format!("/v1/entitlements/{id}/adjustments");
+    let refused = app
+        .post(
+            &path,
+            json!({ "quantity": -1.465, "reason": "fix", "channel": "phone" }),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(
+        refused.body["error"]["details"]["fields"][0]["field"],
+        "quantity"
+    );
+    assert_eq!(app.balance(&id).await["used"], json!(0));
     app.assert_ledger_matches(&id).await;
 }
