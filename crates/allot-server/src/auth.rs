@@ -1,6 +1,6 @@
 //! API keys and roles: who is calling, and what they may do.
 
-use allot_store::ids::new_id;
+use allot_store::ids::ApiKeyId;
 use allot_store::model::{ApiKey, Role};
 use allot_store::{AuditContext, Store, StoreResult};
 use axum::extract::{FromRequestParts, Request, State};
@@ -61,7 +61,7 @@ pub fn new_key(
     rand::thread_rng().fill_bytes(&mut bytes);
     let secret = format!("allot_{}", hex::encode(bytes));
     let key = ApiKey {
-        id: new_id("key", now),
+        id: ApiKeyId::new(now).into_string(),
         name,
         role,
         account_id,

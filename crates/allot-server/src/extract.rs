@@ -8,6 +8,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use allot_store::ids::TypedId;
+
 use crate::error::ApiError;
 
 /// A JSON body. Syntax errors are 400 `malformed_json`; a well-formed body
@@ -200,5 +202,23 @@ impl Query {
             ));
         }
         Ok(allot_store::model::Page { after, limit })
+    }
+}
+
+/// The id in a path, parsed into its kind: a malformed one names nothing and
+/// is a 404 for that kind before any query runs.
+pub struct PathId<T>(pub T);
+
+impl<S: Send + Sync, T: TypedId + Send> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found(T::NOUN, ""))?;
+        T::parse(&raw)
+            .map(PathId)
+            .ok_or_else(|| ApiError::not_found(T::NOUN, &raw))
     }
 }

@@ -30,6 +30,79 @@ pub fn has_prefix(id: &str, prefix: &str) -> bool {
             .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// An id of one kind of object, checked once where it enters the service
+/// (a path or a body): past that point a value of the type is known to be
+/// well formed, and the type says which table it names.
+pub trait TypedId: Sized + std::ops::Deref<Target = str> {
+    /// The prefix every id of this kind carries (`ent` in `ent_…`).
+    const PREFIX: &'static str;
+    /// What it names, as error messages say it ("entitlement").
+    const NOUN: &'static str;
+
+    /// `Some` when `raw` is well formed for this kind; a malformed id names
+    /// nothing, so callers answer "not found" without a query.
+    fn parse(raw: &str) -> Option<Self>;
+}
+
+macro_rules! typed_ids {
+    ($($(#[$doc:meta])* $name:ident => $prefix:literal, $noun:literal;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new id, made when the object is created.
+            pub fn new(now: chrono::DateTime<chrono::Utc>) -> Self {
+                Self(new_id($prefix, now))
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl TypedId for $name {
+            const PREFIX: &'static str = $prefix;
+            const NOUN: &'static str = $noun;
+
+            fn parse(raw: &str) -> Option<Self> {
+                has_prefix(raw, $prefix).then(|| Self(raw.to_owned()))
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+    )*};
+}
+
+typed_ids! {
+    AccountId => "acc", "account";
+    ContactId => "con", "contact";
+    ProductId => "prd", "product";
+    EntitlementId => "ent", "entitlement";
+    CaseId => "cas", "case";
+    TimeEntryId => "tim", "time entry";
+    ReservationId => "res", "reservation";
+    ApiKeyId => "key", "api key";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,5 +115,16 @@ mod tests {
         assert!(has_prefix(&a, "ent") && !has_prefix(&a, "acc"));
         assert!(a < b);
         assert!(!has_prefix("ent_../x", "ent"));
+    }
+
+    #[test]
+    fn a_typed_id_accepts_only_its_own_kind() {
+        let now = chrono::DateTime::from_timestamp_millis(1_000).unwrap();
+        let made = EntitlementId::new(now);
+        assert_eq!(EntitlementId::parse(&made).as_deref(), Some(&*made));
+        assert!(AccountId::parse(&made).is_none());
+        assert!(EntitlementId::parse("ent_").is_none());
+        assert!(EntitlementId::parse(&format!("ent_{}", "a".repeat(64))).is_none());
+        assert_eq!(serde_json::to_string(&made).unwrap(), format!("\"{made}\""));
     }
 }

@@ -4,7 +4,7 @@
 
 use allot_core::cases::{CaseAction, CaseState, CaseStatus};
 use allot_core::matching::{covers, CaseScope};
-use allot_store::ids::{has_prefix, new_id};
+use allot_store::ids::{CaseId, ContactId, EntitlementId, ProductId, TimeEntryId, TypedId};
 use allot_store::model::CaseFilter;
 use allot_store::plan::{CaseMatching, CaseRecord, Command, Outcome, Render, TimeNote};
 use allot_store::StoredAnswer;
@@ -18,7 +18,7 @@ use super::parties::visible_account;
 use super::{answer_of, fetch, listing, Submission};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{parse_json, parse_optional_json, Query};
+use crate::extract::{parse_json, parse_optional_json, PathId, Query};
 use crate::inputs::{short_text, text, LogTime, NoFields, OpenCase, MAX_TEXT};
 use crate::state::AppState;
 use crate::views::{CaseView, Listing};
@@ -71,10 +71,9 @@ async fn check_covers(
     what: &CaseAbout<'_>,
     entitlement_id: &str,
 ) -> ApiResult<()> {
-    let record = if has_prefix(entitlement_id, "ent") {
-        state.store.get_entitlement(entitlement_id).await?
-    } else {
-        None
+    let record = match EntitlementId::parse(entitlement_id) {
+        Some(id) => state.store.get_entitlement(&id).await?,
+        None => None,
     };
     let record =
         record.ok_or_else(|| ApiError::field("entitlement_id", "entitlement does not exist"))?;
@@ -92,13 +91,12 @@ async fn check_covers(
 }
 
 /// A case the caller may see, not deleted.
-async fn visible_case(state: &AppState, principal: &Principal, id: &str) -> ApiResult<CaseRecord> {
-    let found = if has_prefix(id, "cas") {
-        state.store.get_case(id).await?
-    } else {
-        None
-    };
-    match found {
+async fn visible_case(
+    state: &AppState,
+    principal: &Principal,
+    id: &CaseId,
+) -> ApiResult<CaseRecord> {
+    match state.store.get_case(id).await? {
         Some(c) if c.deleted_at.is_none() && principal.sees_account(&c.account_id) => Ok(c),
         _ => Err(ApiError::not_found("case", id)),
     }
@@ -131,10 +129,9 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
         .await
         .map_err(|_| ApiError::field("account_id", "account does not exist"))?;
     if let Some(contact) = &input.contact_id {
-        let found = if has_prefix(contact, "con") {
-            state.store.get_contact(contact).await?
-        } else {
-            None
+        let found = match ContactId::parse(contact) {
+            Some(id) => state.store.get_contact(&id).await?,
+            None => None,
         };
         if found.is_none_or(|c| c.account_id != account.id) {
             return Err(ApiError::field(
@@ -144,7 +141,11 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
         }
     }
     if let Some(product) = &input.product_id {
-        if !has_prefix(product, "prd") || state.store.get_product(product).await?.is_none() {
+        let found = match ProductId::parse(product) {
+            Some(id) => state.store.get_product(&id).await?,
+            None => None,
+        };
+        if found.is_none() {
             return Err(ApiError::field("product_id", "product does not exist"));
         }
     }
@@ -166,7 +167,7 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
         }
     };
     let now = state.clock.now();
-    let id = new_id("cas", now);
+    let id = CaseId::new(now).into_string();
     let record = CaseRecord {
         state: CaseState::new(id, entitlement_id, channel, input.do_not_decrement),
         account_id: account.id,
@@ -190,7 +191,7 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<CaseId>,
 ) -> ApiResult<Json<CaseView>> {
     principal.require(Permission::Read)?;
     let case = visible_case(&state, &principal, &id).await?;
@@ -246,7 +247,7 @@ pub async fn list(
 async fn act(
     state: &AppState,
     request: Submission,
-    id: &str,
+    id: &CaseId,
     action: CaseAction,
     note: Option<TimeNote>,
     render: Render,
@@ -268,7 +269,7 @@ macro_rules! case_action {
             responses((status = 200, body = CaseView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
         pub async fn $name(
             State(state): State<AppState>,
-            Path(id): Path<String>,
+            PathId(id): PathId<CaseId>,
             request: Submission,
         ) -> ApiResult<Response> {
             let NoFields {} = parse_optional_json(&request.body)?;
@@ -303,7 +304,7 @@ case_action!(
     responses((status = 204, description = "Deleted; what it used stays used"), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId<CaseId>,
     request: Submission,
 ) -> ApiResult<Response> {
     act(&state, request, &id, CaseAction::Delete, None, DELETED_CASE).await
@@ -314,7 +315,7 @@ pub async fn delete(
     responses((status = 200, body = CaseView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn patch(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId<CaseId>,
     request: Submission,
 ) -> ApiResult<Response> {
     let fields: serde_json::Map<String, serde_json::Value> = parse_json(&request.body)?;
@@ -355,14 +356,14 @@ pub async fn patch(
     responses((status = 201, body = CaseView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn log_time(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId<CaseId>,
     request: Submission,
 ) -> ApiResult<Response> {
     let input: LogTime = parse_json(&request.body)?;
     let hours = input.hours()?;
     let note = short_text("note", &input.note)?;
     let now = state.clock.now();
-    let entry_id = new_id("tim", now);
+    let entry_id = TimeEntryId::new(now).into_string();
     let time_note = TimeNote {
         entry_id: entry_id.clone(),
         actor: request.principal.key_id.clone(),
@@ -381,6 +382,7 @@ pub async fn delete_time(
     Path((id, entry_id)): Path<(String, String)>,
     request: Submission,
 ) -> ApiResult<Response> {
+    let id = CaseId::parse(&id).ok_or_else(|| ApiError::not_found(CaseId::NOUN, &id))?;
     let action = CaseAction::DeleteTime { entry_id };
     act(&state, request, &id, action, None, CHANGED_CASE).await
 }

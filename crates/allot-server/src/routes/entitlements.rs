@@ -2,12 +2,12 @@
 
 use allot_core::entitlement::{Entitlement, Status, Terms};
 use allot_core::lifecycle::Action;
-use allot_store::ids::{has_prefix, new_id};
+use allot_store::ids::{AccountId, ContactId, EntitlementId, ProductId, TypedId};
 use allot_store::model::{EntitlementFilter, EntitlementRecord};
 use allot_store::sequences::Act;
 use allot_store::{StoredAnswer, TransitionResult};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::fetch;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{parse_json, ApiJson, Query};
+use crate::extract::{parse_json, ApiJson, PathId, Query};
 use crate::idempotency::{answer, send, Keyed};
 use crate::inputs::EntitlementInput;
 use crate::state::AppState;
@@ -27,14 +27,9 @@ use crate::views::{status_today, BalanceView, EntitlementView, Listing, Transiti
 pub async fn visible_entitlement(
     state: &AppState,
     principal: &Principal,
-    id: &str,
+    id: &EntitlementId,
 ) -> ApiResult<EntitlementRecord> {
-    let found = if has_prefix(id, "ent") {
-        state.store.get_entitlement(id).await?
-    } else {
-        None
-    };
-    match found {
+    match state.store.get_entitlement(id).await? {
         Some(r) if principal.sees_account(&r.entitlement.terms.account_id) => Ok(r),
         _ => Err(ApiError::not_found("entitlement", id)),
     }
@@ -43,13 +38,19 @@ pub async fn visible_entitlement(
 /// The references in a set of terms must exist: the account, and every
 /// product and contact (contacts of that account).
 async fn check_references(state: &AppState, terms: &Terms) -> ApiResult<()> {
-    let account_exists = has_prefix(&terms.account_id, "acc")
-        && state.store.get_account(&terms.account_id).await?.is_some();
+    let account_exists = match AccountId::parse(&terms.account_id) {
+        Some(id) => state.store.get_account(&id).await?.is_some(),
+        None => false,
+    };
     if !account_exists {
         return Err(ApiError::field("account_id", "account does not exist"));
     }
     for (i, id) in terms.product_ids.iter().enumerate() {
-        if !has_prefix(id, "prd") || state.store.get_product(id).await?.is_none() {
+        let product = match ProductId::parse(id) {
+            Some(id) => state.store.get_product(&id).await?,
+            None => None,
+        };
+        if product.is_none() {
             return Err(ApiError::field(
                 &format!("product_ids[{i}]"),
                 "product does not exist",
@@ -57,10 +58,9 @@ async fn check_references(state: &AppState, terms: &Terms) -> ApiResult<()> {
         }
     }
     for (i, id) in terms.contact_ids.iter().enumerate() {
-        let contact = if has_prefix(id, "con") {
-            state.store.get_contact(id).await?
-        } else {
-            None
+        let contact = match ContactId::parse(id) {
+            Some(id) => state.store.get_contact(&id).await?,
+            None => None,
         };
         if contact.is_none_or(|c| c.account_id != terms.account_id) {
             return Err(ApiError::field(
@@ -85,7 +85,7 @@ pub async fn create(
     check_references(&state, &terms).await?;
     let now = state.clock.now();
     let entitlement = Entitlement {
-        id: new_id("ent", now),
+        id: EntitlementId::new(now).into_string(),
         terms,
         status: Status::Draft,
         predecessor_id: None,
@@ -110,7 +110,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
 ) -> ApiResult<Json<EntitlementView>> {
     principal.require(Permission::Read)?;
     let record = visible_entitlement(&state, &principal, &id).await?;
@@ -195,7 +195,7 @@ pub async fn patch(
     State(state): State<AppState>,
     principal: Principal,
     keyed: Keyed,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
     body: Bytes,
 ) -> ApiResult<Response> {
     let record = visible_entitlement(&state, &principal, &id).await?;
@@ -261,14 +261,14 @@ async fn act(
     state: &AppState,
     principal: &Principal,
     keyed: &Keyed,
-    id: &str,
+    id: &EntitlementId,
     action: Action,
 ) -> ApiResult<Response> {
     visible_entitlement(state, principal, id).await?;
     principal.require(Permission::Manage)?;
     let now = state.clock.now();
     let today = state.clock.today();
-    let renewal_id = new_id("ent", now);
+    let renewal_id = EntitlementId::new(now).into_string();
     let render = move |r: &TransitionResult| transition_answer(action, r, today);
     let act = Act {
         id,
@@ -288,7 +288,7 @@ pub async fn activate(
     State(state): State<AppState>,
     principal: Principal,
     keyed: Keyed,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
 ) -> ApiResult<Response> {
     act(&state, &principal, &keyed, &id, Action::Activate).await
 }
@@ -299,7 +299,7 @@ pub async fn deactivate(
     State(state): State<AppState>,
     principal: Principal,
     keyed: Keyed,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
 ) -> ApiResult<Response> {
     act(&state, &principal, &keyed, &id, Action::Deactivate).await
 }
@@ -310,7 +310,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
     keyed: Keyed,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
 ) -> ApiResult<Response> {
     act(&state, &principal, &keyed, &id, Action::Cancel).await
 }
@@ -321,7 +321,7 @@ pub async fn renew(
     State(state): State<AppState>,
     principal: Principal,
     keyed: Keyed,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
 ) -> ApiResult<Response> {
     act(&state, &principal, &keyed, &id, Action::Renew).await
 }
@@ -331,7 +331,7 @@ pub async fn renew(
 pub async fn balance(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
 ) -> ApiResult<Json<BalanceView>> {
     principal.require(Permission::Read)?;
     let record = visible_entitlement(&state, &principal, &id).await?;
@@ -346,7 +346,7 @@ pub async fn balance(
 pub async fn transitions(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
 ) -> ApiResult<Json<Vec<TransitionView>>> {
     principal.require(Permission::Read)?;
     visible_entitlement(&state, &principal, &id).await?;

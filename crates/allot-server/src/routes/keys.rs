@@ -1,16 +1,16 @@
 //! API keys: admins create, list and revoke them.
 
-use allot_store::ids::has_prefix;
+use allot_store::ids::{AccountId, ApiKeyId, TypedId};
 use allot_store::model::Role;
 use allot_store::StoredAnswer;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 
 use crate::auth::{hash_secret, new_key, reach, Permission, Principal, Reach};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, PathId};
 use crate::idempotency::{answer, send, Keyed};
 use crate::inputs::{short_text, CreateApiKey};
 use crate::state::AppState;
@@ -39,7 +39,10 @@ pub async fn create(
             ))
         }
         (Reach::OwnAccount, Some(id))
-            if !has_prefix(id, "acc") || state.store.get_account(id).await?.is_none() =>
+            if match AccountId::parse(id) {
+                Some(id) => state.store.get_account(&id).await?.is_none(),
+                None => true,
+            } =>
         {
             return Err(ApiError::field("account_id", "account does not exist"));
         }
@@ -94,13 +97,10 @@ pub async fn revoke(
     State(state): State<AppState>,
     principal: Principal,
     keyed: Keyed,
-    Path(id): Path<String>,
+    PathId(id): PathId<ApiKeyId>,
 ) -> ApiResult<Response> {
     principal.require(Permission::Administer)?;
-    if !has_prefix(&id, "key") {
-        return Err(ApiError::not_found("api key", &id));
-    }
-    let key_id = id.clone();
+    let key_id = id.to_string();
     let render = move |found: &bool| {
         if *found {
             StoredAnswer {

@@ -1,9 +1,9 @@
 //! Accounts, contacts, products, and the eligibility check.
 
 use allot_core::matching::{eligible, CaseScope};
-use allot_store::ids::{has_prefix, new_id};
+use allot_store::ids::{AccountId, ContactId, ProductId, TypedId};
 use allot_store::model::{Account, Contact, EntitlementFilter, EntitlementRecord, Page, Product};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -11,7 +11,7 @@ use axum::Json;
 use super::{fetch, listing};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Query};
+use crate::extract::{ApiJson, PathId, Query};
 use crate::idempotency::{answer, send, Keyed};
 use crate::inputs::{short_text, text, CreateAccount, CreateContact, CreateProduct, MAX_TEXT};
 use crate::state::AppState;
@@ -26,22 +26,21 @@ pub async fn visible_account(
     principal: &Principal,
     id: &str,
 ) -> ApiResult<Account> {
-    if !has_prefix(id, "acc") || !principal.sees_account(id) {
-        return Err(ApiError::not_found("account", id));
-    }
+    let id = AccountId::parse(id)
+        .filter(|id| principal.sees_account(id))
+        .ok_or_else(|| ApiError::not_found("account", id))?;
     state
         .store
-        .get_account(id)
+        .get_account(&id)
         .await?
-        .ok_or_else(|| ApiError::not_found("account", id))
+        .ok_or_else(|| ApiError::not_found("account", &id))
 }
 
 /// An id given in a body must name an existing object: a 422 on that field otherwise.
 async fn account_field(state: &AppState, field: &str, id: &str) -> ApiResult<Account> {
-    let found = if has_prefix(id, "acc") {
-        state.store.get_account(id).await?
-    } else {
-        None
+    let found = match AccountId::parse(id) {
+        Some(id) => state.store.get_account(&id).await?,
+        None => None,
     };
     found.ok_or_else(|| {
         ApiError::field(
@@ -69,7 +68,7 @@ pub async fn create_account(
     }
     let now = state.clock.now();
     let account = Account {
-        id: new_id("acc", now),
+        id: AccountId::new(now).into_string(),
         name,
         parent_id: body.parent_id,
         created_at: now,
@@ -88,7 +87,7 @@ pub async fn create_account(
 pub async fn get_account(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<AccountId>,
 ) -> ApiResult<Json<AccountView>> {
     principal.require(Permission::Read)?;
     Ok(Json(visible_account(&state, &principal, &id).await?.into()))
@@ -145,7 +144,7 @@ pub async fn create_contact(
     account_field(&state, "account_id", &body.account_id).await?;
     let now = state.clock.now();
     let contact = Contact {
-        id: new_id("con", now),
+        id: ContactId::new(now).into_string(),
         account_id: body.account_id,
         name,
         email,
@@ -165,15 +164,10 @@ pub async fn create_contact(
 pub async fn get_contact(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<ContactId>,
 ) -> ApiResult<Json<ContactView>> {
     principal.require(Permission::Read)?;
-    let found = if has_prefix(&id, "con") {
-        state.store.get_contact(&id).await?
-    } else {
-        None
-    };
-    match found {
+    match state.store.get_contact(&id).await? {
         Some(c) if principal.sees_account(&c.account_id) => Ok(Json(c.into())),
         _ => Err(ApiError::not_found("contact", &id)),
     }
@@ -224,7 +218,7 @@ pub async fn create_product(
     let sku = short_text("sku", &body.sku)?;
     let now = state.clock.now();
     let product = Product {
-        id: new_id("prd", now),
+        id: ProductId::new(now).into_string(),
         name,
         sku,
         created_at: now,
@@ -243,15 +237,13 @@ pub async fn create_product(
 pub async fn get_product(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<ProductId>,
 ) -> ApiResult<Json<ProductView>> {
     principal.require(Permission::Read)?;
-    let found = if has_prefix(&id, "prd") {
-        state.store.get_product(&id).await?
-    } else {
-        None
-    };
-    found
+    state
+        .store
+        .get_product(&id)
+        .await?
         .map(|p| Json(p.into()))
         .ok_or_else(|| ApiError::not_found("product", &id))
 }
@@ -281,7 +273,7 @@ pub async fn list_products(
 pub async fn eligibility(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<AccountId>,
     query: Query,
 ) -> ApiResult<Json<Eligibility>> {
     principal.require(Permission::Read)?;

@@ -4,10 +4,10 @@
 
 use allot_core::batch::Op;
 use allot_core::decide::{Change, Reason};
-use allot_store::ids::{has_prefix, new_id};
+use allot_store::ids::{EntitlementId, ReservationId, TypedId};
 use allot_store::plan::{Command, Outcome, Render};
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -15,7 +15,7 @@ use axum::Json;
 use super::{answer_of, fetch, listing, Submission};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{parse_json, parse_optional_json, Query};
+use crate::extract::{parse_json, parse_optional_json, PathId, Query};
 use crate::inputs::{
     short_text, CommitReservation, CreateReservation, NoFields, PostAdjustment, RecordUsage,
     UsageKind,
@@ -62,20 +62,12 @@ fn recorded(outcome: Outcome) -> ApiResult<UsageRecorded> {
 async fn customer_sees(
     state: &AppState,
     principal: &crate::auth::Principal,
-    id: &str,
+    id: &EntitlementId,
 ) -> ApiResult<()> {
     if principal.confined_to().is_some() {
         visible_entitlement(state, principal, id).await?;
     }
     Ok(())
-}
-
-fn entitlement_id_ok(id: &str) -> ApiResult<()> {
-    if has_prefix(id, "ent") {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("entitlement", id))
-    }
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/usage", operation_id = "record_usage", tag = "usage", params(("id" = String, Path),
@@ -85,12 +77,11 @@ fn entitlement_id_ok(id: &str) -> ApiResult<()> {
         (status = 422, body = ErrorBody)))]
 pub async fn record(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
     request: Submission,
 ) -> ApiResult<Response> {
     customer_sees(&state, &request.principal, &id).await?;
     request.principal.require(Permission::RecordUsage)?;
-    entitlement_id_ok(&id)?;
     let input: RecordUsage = parse_json(&request.body)?;
     let reference = short_text("reference", &input.reference)?;
     let channel = short_text("channel", &input.channel)?;
@@ -99,7 +90,7 @@ pub async fn record(
         UsageKind::Visit => Reason::Visit,
     };
     let op = Op {
-        entitlement_id: id,
+        entitlement_id: id.into_string(),
         change: Change::Consume {
             quantity: input.quantity,
             channel,
@@ -118,7 +109,7 @@ pub async fn record(
     responses((status = 201, body = UsageRecorded), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn adjust(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
     request: Submission,
 ) -> ApiResult<Response> {
     visible_entitlement(&state, &request.principal, &id).await?;
@@ -127,7 +118,7 @@ pub async fn adjust(
     let reason = crate::inputs::text("reason", &input.reason, crate::inputs::MAX_TEXT)?;
     let channel = short_text("channel", &input.channel)?;
     let op = Op {
-        entitlement_id: id,
+        entitlement_id: id.into_string(),
         change: Change::Adjust {
             quantity: input.quantity,
             channel,
@@ -145,7 +136,7 @@ pub async fn adjust(
 pub async fn ledger(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
     query: Query,
 ) -> ApiResult<Json<Listing<LedgerEntryView>>> {
     principal.require(Permission::Read)?;
@@ -189,12 +180,11 @@ fn reservation_answer(outcome: Outcome) -> ApiResult<ReservationAnswer> {
     responses((status = 201, body = ReservationAnswer), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn hold(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId<EntitlementId>,
     request: Submission,
 ) -> ApiResult<Response> {
     customer_sees(&state, &request.principal, &id).await?;
     request.principal.require(Permission::RecordUsage)?;
-    entitlement_id_ok(&id)?;
     let input: CreateReservation = parse_json(&request.body)?;
     if input.timeout_seconds == 0 || input.timeout_seconds > MAX_HOLD_SECONDS {
         return Err(ApiError::field(
@@ -204,8 +194,8 @@ pub async fn hold(
     }
     let now = state.clock.now();
     let command = Command::Hold {
-        reservation_id: new_id("res", now),
-        entitlement_id: id,
+        reservation_id: ReservationId::new(now).into_string(),
+        entitlement_id: id.into_string(),
         quantity: input.quantity,
         channel: short_text("channel", &input.channel)?,
         reference: short_text("reference", &input.reference)?,
@@ -218,24 +208,19 @@ pub async fn hold(
 async fn settle(
     state: &AppState,
     submission: Submission,
-    id: &str,
+    id: &ReservationId,
     command: Command,
 ) -> ApiResult<Response> {
     if submission.principal.confined_to().is_some() {
-        let held = if has_prefix(id, "res") {
-            state.store.get_reservation(id).await?
-        } else {
-            None
+        let held = state.store.get_reservation(id).await?;
+        let entitlement = held.and_then(|r| EntitlementId::parse(&r.entitlement_id));
+        let seen = match entitlement {
+            Some(entitlement) => customer_sees(state, &submission.principal, &entitlement).await,
+            None => Err(ApiError::not_found("reservation", id)),
         };
-        let entitlement = held.map(|r| r.entitlement_id).unwrap_or_default();
-        customer_sees(state, &submission.principal, &entitlement)
-            .await
-            .map_err(|_| ApiError::not_found("reservation", id))?;
+        seen.map_err(|_| ApiError::not_found("reservation", id))?;
     }
     submission.principal.require(Permission::RecordUsage)?;
-    if !has_prefix(id, "res") {
-        return Err(ApiError::not_found("reservation", id));
-    }
     submission.submit(state, command, SETTLED_ANSWER).await
 }
 
@@ -245,12 +230,12 @@ async fn settle(
     responses((status = 200, body = ReservationAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn commit(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId<ReservationId>,
     request: Submission,
 ) -> ApiResult<Response> {
     let input: CommitReservation = parse_optional_json(&request.body)?;
     let command = Command::Commit {
-        reservation_id: id.clone(),
+        reservation_id: id.to_string(),
         actual: input.quantity,
     };
     settle(&state, request, &id, command).await
@@ -261,12 +246,12 @@ pub async fn commit(
     responses((status = 200, body = ReservationAnswer), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn release(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId<ReservationId>,
     request: Submission,
 ) -> ApiResult<Response> {
     let NoFields {} = parse_optional_json(&request.body)?;
     let command = Command::Release {
-        reservation_id: id.clone(),
+        reservation_id: id.to_string(),
     };
     settle(&state, request, &id, command).await
 }
@@ -276,21 +261,18 @@ pub async fn release(
 pub async fn get_reservation(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    PathId(id): PathId<ReservationId>,
 ) -> ApiResult<Json<ReservationView>> {
-    let found = if has_prefix(&id, "res") {
-        state.store.get_reservation(&id).await?
-    } else {
-        None
-    };
-    let Some(reservation) = found else {
+    let Some(reservation) = state.store.get_reservation(&id).await? else {
         return Err(ApiError::not_found("reservation", &id));
     };
     if principal.require(Permission::RecordUsage).is_err() {
         principal.require(Permission::Read)?;
     }
     // Customers see holds on their own entitlements only.
-    visible_entitlement(&state, &principal, &reservation.entitlement_id)
+    let entitlement = EntitlementId::parse(&reservation.entitlement_id)
+        .ok_or_else(|| ApiError::not_found("reservation", &id))?;
+    visible_entitlement(&state, &principal, &entitlement)
         .await
         .map_err(|_| ApiError::not_found("reservation", &id))?;
     Ok(Json(reservation.into()))
