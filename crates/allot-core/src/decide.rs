@@ -534,10 +534,7 @@ mod tests {
     #[test]
     fn restricted_use_past_the_cap_is_refused() {
         let ent = active(terms());
-        let c = Counters {
-            used: q("19.5"),
-            ..Default::default()
-        };
+        let c = used("19.5");
         let err = decide(&ent, &c, &consume("1"), today()).unwrap_err();
         assert_eq!(
             err,
@@ -557,10 +554,7 @@ mod tests {
         let mut t = terms();
         t.restrict = false;
         let ent = active(t);
-        let c = Counters {
-            used: q("19.5"),
-            ..Default::default()
-        };
+        let c = used("19.5");
         let ok = decide(&ent, &c, &consume("2"), today()).unwrap();
         assert_eq!(remaining(&ent, &ok.counters), Some(q("-1.5")));
         assert_eq!(ok.warnings.len(), 1);
@@ -689,10 +683,7 @@ mod tests {
     #[test]
     fn give_back_never_goes_below_zero() {
         let ent = active(terms());
-        let c = Counters {
-            used: q("1"),
-            ..Default::default()
-        };
+        let c = used("1");
         let back = Change::GiveBack {
             quantity: q("3"),
             channel: None,
@@ -714,10 +705,7 @@ mod tests {
             AlertThreshold::Remaining { remaining: q("1") },
         ];
         let ent = active(t);
-        let c7 = Counters {
-            used: q("7"),
-            ..Default::default()
-        };
+        let c7 = used("7");
         let a = decide(&ent, &c7, &consume("1"), today()).unwrap();
         assert_eq!(
             a.events
@@ -742,10 +730,7 @@ mod tests {
     #[test]
     fn adjustments_are_signed_and_uncapped() {
         let ent = active(terms());
-        let c = Counters {
-            used: q("20"),
-            ..Default::default()
-        };
+        let c = used("20");
         let up = Change::Adjust {
             quantity: q("3"),
             channel: None,

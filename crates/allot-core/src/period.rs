@@ -135,63 +135,28 @@ mod tests {
     #[test]
     fn a_period_starts_on_its_first_day_and_ends_on_the_day_before_the_next() {
         let (s, e) = (d(2026, 1, 31), d(2028, 1, 30));
-        let month = |day| window_at(Period::Month, s, e, day);
-        assert_eq!(
-            month(d(2026, 2, 27)),
-            Window {
-                index: 0,
-                start: d(2026, 1, 31),
-                end: d(2026, 2, 27)
-            }
-        );
-        assert_eq!(
-            month(d(2026, 2, 28)),
-            Window {
-                index: 1,
-                start: d(2026, 2, 28),
-                end: d(2026, 3, 30)
-            }
-        );
-        assert_eq!(
-            month(d(2026, 3, 30)),
-            Window {
-                index: 1,
-                start: d(2026, 2, 28),
-                end: d(2026, 3, 30)
-            }
-        );
-        assert_eq!(
-            month(d(2026, 3, 31)),
-            Window {
-                index: 2,
-                start: d(2026, 3, 31),
-                end: d(2026, 4, 29)
-            }
-        );
-        assert_eq!(
-            month(d(2027, 1, 30)),
-            Window {
-                index: 11,
-                start: d(2026, 12, 31),
-                end: d(2027, 1, 30)
-            }
-        );
-        assert_eq!(
-            month(d(2027, 1, 31)),
-            Window {
-                index: 12,
-                start: d(2027, 1, 31),
-                end: d(2027, 2, 27)
-            }
-        );
-        assert_eq!(
-            month(d(2028, 1, 30)),
-            Window {
-                index: 23,
-                start: d(2027, 12, 31),
-                end: d(2028, 1, 30)
-            }
-        );
+        // (day, index of its period, first day, last day)
+        let expected = [
+            ((2026, 2, 27), 0, (2026, 1, 31), (2026, 2, 27)),
+            ((2026, 2, 28), 1, (2026, 2, 28), (2026, 3, 30)),
+            ((2026, 3, 30), 1, (2026, 2, 28), (2026, 3, 30)),
+            ((2026, 3, 31), 2, (2026, 3, 31), (2026, 4, 29)),
+            ((2027, 1, 30), 11, (2026, 12, 31), (2027, 1, 30)),
+            ((2027, 1, 31), 12, (2027, 1, 31), (2027, 2, 27)),
+            ((2028, 1, 30), 23, (2027, 12, 31), (2028, 1, 30)),
+        ];
+        for ((y, m, day), index, (sy, sm, sd), (ey, em, ed)) in expected {
+            let want = Window {
+                index,
+                start: d(sy, sm, sd),
+                end: d(ey, em, ed),
+            };
+            assert_eq!(
+                window_at(Period::Month, s, e, d(y, m, day)),
+                want,
+                "day {y}-{m}-{day}"
+            );
+        }
     }
 
     #[test]
