@@ -10,36 +10,57 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use crate::client::Remote;
+use crate::output::{self, Output};
+use crate::paging::Paging;
 use crate::render;
 
 #[derive(Debug, Subcommand)]
 pub enum ApiCommand {
-    /// Customers (accounts), e.g. `allot accounts create --name Acme`.
+    /// Customers (accounts).
+    #[command(after_help = examples!("allot accounts create --name Acme", "allot accounts list -o csv"))]
     Accounts {
         #[command(subcommand)]
         command: Accounts,
     },
-    /// People of an account, e.g. `allot contacts create --account acc_… --name Jane`.
+    /// People of an account.
+    #[command(after_help = examples!(
+        "allot contacts create --account acc_… --name Jane --email jane@acme.example",
+        "allot contacts list --account acc_…"
+    ))]
     Contacts {
         #[command(subcommand)]
         command: Contacts,
     },
-    /// What was sold, e.g. `allot products create --name "SQL Server" --sku SQL-CORE`.
+    /// What was sold.
+    #[command(after_help = examples!(
+        "allot products create --name \"SQL Server\" --sku SQL-CORE",
+        "allot products list"
+    ))]
     Products {
         #[command(subcommand)]
         command: Products,
     },
-    /// Entitlements and their lifecycle, e.g. `allot entitlements activate ent_…`.
+    /// Entitlements and their lifecycle.
+    #[command(after_help = examples!(
+        "allot entitlements create --from-file premier.json",
+        "allot entitlements activate ent_…",
+        "allot entitlements list --account acc_… --status active"
+    ))]
     Entitlements {
         #[command(subcommand)]
         command: Entitlements,
     },
-    /// The usage ledger of an entitlement, e.g. `allot usage list ent_…`.
+    /// The usage ledger of an entitlement.
+    #[command(after_help = examples!("allot usage list ent_…"))]
     Usage {
         #[command(subcommand)]
         command: Usage,
     },
-    /// Post a manager's correction, e.g. `allot adjust ent_… --quantity -1 --reason "double count"`.
+    /// Post a manager's correction to an entitlement's use.
+    #[command(after_help = examples!(
+        "allot adjust ent_… --quantity -1 --reason \"counted twice\"",
+        "allot adjust ent_… --quantity 2 --reason \"visits on paper\" --channel phone"
+    ))]
     Adjust {
         #[command(flatten)]
         remote: Remote,
@@ -52,25 +73,35 @@ pub enum ApiCommand {
         #[arg(long)]
         channel: Option<String>,
     },
-    /// Hold, commit or release allotment, e.g. `allot reservations hold ent_… --quantity 1`.
+    /// Hold allotment, then commit or release it.
+    #[command(after_help = examples!(
+        "allot reservations hold ent_… --quantity 1",
+        "allot reservations commit res_…"
+    ))]
     Reservations {
         #[command(subcommand)]
         command: Reservations,
     },
-    /// The audit trail, newest last, e.g. `allot audit --action entitlement.activate`.
+    /// The audit trail, newest last.
+    #[command(after_help = examples!(
+        "allot audit --action entitlement.activate",
+        "allot audit --target-id ent_… --all -o csv"
+    ))]
     Audit {
         #[command(flatten)]
         remote: Remote,
+        /// The key id that made the change.
         #[arg(long)]
         actor: Option<String>,
         #[arg(long)]
         action: Option<String>,
         #[arg(long)]
         target_id: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
-    /// API keys over the API (admins), e.g. `allot api-keys create --role agent`.
+    /// API keys over the API (admins).
+    #[command(after_help = examples!("allot api-keys create --role agent --name helpdesk", "allot api-keys list"))]
     ApiKeys {
         #[command(subcommand)]
         command: ApiKeys,
@@ -79,6 +110,11 @@ pub enum ApiCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum Accounts {
+    /// Create an account.
+    #[command(after_help = examples!(
+        "allot accounts create --name Acme",
+        "allot accounts create --name \"Acme Berlin\" --parent acc_…"
+    ))]
     Create {
         #[command(flatten)]
         remote: Remote,
@@ -90,12 +126,16 @@ pub enum Accounts {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    /// List accounts, a page at a time (or `--all`).
+    #[command(after_help = examples!("allot accounts list", "allot accounts list --all -o csv > accounts.csv"))]
     List {
         #[command(flatten)]
         remote: Remote,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
+    /// Show one account.
+    #[command(after_help = examples!("allot accounts get acc_…"))]
     Get {
         #[command(flatten)]
         remote: Remote,
@@ -105,6 +145,8 @@ pub enum Accounts {
 
 #[derive(Debug, Subcommand)]
 pub enum Contacts {
+    /// Create a contact of an account.
+    #[command(after_help = examples!("allot contacts create --account acc_… --name Jane --email jane@acme.example"))]
     Create {
         #[command(flatten)]
         remote: Remote,
@@ -117,14 +159,18 @@ pub enum Contacts {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    /// List contacts, of one account or all.
+    #[command(after_help = examples!("allot contacts list --account acc_…", "allot contacts list --all -o json"))]
     List {
         #[command(flatten)]
         remote: Remote,
         #[arg(long)]
         account: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
+    /// Show one contact.
+    #[command(after_help = examples!("allot contacts get con_…"))]
     Get {
         #[command(flatten)]
         remote: Remote,
@@ -134,6 +180,8 @@ pub enum Contacts {
 
 #[derive(Debug, Subcommand)]
 pub enum Products {
+    /// Create a product.
+    #[command(after_help = examples!("allot products create --name \"SQL Server\" --sku SQL-CORE"))]
     Create {
         #[command(flatten)]
         remote: Remote,
@@ -144,12 +192,16 @@ pub enum Products {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    /// List products.
+    #[command(after_help = examples!("allot products list", "allot products list --all -o csv"))]
     List {
         #[command(flatten)]
         remote: Remote,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
+    /// Show one product.
+    #[command(after_help = examples!("allot products get prd_…"))]
     Get {
         #[command(flatten)]
         remote: Remote,
@@ -159,8 +211,11 @@ pub enum Products {
 
 #[derive(Debug, Subcommand)]
 pub enum Entitlements {
-    /// Create a draft, e.g. `--account acc_… --name "Premier cases" --unit cases --total 10
-    /// --period quarter --start 2026-01-01 --end 2026-12-31` (or `--from-file`).
+    /// Create a draft from flags, a JSON file, or both (flags win).
+    #[command(after_help = examples!(
+        "allot entitlements create --account acc_… --name \"Premier cases\" --unit cases --total 10 --period quarter --start 2026-01-01 --end 2026-12-31",
+        "allot entitlements create --from-file premier.json --account acc_…"
+    ))]
     Create {
         #[command(flatten)]
         remote: Remote,
@@ -168,6 +223,7 @@ pub enum Entitlements {
         fields: EntitlementFields,
     },
     /// Change a draft's terms (only the fields given).
+    #[command(after_help = examples!("allot entitlements edit ent_… --total 12 --rollover 2"))]
     Edit {
         #[command(flatten)]
         remote: Remote,
@@ -175,39 +231,54 @@ pub enum Entitlements {
         #[command(flatten)]
         fields: EntitlementFields,
     },
+    /// List entitlements, filtered by account, status or unit.
+    #[command(after_help = examples!(
+        "allot entitlements list --account acc_… --status active",
+        "allot entitlements list --all -o csv > entitlements.csv"
+    ))]
     List {
         #[command(flatten)]
         remote: Remote,
         #[arg(long)]
         account: Option<String>,
+        /// draft, waiting, active, expired or cancelled.
         #[arg(long)]
         status: Option<String>,
         #[arg(long)]
         unit: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
+    /// Show one entitlement's terms and status.
+    #[command(after_help = examples!("allot entitlements get ent_…", "allot entitlements get ent_… -o json"))]
     Get {
         #[command(flatten)]
         remote: Remote,
         id: String,
     },
+    /// Put a draft into force (waiting until its start date).
+    #[command(after_help = examples!("allot entitlements activate ent_…"))]
     Activate {
         #[command(flatten)]
         remote: Remote,
         id: String,
     },
+    /// Return an active or waiting entitlement to draft, to edit it.
+    #[command(after_help = examples!("allot entitlements deactivate ent_…"))]
     Deactivate {
         #[command(flatten)]
         remote: Remote,
         id: String,
     },
+    /// End a waiting or active entitlement now.
+    #[command(after_help = examples!("allot entitlements cancel ent_…"))]
     Cancel {
         #[command(flatten)]
         remote: Remote,
         id: String,
     },
     /// Create the successor draft of an expired or cancelled entitlement.
+    #[command(after_help = examples!("allot entitlements renew ent_…"))]
     Renew {
         #[command(flatten)]
         remote: Remote,
@@ -249,17 +320,21 @@ pub struct EntitlementFields {
 
 #[derive(Debug, Subcommand)]
 pub enum Usage {
+    /// The ledger of an entitlement: uses, adjustments, commits, oldest first.
+    #[command(after_help = examples!("allot usage list ent_…", "allot usage list ent_… --all -o csv > ledger.csv"))]
     List {
         #[command(flatten)]
         remote: Remote,
         entitlement: String,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Reservations {
+    /// Hold allotment until committed, released or timed out.
+    #[command(after_help = examples!("allot reservations hold ent_… --quantity 2 --timeout-seconds 600 --reference WO-17"))]
     Hold {
         #[command(flatten)]
         remote: Remote,
@@ -274,6 +349,7 @@ pub enum Reservations {
         reference: Option<String>,
     },
     /// Turn a hold into usage, of the held amount or `--quantity`.
+    #[command(after_help = examples!("allot reservations commit res_…", "allot reservations commit res_… --quantity 1"))]
     Commit {
         #[command(flatten)]
         remote: Remote,
@@ -281,6 +357,8 @@ pub enum Reservations {
         #[arg(long)]
         quantity: Option<String>,
     },
+    /// Give a hold back unused.
+    #[command(after_help = examples!("allot reservations release res_…"))]
     Release {
         #[command(flatten)]
         remote: Remote,
@@ -290,7 +368,11 @@ pub enum Reservations {
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeys {
-    /// The secret is shown once.
+    /// Create a key; its secret is shown once, alone on the last line.
+    #[command(after_help = examples!(
+        "allot api-keys create --role agent --name helpdesk",
+        "allot api-keys create --role customer --account acc_…"
+    ))]
     Create {
         #[command(flatten)]
         remote: Remote,
@@ -303,11 +385,14 @@ pub enum ApiKeys {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List keys (never their secrets).
+    #[command(after_help = examples!("allot api-keys list"))]
     List {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Takes effect on the key's next request.
+    /// Revoke a key; takes effect on its next request.
+    #[command(after_help = examples!("allot api-keys revoke key_…"))]
     Revoke {
         #[command(flatten)]
         remote: Remote,
@@ -369,10 +454,6 @@ impl EntitlementFields {
     }
 }
 
-fn page(limit: u32) -> Vec<(&'static str, String)> {
-    vec![("limit", limit.to_string())]
-}
-
 impl ApiCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         use render::{listed, one};
@@ -392,8 +473,8 @@ impl ApiCommand {
                     let answer = remote.call(Method::POST, "/v1/accounts", &body).await?;
                     (remote, answer, Box::new(one(&["id", "name", "parent_id"])))
                 }
-                Accounts::List { remote, limit } => {
-                    let answer = remote.get("/v1/accounts", &page(limit)).await?;
+                Accounts::List { remote, paging } => {
+                    let answer = remote.list("/v1/accounts", vec![], &paging).await?;
                     (
                         remote,
                         answer,
@@ -431,11 +512,10 @@ impl ApiCommand {
                 Contacts::List {
                     remote,
                     account,
-                    limit,
+                    paging,
                 } => {
-                    let mut query = page(limit);
-                    query.extend(account.map(|a| ("account_id", a)));
-                    let answer = remote.get("/v1/contacts", &query).await?;
+                    let query = account.map(|a| ("account_id", a)).into_iter().collect();
+                    let answer = remote.list("/v1/contacts", query, &paging).await?;
                     (
                         remote,
                         answer,
@@ -462,8 +542,8 @@ impl ApiCommand {
                     let answer = remote.call(Method::POST, "/v1/products", &body).await?;
                     (remote, answer, Box::new(one(&["id", "name", "sku"])))
                 }
-                Products::List { remote, limit } => {
-                    let answer = remote.get("/v1/products", &page(limit)).await?;
+                Products::List { remote, paging } => {
+                    let answer = remote.list("/v1/products", vec![], &paging).await?;
                     (remote, answer, Box::new(listed(&["id", "name", "sku"])))
                 }
                 Products::Get { remote, id } => {
@@ -477,11 +557,11 @@ impl ApiCommand {
                     Usage::List {
                         remote,
                         entitlement,
-                        limit,
+                        paging,
                     },
             } => {
                 let path = format!("/v1/entitlements/{entitlement}/usage");
-                let answer = remote.get(&path, &page(limit)).await?;
+                let answer = remote.list(&path, vec![], &paging).await?;
                 let columns = &[
                     "id",
                     "quantity",
@@ -557,13 +637,17 @@ impl ApiCommand {
                 actor,
                 action,
                 target_id,
-                limit,
+                paging,
             } => {
-                let mut query = page(limit);
-                query.extend(actor.map(|a| ("actor", a)));
-                query.extend(action.map(|a| ("action", a)));
-                query.extend(target_id.map(|t| ("target_id", t)));
-                let answer = remote.get("/v1/audit", &query).await?;
+                let query = [
+                    ("actor", actor),
+                    ("action", action),
+                    ("target_id", target_id),
+                ]
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|v| (name, v)))
+                .collect();
+                let answer = remote.list("/v1/audit", query, &paging).await?;
                 let columns = &["at", "actor", "role", "action", "target_type", "target_id"];
                 (remote, answer, Box::new(listed(columns)))
             }
@@ -593,7 +677,10 @@ impl ApiCommand {
                 ApiKeys::Revoke { remote, id } => {
                     let path = format!("/v1/api-keys/{id}/revoke");
                     remote.call(Method::POST, &path, &empty()).await?;
-                    println!("revoked {id}");
+                    // 204: a script reads the exit code; a person is told.
+                    if remote.output == Output::Table {
+                        output::stdout(format!("revoked {id}\n").as_bytes())?;
+                    }
                     return Ok(());
                 }
             },
@@ -614,10 +701,27 @@ const ENTITLEMENT_COLUMNS: &[&str] = &[
     "end_date",
 ];
 
+/// One entitlement for a person: its terms as well as what the list shows.
+const ENTITLEMENT_FIELDS: &[&str] = &[
+    "id",
+    "account_id",
+    "name",
+    "unit",
+    "total",
+    "period",
+    "rollover",
+    "restrict",
+    "decrement_on",
+    "status",
+    "start_date",
+    "end_date",
+    "predecessor_id",
+];
+
 type Answered = (Remote, Value, Box<dyn Fn(&Value) -> String>);
 
 async fn entitlements(command: Entitlements) -> anyhow::Result<Answered> {
-    let one = || Box::new(render::one(ENTITLEMENT_COLUMNS));
+    let one = || Box::new(render::one(ENTITLEMENT_FIELDS));
     Ok(match command {
         Entitlements::Create { remote, fields } => {
             let answer = remote
@@ -635,13 +739,13 @@ async fn entitlements(command: Entitlements) -> anyhow::Result<Answered> {
             account,
             status,
             unit,
-            limit,
+            paging,
         } => {
-            let mut query = page(limit);
-            query.extend(account.map(|a| ("account_id", a)));
-            query.extend(status.map(|s| ("status", s)));
-            query.extend(unit.map(|u| ("unit", u)));
-            let answer = remote.get("/v1/entitlements", &query).await?;
+            let query = [("account_id", account), ("status", status), ("unit", unit)]
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|v| (name, v)))
+                .collect();
+            let answer = remote.list("/v1/entitlements", query, &paging).await?;
             (
                 remote,
                 answer,
@@ -664,5 +768,5 @@ async fn lifecycle(remote: Remote, id: &str, action: &str) -> anyhow::Result<Ans
     let answer = remote
         .call(Method::POST, &path, &Value::Object(Map::new()))
         .await?;
-    Ok((remote, answer, Box::new(render::one(ENTITLEMENT_COLUMNS))))
+    Ok((remote, answer, Box::new(render::one(ENTITLEMENT_FIELDS))))
 }
