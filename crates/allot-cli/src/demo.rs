@@ -54,6 +54,7 @@ pub async fn run(settings: &ConfigArgs) -> anyhow::Result<()> {
     println!("Database: {}", config.db);
     println!("{summary}");
     println!("Try: curl -H 'Authorization: Bearer {secret}' {url}/v1/entitlements");
+    println!("  or: ALLOT_URL={url} ALLOT_KEY={secret} allot entitlements list");
     println!("Admin key (shown once):");
     println!("{secret}");
     crate::wait_for_shutdown(running).await

@@ -75,7 +75,8 @@ fn flatten(prefix: &str, value: &Value, cells: &mut Vec<(String, String)>) {
 
 /// The body as CSV: a header of field names (every field any row has, in
 /// order of first appearance), then one line per row; a field a row lacks
-/// is an empty cell, as is `null`.
+/// is an empty cell, as is `null`. A field that is an object in some rows
+/// and `null` in others has only its dotted columns.
 pub fn csv(body: &Value) -> anyhow::Result<String> {
     let flat: Vec<Vec<(String, String)>> = rows(body)
         .into_iter()
@@ -91,6 +92,20 @@ pub fn csv(body: &Value) -> anyhow::Result<String> {
             header.push(name);
         }
     }
+    let always_empty = |column: &str| {
+        flat.iter()
+            .flatten()
+            .all(|(name, cell)| name != column || cell.is_empty())
+    };
+    let nested = |column: &str| {
+        let prefix = format!("{column}.");
+        header.iter().any(|other| other.starts_with(&prefix))
+    };
+    let header: Vec<&str> = header
+        .iter()
+        .copied()
+        .filter(|column| !(nested(column) && always_empty(column)))
+        .collect();
     let mut writer = csv::Writer::from_writer(Vec::new());
     if !header.is_empty() {
         writer.write_record(&header)?;
@@ -131,6 +146,18 @@ mod tests {
             csv(&body).unwrap(),
             "balance.period.start,balance.used,meta,unlimited,warnings\n\
              2026-01-01,8,{},false,\"[\"\"near\"\"]\"\n"
+        );
+    }
+
+    #[test]
+    fn an_object_null_in_some_rows_has_only_its_dotted_columns() {
+        let body = json!({ "items": [
+            { "action": "create", "before": null },
+            { "action": "edit", "before": { "total": 10 } },
+        ] });
+        assert_eq!(
+            csv(&body).unwrap(),
+            "action,before.total\ncreate,\nedit,10\n"
         );
     }
 

@@ -76,16 +76,14 @@ impl Progress {
     }
 }
 
+/// A bar when the total is known, a spinner with a count when not.
+const BAR: &str = "{msg} [{bar:30}] {human_pos}/{human_len} {per_sec} ETA {eta}";
+const SPINNER: &str = "{spinner} {msg} {human_pos} {per_sec}";
+
 fn bar(label: &str, total: Option<u64>) -> ProgressBar {
     let (bar, template) = match total {
-        Some(total) => (
-            ProgressBar::new(total),
-            "{msg} [{bar:30}] {human_pos}/{human_len} {per_sec} ETA {eta}",
-        ),
-        None => (
-            ProgressBar::new_spinner(),
-            "{spinner} {msg} {human_pos} {per_sec}",
-        ),
+        Some(total) => (ProgressBar::new(total), BAR),
+        None => (ProgressBar::new_spinner(), SPINNER),
     };
     bar.set_draw_target(ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template(template) {
@@ -172,6 +170,13 @@ fn line(label: &str, done: u64, total: Option<u64>, elapsed: Duration) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_terminal_templates_are_valid() {
+        for template in [BAR, SPINNER] {
+            assert!(ProgressStyle::with_template(template).is_ok(), "{template}");
+        }
+    }
 
     #[test]
     fn a_line_says_how_far_how_fast_and_how_long_yet() {

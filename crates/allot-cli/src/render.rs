@@ -32,6 +32,10 @@ fn usage_line(balance: &Value) -> String {
         let remaining = text(&balance["remaining"]);
         format!("{used} of {total} {unit} used, {remaining} remaining")
     };
+    let carried = &balance["carried_over"];
+    if carried.as_f64().is_some_and(|c| c != 0.0) {
+        line.push_str(&format!(", {} carried over", text(carried)));
+    }
     let held = &balance["held"];
     if held.as_f64().is_some_and(|h| h != 0.0) {
         line.push_str(&format!(", {} held", text(held)));
@@ -328,7 +332,16 @@ mod tests {
             usage_line(&b),
             "11 of 10 cases used, -1 remaining, 2 held, 1 over"
         );
+        b["carried_over"] = json!(2);
+        b["remaining"] = json!(1);
+        assert_eq!(
+            usage_line(&b),
+            "11 of 10 cases used, 1 remaining, 2 carried over, 2 held, 1 over"
+        );
         b["unlimited"] = json!(true);
-        assert_eq!(usage_line(&b), "11 cases used (unlimited), 2 held, 1 over");
+        assert_eq!(
+            usage_line(&b),
+            "11 cases used (unlimited), 2 carried over, 2 held, 1 over"
+        );
     }
 }

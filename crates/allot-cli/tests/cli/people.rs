@@ -85,6 +85,7 @@ async fn parties_and_entitlements(service: Service) {
         .await;
     t.ok(&["entitlements", "activate", &premier]).await;
     t.ok(&["entitlements", "get", &premier]).await;
+    t.ok(&["balance", &premier]).await;
     t.ok(&["entitlements", "list", "--account", &acme]).await;
     t.ok(&["entitlements", "deactivate", &premier]).await;
     t.ok(&["entitlements", "activate", &premier]).await;
