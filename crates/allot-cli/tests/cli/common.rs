@@ -22,7 +22,6 @@ pub enum Backend {
 /// print does not depend on the day the tests run.
 pub struct Service {
     pub url: String,
-    pub db: String,
     /// The bootstrap admin key.
     pub admin: String,
     http: reqwest::Client,
@@ -32,9 +31,16 @@ pub struct Service {
     _dir: tempfile::TempDir,
 }
 
-pub async fn serve(backend: Backend) -> Service {
+/// A fresh, empty database: its URL, and a folder for the test's files
+/// (the SQLite database itself is one of them).
+pub struct Database {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn fresh_database(backend: Backend) -> Database {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = match backend {
+    let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("allot.db").display()),
         Backend::Postgres => {
             let admin_url = allot_store_conformance::postgres_admin_url();
@@ -43,6 +49,11 @@ pub async fn serve(backend: Backend) -> Service {
                 .expect("fresh PostgreSQL database")
         }
     };
+    Database { url, dir }
+}
+
+pub async fn serve(backend: Backend) -> Service {
+    let Database { url: db, dir } = fresh_database(backend).await;
     let config = Config {
         db: db.clone(),
         listen: "127.0.0.1:0".into(),
@@ -69,7 +80,6 @@ pub async fn serve(backend: Backend) -> Service {
         .expect("start");
     Service {
         url: running.url(),
-        db,
         admin,
         http: reqwest::Client::new(),
         config_dir: tempfile::tempdir().expect("temp dir"),
@@ -194,15 +204,16 @@ impl Service {
 
 /// Every test body runs on SQLite and on PostgreSQL (reported ignored when
 /// the build saw no `ALLOT_TEST_DATABASE_URL`, failing without a server
-/// under `CI=true`).
+/// under `CI=true`), given what `setup(backend)` makes: `serve` (a running
+/// `Service`, the default) or `fresh_database`.
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($setup:ident => $($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let service = $crate::common::serve($crate::common::Backend::Sqlite).await;
-                    super::$name(service).await;
+                    let given = $crate::common::$setup($crate::common::Backend::Sqlite).await;
+                    super::$name(given).await;
                 }
             )*
         }
@@ -211,12 +222,15 @@ macro_rules! on_both_backends {
                 $(
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $name() {
-                        let service = $crate::common::serve($crate::common::Backend::Postgres).await;
-                        super::$name(service).await;
+                        let given = $crate::common::$setup($crate::common::Backend::Postgres).await;
+                        super::$name(given).await;
                     }
                 )*
             }
         }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::common::on_both_backends!(serve => $($name),*);
     };
 }
 pub(crate) use on_both_backends;
