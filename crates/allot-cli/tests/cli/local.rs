@@ -104,3 +104,33 @@ async fn the_demo_serves_its_data() {
     let out = demo.wait_with_output().await.unwrap();
     assert_no_backtrace(&String::from_utf8_lossy(&out.stderr));
 }
+
+/// `--verbose` adds the chain of causes, still without a backtrace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_adds_the_causes() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = ["serve", "--db", "postgres://allot:pw@127.0.0.1:1/allot"];
+    let run = allot(&serve, &[], dir.path()).await;
+    run.failed(&serve, 1);
+    assert_eq!(run.stderr, "error: opening the database\n");
+    let verbose = [&serve[..], &["--verbose"]].concat();
+    let run = allot(&verbose, &[], dir.path()).await;
+    run.failed(&verbose, 1);
+    assert!(
+        run.stderr
+            .starts_with("error: opening the database\n  caused by: "),
+        "{run:?}"
+    );
+}
+
+/// Logs carry no colour codes when standard error is not a terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_are_plain_text_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("allot.db").display());
+    let migrate = ["migrate", "--db", &db];
+    let run = allot(&migrate, &[], dir.path()).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("applying SQLite migration"), "{run:?}");
+    assert!(!run.stderr.contains('\x1b'), "{run:?}");
+}
