@@ -15,7 +15,8 @@ use crate::render;
 pub enum Entitlements {
     /// Create a draft from flags, a JSON file, or both (flags win).
     #[command(after_help = examples!(
-        "allot entitlements create --account acc_… --name \"Premier cases\" --unit cases --total 10 --period quarter --start 2026-01-01 --end 2026-12-31",
+        "allot entitlements create --account acc_… --name \"Premier cases\" --unit cases \\",
+        "    --total 10 --period quarter --start 2026-01-01 --end 2026-12-31",
         "allot entitlements create --from-file premier.json --account acc_…"
     ))]
     Create {

@@ -2,26 +2,46 @@
 
 use crate::common::allot;
 
-/// The subcommands a `--help` lists (clap's `Commands:` section).
+/// The subcommands a `--help` lists (clap's `Commands:` section; a wrapped
+/// description continues on a line indented further).
 fn subcommands(help: &str) -> Vec<String> {
     help.lines()
         .skip_while(|line| *line != "Commands:")
         .skip(1)
         .take_while(|line| !line.trim().is_empty())
+        .filter(|line| !line.starts_with("   "))
         .filter_map(|line| line.split_whitespace().next())
         .filter(|name| *name != "help")
         .map(str::to_string)
         .collect()
 }
 
-/// The lines of the `Examples:` section.
+/// Widest line an example may take: clap wraps help at 100 columns when
+/// the workspace build turns `wrap_help` on, and a wrapped command cannot
+/// be pasted.
+const WIDTH: usize = 100;
+
+/// The examples of the `Examples:` section, each with its continuation
+/// lines (after a trailing `\`, indented further) joined.
 fn examples(help: &str) -> Vec<String> {
-    help.lines()
+    let mut examples: Vec<String> = Vec::new();
+    let section = help
+        .lines()
         .skip_while(|line| *line != "Examples:")
         .skip(1)
-        .take_while(|line| line.starts_with("  "))
-        .map(|line| line.trim().to_string())
-        .collect()
+        .take_while(|line| line.starts_with("  "));
+    for line in section {
+        assert!(line.chars().count() <= WIDTH, "wider than {WIDTH}: {line}");
+        match examples.last_mut() {
+            Some(last) if line.starts_with("   ") => {
+                assert!(last.ends_with('\\'), "a wrapped example: {last} / {line}");
+                last.pop();
+                last.push_str(line.trim());
+            }
+            _ => examples.push(line.trim().to_string()),
+        }
+    }
+    examples
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
