@@ -3,6 +3,8 @@
 //! reservations, the audit trail and API keys. Flags mirror the JSON fields;
 //! `--from-file body.json` gives a whole body (flags given beside it win).
 
+mod entitlements;
+
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -10,36 +12,58 @@ use reqwest::Method;
 use serde_json::{Map, Value};
 
 use crate::client::Remote;
+use crate::output::{self, Output};
+use crate::paging::Paging;
 use crate::render;
+use entitlements::Entitlements;
 
 #[derive(Debug, Subcommand)]
 pub enum ApiCommand {
-    /// Customers (accounts), e.g. `allot accounts create --name Acme`.
+    /// Customers (accounts).
+    #[command(after_help = examples!("allot accounts create --name Acme", "allot accounts list -o csv"))]
     Accounts {
         #[command(subcommand)]
         command: Accounts,
     },
-    /// People of an account, e.g. `allot contacts create --account acc_… --name Jane`.
+    /// People of an account.
+    #[command(after_help = examples!(
+        "allot contacts create --account acc_… --name Jane --email jane@acme.example",
+        "allot contacts list --account acc_…"
+    ))]
     Contacts {
         #[command(subcommand)]
         command: Contacts,
     },
-    /// What was sold, e.g. `allot products create --name "SQL Server" --sku SQL-CORE`.
+    /// What was sold.
+    #[command(after_help = examples!(
+        "allot products create --name \"SQL Server\" --sku SQL-CORE",
+        "allot products list"
+    ))]
     Products {
         #[command(subcommand)]
         command: Products,
     },
-    /// Entitlements and their lifecycle, e.g. `allot entitlements activate ent_…`.
+    /// Entitlements and their lifecycle.
+    #[command(after_help = examples!(
+        "allot entitlements create --from-file premier.json",
+        "allot entitlements activate ent_…",
+        "allot entitlements list --account acc_… --status active"
+    ))]
     Entitlements {
         #[command(subcommand)]
         command: Entitlements,
     },
-    /// The usage ledger of an entitlement, e.g. `allot usage list ent_…`.
+    /// The usage ledger of an entitlement.
+    #[command(after_help = examples!("allot usage list ent_…"))]
     Usage {
         #[command(subcommand)]
         command: Usage,
     },
-    /// Post a manager's correction, e.g. `allot adjust ent_… --quantity -1 --reason "double count"`.
+    /// Post a manager's correction to an entitlement's use.
+    #[command(after_help = examples!(
+        "allot adjust ent_… --quantity -1 --reason \"counted twice\"",
+        "allot adjust ent_… --quantity 2 --reason \"visits on paper\" --channel phone"
+    ))]
     Adjust {
         #[command(flatten)]
         remote: Remote,
@@ -52,25 +76,35 @@ pub enum ApiCommand {
         #[arg(long)]
         channel: Option<String>,
     },
-    /// Hold, commit or release allotment, e.g. `allot reservations hold ent_… --quantity 1`.
+    /// Hold allotment, then commit or release it.
+    #[command(after_help = examples!(
+        "allot reservations hold ent_… --quantity 1",
+        "allot reservations commit res_…"
+    ))]
     Reservations {
         #[command(subcommand)]
         command: Reservations,
     },
-    /// The audit trail, newest last, e.g. `allot audit --action entitlement.activate`.
+    /// The audit trail, newest last.
+    #[command(after_help = examples!(
+        "allot audit --action entitlement.activate",
+        "allot audit --target-id ent_… --all -o csv"
+    ))]
     Audit {
         #[command(flatten)]
         remote: Remote,
+        /// The key id that made the change.
         #[arg(long)]
         actor: Option<String>,
         #[arg(long)]
         action: Option<String>,
         #[arg(long)]
         target_id: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
-    /// API keys over the API (admins), e.g. `allot api-keys create --role agent`.
+    /// API keys over the API (admins).
+    #[command(after_help = examples!("allot api-keys create --role agent --name helpdesk", "allot api-keys list"))]
     ApiKeys {
         #[command(subcommand)]
         command: ApiKeys,
@@ -79,6 +113,11 @@ pub enum ApiCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum Accounts {
+    /// Create an account.
+    #[command(after_help = examples!(
+        "allot accounts create --name Acme",
+        "allot accounts create --name \"Acme Berlin\" --parent acc_…"
+    ))]
     Create {
         #[command(flatten)]
         remote: Remote,
@@ -90,12 +129,16 @@ pub enum Accounts {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    /// List accounts, a page at a time (or `--all`).
+    #[command(after_help = examples!("allot accounts list", "allot accounts list --all -o csv > accounts.csv"))]
     List {
         #[command(flatten)]
         remote: Remote,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
+    /// Show one account.
+    #[command(after_help = examples!("allot accounts get acc_…"))]
     Get {
         #[command(flatten)]
         remote: Remote,
@@ -105,6 +148,8 @@ pub enum Accounts {
 
 #[derive(Debug, Subcommand)]
 pub enum Contacts {
+    /// Create a contact of an account.
+    #[command(after_help = examples!("allot contacts create --account acc_… --name Jane --email jane@acme.example"))]
     Create {
         #[command(flatten)]
         remote: Remote,
@@ -117,14 +162,18 @@ pub enum Contacts {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    /// List contacts, of one account or all.
+    #[command(after_help = examples!("allot contacts list --account acc_…", "allot contacts list --all -o json"))]
     List {
         #[command(flatten)]
         remote: Remote,
         #[arg(long)]
         account: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
+    /// Show one contact.
+    #[command(after_help = examples!("allot contacts get con_…"))]
     Get {
         #[command(flatten)]
         remote: Remote,
@@ -134,6 +183,8 @@ pub enum Contacts {
 
 #[derive(Debug, Subcommand)]
 pub enum Products {
+    /// Create a product.
+    #[command(after_help = examples!("allot products create --name \"SQL Server\" --sku SQL-CORE"))]
     Create {
         #[command(flatten)]
         remote: Remote,
@@ -144,122 +195,40 @@ pub enum Products {
         #[arg(long)]
         from_file: Option<PathBuf>,
     },
+    /// List products.
+    #[command(after_help = examples!("allot products list", "allot products list --all -o csv"))]
     List {
         #[command(flatten)]
         remote: Remote,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
+    /// Show one product.
+    #[command(after_help = examples!("allot products get prd_…"))]
     Get {
         #[command(flatten)]
         remote: Remote,
         id: String,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Entitlements {
-    /// Create a draft, e.g. `--account acc_… --name "Premier cases" --unit cases --total 10
-    /// --period quarter --start 2026-01-01 --end 2026-12-31` (or `--from-file`).
-    Create {
-        #[command(flatten)]
-        remote: Remote,
-        #[command(flatten)]
-        fields: EntitlementFields,
-    },
-    /// Change a draft's terms (only the fields given).
-    Edit {
-        #[command(flatten)]
-        remote: Remote,
-        id: String,
-        #[command(flatten)]
-        fields: EntitlementFields,
-    },
-    List {
-        #[command(flatten)]
-        remote: Remote,
-        #[arg(long)]
-        account: Option<String>,
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        unit: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-    },
-    Get {
-        #[command(flatten)]
-        remote: Remote,
-        id: String,
-    },
-    Activate {
-        #[command(flatten)]
-        remote: Remote,
-        id: String,
-    },
-    Deactivate {
-        #[command(flatten)]
-        remote: Remote,
-        id: String,
-    },
-    Cancel {
-        #[command(flatten)]
-        remote: Remote,
-        id: String,
-    },
-    /// Create the successor draft of an expired or cancelled entitlement.
-    Renew {
-        #[command(flatten)]
-        remote: Remote,
-        id: String,
-    },
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct EntitlementFields {
-    #[arg(long)]
-    account: Option<String>,
-    #[arg(long)]
-    name: Option<String>,
-    /// cases, hours, visits or units.
-    #[arg(long)]
-    unit: Option<String>,
-    #[arg(long)]
-    total: Option<String>,
-    /// none, month, quarter or year.
-    #[arg(long)]
-    period: Option<String>,
-    #[arg(long)]
-    rollover: Option<String>,
-    #[arg(long)]
-    start: Option<String>,
-    #[arg(long)]
-    end: Option<String>,
-    /// true: a use past the cap is refused; false: it goes into overage.
-    #[arg(long)]
-    restrict: Option<bool>,
-    /// creation or resolution.
-    #[arg(long)]
-    decrement_on: Option<String>,
-    #[arg(long)]
-    owner: Option<String>,
-    #[arg(long)]
-    from_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Usage {
+    /// The ledger of an entitlement: uses, adjustments, commits, oldest first.
+    #[command(after_help = examples!("allot usage list ent_…", "allot usage list ent_… --all -o csv > ledger.csv"))]
     List {
         #[command(flatten)]
         remote: Remote,
         entitlement: String,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        paging: Paging,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Reservations {
+    /// Hold allotment until committed, released or timed out.
+    #[command(after_help = examples!("allot reservations hold ent_… --quantity 2 --timeout-seconds 600 --reference WO-17"))]
     Hold {
         #[command(flatten)]
         remote: Remote,
@@ -274,6 +243,7 @@ pub enum Reservations {
         reference: Option<String>,
     },
     /// Turn a hold into usage, of the held amount or `--quantity`.
+    #[command(after_help = examples!("allot reservations commit res_…", "allot reservations commit res_… --quantity 1"))]
     Commit {
         #[command(flatten)]
         remote: Remote,
@@ -281,6 +251,8 @@ pub enum Reservations {
         #[arg(long)]
         quantity: Option<String>,
     },
+    /// Give a hold back unused.
+    #[command(after_help = examples!("allot reservations release res_…"))]
     Release {
         #[command(flatten)]
         remote: Remote,
@@ -290,7 +262,11 @@ pub enum Reservations {
 
 #[derive(Debug, Subcommand)]
 pub enum ApiKeys {
-    /// The secret is shown once.
+    /// Create a key; its secret is shown once, alone on the last line.
+    #[command(after_help = examples!(
+        "allot api-keys create --role agent --name helpdesk",
+        "allot api-keys create --role customer --account acc_…"
+    ))]
     Create {
         #[command(flatten)]
         remote: Remote,
@@ -303,11 +279,14 @@ pub enum ApiKeys {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List keys (never their secrets).
+    #[command(after_help = examples!("allot api-keys list"))]
     List {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Takes effect on the key's next request.
+    /// Revoke a key; takes effect on its next request.
+    #[command(after_help = examples!("allot api-keys revoke key_…"))]
     Revoke {
         #[command(flatten)]
         remote: Remote,
@@ -348,31 +327,6 @@ fn text(v: Option<String>) -> Option<Value> {
     v.map(Value::String)
 }
 
-impl EntitlementFields {
-    fn body(self) -> anyhow::Result<Value> {
-        body(
-            &self.from_file,
-            vec![
-                ("account_id", text(self.account)),
-                ("name", text(self.name)),
-                ("unit", text(self.unit)),
-                ("total", self.total.as_deref().map(quantity)),
-                ("period", text(self.period)),
-                ("rollover", self.rollover.as_deref().map(quantity)),
-                ("start_date", text(self.start)),
-                ("end_date", text(self.end)),
-                ("restrict", self.restrict.map(Value::Bool)),
-                ("decrement_on", text(self.decrement_on)),
-                ("owner", text(self.owner)),
-            ],
-        )
-    }
-}
-
-fn page(limit: u32) -> Vec<(&'static str, String)> {
-    vec![("limit", limit.to_string())]
-}
-
 impl ApiCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         use render::{listed, one};
@@ -392,8 +346,8 @@ impl ApiCommand {
                     let answer = remote.call(Method::POST, "/v1/accounts", &body).await?;
                     (remote, answer, Box::new(one(&["id", "name", "parent_id"])))
                 }
-                Accounts::List { remote, limit } => {
-                    let answer = remote.get("/v1/accounts", &page(limit)).await?;
+                Accounts::List { remote, paging } => {
+                    let answer = remote.list("/v1/accounts", vec![], &paging).await?;
                     (
                         remote,
                         answer,
@@ -431,11 +385,10 @@ impl ApiCommand {
                 Contacts::List {
                     remote,
                     account,
-                    limit,
+                    paging,
                 } => {
-                    let mut query = page(limit);
-                    query.extend(account.map(|a| ("account_id", a)));
-                    let answer = remote.get("/v1/contacts", &query).await?;
+                    let query = account.map(|a| ("account_id", a)).into_iter().collect();
+                    let answer = remote.list("/v1/contacts", query, &paging).await?;
                     (
                         remote,
                         answer,
@@ -462,8 +415,8 @@ impl ApiCommand {
                     let answer = remote.call(Method::POST, "/v1/products", &body).await?;
                     (remote, answer, Box::new(one(&["id", "name", "sku"])))
                 }
-                Products::List { remote, limit } => {
-                    let answer = remote.get("/v1/products", &page(limit)).await?;
+                Products::List { remote, paging } => {
+                    let answer = remote.list("/v1/products", vec![], &paging).await?;
                     (remote, answer, Box::new(listed(&["id", "name", "sku"])))
                 }
                 Products::Get { remote, id } => {
@@ -471,17 +424,17 @@ impl ApiCommand {
                     (remote, answer, Box::new(one(&["id", "name", "sku"])))
                 }
             },
-            ApiCommand::Entitlements { command } => entitlements(command).await?,
+            ApiCommand::Entitlements { command } => entitlements::run(command).await?,
             ApiCommand::Usage {
                 command:
                     Usage::List {
                         remote,
                         entitlement,
-                        limit,
+                        paging,
                     },
             } => {
                 let path = format!("/v1/entitlements/{entitlement}/usage");
-                let answer = remote.get(&path, &page(limit)).await?;
+                let answer = remote.list(&path, vec![], &paging).await?;
                 let columns = &[
                     "id",
                     "quantity",
@@ -557,13 +510,17 @@ impl ApiCommand {
                 actor,
                 action,
                 target_id,
-                limit,
+                paging,
             } => {
-                let mut query = page(limit);
-                query.extend(actor.map(|a| ("actor", a)));
-                query.extend(action.map(|a| ("action", a)));
-                query.extend(target_id.map(|t| ("target_id", t)));
-                let answer = remote.get("/v1/audit", &query).await?;
+                let query = [
+                    ("actor", actor),
+                    ("action", action),
+                    ("target_id", target_id),
+                ]
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|v| (name, v)))
+                .collect();
+                let answer = remote.list("/v1/audit", query, &paging).await?;
                 let columns = &["at", "actor", "role", "action", "target_type", "target_id"];
                 (remote, answer, Box::new(listed(columns)))
             }
@@ -593,7 +550,10 @@ impl ApiCommand {
                 ApiKeys::Revoke { remote, id } => {
                     let path = format!("/v1/api-keys/{id}/revoke");
                     remote.call(Method::POST, &path, &empty()).await?;
-                    println!("revoked {id}");
+                    // 204: a script reads the exit code; a person is told.
+                    if remote.output == Output::Table {
+                        output::stdout(format!("revoked {id}\n").as_bytes())?;
+                    }
                     return Ok(());
                 }
             },
@@ -602,67 +562,5 @@ impl ApiCommand {
     }
 }
 
-const ENTITLEMENT_COLUMNS: &[&str] = &[
-    "id",
-    "account_id",
-    "name",
-    "unit",
-    "total",
-    "period",
-    "status",
-    "start_date",
-    "end_date",
-];
-
+/// What a command answered, with how a person reads it.
 type Answered = (Remote, Value, Box<dyn Fn(&Value) -> String>);
-
-async fn entitlements(command: Entitlements) -> anyhow::Result<Answered> {
-    let one = || Box::new(render::one(ENTITLEMENT_COLUMNS));
-    Ok(match command {
-        Entitlements::Create { remote, fields } => {
-            let answer = remote
-                .call(Method::POST, "/v1/entitlements", &fields.body()?)
-                .await?;
-            (remote, answer, one())
-        }
-        Entitlements::Edit { remote, id, fields } => {
-            let path = format!("/v1/entitlements/{id}");
-            let answer = remote.call(Method::PATCH, &path, &fields.body()?).await?;
-            (remote, answer, one())
-        }
-        Entitlements::List {
-            remote,
-            account,
-            status,
-            unit,
-            limit,
-        } => {
-            let mut query = page(limit);
-            query.extend(account.map(|a| ("account_id", a)));
-            query.extend(status.map(|s| ("status", s)));
-            query.extend(unit.map(|u| ("unit", u)));
-            let answer = remote.get("/v1/entitlements", &query).await?;
-            (
-                remote,
-                answer,
-                Box::new(render::listed(ENTITLEMENT_COLUMNS)),
-            )
-        }
-        Entitlements::Get { remote, id } => {
-            let answer = remote.get(&format!("/v1/entitlements/{id}"), &[]).await?;
-            (remote, answer, one())
-        }
-        Entitlements::Activate { remote, id } => lifecycle(remote, &id, "activate").await?,
-        Entitlements::Deactivate { remote, id } => lifecycle(remote, &id, "deactivate").await?,
-        Entitlements::Cancel { remote, id } => lifecycle(remote, &id, "cancel").await?,
-        Entitlements::Renew { remote, id } => lifecycle(remote, &id, "renew").await?,
-    })
-}
-
-async fn lifecycle(remote: Remote, id: &str, action: &str) -> anyhow::Result<Answered> {
-    let path = format!("/v1/entitlements/{id}/{action}");
-    let answer = remote
-        .call(Method::POST, &path, &Value::Object(Map::new()))
-        .await?;
-    Ok((remote, answer, Box::new(render::one(ENTITLEMENT_COLUMNS))))
-}

@@ -4,7 +4,8 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use crate::failure::Failure;
-use crate::render::{self, Output};
+use crate::output::{self, Output};
+use crate::render;
 
 /// Where the service is when neither a flag, `ALLOT_URL` nor `allot login` says.
 const DEFAULT_URL: &str = "http://127.0.0.1:8080";
@@ -17,8 +18,8 @@ pub struct Remote {
     /// An API key [default: what `allot login` stored].
     #[arg(long = "key", env = "ALLOT_KEY", hide_env_values = true)]
     pub given_key: Option<String>,
-    /// `table` for people (a summary, or an aligned table), `json` for
-    /// scripts (the API's body unchanged).
+    /// `table` for people (a summary, or an aligned table); for scripts
+    /// `json` (the API's body) or `csv` (a header of the JSON field names).
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
@@ -26,21 +27,34 @@ pub struct Remote {
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Keep a service URL and API key for the client commands (the key is
-    /// read without echo, or from standard input): `echo "$KEY" | allot login --url URL`.
+    /// read without echo, or from standard input).
+    #[command(after_help = examples!(
+        "allot login --url https://allot.example.com    # asks for the key",
+        "echo \"$ALLOT_KEY\" | allot login --url http://127.0.0.1:8080"
+    ))]
     Login {
         /// The service's base URL.
         #[arg(long, default_value = DEFAULT_URL)]
         url: String,
     },
     /// Forget what `allot login` kept.
+    #[command(after_help = examples!("allot logout"))]
     Logout,
     /// Show an entitlement's live balance.
+    #[command(after_help = examples!(
+        "allot balance ent_…",
+        "allot balance ent_… -o json | jq .remaining"
+    ))]
     Balance {
         #[command(flatten)]
         remote: Remote,
         entitlement: String,
     },
     /// Record usage against an entitlement.
+    #[command(after_help = examples!(
+        "allot use ent_… --quantity 1 --reference WO-4711 --idempotency-key visit-4711",
+        "allot use ent_… --quantity 1.5 --channel phone"
+    ))]
     Use {
         #[command(flatten)]
         remote: Remote,
@@ -56,16 +70,25 @@ pub enum ClientCommand {
         idempotency_key: Option<String>,
     },
     /// Work on cases.
+    #[command(after_help = examples!(
+        "allot cases open --account acc_… --title \"Printer down\"",
+        "allot cases resolve cas_…"
+    ))]
     Cases {
         #[command(subcommand)]
         command: CasesCommand,
     },
     /// Time entries on cases.
+    #[command(after_help = examples!("allot time log cas_… --minutes 20 --note \"call\""))]
     Time {
         #[command(subcommand)]
         command: TimeCommand,
     },
     /// List the entitlements that would cover a case for an account, best first.
+    #[command(after_help = examples!(
+        "allot eligibility acc_…",
+        "allot eligibility acc_… --contact con_… --channel phone"
+    ))]
     Eligibility {
         #[command(flatten)]
         remote: Remote,
@@ -82,6 +105,10 @@ pub enum ClientCommand {
 #[derive(Debug, Subcommand)]
 pub enum CasesCommand {
     /// Open a case; the entitlement is matched when not given.
+    #[command(after_help = examples!(
+        "allot cases open --account acc_… --title \"Printer down\"",
+        "allot cases open --account acc_… --title Upgrade --entitlement ent_… --channel phone"
+    ))]
     Open {
         #[command(flatten)]
         remote: Remote,
@@ -101,18 +128,21 @@ pub enum CasesCommand {
         do_not_decrement: bool,
     },
     /// Resolve a case.
+    #[command(after_help = examples!("allot cases resolve cas_…"))]
     Resolve {
         #[command(flatten)]
         remote: Remote,
         case: String,
     },
     /// Cancel a case.
+    #[command(after_help = examples!("allot cases cancel cas_…"))]
     Cancel {
         #[command(flatten)]
         remote: Remote,
         case: String,
     },
     /// Reopen a resolved or cancelled case.
+    #[command(after_help = examples!("allot cases reactivate cas_…"))]
     Reactivate {
         #[command(flatten)]
         remote: Remote,
@@ -123,6 +153,10 @@ pub enum CasesCommand {
 #[derive(Debug, Subcommand)]
 pub enum TimeCommand {
     /// Log time on a case (minutes or hours).
+    #[command(after_help = examples!(
+        "allot time log cas_… --minutes 20 --note \"call\"",
+        "allot time log cas_… --hours 1.5"
+    ))]
     Log {
         #[command(flatten)]
         remote: Remote,
@@ -181,14 +215,10 @@ impl Remote {
         self.send(request).await
     }
 
-    /// Prints an answer as `--output` asks: for people through `human`, or
-    /// the API's body unchanged.
+    /// Prints an answer as `--output` asks: for people through `human`,
+    /// else as JSON or CSV (`output::print`).
     pub fn print(&self, body: &Value, human: impl Fn(&Value) -> String) -> anyhow::Result<()> {
-        match self.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(body)?),
-            Output::Table => println!("{}", human(body)),
-        }
-        Ok(())
+        output::print(self.output, body, human)
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
@@ -217,15 +247,12 @@ impl ClientCommand {
             ClientCommand::Login { url } => return login(url).await,
             ClientCommand::Logout => {
                 let forgot = crate::login::forget()?;
-                println!(
-                    "{}",
-                    if forgot {
-                        "logged out"
-                    } else {
-                        "not logged in"
-                    }
-                );
-                return Ok(());
+                let said = if forgot {
+                    "logged out\n"
+                } else {
+                    "not logged in\n"
+                };
+                return output::stdout(said.as_bytes());
             }
             ClientCommand::Balance {
                 remote,
@@ -233,15 +260,12 @@ impl ClientCommand {
             } => {
                 let path = format!("/v1/entitlements/{entitlement}");
                 let balance = remote.get(&format!("{path}/balance"), &[]).await?;
-                match remote.output {
-                    Output::Json => println!("{}", serde_json::to_string_pretty(&balance)?),
-                    // A person wants the entitlement's name and status too.
-                    Output::Table => {
-                        let record = remote.get(&path, &[]).await?;
-                        println!("{}", render::balance(&record, &balance));
-                    }
-                }
-                return Ok(());
+                // A person wants the entitlement's name and status too.
+                let record = match remote.output {
+                    Output::Table => remote.get(&path, &[]).await?,
+                    Output::Json | Output::Csv => Value::Null,
+                };
+                return remote.print(&balance, |balance| render::balance(&record, balance));
             }
             ClientCommand::Use {
                 remote,

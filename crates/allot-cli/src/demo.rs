@@ -10,9 +10,13 @@ use anyhow::Context;
 use chrono::{Duration, NaiveDate};
 use serde_json::{json, Value};
 
+use crate::progress::Progress;
 use crate::settings::ConfigArgs;
 
 const DEMO_DB: &str = "sqlite://./allot-demo.db";
+
+/// What `populate` creates: 4 accounts, a contact, a product, 8 entitlements.
+const DEMO_RECORDS: u64 = 14;
 
 pub async fn run(settings: &ConfigArgs) -> anyhow::Result<()> {
     let mut config = settings.resolve()?;
@@ -50,6 +54,7 @@ pub async fn run(settings: &ConfigArgs) -> anyhow::Result<()> {
     println!("Database: {}", config.db);
     println!("{summary}");
     println!("Try: curl -H 'Authorization: Bearer {secret}' {url}/v1/entitlements");
+    println!("  or: ALLOT_URL={url} ALLOT_KEY={secret} allot entitlements list");
     println!("Admin key (shown once):");
     println!("{secret}");
     crate::wait_for_shutdown(running).await
@@ -59,6 +64,7 @@ struct Api {
     http: reqwest::Client,
     url: String,
     key: String,
+    progress: Progress,
 }
 
 impl Api {
@@ -76,11 +82,14 @@ impl Api {
         Ok(body)
     }
 
+    /// Creates one record of the demo.
     async fn id(&self, path: &str, body: Value) -> anyhow::Result<String> {
-        Ok(self.post(path, body).await?["id"]
+        let id = self.post(path, body).await?["id"]
             .as_str()
             .unwrap_or_default()
-            .to_string())
+            .to_string();
+        self.progress.inc(1);
+        Ok(id)
     }
 
     async fn entitlement(
@@ -114,6 +123,7 @@ async fn populate(url: &str, key: &str, today: NaiveDate) -> anyhow::Result<Stri
         http: reqwest::Client::new(),
         url: url.into(),
         key: key.into(),
+        progress: Progress::new("creating demo data", Some(DEMO_RECORDS)),
     };
     let acme = api
         .id("/v1/accounts", json!({ "name": "Acme Corp" }))
@@ -199,5 +209,11 @@ async fn populate(url: &str, key: &str, today: NaiveDate) -> anyhow::Result<Stri
         &[],
     )
     .await?;
+    assert_eq!(
+        api.progress.position(),
+        DEMO_RECORDS,
+        "DEMO_RECORDS counts what populate creates"
+    );
+    api.progress.finish();
     Ok("Demo data: 4 accounts (Acme Corp with child Acme Berlin, Globex, Initech), 8 entitlements (active, near exhaustion, exhausted, unlimited, waiting, expired, draft).".to_string())
 }

@@ -1,11 +1,16 @@
 //! The `allot` binary.
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod examples;
 mod api;
 mod client;
 mod demo;
 mod failure;
 mod login;
+mod output;
+mod paging;
+mod progress;
 mod render;
 mod settings;
 
@@ -40,24 +45,37 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service.
+    #[command(after_help = examples!(
+        "allot serve --db sqlite://./allot.db --listen 127.0.0.1:8080",
+        "allot serve --db postgres://allot@db/allot"
+    ))]
     Serve,
     /// Apply database migrations and exit.
+    #[command(after_help = examples!("allot migrate --db postgres://allot@db/allot"))]
     Migrate,
     /// Manage API keys directly on the database (bootstrap).
+    #[command(after_help = examples!("allot keys create --role admin --db sqlite://./allot.db"))]
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
     /// Run the service on a fresh embedded database filled with demo data.
+    #[command(after_help = examples!("allot demo", "allot demo --listen 127.0.0.1:9090"))]
     Demo,
     /// Print the effective configuration (secrets hidden).
+    #[command(after_help = examples!("allot config --config allot.toml"))]
     Config,
-    /// Print a shell completion script, e.g. `allot completions bash > /etc/bash_completion.d/allot`.
+    /// Print a shell completion script.
+    #[command(after_help = examples!(
+        "allot completions bash > /etc/bash_completion.d/allot",
+        "allot completions zsh > \"${fpath[1]}/_allot\""
+    ))]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. `allot man | man -l -`.
+    /// Print the manual page (roff).
+    #[command(after_help = examples!("allot man | man -l -"))]
     Man,
     /// Client commands against a running service.
     #[command(flatten)]
@@ -70,6 +88,10 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
     /// Create a key; the secret is printed alone on the last line.
+    #[command(after_help = examples!(
+        "allot keys create --role manager --name \"service desk\" --db sqlite://./allot.db",
+        "allot keys create --role customer --account acc_… --db sqlite://./allot.db"
+    ))]
     Create {
         #[arg(long)]
         role: String,
@@ -80,8 +102,10 @@ enum KeysCommand {
         name: Option<String>,
     },
     /// List keys (never their secrets).
+    #[command(after_help = examples!("allot keys list --db sqlite://./allot.db"))]
     List,
     /// Revoke a key by id; takes effect on its next request.
+    #[command(after_help = examples!("allot keys revoke key_… --db sqlite://./allot.db"))]
     Revoke { id: String },
 }
 
@@ -119,21 +143,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes to standard output; a reader that went away (`| head`) is no error.
-fn print_bytes(bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    match std::io::stdout().write_all(bytes) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    // PostgreSQL's notices ("already exists, skipping") are not news to an operator.
+    let default_filter = "info,tokio_postgres=warn";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -155,12 +174,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "allot", &mut script);
-            print_bytes(&script)
+            output::stdout(&script)
         }
         Command::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command()).render(&mut page)?;
-            print_bytes(&page)
+            output::stdout(&page)
         }
         Command::Client(command) => command.run().await,
         Command::Api(command) => command.run().await,

@@ -32,6 +32,10 @@ fn usage_line(balance: &Value) -> String {
         let remaining = text(&balance["remaining"]);
         format!("{used} of {total} {unit} used, {remaining} remaining")
     };
+    let carried = &balance["carried_over"];
+    if carried.as_f64().is_some_and(|c| c != 0.0) {
+        line.push_str(&format!(", {} carried over", text(carried)));
+    }
     let held = &balance["held"];
     if held.as_f64().is_some_and(|h| h != 0.0) {
         line.push_str(&format!(", {} held", text(held)));
@@ -204,23 +208,31 @@ pub fn listed(columns: &'static [&'static str]) -> impl Fn(&Value) -> String {
 /// A reservation after hold, commit or release, with what is left.
 pub fn reservation(body: &Value) -> String {
     let r = &body["reservation"];
+    let amount = match &r["committed_quantity"] {
+        Value::Null => text(&r["quantity"]),
+        committed => format!("{} of {} held", text(committed), text(&r["quantity"])),
+    };
     format!(
-        "reservation {} · {} {} · {} · {}{}",
+        "reservation {} · {} {amount} · {} · {}{}",
         text(&r["id"]),
         text(&r["status"]),
-        text(&r["quantity"]),
         usage_line(&body["balance"]),
         period(&body["balance"]),
         warnings(body)
     )
 }
 
-/// A new API key: the secret alone on the last line (shown once).
+/// A new API key (its fields beside `secret`): the secret alone on the
+/// last line (shown once).
 pub fn created_key(body: &Value) -> String {
+    let account = match &body["account_id"] {
+        Value::Null => String::new(),
+        id => format!(" for {}", text(id)),
+    };
     format!(
-        "created {} ({}); its secret, shown once:\n{}",
-        text(&body["key"]["id"]),
-        text(&body["key"]["role"]),
+        "created {} key {}{account}; its secret, shown once:\n{}",
+        text(&body["role"]),
+        text(&body["id"]),
         text(&body["secret"])
     )
 }
@@ -289,6 +301,29 @@ mod tests {
     }
 
     #[test]
+    fn a_new_key_ends_with_its_secret_alone() {
+        let created = json!({ "id": "key_1", "role": "customer", "account_id": "acc_1",
+            "name": null, "secret": "allot_s" });
+        assert_eq!(
+            created_key(&created),
+            "created customer key key_1 for acc_1; its secret, shown once:\nallot_s"
+        );
+    }
+
+    #[test]
+    fn a_commit_says_how_much_of_the_hold_it_used() {
+        let balance = balance_of(1, 9);
+        let mut body = json!({ "reservation": { "id": "res_1", "status": "committed",
+            "quantity": 2, "committed_quantity": 1 }, "balance": balance, "warnings": [] });
+        assert!(
+            reservation(&body).starts_with("reservation res_1 · committed 1 of 2 held · 1 of 10")
+        );
+        body["reservation"]["committed_quantity"] = Value::Null;
+        body["reservation"]["status"] = json!("held");
+        assert!(reservation(&body).starts_with("reservation res_1 · held 2 · "));
+    }
+
+    #[test]
     fn held_and_overage_are_said_only_when_there() {
         let mut b = balance_of(11, -1);
         b["overage"] = json!(1);
@@ -297,7 +332,16 @@ mod tests {
             usage_line(&b),
             "11 of 10 cases used, -1 remaining, 2 held, 1 over"
         );
+        b["carried_over"] = json!(2);
+        b["remaining"] = json!(1);
+        assert_eq!(
+            usage_line(&b),
+            "11 of 10 cases used, 1 remaining, 2 carried over, 2 held, 1 over"
+        );
         b["unlimited"] = json!(true);
-        assert_eq!(usage_line(&b), "11 cases used (unlimited), 2 held, 1 over");
+        assert_eq!(
+            usage_line(&b),
+            "11 cases used (unlimited), 2 carried over, 2 held, 1 over"
+        );
     }
 }
