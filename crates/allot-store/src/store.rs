@@ -14,6 +14,7 @@ use crate::model::{
     IdempotencyRecord, LedgerEntry, Page, Product, Transition,
 };
 use crate::plan::{BatchItem, CaseRecord, ItemAnswer, KeyWrite, Reservation};
+use crate::schedule::ScheduleStore;
 use crate::sequences::Act;
 
 /// The result of a lifecycle action: the entitlement it acted on, and for
@@ -42,7 +43,7 @@ pub struct TransitionResult {
 /// idempotency key, the answer the client gets is recorded in the same
 /// transaction as the change (the write path records its own).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ScheduleStore + Send + Sync + 'static {
     /// Which backend this is: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 
