@@ -200,17 +200,26 @@ pub fn renewal_terms(old: &Terms) -> Option<Terms> {
     Some(terms)
 }
 
-/// The state an automatic renewal is stored in: activated on creation, so
-/// what its dates make it.
-pub fn renewal_status(terms: &Terms, today: NaiveDate) -> Status {
-    lifecycle::transition(
+/// The steps an automatic renewal takes on creation: activated, and
+/// expired too when its whole term is already past (a renewal made late,
+/// after downtime, is still activated first). Its start, the day after its
+/// predecessor's end, is never after `today`.
+pub fn renewal_steps(terms: &Terms, today: NaiveDate) -> Vec<(Status, Status)> {
+    let to = lifecycle::transition(
         Action::Activate,
         Status::Draft,
         terms.start_date,
         terms.end_date,
         today,
     )
-    .unwrap_or(Status::Draft)
+    .unwrap_or(Status::Draft);
+    match to {
+        Status::Expired => vec![
+            (Status::Draft, Status::Active),
+            (Status::Active, Status::Expired),
+        ],
+        _ => vec![(Status::Draft, to)],
+    }
 }
 
 /// What the scheduler knows of an entitlement, read under its lock.
@@ -227,8 +236,9 @@ pub struct Observed<'a> {
 /// What is due for one entitlement today, and when to look again.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Agenda {
-    /// Stored status → the status its dates imply.
-    pub status: Option<(Status, Status)>,
+    /// The steps from the stored status to the one its dates imply: two
+    /// (waiting → active → expired) when a whole term passed unseen.
+    pub steps: Vec<(Status, Status)>,
     pub closed: Vec<ClosedPeriod>,
     /// The counters after `closed`, when any period closed.
     pub counters: Option<Counters>,
@@ -240,7 +250,7 @@ pub struct Agenda {
 
 impl Agenda {
     pub fn is_empty(&self) -> bool {
-        self.status.is_none()
+        self.steps.is_empty()
             && self.closed.is_empty()
             && self.notice.is_none()
             && self.renewal.is_none()
@@ -274,12 +284,26 @@ pub fn agenda(seen: &Observed<'_>, notices: &ExpiringSoon, today: NaiveDate) -> 
         _ => None,
     };
     Agenda {
-        status: (status != e.status).then_some((e.status, status)),
+        steps: status_steps(e.status, status),
         counters: (!closed.is_empty()).then_some(counters),
         closed,
         notice,
         renewal,
         next_due: next_due(t, status, notices, today),
+    }
+}
+
+/// Each state an activated entitlement passes through from `stored` to
+/// `now`, so that a term that began and ended unseen is still activated,
+/// then expired.
+pub fn status_steps(stored: Status, now: Status) -> Vec<(Status, Status)> {
+    match (stored, now) {
+        (Status::Waiting, Status::Expired) => vec![
+            (Status::Waiting, Status::Active),
+            (Status::Active, Status::Expired),
+        ],
+        _ if stored == now => Vec::new(),
+        _ => vec![(stored, now)],
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use allot_core::schedule::ExpiringSoon;
-use allot_store::schedule::{self, SchedulePass, ScheduleChanges, ScheduleStore, ScheduleTx};
+use allot_store::schedule::{self, ScheduleChanges, SchedulePass, ScheduleStore, ScheduleTx};
 use allot_store::StoreResult;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};

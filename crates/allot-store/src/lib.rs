@@ -21,6 +21,6 @@ pub use answer::{Answering, StoredAnswer};
 pub use audit::{AuditContext, AuditEntry};
 pub use clock::{Clock, ManualClock, SystemClock, ZonedClock};
 pub use error::{StoreError, StoreResult};
+pub use schedule::ScheduleStore;
 pub use store::{Store, TransitionResult};
 pub use write_path::{KeyHold, SubmitError, WritePath, WritePathConfig};
-pub use schedule::ScheduleStore;

@@ -15,7 +15,7 @@ use allot_core::entitlement::{Entitlement, Status};
 use allot_core::events::EventKind;
 use allot_core::lifecycle::event_for;
 use allot_core::lifecycle::Action;
-use allot_core::schedule::{agenda, Agenda, ExpiringSoon, Observed};
+use allot_core::schedule::{agenda, renewal_steps, Agenda, ExpiringSoon, Observed};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
@@ -26,7 +26,7 @@ use crate::clock::stored_time;
 use crate::error::StoreResult;
 use crate::ids::new_id;
 use crate::model::EntitlementRecord;
-use crate::sequences::{event, follow_dates, fresh_record, transition_row};
+use crate::sequences::{event, fresh_record, status_event, store_status, transition_row};
 
 /// Most entitlements one pass looks at; the job calls again.
 pub const SCHEDULE_LIMIT: u32 = 500;
@@ -147,9 +147,7 @@ pub async fn run_schedule<T: ScheduleTx>(
             &Observed {
                 entitlement: &record.entitlement,
                 counters: &record.counters,
-                notices_sent: sent
-                    .get(&record.entitlement.id)
-                    .map_or(&[], Vec::as_slice),
+                notices_sent: sent.get(&record.entitlement.id).map_or(&[], Vec::as_slice),
                 renewed: record.renewed_to.is_some(),
             },
             notices,
@@ -181,14 +179,18 @@ fn emit(
 ) {
     let id = record.entitlement.id.clone();
     let mut seen_update = record.updated_at;
-    let (activated, expired) = match owed.status {
-        Some((_, Status::Expired)) => (None, Some(Status::Expired)),
-        Some((_, to)) => (Some(to), None),
-        None => (None, None),
-    };
-    if let Some(to) = activated {
-        follow_dates(changes, record.entitlement.clone(), to, now);
+    // Stored at once (the final status); the events go in the order the
+    // days brought them: ids, and so the feed, follow creation.
+    if !owed.steps.is_empty() {
+        store_status(changes, record.entitlement.clone(), &owed.steps, now);
         seen_update = now;
+    }
+    let (expiry, activation): (Vec<_>, Vec<_>) = owed
+        .steps
+        .iter()
+        .partition(|(_, to)| *to == Status::Expired);
+    for (from, to) in activation {
+        status_event(changes, &id, from, to, now);
     }
     for period in &owed.closed {
         let kind = EventKind::PeriodReset.as_str();
@@ -219,18 +221,18 @@ fn emit(
         });
         changes.events.push(sent);
     }
-    if let Some(to) = expired {
-        follow_dates(changes, record.entitlement.clone(), to, now);
-        seen_update = now;
+    for (from, to) in expiry {
+        status_event(changes, &id, from, to, now);
     }
     if let Some(terms) = owed.renewal {
+        let steps = renewal_steps(&terms, today);
         let successor = Entitlement {
             id: new_id("ent", now),
-            status: allot_core::schedule::renewal_status(&terms, today),
+            status: steps.last().map_or(Status::Draft, |(_, to)| *to),
             terms,
             predecessor_id: Some(id.clone()),
         };
-        renew(changes, &record, successor, now);
+        renew(changes, &record, successor, &steps, now);
     }
     schedule.next_looks.push(NextLook {
         entitlement_id: id,
@@ -239,16 +241,17 @@ fn emit(
     });
 }
 
-/// Creates `successor`, activated, with `entitlement.renewed` on the old
-/// one and its own activation event.
+/// Creates `successor` in the state `steps` end in, with
+/// `entitlement.renewed` on the old one, then the successor's own events.
 fn renew(
     changes: &mut Changes,
     old: &EntitlementRecord,
     successor: Entitlement,
+    steps: &[(Status, Status)],
     now: DateTime<Utc>,
 ) {
     let old_id = &old.entitlement.id;
-    let (new_id, status) = (successor.id.clone(), successor.status);
+    let new_id = successor.id.clone();
     let t = &successor.terms;
     let renewed = json!({
         "renewal_id": new_id,
@@ -256,25 +259,22 @@ fn renew(
         "start_date": t.start_date,
         "end_date": t.end_date,
     });
-    let activated = json!({
-        "from": Status::Draft,
-        "to": status,
-        "actor": "system",
-        "renewed_from": old_id,
-    });
     changes
         .events
         .push(event(EventKind::Renewed.as_str(), old_id, renewed, now));
-    let kind = event_for(Action::Activate, status).as_str();
-    changes.events.push(event(kind, &new_id, activated, now));
-    changes.transitions.push(transition_row(
-        &new_id,
-        Status::Draft,
-        status,
-        "auto_renew",
-        "system",
-        now,
-    ));
+    for &(from, to) in steps {
+        let data = json!({ "from": from, "to": to, "actor": "system", "renewed_from": old_id });
+        let kind = event_for(Action::Activate, to).as_str();
+        changes.events.push(event(kind, &new_id, data, now));
+        changes.transitions.push(transition_row(
+            &new_id,
+            from,
+            to,
+            "auto_renew",
+            "system",
+            now,
+        ));
+    }
     let after = fresh_record(successor.clone(), now);
     changes.audit.push(AuditEntry::new(
         &AuditContext::system(),

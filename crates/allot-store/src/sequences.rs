@@ -421,7 +421,12 @@ pub struct Act<'a> {
     pub now: DateTime<Utc>,
 }
 
-pub(crate) fn event(kind: &str, entitlement_id: &str, data: serde_json::Value, now: DateTime<Utc>) -> Event {
+pub(crate) fn event(
+    kind: &str,
+    entitlement_id: &str,
+    data: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Event {
     Event {
         id: new_id("evt", now),
         kind: kind.to_string(),
@@ -554,7 +559,8 @@ pub async fn sync_statuses<T: WriteTx>(
         let e = &record.entitlement;
         let to = effective_status(e.status, e.terms.start_date, e.terms.end_date, today);
         if to != e.status {
-            follow_dates(&mut changes, record.entitlement, to, now);
+            let step = [(e.status, to)];
+            follow_dates(&mut changes, record.entitlement, &step, now);
         }
     }
     let moved = changes.entitlements.len() as u64;
@@ -566,23 +572,52 @@ pub async fn sync_statuses<T: WriteTx>(
     Ok(moved)
 }
 
-/// Stores the status the dates moved `entitlement` to, with its transition
-/// (`dates`, by the system), its event and its audit entry.
+/// Stores the status the dates moved `entitlement` to (the last of
+/// `steps`), with its event, a transition (`dates`, by the system) per
+/// step, and one audit entry.
 pub(crate) fn follow_dates(
     changes: &mut Changes,
-    mut entitlement: Entitlement,
+    entitlement: Entitlement,
+    steps: &[(Status, Status)],
+    now: DateTime<Utc>,
+) {
+    for &(from, to) in steps {
+        status_event(changes, &entitlement.id, from, to, now);
+    }
+    store_status(changes, entitlement, steps, now);
+}
+
+/// The event of one step the dates made.
+pub(crate) fn status_event(
+    changes: &mut Changes,
+    id: &str,
+    from: Status,
     to: Status,
     now: DateTime<Utc>,
 ) {
-    let (id, from) = (entitlement.id.clone(), entitlement.status);
-    entitlement.status = to;
-    changes.entitlements.push(entitlement);
-    changes
-        .transitions
-        .push(transition_row(&id, from, to, "dates", "system", now));
     let data = json!({ "from": from, "to": to, "actor": "system" });
     let kind = event_for(Action::Activate, to).as_str();
-    changes.events.push(event(kind, &id, data, now));
+    changes.events.push(event(kind, id, data, now));
+}
+
+/// `follow_dates` without the events.
+pub(crate) fn store_status(
+    changes: &mut Changes,
+    mut entitlement: Entitlement,
+    steps: &[(Status, Status)],
+    now: DateTime<Utc>,
+) {
+    let (Some((from, _)), Some((_, to))) = (steps.first().copied(), steps.last().copied()) else {
+        return;
+    };
+    let id = entitlement.id.clone();
+    for &(from, to) in steps {
+        changes
+            .transitions
+            .push(transition_row(&id, from, to, "dates", "system", now));
+    }
+    entitlement.status = to;
+    changes.entitlements.push(entitlement);
     changes.audit.push(AuditEntry::new(
         &AuditContext::system(),
         "entitlement.follow_dates",

@@ -201,7 +201,7 @@ fn a_waiting_entitlement_activates_on_its_start_date() {
     assert!(before.is_empty());
     assert_eq!(before.next_due, Some(day(2026, 3, 1)));
     let on = agenda(&seen(&ent, &c), &ExpiringSoon::default(), day(2026, 3, 1));
-    assert_eq!(on.status, Some((Status::Waiting, Status::Active)));
+    assert_eq!(on.steps, vec![(Status::Waiting, Status::Active)]);
     assert!(!on.is_empty());
     assert_eq!(on.next_due, Some(day(2026, 12, 1)));
 }
@@ -218,7 +218,7 @@ fn an_active_entitlement_is_owed_resets_notices_and_its_expiry() {
     let q2 = agenda(&seen(&ent, &c), &days, day(2026, 4, 1));
     assert_eq!(q2.closed.len(), 1);
     assert_eq!(q2.counters.as_ref().map(|c| c.period_index), Some(1));
-    assert_eq!(q2.status, None);
+    assert_eq!(q2.steps, vec![]);
     assert_eq!(q2.next_due, Some(day(2026, 7, 1)));
 
     let rolled = used(7, 0);
@@ -259,7 +259,7 @@ fn after_downtime_the_expiry_closes_every_period_but_the_last() {
     ent.terms.auto_renew = true;
     let c = used(0, 2);
     let a = agenda(&seen(&ent, &c), &ExpiringSoon::default(), day(2028, 3, 1));
-    assert_eq!(a.status, Some((Status::Active, Status::Expired)));
+    assert_eq!(a.steps, vec![(Status::Active, Status::Expired)]);
     assert_eq!(a.closed.len(), 7);
     assert_eq!(a.notice, None);
     let renewal = a.renewal.expect("auto_renew renews");
@@ -308,8 +308,17 @@ fn a_renewal_follows_the_day_after_the_end_for_as_long() {
     );
     assert!(!new.is_default);
     assert_eq!(new.total, old.total);
-    assert_eq!(renewal_status(&new, day(2026, 4, 2)), Status::Active);
-    assert_eq!(renewal_status(&new, day(2026, 7, 1)), Status::Expired);
+    assert_eq!(
+        renewal_steps(&new, day(2026, 4, 2)),
+        vec![(Status::Draft, Status::Active)]
+    );
+    assert_eq!(
+        renewal_steps(&new, day(2026, 7, 1)),
+        vec![
+            (Status::Draft, Status::Active),
+            (Status::Active, Status::Expired)
+        ]
+    );
     old.start_date = day(9999, 1, 1);
     old.end_date = day(9999, 12, 31);
     assert_eq!(renewal_terms(&old), None);
@@ -335,4 +344,17 @@ fn quarters_close_at_local_midnight_across_daylight_saving_time() {
     let q4 = used(3, 1);
     assert_eq!(closed_at(&q4, 4, 59, (2027, 1, 1)), 0);
     assert_eq!(closed_at(&q4, 5, 0, (2027, 1, 1)), 1);
+}
+
+#[test]
+fn a_term_that_passed_unseen_is_activated_then_expired() {
+    use Status::*;
+    assert_eq!(
+        status_steps(Waiting, Expired),
+        vec![(Waiting, Active), (Active, Expired)]
+    );
+    assert_eq!(status_steps(Waiting, Active), vec![(Waiting, Active)]);
+    assert_eq!(status_steps(Active, Expired), vec![(Active, Expired)]);
+    assert_eq!(status_steps(Active, Active), vec![]);
+    assert_eq!(status_steps(Expired, Expired), vec![]);
 }
