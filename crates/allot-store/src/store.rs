@@ -36,6 +36,7 @@ pub struct TransitionResult {
 /// | `update_terms` | `entitlement.update` | entitlement | record → record |
 /// | `transition` | `entitlement.<action>` | entitlement | record → record (renew: `{"renewal": new record}`) |
 /// | `sync_statuses` | `entitlement.follow_dates` (system) | entitlement | `{"status"}` → `{"status"}` |
+/// | `run_schedule` | `entitlement.follow_dates`, `entitlement.period_reset` (`{"period_index"}` → `{"period_index"}`), `entitlement.auto_renew` (– → `{"renewal"}`), all by the system | entitlement | |
 /// | `insert_api_key` / `revoke_api_key` | `api_key.create` / `api_key.revoke` | key (never its hash) | key → key |
 /// | `apply_batch` | what `plan_batch` lists in `Plan::audit` | | |
 ///
