@@ -11,11 +11,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use allot_core::balance::Counters;
 use allot_core::entitlement::{Entitlement, Status};
 use allot_core::events::EventKind;
 use allot_core::lifecycle::event_for;
 use allot_core::lifecycle::Action;
-use allot_core::schedule::{agenda, renewal_steps, Agenda, ExpiringSoon, Observed};
+use allot_core::schedule::{agenda, renewal_steps, Agenda, ClosedPeriod, ExpiringSoon, Observed};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
@@ -192,23 +193,8 @@ fn emit(
     for (from, to) in activation {
         status_event(changes, &id, from, to, now);
     }
-    for period in &owed.closed {
-        let kind = EventKind::PeriodReset.as_str();
-        changes.events.push(event(kind, &id, period.payload(), now));
-    }
-    if let (Some(counters), Some(first), Some(last)) =
-        (owed.counters, owed.closed.first(), owed.closed.last())
-    {
-        changes.audit.push(AuditEntry::new(
-            &AuditContext::system(),
-            "entitlement.period_reset",
-            "entitlement",
-            &id,
-            Some(json!({ "period_index": first.period.index })),
-            Some(json!({ "period_index": last.next.index })),
-            now,
-        ));
-        changes.counters.push((id.clone(), counters));
+    if let Some(counters) = owed.counters {
+        reset_periods(changes, &id, &owed.closed, counters, now);
     }
     if let Some(notice) = owed.notice {
         let kind = EventKind::ExpiringSoon.as_str();
@@ -239,6 +225,34 @@ fn emit(
         due_on: owed.next_due,
         seen_update,
     });
+}
+
+/// One `period_reset` per closed period, the counters they leave, and one
+/// audit entry for the roll.
+fn reset_periods(
+    changes: &mut Changes,
+    id: &str,
+    closed: &[ClosedPeriod],
+    counters: Counters,
+    now: DateTime<Utc>,
+) {
+    let (Some(first), Some(last)) = (closed.first(), closed.last()) else {
+        return;
+    };
+    for period in closed {
+        let kind = EventKind::PeriodReset.as_str();
+        changes.events.push(event(kind, id, period.payload(), now));
+    }
+    changes.audit.push(AuditEntry::new(
+        &AuditContext::system(),
+        "entitlement.period_reset",
+        "entitlement",
+        id,
+        Some(json!({ "period_index": first.period.index })),
+        Some(json!({ "period_index": last.next.index })),
+        now,
+    ));
+    changes.counters.push((id.to_string(), counters));
 }
 
 /// Creates `successor` in the state `steps` end in, with
