@@ -146,6 +146,43 @@ impl ClosedPeriod {
     }
 }
 
+/// The last period of a term that ended: what its expiry reports, so the
+/// unused figure of a whole-term entitlement (no period reset) is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastPeriod {
+    pub period: Window,
+    pub total: Option<Quantity>,
+    pub carried_in: Quantity,
+    pub used: Quantity,
+    /// total + carried in − used, never below zero; `None` when unlimited.
+    pub unused: Option<Quantity>,
+}
+
+impl LastPeriod {
+    /// Version 1, within the data of `entitlement.expired`.
+    pub fn payload(&self) -> Value {
+        json!({
+            "period": window_json(&self.period),
+            "total": self.total,
+            "carried_in": self.carried_in,
+            "used": self.used,
+            "unused": self.unused,
+        })
+    }
+}
+
+/// The period `counters` stand in, as it ended.
+pub fn last_period(ent: &Entitlement, counters: &Counters) -> LastPeriod {
+    let total = ent.terms.total;
+    LastPeriod {
+        period: window_of(ent, counters.period_index),
+        total,
+        carried_in: counters.carried,
+        used: counters.used,
+        unused: total.map(|t| (t + counters.carried - counters.used).max(Quantity::ZERO)),
+    }
+}
+
 /// Period `index` of the entitlement's term.
 pub fn window_of(ent: &Entitlement, index: i64) -> Window {
     let t = &ent.terms;
@@ -243,6 +280,8 @@ pub struct Agenda {
     /// The counters after `closed`, when any period closed.
     pub counters: Option<Counters>,
     pub notice: Option<Notice>,
+    /// When the term ended today (or unseen before): its last period.
+    pub last_period: Option<LastPeriod>,
     pub renewal: Option<Terms>,
     /// The next day something may fall due; `None`: nothing will.
     pub next_due: Option<NaiveDate>,
@@ -283,8 +322,14 @@ pub fn agenda(seen: &Observed<'_>, notices: &ExpiringSoon, today: NaiveDate) -> 
         Status::Expired if t.auto_renew && !seen.renewed => renewal_terms(t),
         _ => None,
     };
+    let steps = status_steps(e.status, status);
+    let last_period = match steps.last() {
+        Some((_, Status::Expired)) => Some(last_period(e, &counters)),
+        _ => None,
+    };
     Agenda {
-        steps: status_steps(e.status, status),
+        steps,
+        last_period,
         counters: (!closed.is_empty()).then_some(counters),
         closed,
         notice,

@@ -208,7 +208,12 @@ fn emit(
         changes.events.push(sent);
     }
     for (from, to) in expiry {
-        status_event(changes, &id, from, to, now);
+        let mut data = json!({ "from": from, "to": to, "actor": "system" });
+        if let Some(last) = &owed.last_period {
+            data["last_period"] = last.payload();
+        }
+        let kind = event_for(Action::Activate, to).as_str();
+        changes.events.push(event(kind, &id, data, now));
     }
     if let Some(terms) = owed.renewal {
         let steps = renewal_steps(&terms, today);

@@ -262,6 +262,14 @@ fn after_downtime_the_expiry_closes_every_period_but_the_last() {
     assert_eq!(a.steps, vec![(Status::Active, Status::Expired)]);
     assert_eq!(a.closed.len(), 7);
     assert_eq!(a.notice, None);
+    let last = a.last_period.expect("the expiry reports the last period");
+    assert_eq!(
+        last.payload(),
+        json!({
+            "period": { "index": 7, "start": "2027-10-01", "end": "2027-12-31" },
+            "total": 10, "carried_in": 0, "used": 0, "unused": 10
+        })
+    );
     let renewal = a.renewal.expect("auto_renew renews");
     assert_eq!(
         (renewal.start_date, renewal.end_date),
@@ -357,4 +365,43 @@ fn a_term_that_passed_unseen_is_activated_then_expired() {
     assert_eq!(status_steps(Active, Expired), vec![(Active, Expired)]);
     assert_eq!(status_steps(Active, Active), vec![]);
     assert_eq!(status_steps(Expired, Expired), vec![]);
+}
+
+#[test]
+fn a_whole_term_reports_what_was_left_when_it_ends() {
+    let mut t = terms();
+    t.rollover = q(0);
+    let ent = active(t);
+    let c = Counters {
+        used: q(12),
+        carried: q(1),
+        ..Counters::default()
+    };
+    let days = ExpiringSoon::default();
+    assert_eq!(
+        agenda(&seen(&ent, &c), &days, day(2026, 12, 31)).last_period,
+        None
+    );
+    let ended = agenda(&seen(&ent, &c), &days, day(2027, 1, 1));
+    assert_eq!(
+        ended.last_period,
+        Some(LastPeriod {
+            period: window_of(&ent, 0),
+            total: Some(q(20)),
+            carried_in: q(1),
+            used: q(12),
+            unused: Some(q(9)),
+        })
+    );
+    let mut over = c.clone();
+    over.used = q(25);
+    let overdrawn = agenda(&seen(&ent, &over), &days, day(2027, 1, 1));
+    assert_eq!(overdrawn.last_period.and_then(|l| l.unused), Some(q(0)));
+    let mut unlimited = ent.clone();
+    unlimited.terms.total = None;
+    let open = agenda(&seen(&unlimited, &c), &days, day(2027, 1, 1));
+    assert_eq!(
+        open.last_period.map(|l| (l.total, l.unused)),
+        Some((None, None))
+    );
 }

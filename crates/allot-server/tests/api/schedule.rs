@@ -79,6 +79,17 @@ async fn dates_bring_activation_notices_and_expiry_once(app: TestApp) {
         ]
     );
     assert_eq!(events(&app, &id).await[3]["data"]["days_before"], json!(7));
+    // The expiry reports the term's last period: nothing used, 10 unused.
+    assert_eq!(
+        events(&app, &id).await[4]["data"],
+        json!({
+            "from": "active", "to": "expired", "actor": "system",
+            "last_period": {
+                "period": { "index": 0, "start": "2026-06-20", "end": "2026-07-10" },
+                "total": 10, "carried_in": 0, "used": 0, "unused": 10
+            }
+        })
+    );
     let stored = app.get(&format!("/v1/entitlements/{id}")).await.body;
     assert_eq!(stored["status"], "expired");
     assert_eq!(stored["renewed_to"], Value::Null);
