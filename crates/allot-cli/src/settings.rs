@@ -31,6 +31,12 @@ pub struct ConfigArgs {
     pub pg_pool_size: Option<usize>,
     #[arg(long, env = "ALLOT_JOB_INTERVAL_SECONDS", global = true)]
     pub job_interval_seconds: Option<u64>,
+    /// The organization's IANA time zone (default UTC): when days, periods and scheduled events turn.
+    #[arg(long, env = "ALLOT_TIMEZONE", global = true)]
+    pub timezone: Option<String>,
+    /// Days before an entitlement's end to emit entitlement.expiring_soon (default 30,7; empty for none).
+    #[arg(long, env = "ALLOT_EXPIRING_SOON_DAYS", global = true)]
+    pub expiring_soon_days: Option<String>,
 }
 
 impl ConfigArgs {
@@ -64,6 +70,14 @@ impl ConfigArgs {
         if let Some(v) = self.job_interval_seconds {
             config.job_interval_seconds = v;
         }
+        if let Some(v) = &self.timezone {
+            config.timezone = v.clone();
+        }
+        if let Some(v) = &self.expiring_soon_days {
+            config.expiring_soon_days = v.clone();
+        }
+        config.zone()?;
+        config.expiring_soon()?;
         anyhow::ensure!(
             matches!(config.sqlite_synchronous.as_str(), "normal" | "full"),
             "sqlite_synchronous must be normal or full"
@@ -91,6 +105,30 @@ mod tests {
         assert_eq!(config.listen, "0.0.0.0:9000");
         assert_eq!(config.max_batch, 8);
         assert_eq!(config.db, Config::default().db);
+    }
+
+    #[test]
+    fn the_time_zone_and_notice_days_are_checked_before_serving() {
+        let args = ConfigArgs {
+            timezone: Some("Europe/Berlin".into()),
+            expiring_soon_days: Some("60,14".into()),
+            ..Default::default()
+        };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.timezone, "Europe/Berlin");
+        assert_eq!(config.expiring_soon().unwrap().to_string(), "60,14");
+        for bad in [
+            ConfigArgs {
+                timezone: Some("Europe/Atlantis".into()),
+                ..Default::default()
+            },
+            ConfigArgs {
+                expiring_soon_days: Some("soon".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.resolve().is_err());
+        }
     }
 
     #[test]

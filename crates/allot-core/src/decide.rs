@@ -10,6 +10,7 @@ use crate::entitlement::{AlertThreshold, Entitlement, Status, Unit};
 use crate::events::{EventDraft, EventKind};
 use crate::lifecycle::effective_status;
 use crate::quantity::Quantity;
+use crate::schedule::ClosedPeriod;
 
 /// Why a ledger entry was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -424,7 +425,11 @@ pub fn decide(
             ),
         });
     }
-    let (events, warnings) = consequences(ent, &before, &after, reset.as_ref());
+    let closed = match reset {
+        Some(_) => crate::schedule::close_periods(ent, stored, window.index).1,
+        None => Vec::new(),
+    };
+    let (events, warnings) = consequences(ent, &before, &after, &closed);
     Ok(Applied {
         entitlement_id: ent.id.clone(),
         entry: written,
@@ -440,17 +445,15 @@ fn consequences(
     ent: &Entitlement,
     before: &Counters,
     after: &Counters,
-    reset: Option<&PeriodReset>,
+    closed: &[ClosedPeriod],
 ) -> (Vec<EventDraft>, Vec<String>) {
-    let mut events = Vec::new();
+    // The scheduler emits these at the boundary; a use that comes first
+    // rolls the counters and emits them itself, the same way.
+    let mut events: Vec<EventDraft> = closed
+        .iter()
+        .map(|period| EventDraft::new(EventKind::PeriodReset, &ent.id, period.payload()))
+        .collect();
     let mut warnings = Vec::new();
-    if let Some(reset) = reset {
-        events.push(EventDraft::new(
-            EventKind::PeriodReset,
-            &ent.id,
-            json!(reset),
-        ));
-    }
     let (Some(rem_before), Some(rem_after), Some(total)) = (
         remaining(ent, before),
         remaining(ent, after),
@@ -1249,7 +1252,13 @@ mod tests {
         assert_eq!(ok.entry.as_ref().unwrap().period_index, 2);
         assert_eq!(ok.counters.used, q("1"));
         assert_eq!(ok.reset.as_ref().map(|r| r.to_index), Some(2));
-        assert_eq!(kinds(&ok), vec![EventKind::PeriodReset]);
+        // January and February closed: one event each, January's unused 0.
+        assert_eq!(
+            kinds(&ok),
+            vec![EventKind::PeriodReset, EventKind::PeriodReset]
+        );
+        assert_eq!(ok.events[0].data["used"], json!(20));
+        assert_eq!(ok.events[1].data["period"]["start"], json!("2026-02-01"));
     }
 
     #[test]

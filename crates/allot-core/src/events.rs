@@ -17,6 +17,7 @@ pub enum EventKind {
     Cancelled,
     Renewed,
     ReservationExpired,
+    ExpiringSoon,
 }
 
 impl EventKind {
@@ -33,6 +34,7 @@ impl EventKind {
             EventKind::Cancelled => "entitlement.cancelled",
             EventKind::Renewed => "entitlement.renewed",
             EventKind::ReservationExpired => "reservation.expired",
+            EventKind::ExpiringSoon => "entitlement.expiring_soon",
         }
     }
 }
@@ -76,6 +78,7 @@ mod tests {
             EventKind::Cancelled,
             EventKind::Renewed,
             EventKind::ReservationExpired,
+            EventKind::ExpiringSoon,
         ]
         .into_iter()
         .map(EventKind::as_str)
@@ -94,6 +97,7 @@ mod tests {
                 "entitlement.cancelled",
                 "entitlement.renewed",
                 "reservation.expired",
+                "entitlement.expiring_soon",
             ]
         );
     }

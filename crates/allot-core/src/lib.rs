@@ -15,7 +15,9 @@ pub mod lifecycle;
 pub mod matching;
 pub mod period;
 pub mod quantity;
+pub mod schedule;
 pub mod terms;
+pub mod zone;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;

@@ -18,6 +18,12 @@ pub struct Config {
     pub pg_pool_size: usize,
     /// How often background jobs run.
     pub job_interval_seconds: u64,
+    /// The organization's IANA time zone: it decides which day it is, so
+    /// when dates, periods and scheduled events turn.
+    pub timezone: String,
+    /// Days before an entitlement's end on which `entitlement.expiring_soon`
+    /// is emitted, comma-separated; empty for none.
+    pub expiring_soon_days: String,
 }
 
 impl Default for Config {
@@ -30,6 +36,8 @@ impl Default for Config {
             writers: None,
             pg_pool_size: 16,
             job_interval_seconds: 30,
+            timezone: "UTC".into(),
+            expiring_soon_days: "30,7".into(),
         }
     }
 }
@@ -37,6 +45,18 @@ impl Default for Config {
 impl Config {
     pub fn is_postgres(&self) -> bool {
         self.db.starts_with("postgres://") || self.db.starts_with("postgresql://")
+    }
+
+    /// The organization's time zone, parsed.
+    pub fn zone(&self) -> Result<allot_core::zone::Tz, allot_core::zone::UnknownZone> {
+        allot_core::zone::parse_zone(&self.timezone)
+    }
+
+    /// The expiring-soon notice days, parsed.
+    pub fn expiring_soon(
+        &self,
+    ) -> Result<allot_core::schedule::ExpiringSoon, allot_core::schedule::BadNoticeDays> {
+        allot_core::schedule::ExpiringSoon::parse(&self.expiring_soon_days)
     }
 
     /// The configuration with any database password replaced, for printing and logs.

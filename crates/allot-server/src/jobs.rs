@@ -1,11 +1,14 @@
-//! Background jobs inside the server: dates move entitlements along their
-//! lifecycle, expired holds are released, old idempotency keys purged.
-//! Each is safe to run on several instances at once (compare-and-set in
-//! the store; reservation expiry goes through the write path).
+//! Background jobs inside the server: the scheduler emits what the dates
+//! owe entitlements (statuses, period resets, expiring-soon notices,
+//! auto-renewals), expired holds are released, old idempotency keys purged.
+//! Each is safe to run on several instances at once (rows locked and
+//! skipped by others in the store; reservation expiry goes through the
+//! write path).
 
 use std::time::Duration;
 
 use allot_store::plan::{BatchItem, Command, Render};
+use allot_store::schedule::SCHEDULE_LIMIT;
 
 use crate::state::AppState;
 
@@ -35,12 +38,8 @@ async fn until(stop: &mut tokio::sync::watch::Receiver<bool>) {
 
 /// One pass of every job; errors are logged and retried on the next pass.
 pub async fn run_once(state: &AppState) {
-    let (today, now) = (state.clock.today(), state.clock.now());
-    match state.store.sync_statuses(today, now).await {
-        Ok(n) if n > 0 => tracing::info!(changed = n, "entitlement states follow their dates"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "status job failed"),
-    }
+    schedule(state).await;
+    let now = state.clock.now();
     match state.store.expired_reservations(now, 1000).await {
         Ok(ids) => {
             for id in ids {
@@ -60,5 +59,35 @@ pub async fn run_once(state: &AppState) {
     let keep = chrono::Duration::hours(allot_core::idempotency::KEEP_HOURS);
     if let Err(e) = state.store.purge_keys(now - keep).await {
         tracing::warn!(error = %e, "idempotency key purge failed");
+    }
+}
+
+/// Most scheduler passes one run makes. Catching up after downtime (and a
+/// chain of renewals across it) takes a pass per link; what is left waits
+/// for the next run.
+pub const MAX_SCHEDULE_PASSES: u32 = 100;
+
+/// Passes until nothing is owed a look on the organization's today.
+async fn schedule(state: &AppState) {
+    for _ in 0..MAX_SCHEDULE_PASSES {
+        let (today, now) = (state.clock.today(), state.clock.now());
+        match state
+            .store
+            .run_schedule(&state.expiring_soon, today, now, SCHEDULE_LIMIT)
+            .await
+        {
+            Ok(pass) if pass.looked_at == 0 => return,
+            Ok(pass) if pass.events > 0 => tracing::info!(
+                looked_at = pass.looked_at,
+                events = pass.events,
+                renewed = pass.renewed,
+                "scheduled events emitted"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler pass failed");
+                return;
+            }
+        }
     }
 }

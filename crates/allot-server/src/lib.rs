@@ -145,6 +145,13 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> start_error::Result<Running> {
     telemetry::install();
+    let zone = config
+        .zone()
+        .map_err(|e| start_error::StartError::Setting(e.to_string()))?;
+    let expiring_soon = config
+        .expiring_soon()
+        .map_err(|e| start_error::StartError::Setting(e.to_string()))?;
+    let clock: Arc<dyn Clock> = Arc::new(allot_store::ZonedClock::new(clock, zone));
     store.migrate().await?;
     let writers = config
         .writers
@@ -159,6 +166,7 @@ pub async fn start(
         store,
         writes,
         clock,
+        expiring_soon: Arc::new(expiring_soon),
     };
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
@@ -194,6 +202,8 @@ pub mod start_error {
         Store(#[from] allot_store::StoreError),
         #[error("cannot listen: {0}")]
         Listen(#[from] std::io::Error),
+        #[error("invalid setting: {0}")]
+        Setting(String),
     }
 
     pub type Result<T> = std::result::Result<T, StartError>;

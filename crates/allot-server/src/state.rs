@@ -9,4 +9,6 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub writes: WritePath,
     pub clock: Arc<dyn Clock>,
+    /// When the scheduler sends `entitlement.expiring_soon`.
+    pub expiring_soon: Arc<allot_core::schedule::ExpiringSoon>,
 }

@@ -118,6 +118,10 @@ pub struct EntitlementView {
     pub predecessor_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The entitlement this one renews (the same as `predecessor_id`).
+    pub renewed_from: Option<String>,
+    /// The latest renewal of this one, automatic (`auto_renew`) or not.
+    pub renewed_to: Option<String>,
 }
 
 pub fn status_today(record: &EntitlementRecord, today: NaiveDate) -> Status {
@@ -165,6 +169,8 @@ impl EntitlementView {
             predecessor_id: e.predecessor_id.clone(),
             created_at: record.created_at,
             updated_at: record.updated_at,
+            renewed_from: e.predecessor_id.clone(),
+            renewed_to: record.renewed_to.clone(),
         }
     }
 }

@@ -406,3 +406,21 @@ pub async fn one_new_audit(store: &dyn Store, target_id: &str, seen: usize) -> A
     assert_eq!(entries.len(), seen + 1, "{entries:#?}");
     entries.last().unwrap().clone()
 }
+
+/// Scheduler passes of `store` at `when` (its UTC day), three entitlements
+/// a pass, until nothing is owed a look; the events they emitted.
+pub async fn schedule(store: &dyn Store, when: DateTime<Utc>) -> u64 {
+    let notices = allot_core::schedule::ExpiringSoon::default();
+    let mut events = 0;
+    for _ in 0..100 {
+        let pass = store
+            .run_schedule(&notices, when.date_naive(), when, 3)
+            .await
+            .unwrap();
+        if pass.looked_at == 0 {
+            return events;
+        }
+        events += pass.events;
+    }
+    panic!("the scheduler still finds work after 100 passes");
+}

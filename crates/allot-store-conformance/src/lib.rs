@@ -182,6 +182,8 @@ macro_rules! conformance_tests {
             audit::sync_and_api_keys_are_audited,
             audit::list_audit_filters_and_pages,
             audit::the_write_path_audits_cases_and_reservations,
+            schedule::dates_owe_each_event_once_across_instances,
+            schedule::a_manual_renewal_stands_for_the_automatic_one,
         );
     };
 }

@@ -16,6 +16,7 @@ mod migrate;
 mod parties;
 mod retry;
 mod rows;
+mod schedule;
 mod transaction;
 mod usage;
 

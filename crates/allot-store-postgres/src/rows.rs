@@ -62,7 +62,8 @@ pub(crate) fn product(r: &Row) -> Res<allot_store::model::Product> {
 /// An entitlement joined with its balances row (`e` and `b`).
 pub(crate) const RECORD_COLS: &str = "e.id, e.status, e.terms, e.predecessor_id, \
      e.created_at, e.updated_at, b.period_index, b.used_milli, b.held_milli, \
-     b.carried_milli, b.channels";
+     b.carried_milli, b.channels, \
+     (SELECT MAX(r.id) FROM entitlements r WHERE r.predecessor_id = e.id)";
 
 pub(crate) fn state(r: &Row) -> Res<EntitlementState> {
     let Json(terms): Json<Terms> = r.try_get(2)?;
@@ -94,6 +95,7 @@ pub(crate) fn record(r: &Row) -> Res<EntitlementRecord> {
         counters,
         created_at: r.try_get(4)?,
         updated_at: r.try_get(5)?,
+        renewed_to: r.try_get(11)?,
     })
 }
 

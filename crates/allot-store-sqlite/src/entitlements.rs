@@ -13,14 +13,16 @@ use crate::cache::TermsCache;
 use crate::convert::{all, day, first, paged, placeholders, status_at, ts_at};
 use crate::error::{naming_account, Res};
 
-/// Columns 0..=3 are read by `entitlement`, 4..=5 are the timestamps and
-/// 6..=10 are read by `counters`.
+/// Columns 0..=3 are read by `entitlement`, 4..=5 are the timestamps,
+/// 6..=10 are read by `counters` and 11 is the latest successor.
 const RECORD: &str = "SELECT e.id, e.status, e.predecessor_id, e.terms, e.created_at, \
-    e.updated_at, b.period_index, b.used_milli, b.held_milli, b.carried_milli, b.channels \
+    e.updated_at, b.period_index, b.used_milli, b.held_milli, b.carried_milli, b.channels, \
+    (SELECT MAX(r.id) FROM entitlements r WHERE r.predecessor_id = e.id) \
     FROM entitlements e JOIN balances b ON b.entitlement_id = e.id";
 
 const RECORD_BY_ID: &str = "SELECT e.id, e.status, e.predecessor_id, e.terms, e.created_at, \
-    e.updated_at, b.period_index, b.used_milli, b.held_milli, b.carried_milli, b.channels \
+    e.updated_at, b.period_index, b.used_milli, b.held_milli, b.carried_milli, b.channels, \
+    (SELECT MAX(r.id) FROM entitlements r WHERE r.predecessor_id = e.id) \
     FROM entitlements e JOIN balances b ON b.entitlement_id = e.id WHERE e.id = ?1";
 
 /// An entitlement from columns `id, status, predecessor_id, terms`.
@@ -66,6 +68,7 @@ pub(crate) fn record(row: &Row, cache: &TermsCache) -> Res<EntitlementRecord> {
         created_at: ts_at(row, 4)?,
         updated_at: ts_at(row, 5)?,
         counters: counters(row, 6)?,
+        renewed_to: row.get(11)?,
     })
 }
 

@@ -26,8 +26,8 @@ use crate::tx::ImmediateTx;
 use crate::{api_keys, audit, cases, events, idempotency, parties, usage};
 
 pub(crate) struct SqliteTx<'c> {
-    tx: ImmediateTx<'c>,
-    cache: &'c TermsCache,
+    pub(crate) tx: ImmediateTx<'c>,
+    pub(crate) cache: &'c TermsCache,
 }
 
 /// Runs one shared sequence in its own transaction on this connection.
@@ -47,7 +47,8 @@ where
 }
 
 const LAGGING: &str = "SELECT e.id, e.status, e.predecessor_id, e.terms, e.created_at, \
-    e.updated_at, b.period_index, b.used_milli, b.held_milli, b.carried_milli, b.channels \
+    e.updated_at, b.period_index, b.used_milli, b.held_milli, b.carried_milli, b.channels, \
+    (SELECT MAX(r.id) FROM entitlements r WHERE r.predecessor_id = e.id) \
     FROM entitlements e JOIN balances b ON b.entitlement_id = e.id \
     WHERE (e.status = 'waiting' AND e.start_date <= ?1) \
        OR (e.status = 'active' AND e.end_date < ?1) \

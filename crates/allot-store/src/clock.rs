@@ -8,7 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 
-    /// The organization's calendar day; UTC until a timezone setting exists.
+    /// The organization's calendar day: UTC, unless the clock is a
+    /// `ZonedClock`.
     fn today(&self) -> NaiveDate {
         self.now().date_naive()
     }
@@ -53,5 +54,29 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(self.0.load(Ordering::SeqCst)).unwrap_or_default()
+    }
+}
+
+/// A clock whose days are the organization's: `today` turns at midnight in
+/// `zone` (`allot_core::zone`), daylight-saving time included.
+#[derive(Clone)]
+pub struct ZonedClock {
+    clock: Arc<dyn Clock>,
+    zone: allot_core::zone::Tz,
+}
+
+impl ZonedClock {
+    pub fn new(clock: Arc<dyn Clock>, zone: allot_core::zone::Tz) -> Self {
+        ZonedClock { clock, zone }
+    }
+}
+
+impl Clock for ZonedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn today(&self) -> NaiveDate {
+        allot_core::zone::today_in(self.zone, self.now())
     }
 }

@@ -12,13 +12,15 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod plan;
+pub mod schedule;
 pub mod sequences;
 pub mod store;
 pub mod write_path;
 
 pub use answer::{Answering, StoredAnswer};
 pub use audit::{AuditContext, AuditEntry};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, ZonedClock};
 pub use error::{StoreError, StoreResult};
+pub use schedule::ScheduleStore;
 pub use store::{Store, TransitionResult};
 pub use write_path::{KeyHold, SubmitError, WritePath, WritePathConfig};

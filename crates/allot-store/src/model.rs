@@ -40,6 +40,9 @@ pub struct EntitlementRecord {
     pub counters: Counters,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The latest renewal made from this entitlement (its successor's
+    /// `predecessor_id` is this one), automatic or not.
+    pub renewed_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -361,9 +361,10 @@ pub async fn insert_entitlement<T: WriteTx>(
     Ok(record)
 }
 
-fn fresh_record(entitlement: Entitlement, now: DateTime<Utc>) -> EntitlementRecord {
+pub(crate) fn fresh_record(entitlement: Entitlement, now: DateTime<Utc>) -> EntitlementRecord {
     EntitlementRecord {
         entitlement,
+        renewed_to: None,
         counters: Default::default(),
         created_at: now,
         updated_at: now,
@@ -420,7 +421,12 @@ pub struct Act<'a> {
     pub now: DateTime<Utc>,
 }
 
-fn event(kind: &str, entitlement_id: &str, data: serde_json::Value, now: DateTime<Utc>) -> Event {
+pub(crate) fn event(
+    kind: &str,
+    entitlement_id: &str,
+    data: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Event {
     Event {
         id: new_id("evt", now),
         kind: kind.to_string(),
@@ -430,7 +436,7 @@ fn event(kind: &str, entitlement_id: &str, data: serde_json::Value, now: DateTim
     }
 }
 
-fn transition_row(
+pub(crate) fn transition_row(
     id: &str,
     from: Status,
     to: Status,
@@ -494,7 +500,11 @@ pub async fn transition<T: WriteTx>(
         ));
         let data = json!({ "renewal_id": act.renewal_id });
         changes.events.push(event(kind, act.id, data, now));
-        (before.clone(), Some(fresh_record(renewal, now)))
+        let renewed = EntitlementRecord {
+            renewed_to: Some(act.renewal_id.to_string()),
+            ..before.clone()
+        };
+        (renewed, Some(fresh_record(renewal, now)))
     } else {
         let mut after = before.clone();
         after.entitlement.status = to;
@@ -544,32 +554,14 @@ pub async fn sync_statuses<T: WriteTx>(
     now: DateTime<Utc>,
 ) -> Result<u64, T::Error> {
     let now = stored_time(now);
-    let system = AuditContext::system();
     let mut changes = Changes::default();
-    for mut record in tx.lock_lagging(today, SYNC_LIMIT).await? {
+    for record in tx.lock_lagging(today, SYNC_LIMIT).await? {
         let e = &record.entitlement;
-        let (id, from) = (e.id.clone(), e.status);
-        let to = effective_status(from, e.terms.start_date, e.terms.end_date, today);
-        if to == from {
-            continue;
+        let to = effective_status(e.status, e.terms.start_date, e.terms.end_date, today);
+        if to != e.status {
+            let step = [(e.status, to)];
+            follow_dates(&mut changes, record.entitlement, &step, now);
         }
-        record.entitlement.status = to;
-        changes.entitlements.push(record.entitlement);
-        changes
-            .transitions
-            .push(transition_row(&id, from, to, "dates", "system", now));
-        let data = json!({ "from": from, "to": to, "actor": "system" });
-        let kind = event_for(Action::Activate, to).as_str();
-        changes.events.push(event(kind, &id, data, now));
-        changes.audit.push(AuditEntry::new(
-            &system,
-            "entitlement.follow_dates",
-            "entitlement",
-            &id,
-            Some(json!({ "status": from })),
-            Some(json!({ "status": to })),
-            now,
-        ));
     }
     let moved = changes.entitlements.len() as u64;
     if moved == 0 {
@@ -578,4 +570,61 @@ pub async fn sync_statuses<T: WriteTx>(
     tx.write(&changes, now).await?;
     tx.commit().await?;
     Ok(moved)
+}
+
+/// Stores the status the dates moved `entitlement` to (the last of
+/// `steps`), with its event, a transition (`dates`, by the system) per
+/// step, and one audit entry.
+pub(crate) fn follow_dates(
+    changes: &mut Changes,
+    entitlement: Entitlement,
+    steps: &[(Status, Status)],
+    now: DateTime<Utc>,
+) {
+    for &(from, to) in steps {
+        status_event(changes, &entitlement.id, from, to, now);
+    }
+    store_status(changes, entitlement, steps, now);
+}
+
+/// The event of one step the dates made.
+pub(crate) fn status_event(
+    changes: &mut Changes,
+    id: &str,
+    from: Status,
+    to: Status,
+    now: DateTime<Utc>,
+) {
+    let data = json!({ "from": from, "to": to, "actor": "system" });
+    let kind = event_for(Action::Activate, to).as_str();
+    changes.events.push(event(kind, id, data, now));
+}
+
+/// `follow_dates` without the events.
+pub(crate) fn store_status(
+    changes: &mut Changes,
+    mut entitlement: Entitlement,
+    steps: &[(Status, Status)],
+    now: DateTime<Utc>,
+) {
+    let (Some((from, _)), Some((_, to))) = (steps.first().copied(), steps.last().copied()) else {
+        return;
+    };
+    let id = entitlement.id.clone();
+    for &(from, to) in steps {
+        changes
+            .transitions
+            .push(transition_row(&id, from, to, "dates", "system", now));
+    }
+    entitlement.status = to;
+    changes.entitlements.push(entitlement);
+    changes.audit.push(AuditEntry::new(
+        &AuditContext::system(),
+        "entitlement.follow_dates",
+        "entitlement",
+        &id,
+        Some(json!({ "status": from })),
+        Some(json!({ "status": to })),
+        now,
+    ));
 }

@@ -14,6 +14,7 @@ use crate::model::{
     IdempotencyRecord, LedgerEntry, Page, Product, Transition,
 };
 use crate::plan::{BatchItem, CaseRecord, ItemAnswer, KeyWrite, Reservation};
+use crate::schedule::ScheduleStore;
 use crate::sequences::Act;
 
 /// The result of a lifecycle action: the entitlement it acted on, and for
@@ -35,6 +36,7 @@ pub struct TransitionResult {
 /// | `update_terms` | `entitlement.update` | entitlement | record → record |
 /// | `transition` | `entitlement.<action>` | entitlement | record → record (renew: `{"renewal": new record}`) |
 /// | `sync_statuses` | `entitlement.follow_dates` (system) | entitlement | `{"status"}` → `{"status"}` |
+/// | `run_schedule` | `entitlement.follow_dates`, `entitlement.period_reset` (`{"period_index"}` → `{"period_index"}`), `entitlement.auto_renew` (– → `{"renewal"}`), all by the system | entitlement | |
 /// | `insert_api_key` / `revoke_api_key` | `api_key.create` / `api_key.revoke` | key (never its hash) | key → key |
 /// | `apply_batch` | what `plan_batch` lists in `Plan::audit` | | |
 ///
@@ -42,7 +44,7 @@ pub struct TransitionResult {
 /// idempotency key, the answer the client gets is recorded in the same
 /// transaction as the change (the write path records its own).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ScheduleStore + Send + Sync + 'static {
     /// Which backend this is: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 
