@@ -9,12 +9,14 @@ pub mod cases;
 pub mod decide;
 pub mod entitlement;
 pub mod events;
+pub mod forecast;
 pub mod idempotency;
 pub mod invalid;
 pub mod lifecycle;
 pub mod matching;
 pub mod period;
 pub mod quantity;
+pub mod report;
 pub mod terms;
 
 #[cfg(any(test, feature = "test-support"))]
