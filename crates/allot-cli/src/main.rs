@@ -7,6 +7,7 @@ mod demo;
 mod failure;
 mod login;
 mod render;
+mod report;
 mod settings;
 
 use std::process::ExitCode;
@@ -65,6 +66,11 @@ enum Command {
     /// The rest of the API.
     #[command(flatten)]
     Api(api::ApiCommand),
+    /// Reports: consumption, approaching-limit, expiring, unused, forecast (`-o table|csv|json`).
+    Report {
+        #[command(subcommand)]
+        command: report::ReportCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Client(command) => command.run().await,
         Command::Api(command) => command.run().await,
+        Command::Report { command } => command.run().await,
     }
 }
 

@@ -447,3 +447,96 @@ fn completions_and_the_manual_page_are_printed() {
     let (exit, _, stderr) = allot_exit(&["completions", "cmd.exe"]);
     assert_eq!(exit, Some(2), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_commands_print_tables_csv_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        db: format!("sqlite://{}", dir.path().join("report.db").display()),
+        listen: "127.0.0.1:0".into(),
+        ..Config::default()
+    };
+    let store = allot_server::open_store(&config).await.unwrap();
+    store.migrate().await.unwrap();
+    let (_, admin) = create_key(
+        store.as_ref(),
+        Role::Admin,
+        None,
+        None,
+        SystemClock.now(),
+        &allot_server::auth::operator(),
+    )
+    .await
+    .unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let running = allot_server::start(&config, store, clock).await.unwrap();
+    let url = running.url();
+    let http = reqwest::Client::new();
+    let post = |path: String, body: Value| {
+        http.post(format!("{url}{path}"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    let id = |v: Value| v["id"].as_str().unwrap().to_string();
+    let acc = id(post("/v1/accounts".into(), json!({ "name": "Acme" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap());
+    let today = chrono::Utc::now().date_naive();
+    let ent = id(post("/v1/entitlements".into(), json!({ "account_id": acc, "name": "Cases", "unit": "cases", "total": 10,
+        "start_date": today.to_string(), "end_date": (today + chrono::Duration::days(20)).to_string() }))
+        .await.unwrap().json().await.unwrap());
+    post(format!("/v1/entitlements/{ent}/activate"), json!({}))
+        .await
+        .unwrap();
+    post(
+        format!("/v1/entitlements/{ent}/usage"),
+        json!({ "quantity": 9 }),
+    )
+    .await
+    .unwrap();
+
+    let remote = ["--url", url.as_str(), "--key", admin.as_str()];
+    let (ok, out) = allot(&[&["report", "approaching-limit"][..], &remote].concat());
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.trim().lines().collect();
+    assert!(
+        lines[0].starts_with("ENTITLEMENT_ID") && lines[0].contains("  ACCOUNT_ID"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with(&ent) && lines[1].contains("approaching"),
+        "{out}"
+    );
+    let (ok, out) = allot(&[&["report", "expiring", "-o", "csv"][..], &remote].concat());
+    assert!(ok, "{out}");
+    let lines: Vec<&str> = out.trim().lines().collect();
+    assert_eq!(
+        lines[0],
+        "entitlement_id,account_id,name,unit,end_date,days_left,auto_renew,total,used,unused"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{ent},{acc},Cases,cases,")),
+        "{out}"
+    );
+    assert!(lines[1].ends_with(",20,false,10,9,1"), "{out}");
+    let (ok, out) = allot(&[&["report", "forecast", "-o", "json"][..], &remote].concat());
+    assert!(ok, "{out}");
+    assert_eq!(json_of(&out)["items"][0]["entitlement_id"], json!(ent));
+    for report in ["consumption", "unused"] {
+        let (ok, out) = allot(&[&["report", report][..], &remote].concat());
+        assert!(ok && out.starts_with("ENTITLEMENT_ID"), "{report}: {out}");
+    }
+    assert_fails(
+        &[
+            &["report", "expiring", "--within-days", "9999"][..],
+            &remote,
+        ]
+        .concat(),
+        6,
+        "within_days",
+    );
+}

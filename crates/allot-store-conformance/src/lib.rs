@@ -182,6 +182,7 @@ macro_rules! conformance_tests {
             audit::sync_and_api_keys_are_audited,
             audit::list_audit_filters_and_pages,
             audit::the_write_path_audits_cases_and_reservations,
+            reports::ledger_sums_by_period_and_by_day,
         );
     };
 }

@@ -18,6 +18,7 @@ mod lifecycle;
 mod migrate;
 mod parties;
 mod pool;
+mod reports;
 mod transaction;
 mod tx;
 mod usage;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod plan;
+pub mod reports;
 pub mod sequences;
 pub mod store;
 pub mod write_path;

@@ -16,5 +16,6 @@ mod entitlements;
 mod errors;
 mod openapi;
 mod parties;
+mod reports;
 mod roles;
 mod usage;
