@@ -191,9 +191,15 @@ mod tests {
         assert_eq!(f.exhausted_on, Some(day(2026, 1, 20)));
         let before = forecast(&Pace {
             term_start: day(2026, 2, 1),
-            ..pace
+            ..pace.clone()
         });
         assert_eq!(before.observed_days, 0);
+        let first_day = forecast(&Pace {
+            term_start: day(2026, 1, 10),
+            ..pace.clone()
+        });
+        assert_eq!(first_day.observed_days, 1);
+        assert_eq!(first_day.exhausted_on, Some(day(2026, 1, 11)));
         assert_eq!(
             (before.outlook, before.exhausted_on),
             (Outlook::Lasts, None)

@@ -104,8 +104,10 @@ pub fn closed_periods(
     };
     let mut out = Vec::new();
     let mut carried = Quantity::ZERO;
-    let mut index = 0;
-    while let Some(window) = window_of(ent, index).filter(|w| w.end < today) {
+    for index in 0..periods_in_term(ent) {
+        let Some(window) = window_of(ent, index).filter(|w| w.end < today) else {
+            break;
+        };
         let counters = Counters {
             period_index: index,
             used: used_in(index),
@@ -124,7 +126,6 @@ pub fn closed_periods(
             carried_out: next.carried,
         });
         carried = next.carried;
-        index += 1;
     }
     out
 }
@@ -258,7 +259,11 @@ mod tests {
         let mut quarters = terms();
         quarters.period = Period::Quarter;
         quarters.end_date = day(2026, 4, 1);
-        assert_eq!(periods_in_term(&active(quarters)), 2);
+        let quarters = active(quarters);
+        assert_eq!(periods_in_term(&quarters), 2);
+        // The last period may be a single day: the term's last.
+        let last = window_of(&quarters, 1).unwrap();
+        assert_eq!((last.start, last.end), (day(2026, 4, 1), day(2026, 4, 1)));
     }
 
     #[test]
