@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Query, MAX_CURSOR};
+use crate::extract::Query;
 use crate::state::AppState;
 use crate::views::{status_today, Listing};
 
@@ -213,18 +213,19 @@ impl Position {
         format!("{}~{}", self.key, self.rank)
     }
 
-    /// A cursor this service issued, or a 422 naming `cursor`.
-    pub fn parse_cursor(page: &Page) -> ApiResult<Option<Position>> {
-        let Some(text) = &page.after else {
-            return Ok(None);
-        };
-        let bad = || ApiError::field("cursor", "is not a cursor this service issued");
-        let (key, rank) = text.rsplit_once('~').ok_or_else(bad)?;
-        let rank = rank.parse().map_err(|_| bad())?;
-        if key.is_empty() || text.len() > MAX_CURSOR {
-            return Err(bad());
-        }
-        Ok(Some(Position::new(key, rank)))
+    /// The position a cursor names. Any text is a position (the page
+    /// starts after it), as with every other list of this service.
+    pub fn parse_cursor(page: &Page) -> Option<Position> {
+        let text = page.after.as_ref()?;
+        Some(
+            match text
+                .rsplit_once('~')
+                .and_then(|(key, rank)| Some((key, rank.parse().ok()?)))
+            {
+                Some((key, rank)) => Position::new(key, rank),
+                None => Position::after_all(text.as_str()),
+            },
+        )
     }
 }
 
@@ -237,12 +238,12 @@ pub struct Pager<R> {
 }
 
 impl<R> Pager<R> {
-    pub fn new(page: &Page) -> ApiResult<Self> {
-        Ok(Pager {
+    pub fn new(page: &Page) -> Self {
+        Pager {
             limit: page.limit as usize,
-            after: Position::parse_cursor(page)?,
+            after: Position::parse_cursor(page),
             rows: Vec::new(),
-        })
+        }
     }
 
     /// The entitlement id to scan from: the cursor's, when its key is one.
@@ -293,8 +294,8 @@ pub struct IdOrder<'a, R> {
 }
 
 impl<'a, R> IdOrder<'a, R> {
-    pub fn start(state: &'a AppState, scope: Scope, page: &Page) -> ApiResult<Self> {
-        let pager = Pager::new(page)?;
+    pub fn start(state: &'a AppState, scope: Scope, page: &Page) -> Self {
+        let pager = Pager::new(page);
         // The cursor's own entitlement may have rows left: scan from just
         // before it (rows at or before the cursor are dropped by the pager).
         let start = pager.resume_at().map(|id| {
@@ -302,11 +303,11 @@ impl<'a, R> IdOrder<'a, R> {
             before.pop();
             before
         });
-        Ok(IdOrder {
+        IdOrder {
             scan: Scanner::new(state, scope, start),
             pager,
             stopped_at: None,
-        })
+        }
     }
 
     pub async fn next_batch(&mut self) -> ApiResult<Option<Vec<EntitlementRecord>>> {

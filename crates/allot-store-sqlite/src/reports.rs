@@ -4,7 +4,7 @@ use allot_core::Quantity;
 use allot_store::reports::{DayUsage, PeriodUsage, ReportStore, MAX_SUMMARY_ENTITLEMENTS};
 use allot_store::StoreResult;
 use async_trait::async_trait;
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
@@ -45,8 +45,7 @@ fn usage_by_day(
         return Ok(Vec::new());
     }
     // Times are RFC 3339 UTC text: a day's entries sort from its date on,
-    // before the next day's date.
-    let until = to.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
+    // and before its date followed by "T99" (hours never reach 99).
     let sql = format!(
         "SELECT entitlement_id, substr(created_at, 1, 10), SUM(quantity_milli) FROM ledger \
          WHERE entitlement_id IN ({}) AND created_at >= ? AND created_at < ? \
@@ -56,7 +55,7 @@ fn usage_by_day(
     );
     let mut args: Vec<Value> = ids.iter().cloned().map(Value::Text).collect();
     args.push(Value::Text(day(from)));
-    args.push(Value::Text(day(until)));
+    args.push(Value::Text(format!("{}T99", day(to))));
     all(
         &mut *conn.prepare_cached(&sql)?,
         params_from_iter(args),

@@ -132,10 +132,12 @@ pub async fn list(
     let scope = crate::reporting::Scope::parse(&query, &principal, true)?;
     let percent_gte = match query.get("percent_used_gte") {
         None => None,
+        // Any number the document allows, compared with the exact percent
+        // (hundredths) as a double.
         Some(v) => Some(
-            v.parse::<allot_core::Quantity>()
+            v.parse::<f64>()
                 .ok()
-                .filter(|p| !p.is_negative() && *p <= allot_core::Quantity::whole(1_000_000))
+                .filter(|p| (0.0..=1_000_000.0).contains(p))
                 .ok_or_else(|| {
                     ApiError::field("percent_used_gte", "must be a number from 0 to 1000000")
                 })?,
@@ -150,7 +152,7 @@ pub async fn list(
         for r in batch {
             let balance = allot_core::balance::balance(&r.entitlement, &r.counters, today);
             let percent_used = allot_core::report::percent_used(&balance);
-            if percent_gte.is_some_and(|gte| percent_used.is_none_or(|p| p < gte)) {
+            if percent_gte.is_some_and(|gte| percent_used.is_none_or(|p| p.as_f64() < gte)) {
                 continue;
             }
             if items.len() == limit {

@@ -48,7 +48,8 @@ fn bounded(query: &Query, name: &str, default: u32, min: u32, max: u32) -> ApiRe
     }
 }
 
-/// A day of the years 1 to 9999 (what both databases hold).
+/// A day of the years 1900 to 9999, as entitlement dates are (the
+/// document states it with a pattern).
 fn date(query: &Query, name: &str) -> ApiResult<Option<NaiveDate>> {
     use chrono::Datelike;
     query
@@ -56,9 +57,12 @@ fn date(query: &Query, name: &str) -> ApiResult<Option<NaiveDate>> {
         .map(|v| {
             NaiveDate::parse_from_str(v, "%Y-%m-%d")
                 .ok()
-                .filter(|d| (1..=9999).contains(&d.year()))
+                .filter(|d| (1900..=9999).contains(&d.year()))
                 .ok_or_else(|| {
-                    ApiError::field(name, "must be a date (YYYY-MM-DD) of the years 1 to 9999")
+                    ApiError::field(
+                        name,
+                        "must be a date (YYYY-MM-DD) of the years 1900 to 9999",
+                    )
                 })
         })
         .transpose()
@@ -109,7 +113,7 @@ pub async fn consumption(
     let page = query.page()?;
     let scope = Scope::parse(&query, &principal, true)?;
     let today = state.clock.today();
-    let mut run = IdOrder::start(&state, scope, &page)?;
+    let mut run = IdOrder::start(&state, scope, &page);
     while let Some(batch) = run.next_batch().await? {
         let mut term_used: HashMap<String, Quantity> = HashMap::new();
         for u in state.store.usage_by_period(&ids(&batch)).await? {
@@ -153,7 +157,7 @@ pub async fn approaching_limit(
     let threshold = Quantity::whole(i64::from(bounded(&query, "threshold", 80, 0, 1000)?));
     let scope = Scope::parse(&query, &principal, false)?.by_default(&[Status::Active]);
     let today = state.clock.today();
-    let mut pager = Pager::new(&page)?;
+    let mut pager = Pager::new(&page);
     for r in everything(&state, scope).await? {
         let b = balance_today(&r, today);
         let standing = limit_state(b.remaining, percent_used(&b), threshold);
@@ -195,7 +199,7 @@ pub async fn expiring(
     let last = today
         .checked_add_days(Days::new(u64::from(within)))
         .unwrap_or(NaiveDate::MAX);
-    let mut pager = Pager::new(&page)?;
+    let mut pager = Pager::new(&page);
     for r in everything(&state, scope).await? {
         let end = r.entitlement.terms.end_date;
         if end < today || end > last {
@@ -211,8 +215,8 @@ pub async fn expiring(
 }
 
 #[utoipa::path(get, path = "/v1/reports/unused", operation_id = "report_unused", tag = "reports",
-    params(("from" = Option<NaiveDate>, Query, description = "Periods ending on or after this day; a year before `to` when absent."),
-        ("to" = Option<NaiveDate>, Query, description = "Periods ending on or before this day; today when absent."),
+    params(("from" = Option<NaiveDate>, Query, pattern = "^(?:19[0-9]{2}|[2-9][0-9]{3})-", description = "Periods ending on or after this day; a year before `to` when absent."),
+        ("to" = Option<NaiveDate>, Query, pattern = "^(?:19[0-9]{2}|[2-9][0-9]{3})-", description = "Periods ending on or before this day; today when absent."),
         crate::reporting::ScopeParams, crate::reporting::FormatParam, crate::extract::PageParams),
     responses((status = 200, description = "Each closed period (the term, without periods) of active and expired limited entitlements ending in the window: total, what rolled in, used, unused. Computed from the ledger.", content((Listing<UnusedRow> = "application/json"), (String = "text/csv")), headers(("next-cursor" = String, description = "On a CSV answer: the cursor of the next page (absent on the last)."))),
         (status = 422, body = ErrorBody)))]
@@ -228,7 +232,7 @@ pub async fn unused(
     let (from, to) = span(&query, today, 365)?;
     let scope =
         Scope::parse(&query, &principal, false)?.by_default(&[Status::Active, Status::Expired]);
-    let mut run = IdOrder::start(&state, scope, &page)?;
+    let mut run = IdOrder::start(&state, scope, &page);
     while let Some(batch) = run.next_batch().await? {
         for (r, periods) in closed_in(&state, &batch, today).await? {
             for p in periods
@@ -271,8 +275,8 @@ async fn closed_in<'r>(
 }
 
 #[utoipa::path(get, path = "/v1/reports/unused/by-account", operation_id = "report_unused_by_account", tag = "reports",
-    params(("from" = Option<NaiveDate>, Query, description = "Periods ending on or after this day; a year before `to` when absent."),
-        ("to" = Option<NaiveDate>, Query, description = "Periods ending on or before this day; today when absent."),
+    params(("from" = Option<NaiveDate>, Query, pattern = "^(?:19[0-9]{2}|[2-9][0-9]{3})-", description = "Periods ending on or after this day; a year before `to` when absent."),
+        ("to" = Option<NaiveDate>, Query, pattern = "^(?:19[0-9]{2}|[2-9][0-9]{3})-", description = "Periods ending on or before this day; today when absent."),
         crate::reporting::ScopeParams, crate::reporting::FormatParam, crate::extract::PageParams),
     responses((status = 200, description = "The unused report rolled up per account and unit, by account id.", content((Listing<UnusedByAccountRow> = "application/json"), (String = "text/csv")), headers(("next-cursor" = String, description = "On a CSV answer: the cursor of the next page (absent on the last)."))),
         (status = 422, body = ErrorBody)))]
@@ -317,7 +321,7 @@ pub async fn unused_by_account(
             }
         }
     }
-    let mut pager = Pager::new(&page)?;
+    let mut pager = Pager::new(&page);
     for ((account, unit), row) in totals {
         if row.periods > 0 {
             pager.push(Position::new(format!("{account}.{unit}"), 0), row);
@@ -394,7 +398,7 @@ pub async fn forecast_report(
     let window = window_days(&query)?;
     let scope = Scope::parse(&query, &principal, false)?.by_default(&[Status::Active]);
     let today = state.clock.today();
-    let mut run = IdOrder::start(&state, scope, &page)?;
+    let mut run = IdOrder::start(&state, scope, &page);
     while let Some(batch) = run.next_batch().await? {
         let projected = forecasts(&state, &batch, window, today).await?;
         for (r, (remaining, f)) in batch.iter().zip(projected) {
@@ -411,8 +415,8 @@ pub async fn forecast_report(
     params(("entitlement_id" = Option<String>, Query, description = "One entitlement's series; this or `account_id` is required."),
         ("account_id" = Option<String>, Query, description = "A series per entitlement of the account."),
         ("bucket" = Option<String>, Query, description = "day, week (ISO, from Monday) or month; day when absent.", pattern = "^(day|week|month)$"),
-        ("from" = Option<NaiveDate>, Query, description = "First day; 29 days before `to` when absent."),
-        ("to" = Option<NaiveDate>, Query, description = "Last day; today when absent."),
+        ("from" = Option<NaiveDate>, Query, pattern = "^(?:19[0-9]{2}|[2-9][0-9]{3})-", description = "First day; 29 days before `to` when absent."),
+        ("to" = Option<NaiveDate>, Query, pattern = "^(?:19[0-9]{2}|[2-9][0-9]{3})-", description = "Last day; today when absent."),
         crate::reporting::FormatParam, crate::extract::PageParams),
     responses((status = 200, description = "Net use per bucket, every bucket overlapping the days asked (zero when nothing was used), by entitlement then bucket.", content((Listing<UsagePointRow> = "application/json"), (String = "text/csv")), headers(("next-cursor" = String, description = "On a CSV answer: the cursor of the next page (absent on the last)."))),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -432,7 +436,7 @@ pub async fn usage_over_time(
     let today = state.clock.today();
     let (from, to) = span(&query, today, 29)?;
     let (first, last) = (bucket.start(from), bucket.end(to));
-    let mut pager = Pager::new(&page)?;
+    let mut pager = Pager::new(&page);
     let series = |pager: &mut Pager<UsagePointRow>,
                   r: &EntitlementRecord,
                   used: &BTreeMap<NaiveDate, Quantity>| {
@@ -467,7 +471,7 @@ pub async fn usage_over_time(
         }
         (None, Some(_)) => {
             let scope = Scope::parse(&query, &principal, false)?;
-            let mut run = IdOrder::start(&state, scope, &page)?;
+            let mut run = IdOrder::start(&state, scope, &page);
             while let Some(batch) = run.next_batch().await? {
                 let used = daily(&state, &batch, first, last).await?;
                 for r in &batch {

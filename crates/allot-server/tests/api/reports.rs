@@ -368,7 +368,16 @@ async fn consumption_has_period_term_and_channel_figures(app: TestApp) {
         ids(&ok(&app, "/v1/reports/consumption?unit=hours").await),
         vec![unlimited]
     );
-    for bad in ["format=xml", "cursor=nonsense", "status=gone", "limit=0"] {
+    // Any cursor is a place to start after, as in every list.
+    assert_eq!(
+        ok(&app, &format!("/v1/reports/consumption?cursor={over}")).await["items"],
+        json!([])
+    );
+    assert_eq!(
+        ids(&ok(&app, "/v1/reports/consumption?cursor=ent_").await).len(),
+        4
+    );
+    for bad in ["format=xml", "status=gone", "limit=0"] {
         let answer = app.get(&format!("/v1/reports/consumption?{bad}")).await;
         assert_eq!(
             answer.status,
@@ -627,14 +636,18 @@ async fn unused_replays_closed_periods_with_rollover(app: TestApp) {
         ])
     );
     assert_csv_equals_json(&app, "/v1/reports/unused/by-account").await;
-    let reversed = app
-        .get("/v1/reports/unused?from=2026-03-01&to=2026-02-01")
-        .await;
-    assert_eq!(reversed.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        reversed.body["error"]["details"]["fields"][0]["field"],
-        "from"
-    );
+    for bad in [
+        "from=2026-03-01&to=2026-02-01",
+        "from=1899-12-31",
+        "from=2010-01-01&to=2026-01-01",
+    ] {
+        let refused = app.get(&format!("/v1/reports/unused?{bad}")).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(
+            refused.body["error"]["details"]["fields"][0]["field"],
+            "from"
+        );
+    }
 }
 
 async fn a_case_every_three_days_runs_out_on_the_day_forecast(app: TestApp) {
