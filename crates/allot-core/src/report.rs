@@ -316,6 +316,13 @@ mod tests {
         assert_eq!(closed[2].window.end, day(2026, 3, 31));
         // On the last day of March, March has not ended.
         assert_eq!(closed_periods(&ent, day(2026, 3, 31), used).len(), 2);
+        // What rolled in is spent before it rolls on: 3 in, 11 used of 13.
+        let used = |i: i64| if i == 0 { whole(4) } else { whole(11) };
+        let february = &closed_periods(&ent, day(2026, 3, 1), used)[1];
+        assert_eq!(
+            (february.carried_in, february.unused, february.carried_out),
+            (whole(3), whole(2), whole(2))
+        );
     }
 
     #[test]
