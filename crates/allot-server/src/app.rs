@@ -8,7 +8,9 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::ApiError;
-use crate::routes::{audit, cases, entitlements, keys, parties, reports, system, usage};
+use crate::routes::{
+    audit, cases, entitlements, keys, parties, report_totals, reports, system, usage,
+};
 use crate::state::AppState;
 use crate::{auth, idempotency, telemetry};
 
@@ -82,6 +84,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(audit::list))
         .route("/v1/reports/consumption", get(reports::consumption))
         .route(
+            "/v1/reports/consumption/totals",
+            get(report_totals::consumption_totals),
+        )
+        .route(
             "/v1/reports/approaching-limit",
             get(reports::approaching_limit),
         )
@@ -89,7 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reports/unused", get(reports::unused))
         .route(
             "/v1/reports/unused/by-account",
-            get(reports::unused_by_account),
+            get(report_totals::unused_by_account),
         )
         .route("/v1/reports/forecast", get(reports::forecast_report))
         .route("/v1/reports/usage-over-time", get(reports::usage_over_time));

@@ -18,7 +18,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, cases, entitlements, keys, parties, reports, usage};
+use crate::routes::{audit, cases, entitlements, keys, parties, report_totals, reports, usage};
 
 struct BearerAuth;
 
@@ -390,7 +390,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         keys::create, keys::list, keys::revoke,
         audit::list,
         reports::consumption, reports::approaching_limit, reports::expiring, reports::unused,
-        reports::unused_by_account, reports::forecast_report, reports::usage_over_time,
+        report_totals::unused_by_account, report_totals::consumption_totals, reports::forecast_report, reports::usage_over_time,
     )
 )]
 pub struct ApiDoc;

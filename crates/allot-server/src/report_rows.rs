@@ -329,6 +329,44 @@ pub fn unused_row(r: &EntitlementRecord, p: &ClosedPeriod) -> UnusedRow {
     }
 }
 
+/// The current period summed per account and unit, or per unit.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsumptionTotalRow {
+    /// Null on a row per unit over every account.
+    pub account_id: Option<String>,
+    pub unit: String,
+    pub entitlements: u64,
+    /// Of which unlimited: their use counts in `used` and `held`, nothing in the other sums.
+    pub unlimited: u64,
+    #[schema(value_type = f64)]
+    pub total: Quantity,
+    #[schema(value_type = f64)]
+    pub carried_over: Quantity,
+    #[schema(value_type = f64)]
+    pub used: Quantity,
+    #[schema(value_type = f64)]
+    pub held: Quantity,
+    #[schema(value_type = f64)]
+    pub remaining: Quantity,
+    #[schema(value_type = f64)]
+    pub overage: Quantity,
+}
+
+impl CsvRow for ConsumptionTotalRow {
+    const COLUMNS: &'static [&'static str] = &[
+        "account_id",
+        "unit",
+        "entitlements",
+        "unlimited",
+        "total",
+        "carried_over",
+        "used",
+        "held",
+        "remaining",
+        "overage",
+    ];
+}
+
 /// Unused allotment of one account in one unit, over the periods shown.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UnusedByAccountRow {

@@ -70,7 +70,11 @@ fn date(query: &Query, name: &str) -> ApiResult<Option<NaiveDate>> {
 
 /// `from` and `to` (both included), `to` defaulting to today and `from`
 /// to `default_days` before it.
-fn span(query: &Query, today: NaiveDate, default_days: u64) -> ApiResult<(NaiveDate, NaiveDate)> {
+pub(crate) fn span(
+    query: &Query,
+    today: NaiveDate,
+    default_days: u64,
+) -> ApiResult<(NaiveDate, NaiveDate)> {
     let to = date(query, "to")?.unwrap_or(today);
     let from = match date(query, "from")? {
         Some(from) => from,
@@ -90,12 +94,16 @@ fn span(query: &Query, today: NaiveDate, default_days: u64) -> ApiResult<(NaiveD
     Ok((from, to))
 }
 
-fn start(principal: &Principal, query: &Query, headers: &HeaderMap) -> ApiResult<Format> {
+pub(crate) fn start(
+    principal: &Principal,
+    query: &Query,
+    headers: &HeaderMap,
+) -> ApiResult<Format> {
     principal.require(Permission::Read)?;
     Format::of(query, headers)
 }
 
-fn balance_today(r: &EntitlementRecord, today: NaiveDate) -> Balance {
+pub(crate) fn balance_today(r: &EntitlementRecord, today: NaiveDate) -> Balance {
     balance(&r.entitlement, &r.counters, today)
 }
 
@@ -250,7 +258,7 @@ pub async fn unused(
 }
 
 /// The closed periods of each limited entitlement of a batch.
-async fn closed_in<'r>(
+pub(crate) async fn closed_in<'r>(
     state: &AppState,
     batch: &'r [EntitlementRecord],
     today: NaiveDate,
@@ -272,62 +280,6 @@ async fn closed_in<'r>(
             (r, closed_periods(&r.entitlement, today, used_in))
         })
         .collect())
-}
-
-#[utoipa::path(get, path = "/v1/reports/unused/by-account", operation_id = "report_unused_by_account", tag = "reports",
-    params(("from" = Option<NaiveDate>, Query, pattern = "^(?:19[0-9]{2}|[2-9][0-9]{3})-", description = "Periods ending on or after this day; a year before `to` when absent."),
-        ("to" = Option<NaiveDate>, Query, pattern = "^(?:19[0-9]{2}|[2-9][0-9]{3})-", description = "Periods ending on or before this day; today when absent."),
-        crate::reporting::ScopeParams, crate::reporting::FormatParam, crate::extract::PageParams),
-    responses((status = 200, description = "The unused report rolled up per account and unit, by account id.", content((Listing<UnusedByAccountRow> = "application/json"), (String = "text/csv")), headers(("next-cursor" = String, description = "On a CSV answer: the cursor of the next page (absent on the last)."))),
-        (status = 422, body = ErrorBody)))]
-pub async fn unused_by_account(
-    State(state): State<AppState>,
-    principal: Principal,
-    query: Query,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let format = start(&principal, &query, &headers)?;
-    let page = query.page()?;
-    let today = state.clock.today();
-    let (from, to) = span(&query, today, 365)?;
-    let scope =
-        Scope::parse(&query, &principal, false)?.by_default(&[Status::Active, Status::Expired]);
-    let records = everything(&state, scope).await?;
-    let mut totals: BTreeMap<(String, String), UnusedByAccountRow> = BTreeMap::new();
-    for batch in records.chunks(allot_store::reports::MAX_SUMMARY_ENTITLEMENTS) {
-        for (r, periods) in closed_in(&state, batch, today).await? {
-            let t = &r.entitlement.terms;
-            let unit = t.unit.as_str().to_string();
-            let row = totals
-                .entry((t.account_id.clone(), unit.clone()))
-                .or_insert_with(|| UnusedByAccountRow {
-                    account_id: t.account_id.clone(),
-                    unit,
-                    periods: 0,
-                    allowed: Quantity::ZERO,
-                    used: Quantity::ZERO,
-                    unused: Quantity::ZERO,
-                    overage: Quantity::ZERO,
-                });
-            for p in periods
-                .iter()
-                .filter(|p| from <= p.window.end && p.window.end <= to)
-            {
-                row.periods += 1;
-                row.allowed += p.total + p.carried_in;
-                row.used += p.used;
-                row.unused += p.unused;
-                row.overage += p.overage;
-            }
-        }
-    }
-    let mut pager = Pager::new(&page);
-    for ((account, unit), row) in totals {
-        if row.periods > 0 {
-            pager.push(Position::new(format!("{account}.{unit}"), 0), row);
-        }
-    }
-    respond(format, pager.finish(None, |row| row))
 }
 
 /// The forecast of each entitlement of a batch, over `window_days`.

@@ -368,6 +368,53 @@ async fn consumption_has_period_term_and_channel_figures(app: TestApp) {
         ids(&ok(&app, "/v1/reports/consumption?unit=hours").await),
         vec![unlimited]
     );
+    let totals = ok(&app, "/v1/reports/consumption/totals").await;
+    let per = |account: Value, unit: &str, n: u64, unlimited: u64, figures: [Value; 6]| {
+        let [total, carried_over, used, held, remaining, overage] = figures;
+        json!({ "account_id": account, "unit": unit, "entitlements": n, "unlimited": unlimited,
+            "total": total, "carried_over": carried_over, "used": used, "held": held,
+            "remaining": remaining, "overage": overage })
+    };
+    assert_eq!(
+        totals["items"],
+        json!([
+            per(
+                json!(a),
+                "cases",
+                1,
+                0,
+                [json!(10), json!(2), json!(4), json!(0), json!(8), json!(0)]
+            ),
+            per(
+                json!(a),
+                "hours",
+                1,
+                1,
+                [json!(0), json!(0), json!(1.5), json!(0), json!(0), json!(0)]
+            ),
+            per(
+                json!(a),
+                "visits",
+                1,
+                0,
+                [json!(2), json!(0), json!(3), json!(0), json!(-1), json!(1)]
+            ),
+        ])
+    );
+    let by_unit = ok(&app, "/v1/reports/consumption/totals?by=unit&unit=visits").await;
+    assert_eq!(
+        by_unit["items"],
+        json!([per(
+            Value::Null,
+            "visits",
+            1,
+            0,
+            [json!(2), json!(0), json!(3), json!(0), json!(-1), json!(1)]
+        )])
+    );
+    assert_csv_equals_json(&app, "/v1/reports/consumption/totals?by=unit").await;
+    let bad_by = app.get("/v1/reports/consumption/totals?by=owner").await;
+    assert_eq!(bad_by.body["error"]["details"]["fields"][0]["field"], "by");
     // Any cursor is a place to start after, as in every list.
     assert_eq!(
         ok(&app, &format!("/v1/reports/consumption?cursor={over}")).await["items"],

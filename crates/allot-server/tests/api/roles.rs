@@ -97,6 +97,7 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("POST",   "/v1/api-keys/{key}/revoke",              None,                                           [204, 403, 403, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/audit",                              None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/reports/consumption",                None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/reports/consumption/totals",         None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("GET",    "/v1/reports/approaching-limit",          None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("GET",    "/v1/reports/expiring",                   None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("GET",    "/v1/reports/unused",                     None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
