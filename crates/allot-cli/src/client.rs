@@ -221,6 +221,28 @@ impl Remote {
         output::print(self.output, body, human)
     }
 
+    /// `GET {url}{path}` with `query`, the body as text (CSV).
+    pub async fn get_text(&self, path: &str, query: &[(&str, String)]) -> Result<String, Failure> {
+        let response = self
+            .client()
+            .get(format!("{}{path}", self.url()))
+            .query(query)
+            .bearer_auth(self.key()?)
+            .send()
+            .await
+            .map_err(|e| Failure::Unreachable {
+                url: self.url(),
+                cause: e.to_string(),
+            })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return Err(Failure::answered(status.as_u16(), &body));
+        }
+        Ok(text)
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
         let unreachable = |e: reqwest::Error| Failure::Unreachable {
             url: self.url(),

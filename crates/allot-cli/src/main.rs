@@ -12,6 +12,7 @@ mod output;
 mod paging;
 mod progress;
 mod render;
+mod report;
 mod settings;
 
 use std::process::ExitCode;
@@ -83,6 +84,12 @@ enum Command {
     /// The rest of the API.
     #[command(flatten)]
     Api(api::ApiCommand),
+    /// Reports: consumption, approaching-limit, expiring, unused, forecast (`-o table|csv|json`).
+    #[command(after_help = examples!("allot report approaching-limit", "allot report unused -o csv"))]
+    Report {
+        #[command(subcommand)]
+        command: report::ReportCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +190,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Client(command) => command.run().await,
         Command::Api(command) => command.run().await,
+        Command::Report { command } => command.run().await,
     }
 }
 

@@ -8,7 +8,9 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::ApiError;
-use crate::routes::{audit, cases, entitlements, keys, parties, system, usage};
+use crate::routes::{
+    audit, cases, entitlements, keys, parties, report_totals, reports, system, usage,
+};
 use crate::state::AppState;
 use crate::{auth, idempotency, telemetry};
 
@@ -79,7 +81,24 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(cases::delete_time),
         )
         .route("/v1/api-keys", get(keys::list))
-        .route("/v1/audit", get(audit::list));
+        .route("/v1/audit", get(audit::list))
+        .route("/v1/reports/consumption", get(reports::consumption))
+        .route(
+            "/v1/reports/consumption/totals",
+            get(report_totals::consumption_totals),
+        )
+        .route(
+            "/v1/reports/approaching-limit",
+            get(reports::approaching_limit),
+        )
+        .route("/v1/reports/expiring", get(reports::expiring))
+        .route("/v1/reports/unused", get(reports::unused))
+        .route(
+            "/v1/reports/unused/by-account",
+            get(report_totals::unused_by_account),
+        )
+        .route("/v1/reports/forecast", get(reports::forecast_report))
+        .route("/v1/reports/usage-over-time", get(reports::usage_over_time));
     let v1 = claimed
         .merge(direct)
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

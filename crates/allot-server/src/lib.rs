@@ -5,12 +5,15 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod csv_response;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod inputs;
 pub mod jobs;
 pub mod openapi;
+pub mod report_rows;
+pub mod reporting;
 pub mod request_id;
 pub mod routes;
 pub mod state;

@@ -18,7 +18,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, cases, entitlements, keys, parties, usage};
+use crate::routes::{audit, cases, entitlements, keys, parties, report_totals, reports, usage};
 
 struct BearerAuth;
 
@@ -389,6 +389,8 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         cases::log_time, cases::delete_time,
         keys::create, keys::list, keys::revoke,
         audit::list,
+        reports::consumption, reports::approaching_limit, reports::expiring, reports::unused,
+        report_totals::unused_by_account, report_totals::consumption_totals, reports::forecast_report, reports::usage_over_time,
     )
 )]
 pub struct ApiDoc;

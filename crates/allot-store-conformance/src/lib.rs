@@ -184,6 +184,7 @@ macro_rules! conformance_tests {
             audit::the_write_path_audits_cases_and_reservations,
             schedule::dates_owe_each_event_once_across_instances,
             schedule::a_manual_renewal_stands_for_the_automatic_one,
+            reports::ledger_sums_by_period_and_by_day,
         );
     };
 }

@@ -14,6 +14,7 @@ mod keys;
 mod lifecycle;
 mod migrate;
 mod parties;
+mod reports;
 mod retry;
 mod rows;
 mod schedule;

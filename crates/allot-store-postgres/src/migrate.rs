@@ -16,6 +16,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_schedule",
         include_str!("../migrations/0005_schedule.sql"),
     ),
+    (
+        "0006_reports",
+        include_str!("../migrations/0006_reports.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

@@ -18,6 +18,7 @@ mod lifecycle;
 mod migrate;
 mod parties;
 mod pool;
+mod reports;
 mod schedule;
 mod transaction;
 mod tx;

@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_schedule",
         include_str!("../migrations/0005_schedule.sql"),
     ),
+    (
+        "0006_reports",
+        include_str!("../migrations/0006_reports.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {

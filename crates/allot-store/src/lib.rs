@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod plan;
+pub mod reports;
 pub mod schedule;
 pub mod sequences;
 pub mod store;

@@ -20,4 +20,5 @@ mod help;
 mod local;
 mod login;
 mod people;
+mod reports;
 mod scripts;

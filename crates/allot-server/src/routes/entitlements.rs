@@ -3,7 +3,7 @@
 use allot_core::entitlement::{Entitlement, Status, Terms};
 use allot_core::lifecycle::Action;
 use allot_store::ids::{AccountId, ContactId, EntitlementId, ProductId, TypedId};
-use allot_store::model::{EntitlementFilter, EntitlementRecord};
+use allot_store::model::EntitlementRecord;
 use allot_store::sequences::Act;
 use allot_store::{StoredAnswer, TransitionResult};
 use axum::body::Bytes;
@@ -14,14 +14,14 @@ use axum::Json;
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use super::fetch;
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{parse_json, ApiJson, PathId, Query};
 use crate::idempotency::{answer, send, Keyed};
 use crate::inputs::EntitlementInput;
+use crate::report_rows::{BalanceWithForecast, ListedEntitlement};
 use crate::state::AppState;
-use crate::views::{status_today, BalanceView, EntitlementView, Listing, TransitionView};
+use crate::views::{EntitlementView, Listing, TransitionView};
 
 /// Loads an entitlement the caller may see; anything else does not exist.
 pub async fn visible_entitlement(
@@ -118,73 +118,63 @@ pub async fn get(
 }
 
 #[utoipa::path(get, path = "/v1/entitlements", operation_id = "list_entitlements", tag = "entitlements",
-    params(("account_id" = Option<String>, Query), ("status" = Option<crate::inputs::schemas::StatusName>, Query),
-        ("unit" = Option<crate::inputs::schemas::UnitName>, Query),
-        ("owner" = Option<String>, Query), crate::extract::PageParams),
-    responses((status = 200, body = Listing<EntitlementView>), (status = 422, body = ErrorBody)))]
+    params(crate::reporting::ScopeParams, crate::reporting::StatusParam,
+        ("percent_used_gte" = Option<f64>, Query, description = "Only limited entitlements whose percent used today is at least this.", minimum = 0, maximum = 1000000),
+        crate::extract::PageParams),
+    responses((status = 200, body = Listing<ListedEntitlement>), (status = 422, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     query: Query,
-) -> ApiResult<Json<Listing<EntitlementView>>> {
+) -> ApiResult<Json<Listing<ListedEntitlement>>> {
     principal.require(Permission::Read)?;
     let page = query.page()?;
-    let mut filter = EntitlementFilter {
-        account_id: query.get("account_id").map(str::to_string),
-        owner: query.get("owner").map(str::to_string),
-        ..Default::default()
-    };
-    if let Some(unit) = query.get("unit") {
-        filter.unit = Some(
-            allot_core::Unit::parse(unit)
-                .ok_or_else(|| ApiError::field("unit", "must be cases, hours, visits or units"))?,
-        );
-    }
-    let wanted_status = match query.get("status") {
-        Some(s) => Some(Status::parse(s).ok_or_else(|| {
-            ApiError::field(
-                "status",
-                "must be draft, waiting, active, expired or cancelled",
-            )
-        })?),
+    let scope = crate::reporting::Scope::parse(&query, &principal, true)?;
+    let percent_gte = match query.get("percent_used_gte") {
         None => None,
+        // Any number the document allows, compared with the exact percent
+        // (hundredths) as a double.
+        Some(v) => Some(
+            v.parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..=1_000_000.0).contains(p))
+                .ok_or_else(|| {
+                    ApiError::field("percent_used_gte", "must be a number from 0 to 1000000")
+                })?,
+        ),
     };
-    if principal.confined_to().is_some() {
-        if filter
-            .account_id
-            .as_ref()
-            .is_some_and(|a| !principal.sees_account(a))
-        {
-            return Ok(Json(Listing {
-                items: vec![],
-                next_cursor: None,
-            }));
-        }
-        filter.account_id = principal.account_id.clone();
-    }
     let today = state.clock.today();
-    // The stored state may lag the dates; filter on what the dates imply.
-    filter.stored_status = wanted_status.map(|s| match s {
-        Status::Draft | Status::Cancelled => vec![s],
-        _ => vec![Status::Waiting, Status::Active, Status::Expired],
-    });
-    let rows = state
-        .store
-        .list_entitlements(&filter, &fetch(&page))
-        .await?;
-    let more = rows.len() > page.limit as usize;
-    let mut rows = rows;
-    rows.truncate(page.limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| r.entitlement.id.clone())
-    } else {
-        None
-    };
-    let items = rows
-        .iter()
-        .filter(|r| wanted_status.is_none_or(|s| status_today(r, today) == s))
-        .map(|r| EntitlementView::new(r, today))
-        .collect();
+    let limit = page.limit as usize;
+    let mut scan = crate::reporting::Scanner::new(&state, scope, page.after.clone());
+    let mut items = Vec::new();
+    let mut next_cursor = None;
+    while let Some(batch) = scan.next().await? {
+        for r in batch {
+            let balance = allot_core::balance::balance(&r.entitlement, &r.counters, today);
+            let percent_used = allot_core::report::percent_used(&balance);
+            if percent_gte.is_some_and(|gte| percent_used.is_none_or(|p| p.as_f64() < gte)) {
+                continue;
+            }
+            if items.len() == limit {
+                next_cursor = items
+                    .last()
+                    .map(|i: &ListedEntitlement| i.entitlement.id.clone());
+                break;
+            }
+            items.push(ListedEntitlement {
+                entitlement: EntitlementView::new(&r, today),
+                balance: balance.into(),
+                percent_used,
+            });
+        }
+        if next_cursor.is_some() {
+            break;
+        }
+        if scan.scanned >= crate::reporting::MAX_SCAN_PER_PAGE && !scan.finished() {
+            next_cursor = scan.last_read().map(str::to_string);
+            break;
+        }
+    }
     Ok(Json(Listing { items, next_cursor }))
 }
 
@@ -326,19 +316,29 @@ pub async fn renew(
     act(&state, &principal, &keyed, &id, Action::Renew).await
 }
 
-#[utoipa::path(get, path = "/v1/entitlements/{id}/balance", operation_id = "get_balance", tag = "usage", params(("id" = String, Path)),
-    responses((status = 200, body = BalanceView), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/entitlements/{id}/balance", operation_id = "get_balance", tag = "usage",
+    params(("id" = String, Path),
+        ("window_days" = Option<u32>, Query, description = "The forecast's trailing window, in days; 30 when absent.", minimum = 1, maximum = 366)),
+    responses((status = 200, body = BalanceWithForecast), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn balance(
     State(state): State<AppState>,
     principal: Principal,
     PathId(id): PathId<EntitlementId>,
-) -> ApiResult<Json<BalanceView>> {
+    query: Query,
+) -> ApiResult<Json<BalanceWithForecast>> {
     principal.require(Permission::Read)?;
     let record = visible_entitlement(&state, &principal, &id).await?;
-    Ok(Json(
-        allot_core::balance::balance(&record.entitlement, &record.counters, state.clock.today())
-            .into(),
-    ))
+    let window = super::reports::window_days(&query)?;
+    let today = state.clock.today();
+    let forecast = super::reports::forecasts(&state, std::slice::from_ref(&record), window, today)
+        .await?
+        .pop()
+        .map(|(_, f)| f)
+        .ok_or_else(|| ApiError::Internal("no forecast".into()))?;
+    Ok(Json(BalanceWithForecast {
+        balance: allot_core::balance::balance(&record.entitlement, &record.counters, today).into(),
+        forecast: (&forecast).into(),
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/entitlements/{id}/transitions", operation_id = "list_transitions", tag = "entitlements", params(("id" = String, Path)),

@@ -6,6 +6,8 @@ pub mod cases;
 pub mod entitlements;
 pub mod keys;
 pub mod parties;
+pub mod report_totals;
+pub mod reports;
 pub mod system;
 pub mod usage;
 

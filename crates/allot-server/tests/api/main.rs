@@ -16,6 +16,7 @@ mod entitlements;
 mod errors;
 mod openapi;
 mod parties;
+mod reports;
 mod roles;
 mod schedule;
 mod usage;

@@ -21,6 +21,8 @@
 //!   release), 403 everywhere else, reads included;
 //! - the audit trail: admins and managers only (403 to everyone else, agents
 //!   included: it is not an object an agent works with);
+//! - reports: whoever reads entitlements, a customer only its own account's
+//!   rows (another account's are simply absent);
 //! - no key, revoked key: 401.
 
 use std::collections::BTreeSet;
@@ -94,6 +96,15 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("POST",   "/v1/api-keys",                           Some(r#"{"role":"agent"}"#),                    [201, 403, 403, 403, 403, 403, 401, 401]),
     ("POST",   "/v1/api-keys/{key}/revoke",              None,                                           [204, 403, 403, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/audit",                              None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/reports/consumption",                None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/reports/consumption/totals",         None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/reports/approaching-limit",          None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/reports/expiring",                   None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/reports/unused",                     None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/reports/unused/by-account",          None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/reports/forecast",                   None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    // Without entitlement_id or account_id a series is refused (the permission first).
+    ("GET",    "/v1/reports/usage-over-time",            None,                                           [422, 422, 422, 422, 422, 403, 401, 401]),
 ];
 
 const NEW_ENTITLEMENT: &str = r#"{"account_id":"{acc}","name":"Extra","unit":"cases","total":10,

@@ -7,4 +7,5 @@ pub mod cases;
 pub mod keys;
 pub mod lifecycle;
 pub mod records;
+pub mod reports;
 pub mod schedule;

@@ -1,0 +1,78 @@
+//! The ledger summaries reports read.
+
+use allot_core::entitlement::Period;
+use allot_core::Quantity;
+use allot_store::reports::{DayUsage, PeriodUsage};
+use chrono::{TimeZone, Utc};
+
+use crate::fixtures::*;
+use crate::TestDatabase;
+
+pub async fn ledger_sums_by_period_and_by_day(db: &TestDatabase) {
+    let store = db.store();
+    let s = store.as_ref();
+    add_account(s, "acc_r", None).await;
+    let mut monthly = terms("acc_r", Some(100));
+    monthly.period = Period::Month;
+    add_draft(s, "ent_r1", monthly).await;
+    activate(s, "ent_r1").await;
+    active_entitlement(s, "ent_r2", 100).await;
+    let last_second_of_january = Utc.with_ymd_and_hms(2026, 1, 31, 23, 59, 59).unwrap();
+    apply_at(s, &[usage("ent_r1", 2, None)], at(2026, 1, 5)).await;
+    apply_at(
+        s,
+        &[usage("ent_r1", 3, None), usage("ent_r2", 1, None)],
+        at(2026, 1, 5),
+    )
+    .await;
+    apply_at(s, &[usage("ent_r1", 7, None)], last_second_of_january).await;
+    apply_at(s, &[usage("ent_r1", 4, None)], at(2026, 2, 1)).await;
+    apply_at(s, &[usage("ent_r1", 1, None)], at(2026, 3, 2)).await;
+
+    let ids: Vec<String> = ["ent_r1", "ent_r2", "ent_none"].map(String::from).to_vec();
+    let per_period = |id: &str, period_index: i64, used: i64| PeriodUsage {
+        entitlement_id: id.into(),
+        period_index,
+        used: Quantity::whole(used),
+    };
+    assert_eq!(
+        s.usage_by_period(&ids).await.unwrap(),
+        vec![
+            per_period("ent_r1", 0, 12),
+            per_period("ent_r1", 1, 4),
+            per_period("ent_r1", 2, 1),
+            per_period("ent_r2", 0, 1),
+        ]
+    );
+    assert!(s.usage_by_period(&[]).await.unwrap().is_empty());
+
+    let per_day = |id: &str, on: chrono::NaiveDate, used: i64| DayUsage {
+        entitlement_id: id.into(),
+        day: on,
+        used: Quantity::whole(used),
+    };
+    assert_eq!(
+        s.usage_by_day(&ids, day(2026, 1, 5), day(2026, 2, 1))
+            .await
+            .unwrap(),
+        vec![
+            per_day("ent_r1", day(2026, 1, 5), 5),
+            per_day("ent_r1", day(2026, 1, 31), 7),
+            per_day("ent_r1", day(2026, 2, 1), 4),
+            per_day("ent_r2", day(2026, 1, 5), 1),
+        ]
+    );
+    // Both ends are whole days: the last second of a day is in it, the
+    // first second of the next is not.
+    assert_eq!(
+        s.usage_by_day(&ids, day(2026, 1, 6), day(2026, 1, 31))
+            .await
+            .unwrap(),
+        vec![per_day("ent_r1", day(2026, 1, 31), 7)]
+    );
+    assert!(s
+        .usage_by_day(&ids, day(2026, 2, 2), day(2026, 2, 1))
+        .await
+        .unwrap()
+        .is_empty());
+}
