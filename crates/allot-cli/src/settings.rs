@@ -31,6 +31,15 @@ pub struct ConfigArgs {
     pub pg_pool_size: Option<usize>,
     #[arg(long, env = "ALLOT_JOB_INTERVAL_SECONDS", global = true)]
     pub job_interval_seconds: Option<u64>,
+    /// Let webhook URLs reach loopback, private and link-local addresses.
+    #[arg(long, env = "ALLOT_WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: Option<bool>,
+    /// SMTP server for alert e-mail: smtp://[user:password@]host:port.
+    #[arg(long, env = "ALLOT_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of alert e-mail.
+    #[arg(long, env = "ALLOT_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
 }
 
 impl ConfigArgs {
@@ -63,6 +72,15 @@ impl ConfigArgs {
         }
         if let Some(v) = self.job_interval_seconds {
             config.job_interval_seconds = v;
+        }
+        if let Some(v) = self.webhook_allow_private {
+            config.alerts.webhook_allow_private = v;
+        }
+        if let Some(v) = &self.smtp_url {
+            config.alerts.smtp_url = Some(v.clone());
+        }
+        if let Some(v) = &self.smtp_from {
+            config.alerts.smtp_from = v.clone();
         }
         anyhow::ensure!(
             matches!(config.sqlite_synchronous.as_str(), "normal" | "full"),

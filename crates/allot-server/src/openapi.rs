@@ -18,7 +18,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, cases, entitlements, keys, parties, usage};
+use crate::routes::{audit, cases, entitlements, keys, notifications, parties, usage, webhooks};
 
 struct BearerAuth;
 
@@ -319,6 +319,19 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
         ],
     ),
     ("create_api_key", "201", "/id", &["revoke_api_key"]),
+    (
+        "create_webhook",
+        "201",
+        "/id",
+        &[
+            "get_webhook",
+            "patch_webhook",
+            "test_webhook",
+            "list_webhook_deliveries",
+            "rotate_webhook_secret",
+            "delete_webhook",
+        ],
+    ),
 ];
 
 fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[&str]) {
@@ -389,6 +402,9 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         cases::log_time, cases::delete_time,
         keys::create, keys::list, keys::revoke,
         audit::list,
+        notifications::patch_account, notifications::list,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete,
+        webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::retry,
     )
 )]
 pub struct ApiDoc;
@@ -397,6 +413,7 @@ pub struct ApiDoc;
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     camel_case_links(&mut doc);
+    doc["webhooks"] = crate::alerts::openapi::webhooks();
     doc
 }
 

@@ -9,4 +9,5 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub writes: WritePath,
     pub clock: Arc<dyn Clock>,
+    pub alerts: Arc<crate::config::AlertSettings>,
 }

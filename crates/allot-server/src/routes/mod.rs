@@ -5,9 +5,11 @@ pub mod audit;
 pub mod cases;
 pub mod entitlements;
 pub mod keys;
+pub mod notifications;
 pub mod parties;
 pub mod system;
 pub mod usage;
+pub mod webhooks;
 
 use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Render};
 use allot_store::StoredAnswer;
