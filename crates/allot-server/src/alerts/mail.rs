@@ -96,7 +96,7 @@ pub fn compose(
         facts.push(("Unused in the closed period", format!("{unused} {unit}")));
     }
     let step = next_step(&event.kind);
-    let mut text = format!("{} — {what}\n\n", terms.name);
+    let mut text = format!("{} - {what}\n\n", terms.name);
     for (label, value) in &facts {
         text.push_str(&format!("{label}: {value}\n"));
     }
@@ -115,7 +115,7 @@ pub fn compose(
         })
         .collect();
     let html = format!(
-        "<html><body><h2>{} — {}</h2><table>{rows}</table><p><strong>Next:</strong> {}</p><p><small>Event {} ({})</small></p></body></html>",
+        "<html><body><h2>{} - {}</h2><table>{rows}</table><p><strong>Next:</strong> {}</p><p><small>Event {} ({})</small></p></body></html>",
         escape(&terms.name),
         escape(&what),
         escape(step),

@@ -29,6 +29,11 @@ pub struct TestApp {
 /// PostgreSQL tests reach here only when they must run (see
 /// `on_both_backends!`): without a server named, that is a failure.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// `spawn_app` with settings of the test's own (alert delivery, …).
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("allot.db").display()),
@@ -46,6 +51,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         job_interval_seconds: 3600,
         ..Config::default()
     };
+    let mut config = config;
+    configure(&mut config);
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 6, 15, 12, 0, 0).unwrap());
     let store = allot_server::open_store(&config).await.expect("open store");
     store.migrate().await.expect("migrate");
