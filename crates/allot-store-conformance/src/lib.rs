@@ -182,6 +182,10 @@ macro_rules! conformance_tests {
             audit::sync_and_api_keys_are_audited,
             audit::list_audit_filters_and_pages,
             audit::the_write_path_audits_cases_and_reservations,
+            alerts::account_managers_are_stored_and_audited,
+            alerts::webhooks_are_edited_rotated_and_deleted,
+            alerts::events_fan_out_once_across_instances,
+            alerts::deliveries_are_claimed_once_and_follow_the_schedule,
         );
     };
 }
