@@ -1,6 +1,7 @@
 //! The `allot` binary.
 #![forbid(unsafe_code)]
 
+mod alerts;
 mod api;
 mod client;
 mod demo;
@@ -65,6 +66,9 @@ enum Command {
     /// The rest of the API.
     #[command(flatten)]
     Api(api::ApiCommand),
+    /// Webhooks and the event feed.
+    #[command(flatten)]
+    Alerts(alerts::AlertCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Client(command) => command.run().await,
         Command::Api(command) => command.run().await,
+        Command::Alerts(command) => command.run().await,
     }
 }
 
