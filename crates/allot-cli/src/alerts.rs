@@ -201,9 +201,11 @@ async fn catch_up(
 
 async fn tail(remote: Remote, from_start: bool, once: bool, every: Duration) -> anyhow::Result<()> {
     let mut cursor = catch_up(&remote, None, from_start).await?;
-    while !once {
+    if once {
+        return Ok(());
+    }
+    loop {
         tokio::time::sleep(every).await;
         cursor = catch_up(&remote, cursor, true).await?;
     }
-    Ok(())
 }

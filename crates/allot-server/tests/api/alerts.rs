@@ -628,12 +628,15 @@ async fn hostile_receivers_cost_only_their_own_delivery(app: TestApp) {
     assert_eq!(app.get("/v1/webhooks").await.status, StatusCode::OK);
 }
 
+/// Each message a sink received: its recipients and its data.
+type Inbox = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
 /// A small SMTP server: enough of RFC 5321 for one client to hand over
-/// messages; each message is (recipients, data).
-async fn smtp_sink() -> (u16, Arc<Mutex<Vec<(Vec<String>, String)>>>) {
+/// messages.
+async fn smtp_sink() -> (u16, Inbox) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let mail: Arc<Mutex<Vec<(Vec<String>, String)>>> = Arc::default();
+    let mail: Inbox = Arc::default();
     let inbox = mail.clone();
     tokio::spawn(async move {
         loop {
