@@ -34,6 +34,9 @@ pub struct ConfigArgs {
     /// Let webhook URLs reach loopback, private and link-local addresses.
     #[arg(long, env = "ALLOT_WEBHOOK_ALLOW_PRIVATE", global = true)]
     pub webhook_allow_private: Option<bool>,
+    /// How long one webhook delivery may take (default 10 000).
+    #[arg(long, env = "ALLOT_WEBHOOK_TIMEOUT_MS", global = true)]
+    pub webhook_timeout_ms: Option<u64>,
     /// SMTP server for alert e-mail: smtp://[user:password@]host:port.
     #[arg(long, env = "ALLOT_SMTP_URL", global = true, hide_env_values = true)]
     pub smtp_url: Option<String>,
@@ -75,6 +78,9 @@ impl ConfigArgs {
         }
         if let Some(v) = self.webhook_allow_private {
             config.alerts.webhook_allow_private = v;
+        }
+        if let Some(v) = self.webhook_timeout_ms {
+            config.alerts.webhook_timeout_ms = v;
         }
         if let Some(v) = &self.smtp_url {
             config.alerts.smtp_url = Some(v.clone());

@@ -17,9 +17,10 @@ use super::webhook::{self, Tried};
 use crate::config::AlertSettings;
 use crate::state::AppState;
 
-/// A claim outlives the slowest try by this much before another instance
-/// (or this one, after a crash) may take the delivery again.
-const LEASE_MARGIN: Duration = Duration::from_secs(60);
+/// A claim outlives the slowest try (twice the timeout) by this much
+/// before another instance, or this one after a crash, may take the
+/// delivery again.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 struct Context {
     state: AppState,
@@ -46,7 +47,7 @@ pub fn spawn(
         None => MailRules::none(),
     };
     let timeout = Duration::from_millis(settings.webhook_timeout_ms.max(1));
-    let lease = chrono::Duration::from_std(timeout + LEASE_MARGIN)
+    let lease = chrono::Duration::from_std(timeout * 2 + LEASE_MARGIN)
         .map_err(|e| format!("webhook_timeout_ms: {e}"))?;
     let context = Arc::new(Context {
         state,
