@@ -100,6 +100,12 @@ async fn deliveries_survive(test: &str, db: String) {
             .unwrap();
         events.push(d["event_id"].as_str().unwrap().to_string());
     }
+    // Kill once the worker is under way: some delivered, the rest pending
+    // or in flight.
+    let waiting = Instant::now();
+    while seen.lock().unwrap().len() < 10 && waiting.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let before_kill = seen.lock().unwrap().len();
     // SIGKILL: no shutdown of any kind, deliveries in flight.
     tokio::task::block_in_place(|| server.kill());
