@@ -99,6 +99,8 @@ STATE_RULES = [
     ("validation_failed", r"unit|account_id", r"cannot change after creation",
      "depends on the stored terms"),
     ("validation_failed", r"account_id", r"customer", "required for, and only for, customer keys"),
+    ("validation_failed", r"url", r"does not resolve|resolves to a loopback|is not a URL|must name a host",
+     "where a webhook URL points (DNS, private addresses) is a fact of the network, not of a schema"),
     ("unknown_channel", None, r"", "depends on the entitlement's channels"),
     ("unit_not_hours", None, r"", "depends on the entitlement's unit"),
     ("entitlement_not_found", None, r"", "the case's entitlement must exist"),

@@ -48,10 +48,10 @@ pub struct CreateAccount {
     pub name: String,
     pub parent_id: Option<String>,
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(schema_with = schemas::optional_text)]
     pub manager_name: Option<String>,
     #[serde(default)]
-    #[schema(max_length = 254, format = "email")]
+    #[schema(schema_with = crate::alerts::inputs::schemas::email)]
     pub manager_email: Option<String>,
 }
 
@@ -61,10 +61,10 @@ pub struct CreateAccount {
 #[serde(deny_unknown_fields)]
 pub struct PatchAccount {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(schema_with = schemas::optional_text)]
     pub manager_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 254, format = "email")]
+    #[schema(schema_with = crate::alerts::inputs::schemas::email)]
     pub manager_email: Option<Option<String>>,
 }
 
@@ -126,7 +126,7 @@ pub struct EntitlementInput {
     pub owner: Option<String>,
     /// Mailed with the account manager about this entitlement's alerts.
     #[serde(default)]
-    #[schema(max_length = 254, format = "email")]
+    #[schema(schema_with = crate::alerts::inputs::schemas::email)]
     pub owner_email: Option<String>,
     #[schema(value_type = schemas::UnitName, example = "hours")]
     pub unit: Unit,
