@@ -246,8 +246,20 @@ pub const FAN_OUT_LIMIT: u32 = 500;
 /// Most webhooks an event is fanned out to.
 pub const MAX_WEBHOOKS: u32 = 1_000;
 
-/// The storage of alerts. Every change takes an `AuditContext` (and the
-/// request's idempotency answer, recorded in the same transaction).
+/// The storage of alerts. Every change a client asks for takes an
+/// `AuditContext` (and the request's idempotency answer, recorded in the
+/// same transaction) and writes one audit entry:
+///
+/// | method | action | target |
+/// |---|---|---|
+/// | `update_account_manager` | `account.update` | account |
+/// | `insert_webhook` / `delete_webhook` | `webhook.create` / `webhook.delete` | webhook |
+/// | `change_webhook` | `webhook.update` or `webhook.rotate_secret` | webhook (never its secret) |
+/// | `send_test_event` | `webhook.test` | webhook |
+/// | `retry_delivery` | `delivery.retry` | delivery |
+/// | `record_attempt` disabling a webhook | `webhook.disable` (system) | webhook |
+///
+/// Fan-out, claims and attempts are the worker's bookkeeping: not audited.
 #[async_trait]
 pub trait AlertStore: Send + Sync {
     async fn update_account_manager(
