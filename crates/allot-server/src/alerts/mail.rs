@@ -11,6 +11,7 @@ use allot_store::model::{Account, EntitlementRecord, Event};
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use reqwest::Url;
 
@@ -129,8 +130,9 @@ pub fn compose(
     }
 }
 
-/// An SMTP connection setting: `smtp://[user:password@]host:port`, sent
-/// in plain text (this build has no TLS: use a local relay for the rest).
+/// An SMTP connection: `smtp://[user:password@]host:port`, upgraded with
+/// STARTTLS when the server offers it (certificates checked against the
+/// Mozilla roots), plain otherwise.
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
@@ -147,8 +149,10 @@ impl Mailer {
             return Err("smtp_url must be smtp://host:port".into());
         }
         let host = parsed.host_str().ok_or("smtp_url names no host")?;
+        let tls = TlsParameters::new(host.to_string()).map_err(|e| format!("smtp_url: {e}"))?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(parsed.port().unwrap_or(25))
+            .tls(Tls::Opportunistic(tls))
             .timeout(Some(SEND_TIMEOUT));
         if !parsed.username().is_empty() {
             let password = parsed.password().unwrap_or_default();
