@@ -103,6 +103,8 @@ STATE_RULES = [
      "relates a report's from to its to"),
     ("validation_failed", r"entitlement_id", r"this or account_id is required",
      "a usage series needs one of entitlement_id and account_id"),
+    ("validation_failed", r"url", r"does not resolve|resolves to a loopback|is not a URL|must name a host",
+     "where a webhook URL points (DNS, private addresses) is a fact of the network, not of a schema"),
     ("unknown_channel", None, r"", "depends on the entitlement's channels"),
     ("unit_not_hours", None, r"", "depends on the entitlement's unit"),
     ("entitlement_not_found", None, r"", "the case's entitlement must exist"),

@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod examples;
+mod alerts;
 mod api;
 mod client;
 mod demo;
@@ -90,6 +91,9 @@ enum Command {
         #[command(subcommand)]
         command: report::ReportCommand,
     },
+    /// Webhooks and the event feed.
+    #[command(flatten)]
+    Alerts(alerts::AlertCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(command) => command.run().await,
         Command::Api(command) => command.run().await,
         Command::Report { command } => command.run().await,
+        Command::Alerts(command) => command.run().await,
     }
 }
 

@@ -37,6 +37,18 @@ pub struct ConfigArgs {
     /// Days before an entitlement's end to emit entitlement.expiring_soon (default 30,7; empty for none).
     #[arg(long, env = "ALLOT_EXPIRING_SOON_DAYS", global = true)]
     pub expiring_soon_days: Option<String>,
+    /// Let webhook URLs reach loopback, private and link-local addresses.
+    #[arg(long, env = "ALLOT_WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: Option<bool>,
+    /// How long one webhook delivery may take (default 10 000).
+    #[arg(long, env = "ALLOT_WEBHOOK_TIMEOUT_MS", global = true)]
+    pub webhook_timeout_ms: Option<u64>,
+    /// SMTP server for alert e-mail: smtp://[user:password@]host:port.
+    #[arg(long, env = "ALLOT_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of alert e-mail.
+    #[arg(long, env = "ALLOT_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
 }
 
 impl ConfigArgs {
@@ -78,6 +90,18 @@ impl ConfigArgs {
         }
         config.zone()?;
         config.expiring_soon()?;
+        if let Some(v) = self.webhook_allow_private {
+            config.alerts.webhook_allow_private = v;
+        }
+        if let Some(v) = self.webhook_timeout_ms {
+            config.alerts.webhook_timeout_ms = v;
+        }
+        if let Some(v) = &self.smtp_url {
+            config.alerts.smtp_url = Some(v.clone());
+        }
+        if let Some(v) = &self.smtp_from {
+            config.alerts.smtp_from = v.clone();
+        }
         anyhow::ensure!(
             matches!(config.sqlite_synchronous.as_str(), "normal" | "full"),
             "sqlite_synchronous must be normal or full"

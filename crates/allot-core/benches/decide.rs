@@ -21,6 +21,7 @@ fn entitlement(channels: bool) -> Entitlement {
         name: "Support".into(),
         description: None,
         owner: None,
+        owner_email: None,
         unit: Unit::Hours,
         total: Some(Quantity::whole(1_000_000)),
         period: Period::Month,

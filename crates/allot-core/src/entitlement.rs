@@ -157,6 +157,9 @@ pub struct Terms {
     pub name: String,
     pub description: Option<String>,
     pub owner: Option<String>,
+    /// Who hears about this entitlement's alerts besides the account manager.
+    #[serde(default)]
+    pub owner_email: Option<String>,
     pub unit: Unit,
     /// `None` means unlimited: coverage by dates only.
     pub total: Option<Quantity>,

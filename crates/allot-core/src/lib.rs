@@ -3,6 +3,7 @@
 //! stores persist what these functions decide.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod balance;
 pub mod batch;
 pub mod cases;

@@ -52,6 +52,13 @@ pub fn validate_terms(t: &Terms) -> Result<(), Invalid> {
             );
         }
     }
+    if let Some(email) = &t.owner_email {
+        c.check(
+            crate::alerts::is_email_address(email),
+            "owner_email",
+            "must be an e-mail address",
+        );
+    }
     if let Some(total) = t.total {
         quantity_ok(&mut c, t.unit, "total", total);
     }

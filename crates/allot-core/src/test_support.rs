@@ -16,6 +16,7 @@ pub fn terms() -> Terms {
         name: "Gold support".into(),
         description: None,
         owner: None,
+        owner_email: None,
         unit: Unit::Hours,
         total: Some(Quantity::whole(20)),
         period: Period::None,

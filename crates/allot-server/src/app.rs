@@ -9,7 +9,8 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::routes::{
-    audit, cases, entitlements, keys, parties, report_totals, reports, system, usage,
+    audit, cases, entitlements, keys, notifications, parties, report_totals, reports, system,
+    usage, webhooks,
 };
 use crate::state::AppState;
 use crate::{auth, idempotency, telemetry};
@@ -40,6 +41,24 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/entitlements/{id}/renew", post(entitlements::renew))
         .route("/v1/api-keys", post(keys::create))
         .route("/v1/api-keys/{id}/revoke", post(keys::revoke))
+        .route(
+            "/v1/accounts/{id}",
+            axum::routing::patch(notifications::patch_account),
+        )
+        .route("/v1/webhooks", post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            axum::routing::patch(webhooks::patch).delete(webhooks::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/test", post(webhooks::test))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
+        )
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer));
     // Reads, and the write path (which records its keys in its own transaction).
     let direct = Router::new()
@@ -98,7 +117,11 @@ pub fn router(state: AppState) -> Router {
             get(report_totals::unused_by_account),
         )
         .route("/v1/reports/forecast", get(reports::forecast_report))
-        .route("/v1/reports/usage-over-time", get(reports::usage_over_time));
+        .route("/v1/reports/usage-over-time", get(reports::usage_over_time))
+        .route("/v1/webhooks", get(webhooks::list))
+        .route("/v1/webhooks/{id}", get(webhooks::get))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/v1/notifications", get(notifications::list));
     let v1 = claimed
         .merge(direct)
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

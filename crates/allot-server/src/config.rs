@@ -24,6 +24,8 @@ pub struct Config {
     /// Days before an entitlement's end on which `entitlement.expiring_soon`
     /// is emitted, comma-separated; empty for none.
     pub expiring_soon_days: String,
+    /// The `[alerts]` table.
+    pub alerts: AlertSettings,
 }
 
 impl Default for Config {
@@ -38,6 +40,7 @@ impl Default for Config {
             job_interval_seconds: 30,
             timezone: "UTC".into(),
             expiring_soon_days: "30,7".into(),
+            alerts: AlertSettings::default(),
         }
     }
 }
@@ -63,7 +66,53 @@ impl Config {
     pub fn redacted(&self) -> Config {
         Config {
             db: redact_url(&self.db),
+            alerts: AlertSettings {
+                smtp_url: self.alerts.smtp_url.as_deref().map(redact_url),
+                ..self.alerts.clone()
+            },
             ..self.clone()
+        }
+    }
+}
+
+/// Delivery of alerts: webhooks and e-mail (`delivery.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertSettings {
+    /// Lets webhook URLs reach loopback, private and link-local addresses
+    /// (tests, on-premise receivers). Off: such URLs are refused with 422.
+    pub webhook_allow_private: bool,
+    /// How long one webhook delivery may take, connection included.
+    pub webhook_timeout_ms: u64,
+    /// Deliveries (webhook and e-mail) in flight at once, per instance.
+    pub delivery_concurrency: usize,
+    /// How often the delivery worker looks for new events and due retries.
+    pub delivery_poll_ms: u64,
+    /// `smtp://[user:password@]host:port`: e-mail is sent only when set.
+    pub smtp_url: Option<String>,
+    /// The sender of alert e-mail.
+    pub smtp_from: String,
+    /// Event types mailed to the account's `manager_email`.
+    pub mail_manager_on: Vec<String>,
+    /// Event types mailed to the entitlement's `owner_email`.
+    pub mail_owner_on: Vec<String>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        let by_default: Vec<String> = allot_core::alerts::MAIL_BY_DEFAULT
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        AlertSettings {
+            webhook_allow_private: false,
+            webhook_timeout_ms: 10_000,
+            delivery_concurrency: 16,
+            delivery_poll_ms: 1_000,
+            smtp_url: None,
+            smtp_from: "allot@localhost".into(),
+            mail_manager_on: by_default.clone(),
+            mail_owner_on: by_default,
         }
     }
 }

@@ -47,6 +47,30 @@ pub struct CreateAccount {
     #[schema(schema_with = schemas::text)]
     pub name: String,
     pub parent_id: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = schemas::optional_text)]
+    pub manager_name: Option<String>,
+    #[serde(default)]
+    #[schema(schema_with = crate::alerts::inputs::schemas::email)]
+    pub manager_email: Option<String>,
+}
+
+/// The fields of an account a manager may change; absent fields stay,
+/// `null` clears.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAccount {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schemas::optional_text)]
+    pub manager_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = crate::alerts::inputs::schemas::email)]
+    pub manager_email: Option<Option<String>>,
+}
+
+/// A field that is present, `null` or not: `Some(None)` is an explicit `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -100,6 +124,10 @@ pub struct EntitlementInput {
     #[serde(default)]
     #[schema(max_length = 4000)]
     pub owner: Option<String>,
+    /// Mailed with the account manager about this entitlement's alerts.
+    #[serde(default)]
+    #[schema(schema_with = crate::alerts::inputs::schemas::email)]
+    pub owner_email: Option<String>,
     #[schema(value_type = schemas::UnitName, example = "hours")]
     pub unit: Unit,
     /// The cap (whole for cases and visits); null or absent with `unlimited: true`.
@@ -179,6 +207,7 @@ impl EntitlementInput {
             name: self.name.trim().to_string(),
             description: self.description,
             owner: self.owner,
+            owner_email: self.owner_email,
             unit: self.unit,
             total: self.total,
             period: self.period,
@@ -215,6 +244,7 @@ impl EntitlementInput {
             name: t.name.clone(),
             description: t.description.clone(),
             owner: t.owner.clone(),
+            owner_email: t.owner_email.clone(),
             unit: t.unit,
             total: t.total,
             unlimited: t.total.is_none(),

@@ -2,6 +2,7 @@
 //! metrics and background jobs, over any `allot_store::Store`.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -62,6 +63,8 @@ pub struct Running {
     pub state: AppState,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     jobs: tokio::task::JoinHandle<()>,
+    /// The alert delivery worker (`alerts::worker`).
+    deliveries: tokio::task::JoinHandle<()>,
     /// Set to `true` to stop accepting and wind down.
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -89,6 +92,7 @@ impl Running {
             state,
             mut server,
             jobs,
+            deliveries,
             stop,
             ..
         } = self;
@@ -115,6 +119,9 @@ impl Running {
         };
         if let Err(e) = jobs.await {
             tracing::error!(error = %e, "the jobs task failed");
+        }
+        if let Err(e) = deliveries.await {
+            tracing::error!(error = %e, "the delivery worker failed");
         }
         state.writes.close().await;
         let AppState { store, writes, .. } = state;
@@ -170,11 +177,14 @@ pub async fn start(
         writes,
         clock,
         expiring_soon: Arc::new(expiring_soon),
+        alerts: Arc::new(config.alerts.clone()),
     };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let deliveries = alerts::worker::spawn(state.clone(), &config.alerts, stopped.clone())
+        .map_err(start_error::StartError::Alerts)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let app = app::router(state.clone());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut until_stopped = stopped.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -193,6 +203,7 @@ pub async fn start(
         state,
         server,
         jobs,
+        deliveries,
         stop,
     })
 }
@@ -207,6 +218,8 @@ pub mod start_error {
         Listen(#[from] std::io::Error),
         #[error("invalid setting: {0}")]
         Setting(String),
+        #[error("alert settings: {0}")]
+        Alerts(String),
     }
 
     pub type Result<T> = std::result::Result<T, StartError>;

@@ -18,7 +18,10 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, cases, entitlements, keys, parties, report_totals, reports, usage};
+use crate::routes::{
+    audit, cases, entitlements, keys, notifications, parties, report_totals, reports, usage,
+    webhooks,
+};
 
 struct BearerAuth;
 
@@ -319,6 +322,19 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
         ],
     ),
     ("create_api_key", "201", "/id", &["revoke_api_key"]),
+    (
+        "create_webhook",
+        "201",
+        "/id",
+        &[
+            "get_webhook",
+            "patch_webhook",
+            "test_webhook",
+            "list_webhook_deliveries",
+            "rotate_webhook_secret",
+            "delete_webhook",
+        ],
+    ),
 ];
 
 fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[&str]) {
@@ -391,6 +407,9 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         audit::list,
         reports::consumption, reports::approaching_limit, reports::expiring, reports::unused,
         report_totals::unused_by_account, report_totals::consumption_totals, reports::forecast_report, reports::usage_over_time,
+        notifications::patch_account, notifications::list,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete,
+        webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::retry,
     )
 )]
 pub struct ApiDoc;
@@ -399,6 +418,7 @@ pub struct ApiDoc;
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     camel_case_links(&mut doc);
+    doc["webhooks"] = crate::alerts::openapi::webhooks();
     doc
 }
 

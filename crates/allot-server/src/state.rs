@@ -11,4 +11,5 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// When the scheduler sends `entitlement.expiring_soon`.
     pub expiring_soon: Arc<allot_core::schedule::ExpiringSoon>,
+    pub alerts: Arc<crate::config::AlertSettings>,
 }

@@ -17,6 +17,9 @@ pub struct AccountView {
     pub id: String,
     pub name: String,
     pub parent_id: Option<String>,
+    /// The account manager, e-mailed about the account's alerts.
+    pub manager_name: Option<String>,
+    pub manager_email: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -26,6 +29,8 @@ impl From<Account> for AccountView {
             id: a.id,
             name: a.name,
             parent_id: a.parent_id,
+            manager_name: a.manager_name,
+            manager_email: a.manager_email,
             created_at: a.created_at,
         }
     }
@@ -85,6 +90,7 @@ pub struct EntitlementView {
     pub name: String,
     pub description: Option<String>,
     pub owner: Option<String>,
+    pub owner_email: Option<String>,
     /// cases, hours, visits or units.
     pub unit: String,
     /// The cap per term or period; null when unlimited.
@@ -139,6 +145,7 @@ impl EntitlementView {
             name: t.name.clone(),
             description: t.description.clone(),
             owner: t.owner.clone(),
+            owner_email: t.owner_email.clone(),
             unit: t.unit.as_str().into(),
             total: t.total,
             unlimited: t.total.is_none(),

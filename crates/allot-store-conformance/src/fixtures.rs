@@ -64,6 +64,8 @@ pub fn account(id: &str, parent: Option<&str>) -> Account {
         id: id.into(),
         name: format!("Account {id}"),
         parent_id: parent.map(Into::into),
+        manager_name: None,
+        manager_email: None,
         created_at: now(),
     }
 }

@@ -4,6 +4,7 @@
 //! lost a race; every decision is the shared planner's or `allot-core`'s.
 #![forbid(unsafe_code)]
 
+mod alerts;
 mod api_keys;
 mod audit;
 mod cases;

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0002_cases", include_str!("../migrations/0002_cases.sql")),
     ("0003_audit", include_str!("../migrations/0003_audit.sql")),
+    ("0004_alerts", include_str!("../migrations/0004_alerts.sql")),
     (
         "0005_schedule",
         include_str!("../migrations/0005_schedule.sql"),

@@ -25,7 +25,8 @@ pub(crate) fn status(value: &str) -> Res<Status> {
     parse(value, "status", Status::parse)
 }
 
-pub(crate) const ACCOUNT_COLS: &str = "id, name, parent_id, created_at";
+pub(crate) const ACCOUNT_COLS: &str =
+    "id, name, parent_id, created_at, manager_name, manager_email";
 
 pub(crate) fn account(r: &Row) -> Res<Account> {
     Ok(Account {
@@ -33,6 +34,8 @@ pub(crate) fn account(r: &Row) -> Res<Account> {
         name: r.try_get(1)?,
         parent_id: r.try_get(2)?,
         created_at: r.try_get(3)?,
+        manager_name: r.try_get(4)?,
+        manager_email: r.try_get(5)?,
     })
 }
 

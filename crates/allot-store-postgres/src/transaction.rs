@@ -457,7 +457,8 @@ impl<'p> Columns<'p> {
 }
 
 const INSERT_ACCOUNT: &str =
-    "INSERT INTO accounts (id, name, parent_id, created_at) VALUES ($1, $2, $3, $4)";
+    "INSERT INTO accounts (id, name, parent_id, created_at, manager_name, manager_email)
+     VALUES ($1, $2, $3, $4, $5, $6)";
 
 const INSERT_CONTACT: &str = "INSERT INTO contacts (id, account_id, name, email, created_at)
     VALUES ($1, $2, $3, $4, $5)";
@@ -560,7 +561,14 @@ fn statements<'a>(
     for a in &changes.accounts {
         out.push(statement(
             INSERT_ACCOUNT,
-            vec![&a.id, &a.name, &a.parent_id, &a.created_at],
+            vec![
+                &a.id,
+                &a.name,
+                &a.parent_id,
+                &a.created_at,
+                &a.manager_name,
+                &a.manager_email,
+            ],
         ));
     }
     for c in &changes.contacts {
@@ -771,4 +779,11 @@ async fn write(tx: &Transaction<'_>, changes: &Changes, now: DateTime<Utc>) -> R
         return Err(Error::KeyRaced);
     }
     Ok(())
+}
+
+impl<'c> PgTx<'c> {
+    /// The open transaction, for the steps other modules add (`alerts`).
+    pub(crate) fn inner(&self) -> &Transaction<'c> {
+        &self.tx
+    }
 }

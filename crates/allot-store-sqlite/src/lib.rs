@@ -3,6 +3,7 @@
 //! of read-only connections for reads.
 #![forbid(unsafe_code)]
 
+mod alerts;
 mod api_keys;
 mod audit;
 mod cache;

@@ -12,7 +12,8 @@ use crate::error::Res;
 /// How far up a hierarchy `account_ancestors` looks.
 const MAX_DEPTH: usize = 32;
 
-const ACCOUNT: &str = "SELECT id, name, parent_id, created_at FROM accounts";
+const ACCOUNT: &str =
+    "SELECT id, name, parent_id, created_at, manager_name, manager_email FROM accounts";
 
 fn account(row: &Row) -> Res<Account> {
     Ok(Account {
@@ -20,14 +21,24 @@ fn account(row: &Row) -> Res<Account> {
         name: row.get(1)?,
         parent_id: row.get(2)?,
         created_at: ts_at(row, 3)?,
+        manager_name: row.get(4)?,
+        manager_email: row.get(5)?,
     })
 }
 
 pub(crate) fn insert_account(conn: &Connection, a: &Account) -> Res<()> {
     conn.prepare_cached(
-        "INSERT INTO accounts (id, name, parent_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO accounts (id, name, parent_id, created_at, manager_name, manager_email)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![a.id, a.name, a.parent_id, ts(a.created_at)])?;
+    .execute(params![
+        a.id,
+        a.name,
+        a.parent_id,
+        ts(a.created_at),
+        a.manager_name,
+        a.manager_email
+    ])?;
     Ok(())
 }
 

@@ -231,3 +231,10 @@ fn insert_transition(conn: &Connection, t: &Transition) -> Res<()> {
     ])?;
     Ok(())
 }
+
+impl SqliteTx<'_> {
+    /// The open transaction, for the steps other modules add (`alerts`).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.tx
+    }
+}

@@ -4,6 +4,7 @@
 //! batching write path.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod answer;
 pub mod audit;
 pub mod backend;

@@ -12,6 +12,11 @@ pub struct Account {
     pub id: String,
     pub name: String,
     pub parent_id: Option<String>,
+    /// The account manager, whom alerts about the account are mailed to.
+    #[serde(default)]
+    pub manager_name: Option<String>,
+    #[serde(default)]
+    pub manager_email: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -44,7 +44,9 @@ pub struct TransitionResult {
 /// idempotency key, the answer the client gets is recorded in the same
 /// transaction as the change (the write path records its own).
 #[async_trait]
-pub trait Store: ScheduleStore + crate::reports::ReportStore + Send + Sync + 'static {
+pub trait Store:
+    ScheduleStore + crate::reports::ReportStore + crate::alerts::AlertStore + Send + Sync + 'static
+{
     /// Which backend this is: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 

@@ -23,6 +23,7 @@
 
 mod api;
 mod crash;
+mod deliveries;
 mod findings;
 mod graceful;
 mod harness;

@@ -5,11 +5,13 @@ pub mod audit;
 pub mod cases;
 pub mod entitlements;
 pub mod keys;
+pub mod notifications;
 pub mod parties;
 pub mod report_totals;
 pub mod reports;
 pub mod system;
 pub mod usage;
+pub mod webhooks;
 
 use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Render};
 use allot_store::StoredAnswer;

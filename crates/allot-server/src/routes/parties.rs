@@ -66,11 +66,15 @@ pub async fn create_account(
     if let Some(parent) = &body.parent_id {
         account_field(&state, "parent_id", parent).await?;
     }
+    let manager_name = short_text("manager_name", &body.manager_name)?;
+    let manager_email = crate::alerts::inputs::email("manager_email", body.manager_email)?;
     let now = state.clock.now();
     let account = Account {
         id: AccountId::new(now).into_string(),
         name,
         parent_id: body.parent_id,
+        manager_name,
+        manager_email,
         created_at: now,
     };
     let render =

@@ -32,7 +32,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
 
-/// `spawn_app` with settings of the test's own (`configure` edits them).
+/// `spawn_app` with settings of the test's own (`configure` edits them:
+/// time zone, alert delivery, …).
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = match backend {

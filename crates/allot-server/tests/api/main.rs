@@ -8,6 +8,7 @@
 mod common;
 
 mod access;
+mod alerts;
 mod audit;
 mod case_model;
 mod cases;

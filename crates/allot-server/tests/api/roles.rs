@@ -19,6 +19,9 @@
 //!   event feed spans every account, so it is not theirs to read (403);
 //! - integration: records usage and works reservations (hold, read, commit,
 //!   release), 403 everywhere else, reads included;
+//! - webhooks, their deliveries and the e-mail notifications: admins and
+//!   managers only (403 to everyone else); editing an account's manager is
+//!   managing the account;
 //! - the audit trail: admins and managers only (403 to everyone else, agents
 //!   included: it is not an object an agent works with);
 //! - reports: whoever reads entitlements, a customer only its own account's
@@ -105,6 +108,17 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("GET",    "/v1/reports/forecast",                   None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     // Without entitlement_id or account_id a series is refused (the permission first).
     ("GET",    "/v1/reports/usage-over-time",            None,                                           [422, 422, 422, 422, 422, 403, 401, 401]),
+    ("PATCH",  "/v1/accounts/{acc}",                     Some(r#"{"manager_email":"am@example.com"}"#),  [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("GET",    "/v1/webhooks",                           None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
+    ("POST",   "/v1/webhooks",                           Some(r#"{"url":"http://93.184.216.34/hook"}"#), [201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/webhooks/{whk}",                     None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
+    ("PATCH",  "/v1/webhooks/{whk}",                     Some(r#"{"enabled":false}"#),                   [200, 200, 403, 403, 403, 403, 401, 401]),
+    ("DELETE", "/v1/webhooks/{whk}",                     None,                                           [204, 204, 403, 403, 403, 403, 401, 401]),
+    ("POST",   "/v1/webhooks/{whk}/rotate-secret",       None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
+    ("POST",   "/v1/webhooks/{whk}/test",                None,                                           [202, 202, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/webhooks/{whk}/deliveries",          None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
+    ("POST",   "/v1/webhooks/{whk}/deliveries/{dlv}/retry", None,                                        [202, 202, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/notifications",                      None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
 ];
 
 const NEW_ENTITLEMENT: &str = r#"{"account_id":"{acc}","name":"Extra","unit":"cases","total":10,
@@ -169,6 +183,25 @@ async fn fill(app: &TestApp, account: &str, text: &str) -> String {
         let a = app.post("/v1/api-keys", json!({ "role": "agent" })).await;
         created(&a, "key");
         set("{key}", &a.id());
+    }
+    if needs("{whk}") {
+        // A public address that no test reaches: the worker's tries fail quietly.
+        let a = app
+            .post(
+                "/v1/webhooks",
+                json!({ "url": "http://93.184.216.34/hook" }),
+            )
+            .await;
+        created(&a, "webhook");
+        let webhook = a.id();
+        if needs("{dlv}") {
+            let d = app
+                .post(&format!("/v1/webhooks/{webhook}/test"), json!({}))
+                .await;
+            created(&d, "test delivery");
+            set("{dlv}", &d.id());
+        }
+        set("{whk}", &webhook);
     }
     if needs("{draft}") {
         set("{draft}", &app.entitlement(account, json!({})).await);
@@ -243,6 +276,8 @@ async fn fill(app: &TestApp, account: &str, text: &str) -> String {
         "{closed}",
         "{time}",
         "{res}",
+        "{whk}",
+        "{dlv}",
     ];
     assert!(
         !names.iter().any(|n| out.contains(n)),

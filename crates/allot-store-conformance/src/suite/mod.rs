@@ -1,6 +1,7 @@
 //! The conformance tests, by subject. Each takes a fresh `TestDatabase`;
 //! `conformance_tests!` lists them all.
 
+pub mod alerts;
 pub mod audit;
 pub mod batch;
 pub mod cases;

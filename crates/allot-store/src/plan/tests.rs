@@ -15,6 +15,7 @@ fn ent(id: &str, total: i64) -> EntitlementState {
         name: "Visits".into(),
         description: None,
         owner: None,
+        owner_email: None,
         unit: Unit::Visits,
         total: Some(Quantity::whole(total)),
         period: Period::None,
