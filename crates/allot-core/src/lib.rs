@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod matching;
 pub mod period;
 pub mod quantity;
+pub mod software;
 pub mod terms;
 
 #[cfg(any(test, feature = "test-support"))]
