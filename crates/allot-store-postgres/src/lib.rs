@@ -16,6 +16,7 @@ mod migrate;
 mod parties;
 mod retry;
 mod rows;
+mod software;
 mod transaction;
 mod usage;
 

@@ -21,7 +21,7 @@ use crate::error::{Error, Res};
 use crate::rows::{self, API_KEY_COLS, RECORD_COLS, RESERVATION_COLS};
 
 pub(crate) struct PgTx<'c> {
-    tx: Transaction<'c>,
+    pub(crate) tx: Transaction<'c>,
 }
 
 impl<'c> PgTx<'c> {

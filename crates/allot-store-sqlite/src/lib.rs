@@ -18,6 +18,7 @@ mod lifecycle;
 mod migrate;
 mod parties;
 mod pool;
+mod software;
 mod transaction;
 mod tx;
 mod usage;

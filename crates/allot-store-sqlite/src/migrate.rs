@@ -15,6 +15,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0002_cases", include_str!("../migrations/0002_cases.sql")),
     ("0003_audit", include_str!("../migrations/0003_audit.sql")),
+    (
+        "0007_software",
+        include_str!("../migrations/0007_software.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {

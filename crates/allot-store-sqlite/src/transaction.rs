@@ -26,7 +26,7 @@ use crate::tx::ImmediateTx;
 use crate::{api_keys, audit, cases, events, idempotency, parties, usage};
 
 pub(crate) struct SqliteTx<'c> {
-    tx: ImmediateTx<'c>,
+    pub(crate) tx: ImmediateTx<'c>,
     cache: &'c TermsCache,
 }
 

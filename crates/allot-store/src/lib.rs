@@ -13,6 +13,7 @@ pub mod ids;
 pub mod model;
 pub mod plan;
 pub mod sequences;
+pub mod software;
 pub mod store;
 pub mod write_path;
 

@@ -42,7 +42,7 @@ pub struct TransitionResult {
 /// idempotency key, the answer the client gets is recorded in the same
 /// transaction as the change (the write path records its own).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::software::SoftwareStore + Send + Sync + 'static {
     /// Which backend this is: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
 
