@@ -31,6 +31,9 @@ pub struct ConfigArgs {
     pub pg_pool_size: Option<usize>,
     #[arg(long, env = "ALLOT_JOB_INTERVAL_SECONDS", global = true)]
     pub job_interval_seconds: Option<u64>,
+    /// Installations not seen for this many days stop counting in reconciliation (default 30).
+    #[arg(long, env = "ALLOT_INSTALL_STALE_DAYS", global = true)]
+    pub install_stale_days: Option<u32>,
 }
 
 impl ConfigArgs {
@@ -63,6 +66,9 @@ impl ConfigArgs {
         }
         if let Some(v) = self.job_interval_seconds {
             config.job_interval_seconds = v;
+        }
+        if let Some(v) = self.install_stale_days {
+            config.install_stale_days = v;
         }
         anyhow::ensure!(
             matches!(config.sqlite_synchronous.as_str(), "normal" | "full"),

@@ -18,6 +18,8 @@ pub struct Config {
     pub pg_pool_size: usize,
     /// How often background jobs run.
     pub job_interval_seconds: u64,
+    /// Installations not seen for this many days stop counting in reconciliation.
+    pub install_stale_days: u32,
 }
 
 impl Default for Config {
@@ -30,6 +32,7 @@ impl Default for Config {
             writers: None,
             pg_pool_size: 16,
             job_interval_seconds: 30,
+            install_stale_days: 30,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
+pub mod software;
 pub mod state;
 pub mod telemetry;
 pub mod views;
@@ -159,6 +160,7 @@ pub async fn start(
         store,
         writes,
         clock,
+        install_stale_days: config.install_stale_days,
     };
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;

@@ -18,7 +18,7 @@ use utoipa::openapi::{
 };
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, cases, entitlements, keys, parties, usage};
+use crate::routes::{audit, cases, entitlements, installations, keys, parties, software, usage};
 
 struct BearerAuth;
 
@@ -319,6 +319,38 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
         ],
     ),
     ("create_api_key", "201", "/id", &["revoke_api_key"]),
+    (
+        "create_software_model",
+        "201",
+        "/id",
+        &[
+            "get_software_model",
+            "patch_software_model",
+            "software_model_id=list_software_entitlements",
+        ],
+    ),
+    (
+        "create_software_entitlement",
+        "201",
+        "/id",
+        &[
+            "get_software_entitlement",
+            "patch_software_entitlement",
+            "publish_software_entitlement",
+            "retire_software_entitlement",
+            "add_license_keys",
+            "add_downgrade_right",
+            "list_allocations",
+            "allocate_software",
+        ],
+    ),
+    (
+        "allocate_software",
+        "201",
+        "/id",
+        &["free_allocation(id=$request.path.id;allocation_id=$response.body#/id)"],
+    ),
+    ("run_reconciliation", "201", "/id", &["get_reconciliation"]),
 ];
 
 fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[&str]) {
@@ -375,6 +407,9 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         crate::inputs::schemas::UnitName, crate::inputs::schemas::PeriodName,
         crate::inputs::schemas::DecrementOnName, crate::inputs::schemas::StatusName,
         crate::inputs::schemas::CaseStatusName, crate::inputs::schemas::RoleName,
+        crate::software::inputs::names::LicenseMetricName, crate::software::inputs::names::LicenseTypeName,
+        crate::software::inputs::names::AgreementTypeName, crate::software::inputs::names::SubscriptionPeriodName,
+        crate::software::inputs::names::SoftwareStateName, crate::software::inputs::names::ComplianceName,
     )),
     paths(
         parties::create_account, parties::list_accounts, parties::get_account, parties::eligibility,
@@ -389,6 +424,11 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         cases::log_time, cases::delete_time,
         keys::create, keys::list, keys::revoke,
         audit::list,
+        software::create_model, software::list_models, software::get_model, software::patch_model,
+        software::create, software::list, software::get, software::patch, software::publish, software::retire,
+        software::add_license_keys, software::add_downgrade_right, software::upgrade,
+        software::list_allocations, software::allocate, software::free,
+        installations::record, installations::run, installations::list, installations::get,
     )
 )]
 pub struct ApiDoc;

@@ -9,4 +9,6 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub writes: WritePath,
     pub clock: Arc<dyn Clock>,
+    /// Installations not seen for this many days stop counting.
+    pub install_stale_days: u32,
 }

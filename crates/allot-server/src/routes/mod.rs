@@ -4,8 +4,10 @@
 pub mod audit;
 pub mod cases;
 pub mod entitlements;
+pub mod installations;
 pub mod keys;
 pub mod parties;
+pub mod software;
 pub mod system;
 pub mod usage;
 

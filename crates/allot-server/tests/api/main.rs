@@ -17,4 +17,5 @@ mod errors;
 mod openapi;
 mod parties;
 mod roles;
+mod software;
 mod usage;
