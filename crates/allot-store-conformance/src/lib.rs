@@ -182,6 +182,9 @@ macro_rules! conformance_tests {
             audit::sync_and_api_keys_are_audited,
             audit::list_audit_filters_and_pages,
             audit::the_write_path_audits_cases_and_reservations,
+            software::allocations_never_exceed_rights_across_instances,
+            software::software_rows_read_back_and_upgrade_in_one_transaction,
+            software::installations_move_forward_and_reconciliations_are_kept,
         );
     };
 }

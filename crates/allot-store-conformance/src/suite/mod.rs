@@ -7,3 +7,4 @@ pub mod cases;
 pub mod keys;
 pub mod lifecycle;
 pub mod records;
+pub mod software;
