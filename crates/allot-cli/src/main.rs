@@ -8,6 +8,7 @@ mod failure;
 mod login;
 mod render;
 mod settings;
+mod software;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -65,6 +66,9 @@ enum Command {
     /// The rest of the API.
     #[command(flatten)]
     Api(api::ApiCommand),
+    /// Software entitlements and installations.
+    #[command(flatten)]
+    Software(software::SoftwareCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Client(command) => command.run().await,
         Command::Api(command) => command.run().await,
+        Command::Software(command) => command.run().await,
     }
 }
 
