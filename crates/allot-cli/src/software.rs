@@ -20,7 +20,7 @@ pub enum SoftwareCommand {
     /// Licence rights, e.g. `allot software allocate swe_… --user ann --quantity 1`.
     Software {
         #[command(subcommand)]
-        command: Software,
+        command: Box<Software>,
     },
     /// What is installed, e.g. `allot installations import found.csv`.
     Installations {
@@ -99,38 +99,7 @@ pub enum Models {
 pub enum Entitlements {
     Create {
         #[command(flatten)]
-        remote: Remote,
-        #[arg(long)]
-        model: Option<String>,
-        #[arg(long)]
-        account: Option<String>,
-        /// per_user, per_device, per_core, per_install, concurrent or consumption.
-        #[arg(long)]
-        metric: Option<String>,
-        /// perpetual, subscription, perpetual_with_assurance, assurance, step_up or subscription_step_up.
-        #[arg(long = "type")]
-        license_type: Option<String>,
-        #[arg(long)]
-        agreement: Option<String>,
-        #[arg(long)]
-        rights: Option<i64>,
-        #[arg(long)]
-        rights_per_pack: Option<i64>,
-        #[arg(long)]
-        packs: Option<i64>,
-        #[arg(long)]
-        unit_cost: Option<String>,
-        #[arg(long)]
-        currency: Option<String>,
-        /// monthly, quarterly, annually or entire_term.
-        #[arg(long)]
-        period: Option<String>,
-        #[arg(long)]
-        start: Option<String>,
-        #[arg(long)]
-        end: Option<String>,
-        #[arg(long)]
-        from_file: Option<PathBuf>,
+        fields: Box<RightsFields>,
     },
     List {
         #[command(flatten)]
@@ -157,6 +126,44 @@ pub enum Entitlements {
         remote: Remote,
         id: String,
     },
+}
+
+/// What `software entitlements create` sends; flags mirror the JSON fields.
+#[derive(Debug, clap::Args)]
+pub struct RightsFields {
+    #[command(flatten)]
+    remote: Remote,
+    #[arg(long)]
+    model: Option<String>,
+    #[arg(long)]
+    account: Option<String>,
+    /// per_user, per_device, per_core, per_install, concurrent or consumption.
+    #[arg(long)]
+    metric: Option<String>,
+    /// perpetual, subscription, perpetual_with_assurance, assurance, step_up or subscription_step_up.
+    #[arg(long = "type")]
+    license_type: Option<String>,
+    #[arg(long)]
+    agreement: Option<String>,
+    #[arg(long)]
+    rights: Option<i64>,
+    #[arg(long)]
+    rights_per_pack: Option<i64>,
+    #[arg(long)]
+    packs: Option<i64>,
+    #[arg(long)]
+    unit_cost: Option<String>,
+    #[arg(long)]
+    currency: Option<String>,
+    /// monthly, quarterly, annually or entire_term.
+    #[arg(long)]
+    period: Option<String>,
+    #[arg(long)]
+    start: Option<String>,
+    #[arg(long)]
+    end: Option<String>,
+    #[arg(long)]
+    from_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,23 +309,24 @@ impl Software {
 impl Entitlements {
     async fn answer(self) -> anyhow::Result<Answered> {
         Ok(match self {
-            Entitlements::Create {
-                remote,
-                model,
-                account,
-                metric,
-                license_type,
-                agreement,
-                rights,
-                rights_per_pack,
-                packs,
-                unit_cost,
-                currency,
-                period,
-                start,
-                end,
-                from_file,
-            } => {
+            Entitlements::Create { fields } => {
+                let RightsFields {
+                    remote,
+                    model,
+                    account,
+                    metric,
+                    license_type,
+                    agreement,
+                    rights,
+                    rights_per_pack,
+                    packs,
+                    unit_cost,
+                    currency,
+                    period,
+                    start,
+                    end,
+                    from_file,
+                } = *fields;
                 let body = body(
                     &from_file,
                     vec![
