@@ -155,6 +155,18 @@ impl Modify for Contract {
             }
         }
         patch_entitlement_body(doc);
+        patch_body(
+            doc,
+            "SoftwareModelInput",
+            "PatchSoftwareModel",
+            "patch_software_model",
+        );
+        patch_body(
+            doc,
+            "SoftwareEntitlementInput",
+            "PatchSoftwareEntitlement",
+            "patch_software_entitlement",
+        );
         for (from, status, pointer, to) in LINKS {
             link(doc, from, status, pointer, to);
         }
@@ -224,6 +236,36 @@ fn patch_entitlement_body(doc: &mut Document) {
     match body {
         Some(content) => content.schema = Some(Ref::from_schema_name("PatchEntitlement").into()),
         None => panic!("patch_entitlement has no JSON body"),
+    }
+}
+
+/// The body of a PATCH that merges into the current object: the create
+/// body `create` with nothing required, named `name`, for `operation`.
+fn patch_body(doc: &mut Document, create: &str, name: &str, operation: &str) {
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let Some(RefOr::T(Schema::Object(schema))) = components.schemas.get(create) else {
+        panic!("{create} is not in the document");
+    };
+    let mut patch = schema.clone();
+    patch.required.clear();
+    patch.description =
+        Some("Any fields of the create body, merged into the current object.".into());
+    components
+        .schemas
+        .insert(name.into(), RefOr::T(Schema::Object(patch)));
+    let body = doc
+        .paths
+        .paths
+        .values_mut()
+        .filter_map(|item| item.patch.as_mut())
+        .find(|op| op.operation_id.as_deref() == Some(operation))
+        .and_then(|op| op.request_body.as_mut())
+        .and_then(|body| body.content.get_mut("application/json"));
+    match body {
+        Some(content) => content.schema = Some(Ref::from_schema_name(name).into()),
+        None => panic!("{operation} has no JSON body"),
     }
 }
 
