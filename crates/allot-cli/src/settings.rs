@@ -34,6 +34,9 @@ pub struct ConfigArgs {
     /// Installations not seen for this many days stop counting in reconciliation (default 30).
     #[arg(long, env = "ALLOT_INSTALL_STALE_DAYS", global = true)]
     pub install_stale_days: Option<u32>,
+    /// Seconds between scheduled reconciliations of every software model (default 86400, daily).
+    #[arg(long, env = "ALLOT_RECONCILE_EVERY", global = true)]
+    pub reconcile_every: Option<u64>,
 }
 
 impl ConfigArgs {
@@ -69,6 +72,9 @@ impl ConfigArgs {
         }
         if let Some(v) = self.install_stale_days {
             config.install_stale_days = v;
+        }
+        if let Some(v) = self.reconcile_every {
+            config.reconcile_every_seconds = v;
         }
         anyhow::ensure!(
             matches!(config.sqlite_synchronous.as_str(), "normal" | "full"),

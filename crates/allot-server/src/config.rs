@@ -20,6 +20,8 @@ pub struct Config {
     pub job_interval_seconds: u64,
     /// Installations not seen for this many days stop counting in reconciliation.
     pub install_stale_days: u32,
+    /// How often the scheduled reconciliation of every software model runs.
+    pub reconcile_every_seconds: u64,
 }
 
 impl Default for Config {
@@ -33,6 +35,7 @@ impl Default for Config {
             pg_pool_size: 16,
             job_interval_seconds: 30,
             install_stale_days: 30,
+            reconcile_every_seconds: 86_400,
         }
     }
 }

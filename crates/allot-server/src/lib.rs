@@ -161,6 +161,7 @@ pub async fn start(
         writes,
         clock,
         install_stale_days: config.install_stale_days,
+        reconcile_every_seconds: config.reconcile_every_seconds,
     };
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;

@@ -11,4 +11,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Installations not seen for this many days stop counting.
     pub install_stale_days: u32,
+    /// Seconds between scheduled reconciliations.
+    pub reconcile_every_seconds: u64,
 }

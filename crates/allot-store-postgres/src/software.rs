@@ -317,10 +317,28 @@ impl SoftwareTx for PgTx<'_> {
         })
     }
 
+    async fn lock_reconciliations(&self) -> Res<()> {
+        let stmt = self
+            .tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await?;
+        self.tx.execute(&stmt, &[&RECONCILIATION_LOCK]).await?;
+        Ok(())
+    }
+
+    async fn latest_reconciliation(&self) -> Res<Option<Reconciliation>> {
+        let sql =
+            format!("SELECT {RECONCILIATION_COLS} FROM reconciliations ORDER BY id DESC LIMIT 1");
+        one(&self.tx, &sql, &[], reconciliation).await
+    }
+
     async fn write_software(&self, changes: &SoftwareChanges) -> Res<()> {
         write(&self.tx, changes).await
     }
 }
+
+/// Any constant shared by every instance: it serializes reconciliations.
+const RECONCILIATION_LOCK: i64 = 0x616c_6c6f_745f_7265;
 
 #[async_trait]
 impl SoftwareStore for PostgresStore {
@@ -516,6 +534,20 @@ impl SoftwareStore for PostgresStore {
             "run_reconciliation",
             Error::is_lock_conflict,
             |tx| { sequences::run_reconciliation(tx, run, at, answer.as_ref()) }
+        )?)
+    }
+
+    async fn reconcile_if_due(
+        &self,
+        run: &ReconciliationRun<'_>,
+        every: chrono::Duration,
+        at: Moment<'_>,
+    ) -> StoreResult<Option<Reconciliation>> {
+        Ok(in_tx!(
+            self.pool,
+            "reconcile_if_due",
+            Error::is_lock_conflict,
+            |tx| { sequences::reconcile_if_due(tx, run, every, at) }
         )?)
     }
 

@@ -291,6 +291,21 @@ impl SoftwareTx for SqliteTx<'_> {
         })
     }
 
+    async fn lock_reconciliations(&self) -> Res<()> {
+        // BEGIN IMMEDIATE already holds the whole database.
+        Ok(())
+    }
+
+    async fn latest_reconciliation(&self) -> Res<Option<Reconciliation>> {
+        first(
+            &mut *self
+                .tx
+                .prepare_cached(&format!("{RECONCILIATION} ORDER BY id DESC LIMIT 1"))?,
+            [],
+            reconciliation,
+        )
+    }
+
     async fn write_software(&self, changes: &SoftwareChanges) -> Res<()> {
         write(&self.tx, changes)
     }
@@ -515,6 +530,33 @@ impl SoftwareStore for SqliteStore {
             };
             transaction::run(c, cache, |tx| {
                 sequences::run_reconciliation(tx, &run, at, answer.as_ref())
+            })
+        })
+        .await
+    }
+
+    async fn reconcile_if_due(
+        &self,
+        run: &ReconciliationRun<'_>,
+        every: chrono::Duration,
+        at: Moment<'_>,
+    ) -> StoreResult<Option<Reconciliation>> {
+        let id = run.id.to_string();
+        let stale_before = run.stale_before;
+        let (ctx, today, now) = (at.audit.clone(), at.today, at.now);
+        self.write(move |c, cache| {
+            let at = Moment {
+                audit: &ctx,
+                today,
+                now,
+            };
+            let run = ReconciliationRun {
+                id: &id,
+                software_model_id: None,
+                stale_before,
+            };
+            transaction::run(c, cache, |tx| {
+                sequences::reconcile_if_due(tx, &run, every, at)
             })
         })
         .await

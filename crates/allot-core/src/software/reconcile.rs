@@ -248,6 +248,26 @@ fn lend_downgrade_rights(
     }
 }
 
+/// The rows of `current` that are under-licensed where `previous` did not
+/// show them so (a row `previous` does not hold counts as not so): the
+/// models that turned non-compliant.
+pub fn turned_under_licensed<'a>(
+    previous: &[ReconciliationItem],
+    current: &'a [ReconciliationItem],
+) -> Vec<&'a ReconciliationItem> {
+    current
+        .iter()
+        .filter(|item| item.status == Compliance::UnderLicensed)
+        .filter(|item| {
+            !previous.iter().any(|p| {
+                p.software_model_id == item.software_model_id
+                    && p.license_metric == item.license_metric
+                    && p.status == Compliance::UnderLicensed
+            })
+        })
+        .collect()
+}
+
 fn listed(set: impl Iterator<Item = String>) -> Vec<String> {
     set.take(MAX_LISTED).collect()
 }
@@ -484,6 +504,32 @@ mod tests {
         new.terms.agreement_type = AgreementType::Ula;
         let items = run(&[new], &[], &installs);
         assert_eq!(items[0].status, Compliance::Compliant);
+    }
+
+    #[test]
+    fn only_rows_newly_under_licensed_turned() {
+        let e = [
+            owned("swe_1", "swm_a", LicenseMetric::PerDevice, 1),
+            owned("swe_2", "swm_b", LicenseMetric::PerDevice, 1),
+        ];
+        let two = |m: &str| [install(m, "d1", None, None), install(m, "d2", None, None)];
+        let before = run(&e, &[], &two("swm_a"));
+        let after = run(&e, &[], &[two("swm_a"), two("swm_b")].concat());
+        let turned = turned_under_licensed(&before, &after);
+        let models: Vec<&str> = turned
+            .iter()
+            .map(|i| i.software_model_id.as_str())
+            .collect();
+        assert_eq!(models, ["swm_b"], "swm_a was already under-licensed");
+        assert_eq!(turned_under_licensed(&[], &before).len(), 1);
+        assert!(turned_under_licensed(&after, &after).is_empty());
+        let mut per_user = before.clone();
+        per_user[0].license_metric = LicenseMetric::PerUser;
+        assert_eq!(
+            turned_under_licensed(&per_user, &before).len(),
+            1,
+            "another metric is another row"
+        );
     }
 
     #[test]

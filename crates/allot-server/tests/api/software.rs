@@ -19,6 +19,7 @@ crate::on_both_backends!(
     downgrade_rights_and_enterprise_agreements_cover_older_installs,
     installations_arrive_as_csv_and_stale_ones_stop_counting,
     models_and_entitlements_are_listed_read_and_edited,
+    turning_under_licensed_is_an_event_and_reconciliation_runs_on_schedule,
 );
 
 impl TestApp {
@@ -678,4 +679,52 @@ async fn models_and_entitlements_are_listed_read_and_edited(app: TestApp) {
         (json!(20), json!(20))
     );
     assert_eq!(packs.body["allocations_available"], json!(16));
+}
+
+async fn turning_under_licensed_is_an_event_and_reconciliation_runs_on_schedule(app: TestApp) {
+    let model = app.software_model("Visio", "2024").await;
+    app.rights_in_use(&model, 1, json!({ "unit_cost": 100 }))
+        .await;
+    install(&app, json!([seen(&model, "d1"), seen(&model, "d2")])).await;
+    let events = || async {
+        let all = app.get("/v1/events").await.body["items"].clone();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "software.under_licensed")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let first = app.post("/v1/reconciliations", json!({})).await;
+    let found = events().await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["data"]["software_model_id"], json!(model));
+    assert_eq!(found[0]["data"]["reconciliation_id"], json!(first.id()));
+    assert_eq!(found[0]["data"]["true_up_cost"], json!(100));
+    app.post("/v1/reconciliations", json!({})).await;
+    assert_eq!(
+        events().await.len(),
+        1,
+        "still under-licensed: no new event"
+    );
+    let history = || async {
+        app.get("/v1/reconciliations").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    allot_server::jobs::run_once(&app.running.state).await;
+    assert_eq!(history().await, 2, "the last run is less than a day old");
+    app.clock.advance(chrono::Duration::hours(25));
+    allot_server::jobs::run_once(&app.running.state).await;
+    allot_server::jobs::run_once(&app.running.state).await;
+    assert_eq!(history().await, 3, "due once a day, run once");
+    let audit = app.get("/v1/audit?action=reconciliation.run").await;
+    let actors: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors.last(), Some(&"system"));
 }

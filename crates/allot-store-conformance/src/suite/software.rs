@@ -268,3 +268,46 @@ pub async fn installations_move_forward_and_reconciliations_are_kept(db: &TestDa
         .unwrap();
     assert_eq!(later.len(), 1);
 }
+
+pub async fn a_due_reconciliation_runs_once_across_instances(db: &TestDatabase) {
+    let store = db.store();
+    add_model(store.as_ref(), "swm_2022").await;
+    let ctx = allot_store::AuditContext::system();
+    let nothing = ReconciliationRun {
+        id: "rec_empty",
+        software_model_id: None,
+        stale_before: now() - Duration::days(30),
+    };
+    let skipped = store
+        .reconcile_if_due(&nothing, Duration::days(1), moment(&ctx))
+        .await
+        .unwrap();
+    assert_eq!(skipped, None, "nothing to reconcile keeps no history");
+    rights_in_use(store.as_ref(), "swe_1", "swm_2022", 1).await;
+    let stores: [Arc<dyn Store>; 2] = [store.clone(), db.instance().await];
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let store = stores[n % 2].clone();
+            tokio::spawn(async move {
+                let ctx = allot_store::AuditContext::system();
+                let id = format!("rec_{n}");
+                let run = ReconciliationRun {
+                    id: &id,
+                    software_model_id: None,
+                    stale_before: now() - Duration::days(30),
+                };
+                store
+                    .reconcile_if_due(&run, Duration::days(1), moment(&ctx))
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut ran = 0;
+    for task in tasks {
+        ran += usize::from(task.await.unwrap());
+    }
+    assert_eq!(ran, 1);
+    assert_eq!(store.list_reconciliations(&all()).await.unwrap().len(), 1);
+}

@@ -13,7 +13,10 @@
 //! | `allocate_software` / `free_software` | `software_allocation.create` / `.delete` | allocation |
 //! | `upgrade_software` | `software_entitlement.upgrade` | the entitlement receiving the rights |
 //! | `record_installations` | `installation.record` | the first installation's model |
-//! | `run_reconciliation` | `reconciliation.run` | reconciliation |
+//! | `run_reconciliation` / `reconcile_if_due` | `reconciliation.run` (the job: actor `system`) | reconciliation |
+//!
+//! A reconciliation also writes a `software.under_licensed` event for each
+//! row that turned under-licensed since the previous reconciliation.
 
 pub mod sequences;
 
@@ -189,6 +192,11 @@ pub trait SoftwareTx: WriteTx {
     async fn load_allocation(&self, id: &str) -> Result<Option<Allocation>, Self::Error>;
     /// Every software entitlement, allocation and installation.
     async fn load_reconciliation_inputs(&self) -> Result<ReconciliationInputs, Self::Error>;
+    /// Serializes reconciliations (held to commit): two instances never
+    /// compare against the same previous run, nor both run a scheduled one.
+    async fn lock_reconciliations(&self) -> Result<(), Self::Error>;
+    /// The latest reconciliation kept (by id: ids sort by time).
+    async fn latest_reconciliation(&self) -> Result<Option<Reconciliation>, Self::Error>;
     async fn write_software(&self, changes: &SoftwareChanges) -> Result<(), Self::Error>;
 }
 
@@ -281,8 +289,16 @@ pub trait SoftwareStore: Send + Sync {
         at: Moment<'_>,
         answer: Option<Answering<Reconciliation>>,
     ) -> StoreResult<Reconciliation>;
+    /// Runs a reconciliation of every model unless one ran less than
+    /// `every` ago (on any instance); `None` when it was not due.
+    async fn reconcile_if_due(
+        &self,
+        run: &ReconciliationRun<'_>,
+        every: chrono::Duration,
+        at: Moment<'_>,
+    ) -> StoreResult<Option<Reconciliation>>;
     async fn get_reconciliation(&self, id: &str) -> StoreResult<Option<Reconciliation>>;
-    /// Newest first is what people want, but ids page forward: oldest first.
+    /// Oldest first (ids page forward).
     async fn list_reconciliations(&self, page: &Page) -> StoreResult<Vec<Reconciliation>>;
 }
 

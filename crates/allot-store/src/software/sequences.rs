@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use allot_core::software::reconcile::reconcile;
+use allot_core::software::reconcile::{reconcile, turned_under_licensed};
 use allot_core::software::rights::{self, SoftwareRefusal};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,6 +15,8 @@ use crate::audit::{snapshot, AuditContext, AuditEntry};
 use crate::backend::Changes;
 use crate::clock::stored_time;
 use crate::error::StoreError;
+use crate::ids::new_id;
+use crate::model::Event;
 
 use super::{
     Allocated, Allocation, Moment, Reconciliation, ReconciliationRun, SoftwareChange,
@@ -32,12 +34,24 @@ async fn finish<T: SoftwareTx, R>(
     result: &R,
     now: DateTime<Utc>,
 ) -> Result<(), T::Error> {
-    tx.write_software(&software).await?;
     let changes = Changes {
         audit: vec![audit],
-        answers: answer.map(|a| a.write(result)).into_iter().collect(),
         ..Changes::default()
     };
+    finish_with(tx, software, changes, answer, result, now).await
+}
+
+/// `finish`, with more shared rows (events) beside the audit entry.
+async fn finish_with<T: SoftwareTx, R>(
+    tx: T,
+    software: SoftwareChanges,
+    mut changes: Changes,
+    answer: Option<&Answering<R>>,
+    result: &R,
+    now: DateTime<Utc>,
+) -> Result<(), T::Error> {
+    tx.write_software(&software).await?;
+    changes.answers.extend(answer.map(|a| a.write(result)));
     tx.write(&changes, now).await?;
     tx.commit().await
 }
@@ -353,14 +367,50 @@ pub async fn record_installations<T: SoftwareTx>(
 }
 
 /// Reconciles what the transaction reads (one consistent snapshot) and
-/// keeps the result.
+/// keeps the result, with a `software.under_licensed` event per row that
+/// turned under-licensed since the previous reconciliation.
 pub async fn run_reconciliation<T: SoftwareTx>(
     tx: T,
     run: &ReconciliationRun<'_>,
     at: Moment<'_>,
     answer: Option<&Answering<Reconciliation>>,
 ) -> Result<Reconciliation, T::Error> {
+    tx.lock_reconciliations().await?;
+    let result = reconcile_locked(tx, run, at, answer, false).await?;
+    Ok(result.expect("an asked-for reconciliation is always kept"))
+}
+
+/// The scheduled reconciliation: every model, unless one ran less than
+/// `every` ago, or there is nothing to reconcile (no history of nothing).
+/// Several instances may call it at once: the lock makes the later ones
+/// find the run just made.
+pub async fn reconcile_if_due<T: SoftwareTx>(
+    tx: T,
+    run: &ReconciliationRun<'_>,
+    every: chrono::Duration,
+    at: Moment<'_>,
+) -> Result<Option<Reconciliation>, T::Error> {
+    assert!(
+        run.software_model_id.is_none(),
+        "the schedule reconciles every model"
+    );
+    tx.lock_reconciliations().await?;
+    let last = tx.latest_reconciliation().await?;
+    if last.is_some_and(|r| stored_time(at.now) - r.run_at < every) {
+        return Ok(None);
+    }
+    reconcile_locked(tx, run, at, None, true).await
+}
+
+async fn reconcile_locked<T: SoftwareTx>(
+    tx: T,
+    run: &ReconciliationRun<'_>,
+    at: Moment<'_>,
+    answer: Option<&Answering<Reconciliation>>,
+    skip_empty: bool,
+) -> Result<Option<Reconciliation>, T::Error> {
     let now = stored_time(at.now);
+    let previous = tx.latest_reconciliation().await?;
     let inputs = tx.load_reconciliation_inputs().await?;
     let mut items = reconcile(
         &inputs.entitlements,
@@ -372,6 +422,28 @@ pub async fn run_reconciliation<T: SoftwareTx>(
     if let Some(model) = run.software_model_id {
         items.retain(|i| i.software_model_id == model);
     }
+    if skip_empty && items.is_empty() {
+        return Ok(None);
+    }
+    let before = previous.map(|p| p.items).unwrap_or_default();
+    let events = turned_under_licensed(&before, &items)
+        .into_iter()
+        .map(|item| Event {
+            id: new_id("evt", now),
+            kind: "software.under_licensed".into(),
+            entitlement_id: None,
+            data: serde_json::json!({
+                "reconciliation_id": run.id,
+                "software_model_id": item.software_model_id,
+                "license_metric": item.license_metric,
+                "rights_owned": item.rights_owned,
+                "rights_needed": item.rights_needed,
+                "shortfall": item.shortfall,
+                "true_up_cost": item.true_up_cost,
+            }),
+            created_at: now,
+        })
+        .collect();
     let result = Reconciliation {
         id: run.id.to_string(),
         software_model_id: run.software_model_id.map(str::to_string),
@@ -394,6 +466,11 @@ pub async fn run_reconciliation<T: SoftwareTx>(
         reconciliations: vec![result.clone()],
         ..SoftwareChanges::default()
     };
-    finish(tx, software, audit, answer, &result, now).await?;
-    Ok(result)
+    let changes = Changes {
+        audit: vec![audit],
+        events,
+        ..Changes::default()
+    };
+    finish_with(tx, software, changes, answer, &result, now).await?;
+    Ok(Some(result))
 }
