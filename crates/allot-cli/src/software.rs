@@ -97,6 +97,7 @@ pub enum Models {
 
 #[derive(Debug, Subcommand)]
 pub enum Entitlements {
+    /// Creates rights in `build`; publish them to allocate.
     Create {
         #[command(flatten)]
         fields: Box<RightsFields>,
