@@ -134,7 +134,8 @@ fn parse_installations(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<Instal
         (InstallationBatch = "application/json"),
         (String = "text/csv", example = "software_model_id,device,user,cores,seen_at\nswm_…,laptop-7,ann,8,2026-06-14T09:00:00Z")),
         description = "One installation, `{\"items\": [...]}` (up to 10,000), or CSV with a header row. A repeated (model, device) moves its `seen_at` forward."),
-    responses((status = 201, body = InstallationsRecorded), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = InstallationsRecorded), (status = 422, body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 4 MiB (over 1 MiB with an Idempotency-Key).", body = ErrorBody)))]
 pub async fn record(
     State(state): State<AppState>,
     principal: Principal,

@@ -582,6 +582,23 @@ async fn installations_arrive_as_csv_and_stale_ones_stop_counting(app: TestApp) 
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let unknown = app.post("/v1/installations", seen("swm_nope", "pc")).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let many: Vec<Value> = (0..10_000)
+        .map(|n| seen(&model, &format!("host-{n}")))
+        .collect();
+    let a = app
+        .post("/v1/installations", json!({ "items": many }))
+        .await;
+    assert_eq!(
+        (a.status, a.body["recorded"].clone()),
+        (StatusCode::CREATED, json!(10_000))
+    );
+    let too_many: Vec<Value> = (0..10_001)
+        .map(|n| seen(&model, &format!("host-{n}")))
+        .collect();
+    let a = app
+        .post("/v1/installations", json!({ "items": too_many }))
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
     let integration = app.key("integration", None).await;
     let posted = app
         .post_as(&integration, "/v1/installations", seen(&model, "pc-9"))
