@@ -108,6 +108,21 @@ STATE_RULES = [
     ("unknown_channel", None, r"", "depends on the entitlement's channels"),
     ("unit_not_hours", None, r"", "depends on the entitlement's unit"),
     ("entitlement_not_found", None, r"", "the case's entitlement must exist"),
+    ("validation_failed", r"(software_model_id|items\[\d+\]\.software_model_id|from_entitlement_id)",
+     r"does not exist|is the entitlement's own model|must be another existing",
+     "software references must name existing, other objects"),
+    ("validation_failed", r"purchased_rights|number_of_packs|rights_per_pack|active_rights",
+     r"must equal rights_per_pack|is required with|must be at most|must be from 0 to purchased_rights",
+     "relates packs, purchased and active rights"),
+    ("validation_failed", r"start_date|end_date|subscription_period",
+     r"is required for a subscription|needs start_date and end_date",
+     "subscriptions and billing periods need their dates"),
+    ("validation_failed", r"user", r"give a user, a device, or both", "at least one of user and device"),
+    ("validation_failed", r"body|row \d+(\.\w+)?", r"",
+     "CSV installations: a header row naming the columns, rows matching it"),
+    ("license_key_unknown", None, r"", "depends on the entitlement's licence keys"),
+    ("metric_mismatch", None, r"", "depends on the two entitlements' metrics"),
+    ("too_many", None, r"", "depends on how many keys or downgrade rights are stored"),
 ]
 
 

@@ -296,14 +296,17 @@ pub enum ApiKeys {
 
 /// A quantity as given: a JSON number when it reads as one (the API takes
 /// both), else the text for the API to judge.
-fn quantity(text: &str) -> Value {
+pub(crate) fn quantity(text: &str) -> Value {
     serde_json::from_str::<serde_json::Number>(text)
         .map(Value::Number)
         .unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
 /// The body: `--from-file`'s object, then every flag given over it.
-fn body(from_file: &Option<PathBuf>, flags: Vec<(&str, Option<Value>)>) -> anyhow::Result<Value> {
+pub(crate) fn body(
+    from_file: &Option<PathBuf>,
+    flags: Vec<(&str, Option<Value>)>,
+) -> anyhow::Result<Value> {
     let mut body = match from_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -323,8 +326,12 @@ fn body(from_file: &Option<PathBuf>, flags: Vec<(&str, Option<Value>)>) -> anyho
     Ok(Value::Object(body))
 }
 
-fn text(v: Option<String>) -> Option<Value> {
+pub(crate) fn text(v: Option<String>) -> Option<Value> {
     v.map(Value::String)
+}
+
+pub(crate) fn page(limit: u32) -> Vec<(&'static str, String)> {
+    vec![("limit", limit.to_string())]
 }
 
 impl ApiCommand {

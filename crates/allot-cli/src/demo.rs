@@ -16,7 +16,7 @@ use crate::settings::ConfigArgs;
 const DEMO_DB: &str = "sqlite://./allot-demo.db";
 
 /// What `populate` creates: 4 accounts, a contact, a product, 8 entitlements.
-const DEMO_RECORDS: u64 = 14;
+const DEMO_RECORDS: u64 = 21;
 
 pub async fn run(settings: &ConfigArgs) -> anyhow::Result<()> {
     let mut config = settings.resolve()?;
@@ -209,11 +209,93 @@ async fn populate(url: &str, key: &str, today: NaiveDate) -> anyhow::Result<Stri
         &[],
     )
     .await?;
+    software(&api, &acme, today).await?;
     assert_eq!(
         api.progress.position(),
         DEMO_RECORDS,
         "DEMO_RECORDS counts what populate creates"
     );
     api.progress.finish();
-    Ok("Demo data: 4 accounts (Acme Corp with child Acme Berlin, Globex, Initech), 8 entitlements (active, near exhaustion, exhausted, unlimited, waiting, expired, draft).".to_string())
+    Ok("Demo data: 4 accounts (Acme Corp with child Acme Berlin, Globex, Initech), 8 entitlements (active, near exhaustion, exhausted, unlimited, waiting, expired, draft), 3 software titles (Visio under-licensed, Office over-licensed, SQL Server 2019 covered by 2022's downgrade rights) with a reconciliation.".to_string())
+}
+
+/// A few software titles for Acme: one under-licensed, one with room to
+/// spare, one covered by a newer version's downgrade rights; installations
+/// seen yesterday, and a first reconciliation.
+async fn software(api: &Api, acme: &str, today: NaiveDate) -> anyhow::Result<()> {
+    let model = |product: &str, version: &str| json!({ "publisher": "Microsoft", "product": product, "version": version });
+    let visio = api
+        .id("/v1/software-models", model("Visio", "2024"))
+        .await?;
+    let office = api
+        .id("/v1/software-models", model("Office", "2024"))
+        .await?;
+    let sql_2019 = api
+        .id("/v1/software-models", model("SQL Server", "2019"))
+        .await?;
+    let sql_2022 = api
+        .id("/v1/software-models", model("SQL Server", "2022"))
+        .await?;
+    let rights = |model: &str, metric: &str, body: Value| {
+        let mut b = json!({ "software_model_id": model, "account_id": acme, "license_metric": metric,
+                            "license_type": "perpetual", "unit_cost": 120, "currency": "USD" });
+        for (k, v) in body.as_object().into_iter().flatten() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let published = |body: Value| async move {
+        let id = api.id("/v1/software-entitlements", body).await?;
+        api.post(
+            &format!("/v1/software-entitlements/{id}/publish"),
+            json!({}),
+        )
+        .await?;
+        anyhow::Ok(id)
+    };
+    published(rights(&visio, "per_user", json!({ "purchased_rights": 2 }))).await?;
+    let office_rights = published(rights(
+        &office,
+        "per_device",
+        json!({ "purchased_rights": 50, "license_type": "subscription", "subscription_period": "monthly",
+                "unit_cost": 12.5, "start_date": date(today - Duration::days(10)), "end_date": date(today + Duration::days(355)) }),
+    ))
+    .await?;
+    let sql = published(rights(
+        &sql_2022,
+        "per_core",
+        json!({ "rights_per_pack": 2, "number_of_packs": 8, "unit_cost": 3500 }),
+    ))
+    .await?;
+    api.post(
+        &format!("/v1/software-entitlements/{sql}/downgrade-rights"),
+        json!({ "software_model_id": sql_2019 }),
+    )
+    .await?;
+    api.post(
+        &format!("/v1/software-entitlements/{office_rights}/allocations"),
+        json!({ "device": "laptop-01", "quantity": 1 }),
+    )
+    .await?;
+    let seen = format!("{}T09:00:00Z", date(today - Duration::days(1)));
+    let mut items = Vec::new();
+    for (n, user) in ["ann", "bob", "cy", "dee", "eve"].iter().enumerate() {
+        let device = format!("laptop-{:02}", n + 1);
+        items.push(
+            json!({ "software_model_id": visio, "device": device, "user": user, "seen_at": seen }),
+        );
+        items.push(
+            json!({ "software_model_id": office, "device": device, "user": user, "seen_at": seen }),
+        );
+    }
+    items.push(
+        json!({ "software_model_id": sql_2022, "device": "db-01", "cores": 8, "seen_at": seen }),
+    );
+    items.push(
+        json!({ "software_model_id": sql_2019, "device": "db-02", "cores": 4, "seen_at": seen }),
+    );
+    api.post("/v1/installations", json!({ "items": items }))
+        .await?;
+    api.post("/v1/reconciliations", json!({})).await?;
+    Ok(())
 }

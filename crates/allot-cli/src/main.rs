@@ -15,6 +15,7 @@ mod progress;
 mod render;
 mod report;
 mod settings;
+mod software;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -94,6 +95,9 @@ enum Command {
     /// Webhooks and the event feed.
     #[command(flatten)]
     Alerts(alerts::AlertCommand),
+    /// Software entitlements and installations.
+    #[command(flatten)]
+    Software(software::SoftwareCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(command) => command.run().await,
         Command::Report { command } => command.run().await,
         Command::Alerts(command) => command.run().await,
+        Command::Software(command) => command.run().await,
     }
 }
 

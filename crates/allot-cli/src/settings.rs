@@ -49,6 +49,12 @@ pub struct ConfigArgs {
     /// The sender of alert e-mail.
     #[arg(long, env = "ALLOT_SMTP_FROM", global = true)]
     pub smtp_from: Option<String>,
+    /// Installations not seen for this many days stop counting in reconciliation (default 30).
+    #[arg(long, env = "ALLOT_INSTALL_STALE_DAYS", global = true)]
+    pub install_stale_days: Option<u32>,
+    /// Seconds between scheduled reconciliations of every software model (default 86400, daily).
+    #[arg(long, env = "ALLOT_RECONCILE_EVERY", global = true)]
+    pub reconcile_every: Option<u64>,
 }
 
 impl ConfigArgs {
@@ -101,6 +107,12 @@ impl ConfigArgs {
         }
         if let Some(v) = &self.smtp_from {
             config.alerts.smtp_from = v.clone();
+        }
+        if let Some(v) = self.install_stale_days {
+            config.install_stale_days = v;
+        }
+        if let Some(v) = self.reconcile_every {
+            config.reconcile_every_seconds = v;
         }
         anyhow::ensure!(
             matches!(config.sqlite_synchronous.as_str(), "normal" | "full"),

@@ -19,6 +19,7 @@ pub mod period;
 pub mod quantity;
 pub mod report;
 pub mod schedule;
+pub mod software;
 pub mod terms;
 pub mod zone;
 

@@ -9,8 +9,8 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::routes::{
-    audit, cases, entitlements, keys, notifications, parties, report_totals, reports, system,
-    usage, webhooks,
+    audit, cases, entitlements, installations, keys, notifications, parties, report_totals,
+    reports, software, system, usage, webhooks,
 };
 use crate::state::AppState;
 use crate::{auth, idempotency, telemetry};
@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
             post(webhooks::retry),
         )
+        .merge(software_mutations())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer));
     // Reads, and the write path (which records its keys in its own transaction).
     let direct = Router::new()
@@ -121,7 +122,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks", get(webhooks::list))
         .route("/v1/webhooks/{id}", get(webhooks::get))
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/v1/notifications", get(notifications::list));
+        .route("/v1/notifications", get(notifications::list))
+        .merge(software_reads());
     let v1 = claimed
         .merge(direct)
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
@@ -144,6 +146,65 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn(deadline))
         .with_state(state)
+}
+
+/// Software entitlements, installations and reconciliations that change data.
+fn software_mutations() -> Router<AppState> {
+    use axum::routing::{delete, patch};
+    Router::new()
+        .route("/v1/software-models", post(software::create_model))
+        .route("/v1/software-models/{id}", patch(software::patch_model))
+        .route("/v1/software-entitlements", post(software::create))
+        .route("/v1/software-entitlements/{id}", patch(software::patch))
+        .route(
+            "/v1/software-entitlements/{id}/publish",
+            post(software::publish),
+        )
+        .route(
+            "/v1/software-entitlements/{id}/retire",
+            post(software::retire),
+        )
+        .route(
+            "/v1/software-entitlements/{id}/license-keys",
+            post(software::add_license_keys),
+        )
+        .route(
+            "/v1/software-entitlements/{id}/downgrade-rights",
+            post(software::add_downgrade_right),
+        )
+        .route(
+            "/v1/software-entitlements/{id}/upgrade",
+            post(software::upgrade),
+        )
+        .route(
+            "/v1/software-entitlements/{id}/allocations",
+            post(software::allocate),
+        )
+        .route(
+            "/v1/software-entitlements/{id}/allocations/{allocation_id}",
+            delete(software::free),
+        )
+        .route(
+            "/v1/installations",
+            post(installations::record).layer(DefaultBodyLimit::max(
+                installations::INSTALLATIONS_BODY_LIMIT,
+            )),
+        )
+        .route("/v1/reconciliations", post(installations::run))
+}
+
+fn software_reads() -> Router<AppState> {
+    Router::new()
+        .route("/v1/software-models", get(software::list_models))
+        .route("/v1/software-models/{id}", get(software::get_model))
+        .route("/v1/software-entitlements", get(software::list))
+        .route("/v1/software-entitlements/{id}", get(software::get))
+        .route(
+            "/v1/software-entitlements/{id}/allocations",
+            get(software::list_allocations),
+        )
+        .route("/v1/reconciliations", get(installations::list))
+        .route("/v1/reconciliations/{id}", get(installations::get))
 }
 
 /// How long a request may take before it is answered 408.

@@ -157,6 +157,12 @@ pub enum Permission {
     ReadEvents,
     /// API keys and other settings.
     Administer,
+    /// Allocate and free software rights.
+    AllocateSoftware,
+    /// Post installations (discovery tools, inventory feeds).
+    RecordInstallations,
+    /// Read reconciliations, which span every account.
+    ReadCompliance,
 }
 
 pub fn allows(role: Role, permission: Permission) -> bool {
@@ -166,10 +172,15 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         Role::Manager => permission != Administer,
         Role::Agent => matches!(
             permission,
-            Read | RecordUsage | OpenCases | WorkCases | ReadEvents
+            Read | RecordUsage
+                | OpenCases
+                | WorkCases
+                | ReadEvents
+                | AllocateSoftware
+                | ReadCompliance
         ),
         Role::Customer => matches!(permission, Read | OpenCases),
-        Role::Integration => permission == RecordUsage,
+        Role::Integration => matches!(permission, RecordUsage | RecordInstallations),
     }
 }
 
@@ -230,23 +241,33 @@ mod tests {
         let table = [
             (
                 Role::Admin,
-                [true, true, true, true, true, true, true, true],
+                [
+                    true, true, true, true, true, true, true, true, true, true, true,
+                ],
             ),
             (
                 Role::Manager,
-                [true, true, true, true, false, true, true, true],
+                [
+                    true, true, true, true, false, true, true, true, true, true, true,
+                ],
             ),
             (
                 Role::Agent,
-                [true, false, true, false, false, true, true, true],
+                [
+                    true, false, true, false, false, true, true, true, true, false, true,
+                ],
             ),
             (
                 Role::Customer,
-                [true, false, false, false, false, true, false, false],
+                [
+                    true, false, false, false, false, true, false, false, false, false, false,
+                ],
             ),
             (
                 Role::Integration,
-                [false, false, true, false, false, false, false, false],
+                [
+                    false, false, true, false, false, false, false, false, false, true, false,
+                ],
             ),
         ];
         for (role, expected) in table {
@@ -259,6 +280,9 @@ mod tests {
                 OpenCases,
                 WorkCases,
                 ReadEvents,
+                AllocateSoftware,
+                RecordInstallations,
+                ReadCompliance,
             ]
             .map(|p| allows(role, p));
             assert_eq!(got, expected, "{role:?}");

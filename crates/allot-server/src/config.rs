@@ -26,6 +26,10 @@ pub struct Config {
     pub expiring_soon_days: String,
     /// The `[alerts]` table.
     pub alerts: AlertSettings,
+    /// Installations not seen for this many days stop counting in reconciliation.
+    pub install_stale_days: u32,
+    /// How often the scheduled reconciliation of every software model runs.
+    pub reconcile_every_seconds: u64,
 }
 
 impl Default for Config {
@@ -41,6 +45,8 @@ impl Default for Config {
             timezone: "UTC".into(),
             expiring_soon_days: "30,7".into(),
             alerts: AlertSettings::default(),
+            install_stale_days: 30,
+            reconcile_every_seconds: 86_400,
         }
     }
 }

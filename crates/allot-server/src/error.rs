@@ -6,6 +6,7 @@
 use allot_core::cases::CaseRefusal;
 use allot_core::decide::Refusal;
 use allot_core::invalid::{FieldError, Invalid};
+use allot_core::software::SoftwareRefusal;
 use allot_store::plan::{Outcome, ReservationRefusal};
 use allot_store::{StoreError, SubmitError};
 use axum::http::StatusCode;
@@ -49,6 +50,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("internal error")]
     Internal(String),
+    #[error(transparent)]
+    Software(SoftwareRefusal),
 }
 
 /// The body of every error response.
@@ -163,6 +166,19 @@ impl ApiError {
                 Value::Null,
             ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", Value::Null),
+            ApiError::Software(r) => {
+                let status = match r {
+                    SoftwareRefusal::LicenseKeyUnknown { .. }
+                    | SoftwareRefusal::MetricMismatch
+                    | SoftwareRefusal::TooMany { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                    _ => StatusCode::CONFLICT,
+                };
+                (
+                    status,
+                    r.code(),
+                    serde_json::to_value(r).unwrap_or(Value::Null),
+                )
+            }
         }
     }
 
@@ -220,6 +236,7 @@ impl From<StoreError> for ApiError {
                 }
             },
             StoreError::Backend(detail) => ApiError::Internal(detail),
+            StoreError::Software(r) => ApiError::Software(r),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Background jobs inside the server: the scheduler emits what the dates
 //! owe entitlements (statuses, period resets, expiring-soon notices,
-//! auto-renewals), expired holds are released, old idempotency keys purged.
+//! auto-renewals), expired holds are released, old idempotency keys purged,
+//! software reconciled on its schedule.
 //! Each is safe to run on several instances at once (rows locked and
 //! skipped by others in the store; reservation expiry goes through the
 //! write path).
@@ -59,6 +60,36 @@ pub async fn run_once(state: &AppState) {
     let keep = chrono::Duration::hours(allot_core::idempotency::KEEP_HOURS);
     if let Err(e) = state.store.purge_keys(now - keep).await {
         tracing::warn!(error = %e, "idempotency key purge failed");
+    }
+    reconcile_when_due(state).await;
+}
+
+/// The scheduled reconciliation of every software model (emitting
+/// `software.under_licensed` for rows that turned so); the store decides,
+/// under a lock, whether one is due, so instances never run it twice.
+async fn reconcile_when_due(state: &AppState) {
+    let now = state.clock.now();
+    let system = allot_store::AuditContext::system();
+    let id = allot_store::ids::new_id("rec", now);
+    let run = allot_store::software::ReconciliationRun {
+        id: &id,
+        software_model_id: None,
+        stale_before: now - chrono::Duration::days(i64::from(state.install_stale_days)),
+    };
+    let at = allot_store::software::Moment {
+        audit: &system,
+        today: state.clock.today(),
+        now,
+    };
+    let every = chrono::Duration::seconds(
+        i64::try_from(state.reconcile_every_seconds.max(1)).unwrap_or(i64::MAX / 1_000_000),
+    );
+    match state.store.reconcile_if_due(&run, every, at).await {
+        Ok(Some(r)) => {
+            tracing::info!(id = %r.id, items = r.items.len(), "scheduled reconciliation")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "scheduled reconciliation failed"),
     }
 }
 

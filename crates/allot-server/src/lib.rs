@@ -17,6 +17,7 @@ pub mod report_rows;
 pub mod reporting;
 pub mod request_id;
 pub mod routes;
+pub mod software;
 pub mod state;
 pub mod telemetry;
 pub mod views;
@@ -178,6 +179,8 @@ pub async fn start(
         clock,
         expiring_soon: Arc::new(expiring_soon),
         alerts: Arc::new(config.alerts.clone()),
+        install_stale_days: config.install_stale_days,
+        reconcile_every_seconds: config.reconcile_every_seconds,
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let deliveries = alerts::worker::spawn(state.clone(), &config.alerts, stopped.clone())

@@ -19,8 +19,8 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    audit, cases, entitlements, keys, notifications, parties, report_totals, reports, usage,
-    webhooks,
+    audit, cases, entitlements, installations, keys, notifications, parties, report_totals,
+    reports, software, usage, webhooks,
 };
 
 struct BearerAuth;
@@ -158,6 +158,18 @@ impl Modify for Contract {
             }
         }
         patch_entitlement_body(doc);
+        patch_body(
+            doc,
+            "SoftwareModelInput",
+            "PatchSoftwareModel",
+            "patch_software_model",
+        );
+        patch_body(
+            doc,
+            "SoftwareEntitlementInput",
+            "PatchSoftwareEntitlement",
+            "patch_software_entitlement",
+        );
         for (from, status, pointer, to) in LINKS {
             link(doc, from, status, pointer, to);
         }
@@ -227,6 +239,36 @@ fn patch_entitlement_body(doc: &mut Document) {
     match body {
         Some(content) => content.schema = Some(Ref::from_schema_name("PatchEntitlement").into()),
         None => panic!("patch_entitlement has no JSON body"),
+    }
+}
+
+/// The body of a PATCH that merges into the current object: the create
+/// body `create` with nothing required, named `name`, for `operation`.
+fn patch_body(doc: &mut Document, create: &str, name: &str, operation: &str) {
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let Some(RefOr::T(Schema::Object(schema))) = components.schemas.get(create) else {
+        panic!("{create} is not in the document");
+    };
+    let mut patch = schema.clone();
+    patch.required.clear();
+    patch.description =
+        Some("Any fields of the create body, merged into the current object.".into());
+    components
+        .schemas
+        .insert(name.into(), RefOr::T(Schema::Object(patch)));
+    let body = doc
+        .paths
+        .paths
+        .values_mut()
+        .filter_map(|item| item.patch.as_mut())
+        .find(|op| op.operation_id.as_deref() == Some(operation))
+        .and_then(|op| op.request_body.as_mut())
+        .and_then(|body| body.content.get_mut("application/json"));
+    match body {
+        Some(content) => content.schema = Some(Ref::from_schema_name(name).into()),
+        None => panic!("{operation} has no JSON body"),
     }
 }
 
@@ -335,6 +377,38 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
             "delete_webhook",
         ],
     ),
+    (
+        "create_software_model",
+        "201",
+        "/id",
+        &[
+            "get_software_model",
+            "patch_software_model",
+            "software_model_id=list_software_entitlements",
+        ],
+    ),
+    (
+        "create_software_entitlement",
+        "201",
+        "/id",
+        &[
+            "get_software_entitlement",
+            "patch_software_entitlement",
+            "publish_software_entitlement",
+            "retire_software_entitlement",
+            "add_license_keys",
+            "add_downgrade_right",
+            "list_allocations",
+            "allocate_software",
+        ],
+    ),
+    (
+        "allocate_software",
+        "201",
+        "/id",
+        &["free_allocation(id=$request.path.id;allocation_id=$response.body#/id)"],
+    ),
+    ("run_reconciliation", "201", "/id", &["get_reconciliation"]),
 ];
 
 fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[&str]) {
@@ -391,6 +465,9 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         crate::inputs::schemas::UnitName, crate::inputs::schemas::PeriodName,
         crate::inputs::schemas::DecrementOnName, crate::inputs::schemas::StatusName,
         crate::inputs::schemas::CaseStatusName, crate::inputs::schemas::RoleName,
+        crate::software::inputs::names::LicenseMetricName, crate::software::inputs::names::LicenseTypeName,
+        crate::software::inputs::names::AgreementTypeName, crate::software::inputs::names::SubscriptionPeriodName,
+        crate::software::inputs::names::SoftwareStateName, crate::software::inputs::names::ComplianceName,
     )),
     paths(
         parties::create_account, parties::list_accounts, parties::get_account, parties::eligibility,
@@ -410,6 +487,11 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         notifications::patch_account, notifications::list,
         webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete,
         webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::retry,
+        software::create_model, software::list_models, software::get_model, software::patch_model,
+        software::create, software::list, software::get, software::patch, software::publish, software::retire,
+        software::add_license_keys, software::add_downgrade_right, software::upgrade,
+        software::list_allocations, software::allocate, software::free,
+        installations::record, installations::run, installations::list, installations::get,
     )
 )]
 pub struct ApiDoc;

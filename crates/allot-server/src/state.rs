@@ -12,4 +12,8 @@ pub struct AppState {
     /// When the scheduler sends `entitlement.expiring_soon`.
     pub expiring_soon: Arc<allot_core::schedule::ExpiringSoon>,
     pub alerts: Arc<crate::config::AlertSettings>,
+    /// Installations not seen for this many days stop counting.
+    pub install_stale_days: u32,
+    /// Seconds between scheduled reconciliations.
+    pub reconcile_every_seconds: u64,
 }

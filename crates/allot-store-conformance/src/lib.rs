@@ -189,6 +189,10 @@ macro_rules! conformance_tests {
             alerts::webhooks_are_edited_rotated_and_deleted,
             alerts::events_fan_out_once_across_instances,
             alerts::deliveries_are_claimed_once_and_follow_the_schedule,
+            software::allocations_never_exceed_rights_across_instances,
+            software::software_rows_read_back_and_upgrade_in_one_transaction,
+            software::installations_move_forward_and_reconciliations_are_kept,
+            software::a_due_reconciliation_runs_once_across_instances,
         );
     };
 }

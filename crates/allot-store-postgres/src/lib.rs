@@ -19,6 +19,7 @@ mod reports;
 mod retry;
 mod rows;
 mod schedule;
+mod software;
 mod transaction;
 mod usage;
 

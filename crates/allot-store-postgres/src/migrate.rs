@@ -21,6 +21,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_reports",
         include_str!("../migrations/0006_reports.sql"),
     ),
+    (
+        "0007_software",
+        include_str!("../migrations/0007_software.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

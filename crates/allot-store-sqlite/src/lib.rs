@@ -21,6 +21,7 @@ mod parties;
 mod pool;
 mod reports;
 mod schedule;
+mod software;
 mod transaction;
 mod tx;
 mod usage;

@@ -5,6 +5,7 @@
 
 use allot_core::invalid::Invalid;
 use allot_core::lifecycle::{EditRefused, NotAllowed};
+use allot_core::software::rights::SoftwareRefusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,6 +23,9 @@ pub enum StoreError {
     /// The database failed; details are for logs only.
     #[error("storage failure: {0}")]
     Backend(String),
+    /// A rule of software rights refused the change (`allot_core::software`).
+    #[error(transparent)]
+    Software(#[from] SoftwareRefusal),
 }
 
 impl StoreError {

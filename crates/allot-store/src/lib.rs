@@ -16,6 +16,7 @@ pub mod plan;
 pub mod reports;
 pub mod schedule;
 pub mod sequences;
+pub mod software;
 pub mod store;
 pub mod write_path;
 

@@ -45,7 +45,13 @@ pub struct TransitionResult {
 /// transaction as the change (the write path records its own).
 #[async_trait]
 pub trait Store:
-    ScheduleStore + crate::reports::ReportStore + crate::alerts::AlertStore + Send + Sync + 'static
+    ScheduleStore
+    + crate::reports::ReportStore
+    + crate::alerts::AlertStore
+    + crate::software::SoftwareStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is: "sqlite" or "postgres".
     fn backend(&self) -> &'static str;

@@ -4,11 +4,13 @@
 pub mod audit;
 pub mod cases;
 pub mod entitlements;
+pub mod installations;
 pub mod keys;
 pub mod notifications;
 pub mod parties;
 pub mod report_totals;
 pub mod reports;
+pub mod software;
 pub mod system;
 pub mod usage;
 pub mod webhooks;

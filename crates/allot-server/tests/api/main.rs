@@ -20,4 +20,5 @@ mod parties;
 mod reports;
 mod roles;
 mod schedule;
+mod software;
 mod usage;

@@ -119,7 +119,30 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("GET",    "/v1/webhooks/{whk}/deliveries",          None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
     ("POST",   "/v1/webhooks/{whk}/deliveries/{dlv}/retry", None,                                        [202, 202, 403, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/notifications",                      None,                                           [200, 200, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/software-models",                    None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("POST",   "/v1/software-models",                    Some(r#"{"publisher":"Adobe","product":"Acrobat"}"#),[201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/software-models/{swm}",              None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("PATCH",  "/v1/software-models/{swm}",              Some(r#"{"edition":"Pro"}"#),                   [200, 200, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/software-entitlements",              None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("POST",   "/v1/software-entitlements",              Some(NEW_SOFTWARE_ENTITLEMENT),                 [201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/software-entitlements/{swe}",        None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("PATCH",  "/v1/software-entitlements/{swe}",        Some(r#"{"purchased_rights":20}"#),             [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/software-entitlements/{swedraft}/publish", None,                                     [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/software-entitlements/{swe}/retire", None,                                           [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/software-entitlements/{swe}/license-keys", Some(r#"{"keys":["K-1"]}"#),              [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/software-entitlements/{swe}/downgrade-rights", Some(r#"{"software_model_id":"{swm}"}"#), [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/software-entitlements/{swe}/upgrade", Some(r#"{"from_entitlement_id":"{swe2}","rights":1}"#), [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("GET",    "/v1/software-entitlements/{swe}/allocations", None,                                      [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("POST",   "/v1/software-entitlements/{swe}/allocations", Some(r#"{"user":"ann","quantity":1}"#),     [201, 201, 201, 403, 404, 403, 401, 401]),
+    ("DELETE", "/v1/software-entitlements/{swe}/allocations/{sal}", None,                                [200, 200, 200, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/installations",                      Some(r#"{"software_model_id":"{swm}","device":"pc-1","seen_at":"2026-06-14T00:00:00Z"}"#), [201, 201, 403, 403, 403, 201, 401, 401]),
+    ("POST",   "/v1/reconciliations",                    Some("{}"),                                     [201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/reconciliations",                    None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/reconciliations/{rec}",              None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
 ];
+
+const NEW_SOFTWARE_ENTITLEMENT: &str = r#"{"software_model_id":"{swm}","account_id":"{acc}",
+    "license_metric":"per_user","license_type":"perpetual","purchased_rights":5}"#;
 
 const NEW_ENTITLEMENT: &str = r#"{"account_id":"{acc}","name":"Extra","unit":"cases","total":10,
     "restrict":true,"decrement_on":"creation","start_date":"2026-01-01","end_date":"2026-12-31"}"#;
@@ -265,7 +288,14 @@ async fn fill(app: &TestApp, account: &str, text: &str) -> String {
         }
         set("{ent}", &ent);
     }
+    fill_software(app, account, &mut out).await;
     let names = [
+        "{swm}",
+        "{swe}",
+        "{swe2}",
+        "{swedraft}",
+        "{sal}",
+        "{rec}",
         "{con}",
         "{prd}",
         "{key}",
@@ -284,6 +314,79 @@ async fn fill(app: &TestApp, account: &str, text: &str) -> String {
         "unfilled placeholder in {out}"
     );
     out
+}
+
+/// The software placeholders, all in account A: `{swm}` a model; `{swe}` a
+/// published entitlement of 10 per-user rights (on a model of its own);
+/// `{swe2}` another, the source of an upgrade; `{swedraft}` one not yet
+/// published; `{sal}` an allocation on `{swe}`; `{rec}` a reconciliation.
+async fn fill_software(app: &TestApp, account: &str, out: &mut String) {
+    let created = |a: &crate::common::Answer, what: &str| {
+        assert!(a.status.is_success(), "fixture {what}: {:?}", a.body);
+    };
+    let model = || async {
+        let a = app
+            .post(
+                "/v1/software-models",
+                json!({ "publisher": "Microsoft", "product": "Visio" }),
+            )
+            .await;
+        created(&a, "software model");
+        a.id()
+    };
+    let entitlement = |publish: bool| async move {
+        let model = model().await;
+        let a = app
+            .post(
+                "/v1/software-entitlements",
+                json!({ "software_model_id": model, "account_id": account, "license_metric": "per_user",
+                        "license_type": "perpetual", "purchased_rights": 10 }),
+            )
+            .await;
+        created(&a, "software entitlement");
+        let id = a.id();
+        if publish {
+            let p = app
+                .post(
+                    &format!("/v1/software-entitlements/{id}/publish"),
+                    json!({}),
+                )
+                .await;
+            created(&p, "published software entitlement");
+        }
+        id
+    };
+    if out.contains("{swm}") {
+        let id = model().await;
+        *out = out.replace("{swm}", &id);
+    }
+    if out.contains("{swe2}") {
+        let id = entitlement(true).await;
+        *out = out.replace("{swe2}", &id);
+    }
+    if out.contains("{swedraft}") {
+        let id = entitlement(false).await;
+        *out = out.replace("{swedraft}", &id);
+    }
+    if out.contains("{swe}") {
+        let id = entitlement(true).await;
+        if out.contains("{sal}") {
+            let a = app
+                .post(
+                    &format!("/v1/software-entitlements/{id}/allocations"),
+                    json!({ "user": "ann", "quantity": 1 }),
+                )
+                .await;
+            created(&a, "allocation");
+            *out = out.replace("{sal}", &a.id());
+        }
+        *out = out.replace("{swe}", &id);
+    }
+    if out.contains("{rec}") {
+        let a = app.post("/v1/reconciliations", json!({})).await;
+        created(&a, "reconciliation");
+        *out = out.replace("{rec}", &a.id());
+    }
 }
 
 /// `/v1/cases/{case}/time-entries/{time}` → `/v1/cases/{}/time-entries/{}`:

@@ -10,3 +10,4 @@ pub mod lifecycle;
 pub mod records;
 pub mod reports;
 pub mod schedule;
+pub mod software;

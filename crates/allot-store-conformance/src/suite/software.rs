@@ -1,0 +1,313 @@
+//! Software entitlements in storage: allocations under concurrency from
+//! two instances, upgrades, installations moving forward only, and
+//! reconciliation history.
+
+use std::sync::Arc;
+
+use allot_core::software::reconcile::{Compliance, Installation};
+use allot_core::software::{
+    AgreementType, LicenseMetric, LicenseType, SoftwareEntitlement, SoftwareTerms,
+    SubscriptionPeriod,
+};
+use allot_store::software::{
+    Allocation, Moment, ReconciliationRun, SoftwareChange, SoftwareEntitlementRecord,
+    SoftwareFilter, SoftwareModel,
+};
+use allot_store::{Store, StoreError};
+use chrono::Duration;
+
+use crate::fixtures::*;
+use crate::TestDatabase;
+
+fn moment(ctx: &allot_store::AuditContext) -> Moment<'_> {
+    Moment {
+        audit: ctx,
+        today: today(),
+        now: now(),
+    }
+}
+
+async fn add_model(store: &dyn Store, id: &str) -> SoftwareModel {
+    let model = SoftwareModel {
+        id: id.into(),
+        publisher: "Microsoft".into(),
+        product: "SQL Server".into(),
+        version: Some(id.trim_start_matches("swm_").into()),
+        edition: None,
+        platform: None,
+        created_at: now(),
+        updated_at: now(),
+    };
+    store
+        .insert_software_model(&model, &tester(), None)
+        .await
+        .unwrap();
+    model
+}
+
+fn software_terms(model: &str, rights: i64) -> SoftwareTerms {
+    SoftwareTerms {
+        software_model_id: model.into(),
+        account_id: None,
+        display_name: None,
+        publisher_part_number: None,
+        license_metric: LicenseMetric::PerDevice,
+        license_type: LicenseType::Perpetual,
+        agreement_type: AgreementType::None,
+        rights_per_pack: None,
+        number_of_packs: None,
+        purchased_rights: rights,
+        active_rights: rights,
+        unlimited: false,
+        unit_cost: None,
+        currency: None,
+        subscription_period: SubscriptionPeriod::EntireTerm,
+        start_date: None,
+        end_date: None,
+        contract_id: None,
+        asset_tag: None,
+        cost_center: None,
+        vendor: None,
+        po_number: None,
+    }
+}
+
+/// A published entitlement of `rights` on `model`.
+async fn rights_in_use(store: &dyn Store, id: &str, model: &str, rights: i64) {
+    let record = SoftwareEntitlementRecord {
+        entitlement: SoftwareEntitlement::new(id.into(), software_terms(model, rights)),
+        created_at: now(),
+        updated_at: now(),
+    };
+    store
+        .insert_software_entitlement(&record, &tester(), None)
+        .await
+        .unwrap();
+    let ctx = tester();
+    store
+        .change_software_entitlement(id, &SoftwareChange::Publish, moment(&ctx), None)
+        .await
+        .unwrap();
+}
+
+fn allocation(id: &str, entitlement_id: &str, device: &str) -> Allocation {
+    Allocation {
+        id: id.into(),
+        entitlement_id: entitlement_id.into(),
+        user: None,
+        device: Some(device.into()),
+        quantity: 1,
+        license_key: None,
+        created_at: now(),
+    }
+}
+
+pub async fn allocations_never_exceed_rights_across_instances(db: &TestDatabase) {
+    let store = db.store();
+    add_model(store.as_ref(), "swm_2022").await;
+    rights_in_use(store.as_ref(), "swe_pool", "swm_2022", 10).await;
+    let stores: [Arc<dyn Store>; 2] = [store.clone(), db.instance().await];
+    let tasks: Vec<_> = (0..40)
+        .map(|n| {
+            let store = stores[n % 2].clone();
+            tokio::spawn(async move {
+                let ctx = tester();
+                let a = allocation(&format!("sal_{n:02}"), "swe_pool", &format!("pc-{n}"));
+                store.allocate_software(&a, moment(&ctx), None).await
+            })
+        })
+        .collect();
+    let (mut allocated, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => allocated += 1,
+            Err(StoreError::Software(r)) if r.code() == "rights_exhausted" => refused += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((allocated, refused), (10, 30));
+    let record = store
+        .get_software_entitlement("swe_pool")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.entitlement.allocated_rights, 10);
+    let listed = store.list_allocations("swe_pool", &all()).await.unwrap();
+    assert_eq!(listed.len(), 10);
+    let ctx = tester();
+    let freed = store
+        .free_software("swe_pool", &listed[0].id, moment(&ctx), None)
+        .await
+        .unwrap();
+    assert_eq!(freed.entitlement.available(), Some(1));
+    let missing = store
+        .free_software("swe_pool", &listed[0].id, moment(&ctx), None)
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
+pub async fn software_rows_read_back_and_upgrade_in_one_transaction(db: &TestDatabase) {
+    let store = db.store();
+    let mut model = add_model(store.as_ref(), "swm_2019").await;
+    add_model(store.as_ref(), "swm_2022").await;
+    model.edition = Some("Enterprise".into());
+    let updated = store
+        .update_software_model(&model, &tester(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_software_model("swm_2019").await.unwrap(),
+        Some(updated)
+    );
+    assert_eq!(store.list_software_models(&all()).await.unwrap().len(), 2);
+    rights_in_use(store.as_ref(), "swe_old", "swm_2019", 8).await;
+    rights_in_use(store.as_ref(), "swe_new", "swm_2022", 2).await;
+    let ctx = tester();
+    let upgraded = store
+        .upgrade_software("swe_new", "swe_old", 5, moment(&ctx), None)
+        .await
+        .unwrap();
+    assert_eq!(upgraded.to.entitlement.terms.purchased_rights, 7);
+    assert_eq!(upgraded.from.entitlement.terms.purchased_rights, 3);
+    let old = store
+        .get_software_entitlement("swe_old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old, upgraded.from, "both sides committed together");
+    let too_many = store
+        .upgrade_software("swe_new", "swe_old", 4, moment(&ctx), None)
+        .await;
+    assert!(
+        matches!(too_many, Err(StoreError::Software(_))),
+        "{too_many:?}"
+    );
+    let filter = SoftwareFilter {
+        software_model_id: Some("swm_2022".into()),
+        ..SoftwareFilter::default()
+    };
+    let listed = store
+        .list_software_entitlements(&filter, &all())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].entitlement.id, "swe_new");
+    let audit = store
+        .list_audit(
+            &allot_store::audit::AuditFilter {
+                target_id: Some("swe_new".into()),
+                ..Default::default()
+            },
+            &all(),
+        )
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "software_entitlement.create",
+            "software_entitlement.publish",
+            "software_entitlement.upgrade"
+        ]
+    );
+}
+
+pub async fn installations_move_forward_and_reconciliations_are_kept(db: &TestDatabase) {
+    let store = db.store();
+    add_model(store.as_ref(), "swm_2022").await;
+    rights_in_use(store.as_ref(), "swe_1", "swm_2022", 1).await;
+    let seen = |device: &str, days_ago: i64| Installation {
+        software_model_id: "swm_2022".into(),
+        device: device.into(),
+        user: None,
+        cores: Some(4),
+        seen_at: now() - Duration::days(days_ago),
+    };
+    let ctx = tester();
+    let recorded = store
+        .record_installations(&[seen("a", 1), seen("b", 1)], moment(&ctx), None)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 2);
+    // An older sighting of "b" never moves it back past the stale line.
+    store
+        .record_installations(&[seen("b", 90)], moment(&ctx), None)
+        .await
+        .unwrap();
+    let run = ReconciliationRun {
+        id: "rec_1",
+        software_model_id: None,
+        stale_before: now() - Duration::days(30),
+    };
+    let first = store
+        .run_reconciliation(&run, moment(&ctx), None)
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 1);
+    assert_eq!(first.items[0].rights_needed, 2);
+    assert_eq!(first.items[0].status, Compliance::UnderLicensed);
+    let second = ReconciliationRun { id: "rec_2", ..run };
+    store
+        .run_reconciliation(&second, moment(&ctx), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_reconciliation("rec_1").await.unwrap(),
+        Some(first)
+    );
+    let history = store.list_reconciliations(&all()).await.unwrap();
+    let ids: Vec<&str> = history.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["rec_1", "rec_2"]);
+    let later = store
+        .list_reconciliations(&page(Some("rec_1"), 10))
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
+}
+
+pub async fn a_due_reconciliation_runs_once_across_instances(db: &TestDatabase) {
+    let store = db.store();
+    add_model(store.as_ref(), "swm_2022").await;
+    let ctx = allot_store::AuditContext::system();
+    let nothing = ReconciliationRun {
+        id: "rec_empty",
+        software_model_id: None,
+        stale_before: now() - Duration::days(30),
+    };
+    let skipped = store
+        .reconcile_if_due(&nothing, Duration::days(1), moment(&ctx))
+        .await
+        .unwrap();
+    assert_eq!(skipped, None, "nothing to reconcile keeps no history");
+    rights_in_use(store.as_ref(), "swe_1", "swm_2022", 1).await;
+    let stores: [Arc<dyn Store>; 2] = [store.clone(), db.instance().await];
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let store = stores[n % 2].clone();
+            tokio::spawn(async move {
+                let ctx = allot_store::AuditContext::system();
+                let id = format!("rec_{n}");
+                let run = ReconciliationRun {
+                    id: &id,
+                    software_model_id: None,
+                    stale_before: now() - Duration::days(30),
+                };
+                store
+                    .reconcile_if_due(&run, Duration::days(1), moment(&ctx))
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut ran = 0;
+    for task in tasks {
+        ran += usize::from(task.await.unwrap());
+    }
+    assert_eq!(ran, 1);
+    assert_eq!(store.list_reconciliations(&all()).await.unwrap().len(), 1);
+}
