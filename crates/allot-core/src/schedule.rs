@@ -11,7 +11,7 @@ use chrono::{Months, NaiveDate};
 use serde_json::{json, Value};
 
 use crate::balance::Counters;
-use crate::entitlement::{Entitlement, Period, Status, Terms};
+use crate::entitlement::{Entitlement, Status, Terms};
 use crate::lifecycle::{self, effective_status, renewed_terms, Action};
 use crate::period::{window_at, Window};
 use crate::quantity::Quantity;
@@ -360,22 +360,17 @@ fn next_due(
 ) -> Option<NaiveDate> {
     match status {
         Status::Waiting => Some(t.start_date),
-        Status::Active => {
-            let next_period = match t.period {
-                Period::None => None,
-                _ => window_at(t.period, t.start_date, t.end_date, today)
-                    .end
-                    .succ_opt(),
-            };
-            [
-                t.end_date.succ_opt(),
-                next_period,
-                notices.next_after(t.end_date, today),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-        }
+        // The current period ends with the term at the latest: the day
+        // after it is the next reset or the expiry, whichever comes.
+        Status::Active => [
+            window_at(t.period, t.start_date, t.end_date, today)
+                .end
+                .succ_opt(),
+            notices.next_after(t.end_date, today),
+        ]
+        .into_iter()
+        .flatten()
+        .min(),
         _ => None,
     }
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::entitlement::Period;
 use crate::test_support::{active, day, terms};
 use crate::zone::{parse_zone, today_in};
 use chrono::{TimeZone, Utc};
@@ -43,6 +44,8 @@ fn notice_days_parse_as_configured() {
     assert_eq!(ExpiringSoon::parse(" 7 , 30,7 ").unwrap(), days);
     assert_eq!(ExpiringSoon::parse("").unwrap().days(), &[] as &[u32]);
     assert_eq!(ExpiringSoon::parse("0,3660").unwrap().days(), &[0, 3660]);
+    let eight = ExpiringSoon::parse("1,2,3,4,5,6,7,8").unwrap();
+    assert_eq!(eight.days().len(), MAX_NOTICES);
     for bad in ["x", "30,,7", "-1", "3661", "7.5", "1,2,3,4,5,6,7,8,9"] {
         assert_eq!(
             ExpiringSoon::parse(bad),
