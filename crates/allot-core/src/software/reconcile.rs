@@ -3,7 +3,7 @@
 //! against the rights the current installations need, and what the gap
 //! costs or could save.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use super::rights::{SoftwareEntitlement, SoftwareState};
 use super::terms::LicenseMetric;
 
 /// Most names each list of an item holds (the counts are always whole).
-pub const MAX_LISTED: usize = 1_000;
+pub const MAX_LISTED: usize = 100;
 
 /// A device (and its user) seen running a software model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,10 +99,23 @@ pub fn reconcile(
     today: NaiveDate,
     stale_before: DateTime<Utc>,
 ) -> Vec<ReconciliationItem> {
-    let current: Vec<&Installation> = installations
-        .iter()
-        .filter(|i| i.seen_at >= stale_before)
-        .collect();
+    // Indexed once: every group reads only its model's installations and
+    // its entitlements' allocations, so the work grows with the rows, not
+    // with rows × groups.
+    let mut by_model: HashMap<&str, Vec<&Installation>> = HashMap::new();
+    for i in installations.iter().filter(|i| i.seen_at >= stale_before) {
+        by_model
+            .entry(i.software_model_id.as_str())
+            .or_default()
+            .push(i);
+    }
+    let mut by_entitlement: HashMap<&str, Vec<&AllocationHeld>> = HashMap::new();
+    for a in allocations {
+        by_entitlement
+            .entry(a.entitlement_id.as_str())
+            .or_default()
+            .push(a);
+    }
     let mut groups: BTreeMap<Group, Tally> = BTreeMap::new();
     for e in entitlements {
         let key = (e.terms.software_model_id.clone(), e.terms.license_metric);
@@ -119,42 +132,55 @@ pub fn reconcile(
             }
         }
     }
-    for i in &current {
-        let has_group = groups.keys().any(|(m, _)| *m == i.software_model_id);
-        if !has_group {
-            let metric = downgrade_metric(entitlements, &i.software_model_id)
-                .unwrap_or(LicenseMetric::PerInstall);
-            groups
-                .entry((i.software_model_id.clone(), metric))
-                .or_default();
-        }
+    let licensed: HashSet<String> = groups.keys().map(|(m, _)| m.clone()).collect();
+    let lent_metric = downgrade_metrics(entitlements);
+    for model in by_model.keys().filter(|m| !licensed.contains(**m)) {
+        let metric = lent_metric
+            .get(model)
+            .copied()
+            .unwrap_or(LicenseMetric::PerInstall);
+        groups.entry((model.to_string(), metric)).or_default();
     }
+    let none: Vec<&Installation> = Vec::new();
+    let installs_of = |model: &str| by_model.get(model).unwrap_or(&none);
+    let held_by = |tally: &Tally| -> Vec<&AllocationHeld> {
+        tally
+            .entitlement_ids
+            .iter()
+            .filter_map(|id| by_entitlement.get(id.as_str()))
+            .flatten()
+            .copied()
+            .collect()
+    };
     let needed: BTreeMap<Group, i64> = groups
-        .keys()
-        .map(|g| {
-            (
-                g.clone(),
-                rights_needed(g, &groups[g], &current, allocations),
-            )
+        .iter()
+        .map(|(g, tally)| {
+            let need = rights_needed(g.1, installs_of(&g.0), &held_by(tally));
+            (g.clone(), need)
         })
         .collect();
     lend_downgrade_rights(entitlements, &mut groups, &needed, today);
     groups
         .iter()
-        .map(|(group, tally)| item(group, tally, needed[group], &current, allocations))
+        .map(|(group, tally)| {
+            let need = needed[group];
+            item(group, tally, need, installs_of(&group.0), &held_by(tally))
+        })
         .collect()
 }
 
-/// The metric of the first entitlement whose downgrade rights list `model`.
-fn downgrade_metric(entitlements: &[SoftwareEntitlement], model: &str) -> Option<LicenseMetric> {
-    entitlements
-        .iter()
-        .find(|e| {
-            e.downgrade_rights
-                .iter()
-                .any(|d| d.software_model_id == model)
-        })
-        .map(|e| e.terms.license_metric)
+/// For each model some entitlement lists as a downgrade right, the metric
+/// of the first such entitlement.
+fn downgrade_metrics(entitlements: &[SoftwareEntitlement]) -> HashMap<&str, LicenseMetric> {
+    let mut metrics = HashMap::new();
+    for e in entitlements {
+        for d in &e.downgrade_rights {
+            metrics
+                .entry(d.software_model_id.as_str())
+                .or_insert(e.terms.license_metric);
+        }
+    }
+    metrics
 }
 
 fn identity(metric: LicenseMetric, user: Option<&str>, device: Option<&str>) -> Option<String> {
@@ -165,42 +191,33 @@ fn identity(metric: LicenseMetric, user: Option<&str>, device: Option<&str>) -> 
     .map(str::to_string)
 }
 
-fn installed(group: &Group, current: &[&Installation]) -> BTreeSet<String> {
-    current
+fn installed(metric: LicenseMetric, installs: &[&Installation]) -> BTreeSet<String> {
+    installs
         .iter()
-        .filter(|i| i.software_model_id == group.0)
-        .filter_map(|i| identity(group.1, i.user.as_deref(), Some(&i.device)))
+        .filter_map(|i| identity(metric, i.user.as_deref(), Some(&i.device)))
         .collect()
 }
 
-fn allocated(group: &Group, tally: &Tally, allocations: &[AllocationHeld]) -> BTreeSet<String> {
-    allocations
-        .iter()
-        .filter(|a| tally.entitlement_ids.contains(&a.entitlement_id))
-        .filter_map(|a| identity(group.1, a.user.as_deref(), a.device.as_deref()))
+fn allocated(metric: LicenseMetric, held: &[&AllocationHeld]) -> BTreeSet<String> {
+    held.iter()
+        .filter_map(|a| identity(metric, a.user.as_deref(), a.device.as_deref()))
         .collect()
 }
 
-/// What the current installations of the group's model need under its metric.
+/// What the current installations of a model need under a metric.
 fn rights_needed(
-    group: &Group,
-    tally: &Tally,
-    current: &[&Installation],
-    allocations: &[AllocationHeld],
+    metric: LicenseMetric,
+    installs: &[&Installation],
+    held: &[&AllocationHeld],
 ) -> i64 {
-    let of_model = || current.iter().filter(|i| i.software_model_id == group.0);
-    match group.1 {
+    match metric {
         LicenseMetric::PerUser | LicenseMetric::PerDevice | LicenseMetric::Concurrent => {
-            installed(group, current).len() as i64
+            installed(metric, installs).len() as i64
         }
-        LicenseMetric::PerInstall => of_model().count() as i64,
-        LicenseMetric::PerCore => of_model().map(|i| i.cores.unwrap_or(1).max(1)).sum(),
+        LicenseMetric::PerInstall => installs.len() as i64,
+        LicenseMetric::PerCore => installs.iter().map(|i| i.cores.unwrap_or(1).max(1)).sum(),
         // Consumption is measured by what was allocated, not by installs.
-        LicenseMetric::Consumption => allocations
-            .iter()
-            .filter(|a| tally.entitlement_ids.contains(&a.entitlement_id))
-            .map(|a| a.quantity)
-            .sum(),
+        LicenseMetric::Consumption => held.iter().map(|a| a.quantity).sum(),
     }
 }
 
@@ -276,8 +293,8 @@ fn item(
     group: &Group,
     tally: &Tally,
     needed: i64,
-    current: &[&Installation],
-    allocations: &[AllocationHeld],
+    installs: &[&Installation],
+    held: &[&AllocationHeld],
 ) -> ReconciliationItem {
     let price = tally.price.as_ref().map(|(_, p)| *p);
     let cost = |rights: i64| {
@@ -295,8 +312,8 @@ fn item(
     } else {
         (Compliance::Compliant, 0, 0)
     };
-    let installed = installed(group, current);
-    let allocated = allocated(group, tally, allocations);
+    let installed = installed(group.1, installs);
+    let allocated = allocated(group.1, held);
     ReconciliationItem {
         software_model_id: group.0.clone(),
         license_metric: group.1,
@@ -560,6 +577,20 @@ mod tests {
             items[0].installed_not_allocated,
             ["cy"],
             "another entitlement's allocation"
+        );
+        let many: Vec<_> = (0..MAX_LISTED + 50)
+            .map(|n| install("swm_a", &format!("d{n:03}"), None, None))
+            .collect();
+        let items = run(&e, &[], &many);
+        assert_eq!(
+            items[0].installed_not_allocated.len(),
+            MAX_LISTED,
+            "lists are bounded"
+        );
+        assert_eq!(
+            items[0].rights_needed,
+            (MAX_LISTED + 50) as i64,
+            "counts are not"
         );
     }
 }

@@ -223,9 +223,9 @@ pub struct ReconciliationItemView {
     pub unused_rights: i64,
     #[schema(value_type = Option<f64>)]
     pub potential_savings: Option<Quantity>,
-    /// Users (per-user metric) or devices allocated but not installed (at most 1000).
+    /// Users (per-user metric) or devices allocated but not installed (at most 100).
     pub allocated_not_installed: Vec<String>,
-    /// Users (per-user metric) or devices installed but not allocated (at most 1000).
+    /// Users (per-user metric) or devices installed but not allocated (at most 100).
     pub installed_not_allocated: Vec<String>,
 }
 
