@@ -113,6 +113,16 @@ mod tests {
         );
         assert_eq!(billing_periods(&short), 3);
         assert_eq!(billing_periods(&terms()), 1, "no dates: one period");
+        let backwards = priced(
+            SubscriptionPeriod::Monthly,
+            day(2026, 3, 1),
+            day(2026, 1, 1),
+        );
+        assert_eq!(
+            billing_periods(&backwards),
+            1,
+            "terms out of order count once"
+        );
     }
 
     #[test]

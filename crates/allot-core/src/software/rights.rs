@@ -32,10 +32,6 @@ impl SoftwareState {
             SoftwareState::Retired => "retired",
         }
     }
-
-    pub fn parse(s: &str) -> Option<SoftwareState> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
 }
 
 /// A licence key of an entitlement; `allocated` while an allocation uses it.
@@ -398,6 +394,12 @@ mod tests {
     }
 
     #[test]
+    fn states_have_their_wire_names() {
+        let names = SoftwareState::ALL.map(SoftwareState::as_str);
+        assert_eq!(names, ["build", "in_use", "retired"]);
+    }
+
+    #[test]
     fn allocations_take_what_is_available_and_no_more() {
         let mut e = in_use("swe_1", 10);
         allocate(&mut e, 7, None, today()).unwrap();
@@ -590,6 +592,15 @@ mod tests {
             "unlimited_rights"
         );
         retire(&mut other).unwrap();
+        let mut full = in_use("swe_f", MAX_RIGHTS - 1);
+        let mut spare = in_use("swe_p", 3);
+        let over = upgrade(&mut spare, &mut full, 2, today()).unwrap_err();
+        assert_eq!(over.code(), "too_many");
+        upgrade(&mut spare, &mut full, 1, today()).unwrap();
+        assert_eq!(
+            full.terms.purchased_rights, MAX_RIGHTS,
+            "up to the bound exactly"
+        );
         let mut source = in_use("swe_s", 3);
         assert_eq!(
             upgrade(&mut source, &mut other, 1, today())
