@@ -553,11 +553,12 @@ mod tests {
         assert_eq!(e.allocated_rights, 1, "a refused key allocates nothing");
         free(&mut e, 1, Some("A"));
         assert!(!e.license_keys[0].allocated);
-        let many: Vec<String> = (0..MAX_KEYS).map(|i| i.to_string()).collect();
-        assert_eq!(
-            add_license_keys(&mut e, &many).unwrap_err().code(),
-            "too_many"
-        );
+        let held = e.license_keys.len();
+        let fill: Vec<String> = (held..MAX_KEYS).map(|i| i.to_string()).collect();
+        add_license_keys(&mut e, &fill).unwrap();
+        assert_eq!(e.license_keys.len(), MAX_KEYS, "up to the bound exactly");
+        let one_more = add_license_keys(&mut e, &["last".into()]).unwrap_err();
+        assert_eq!(one_more.code(), "too_many");
     }
 
     #[test]
