@@ -78,7 +78,8 @@ pub fn transition(
     }
 }
 
-/// Only drafts may be edited.
+/// Only drafts may be edited (except who is told about them:
+/// `contact_fields_only`).
 pub fn editable(current: Status) -> bool {
     current == Status::Draft
 }
@@ -95,7 +96,7 @@ pub enum EditRefused {
 
 /// May `current` (in effective state `status`) take the terms `new`?
 pub fn check_edit(current: &Terms, status: Status, new: &Terms) -> Result<(), EditRefused> {
-    if !editable(status) {
+    if !editable(status) && !contact_fields_only(current, new) {
         return Err(EditRefused::NotDraft(status));
     }
     if current.unit != new.unit {
@@ -105,6 +106,15 @@ pub fn check_edit(current: &Terms, status: Status, new: &Terms) -> Result<(), Ed
         return Err(EditRefused::AccountChanged);
     }
     Ok(())
+}
+
+/// Does `new` differ from `current` only in who is told about it (the
+/// owner's address)? Alerts must reach the right person whatever the
+/// entitlement's state, so that alone may change at any time.
+fn contact_fields_only(current: &Terms, new: &Terms) -> bool {
+    let mut only_contact = new.clone();
+    only_contact.owner_email = current.owner_email.clone();
+    only_contact == *current
 }
 
 /// The event a transition emits, by the state it reached.
@@ -304,6 +314,29 @@ mod tests {
                 EventKind::Renewed,
             ]
         );
+    }
+
+    #[test]
+    fn who_is_told_may_change_in_any_state_the_terms_only_in_a_draft() {
+        let t = crate::test_support::terms();
+        let mut told = t.clone();
+        told.owner_email = Some("owner@example.com".into());
+        for status in [
+            Status::Waiting,
+            Status::Active,
+            Status::Expired,
+            Status::Cancelled,
+        ] {
+            assert_eq!(check_edit(&t, status, &told), Ok(()), "{status:?}");
+            let mut more = told.clone();
+            more.name = format!("{} (renamed)", t.name);
+            assert_eq!(
+                check_edit(&t, status, &more),
+                Err(EditRefused::NotDraft(status)),
+                "{status:?}"
+            );
+        }
+        assert_eq!(check_edit(&t, Status::Active, &t), Ok(()));
     }
 
     #[test]

@@ -182,6 +182,19 @@ async fn only_drafts_are_edited_and_unit_never(app: TestApp) {
         .await;
     assert_eq!(active.status, StatusCode::CONFLICT);
     assert_eq!(active.code(), "not_editable");
+    // Who is told about it may change whatever its state.
+    let owner = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&app.admin),
+            Some(json!({ "owner_email": "owner@example.com" })),
+            None,
+        )
+        .await;
+    assert_eq!(owner.status, StatusCode::OK, "{:?}", owner.body);
+    assert_eq!(owner.body["owner_email"], "owner@example.com");
+    assert_eq!(owner.body["status"], "active");
     let back = app.post(&format!("{path}/deactivate"), json!({})).await;
     assert_eq!(back.body["status"], "draft");
     let ok = app
