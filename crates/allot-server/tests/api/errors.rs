@@ -30,6 +30,37 @@ async fn raw(app: &TestApp, path: &str, body: &'static str) -> (StatusCode, Valu
 
 async fn malformed_requests_get_a_4xx_naming_the_field(app: TestApp) {
     let acc = app.account("Acme").await;
+    // Every body is an object: serde alone would read an array of nulls as
+    // a body whose fields are all optional (found by the fuzzer).
+    for (path, body) in [
+        ("/v1/reconciliations", "[]"),
+        ("/v1/accounts", "[\"Acme\"]"),
+        ("/v1/webhooks", "\"x\""),
+    ] {
+        let (status, answer) = raw(&app, path, body).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {body}: {answer}"
+        );
+        assert_eq!(field(&answer), "body", "{path} {body}: {answer}");
+    }
+    let patch = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/accounts/{acc}"),
+            Some(&app.admin),
+            Some(json!([null, null])),
+            None,
+        )
+        .await;
+    assert_eq!(
+        patch.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        patch.body
+    );
+    assert_eq!(field(&patch.body), "body");
     let base = json!({ "account_id": acc, "name": "E", "unit": "cases", "total": 5, "restrict": true,
         "decrement_on": "creation", "start_date": "2026-01-01", "end_date": "2026-12-31" });
     let with = |k: &str, v: Value| {
