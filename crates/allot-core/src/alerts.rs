@@ -140,11 +140,11 @@ pub fn is_private_address(ip: IpAddr) -> bool {
 
 fn private_v4(ip: Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
+    // 0.0.0.0 (unspecified) falls under `a == 0`, the broadcast address
+    // under `a >= 240`.
     ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
         || ip.is_multicast()
         || ip.is_documentation()
         || a == 0
@@ -312,10 +312,42 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            // Each of these is caught by one rule alone.
+            "0.1.2.3",
+            "192.0.0.8",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "240.0.0.1",
+            "100.127.255.255",
+            "2001:db8::1",
+            "64:ff9b::1",
+            "fc00::1",
+            "febf::1",
         ] {
             assert!(is_private_address(private.parse().unwrap()), "{private}");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "100.63.255.255",
+            "1.0.0.1",
+            "192.1.0.1",
+            "193.0.0.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "199.18.0.1",
+            "223.255.255.255",
+            "2001:db9::1",
+            "2000:db8::1",
+            "64:ff9c::1",
+            "65:ff9b::1",
+            "fe00::1",
+            "fec0::1",
+        ] {
             assert!(!is_private_address(public.parse().unwrap()), "{public}");
         }
     }
