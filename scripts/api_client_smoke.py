@@ -18,7 +18,7 @@ from allot_client.api.entitlements import activate_entitlement, create_entitleme
 from allot_client.api.usage import get_balance, record_usage
 from allot_client.models import (
     AccountView,
-    BalanceView,
+    BalanceWithForecast,
     CreateAccount,
     EntitlementInput,
     EntitlementView,
@@ -77,9 +77,13 @@ def main() -> None:
 
     balance = get_balance.sync(id=entitlement.id, client=client)
     check(
-        isinstance(balance, BalanceView) and balance.used == 1.5 and balance.remaining == 8.5,
+        isinstance(balance, BalanceWithForecast) and balance.used == 1.5 and balance.remaining == 8.5,
         f"read the balance: used 1.5, remaining 8.5 (got {getattr(balance, 'used', None)}, "
         f"{getattr(balance, 'remaining', None)})",
+    )
+    check(
+        balance.forecast.method == "linear_trailing_window",
+        f"the balance carries its forecast (method {balance.forecast.method})",
     )
 
     refused = record_usage.sync_detailed(id=entitlement.id, client=client, body=RecordUsage(quantity=100))
