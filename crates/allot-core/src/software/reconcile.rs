@@ -486,6 +486,89 @@ mod tests {
     }
 
     #[test]
+    fn statuses_have_their_wire_names() {
+        assert_eq!(Compliance::Compliant.as_str(), "compliant");
+        assert_eq!(Compliance::UnderLicensed.as_str(), "under_licensed");
+        assert_eq!(Compliance::OverLicensed.as_str(), "over_licensed");
+    }
+
+    #[test]
+    fn a_group_is_priced_by_its_newest_entitlement_whatever_the_order() {
+        let mut older = owned("swe_1", "swm_a", LicenseMetric::PerDevice, 1);
+        older.terms.unit_cost = Some(Quantity::whole(10));
+        let mut newer = owned("swe_2", "swm_a", LicenseMetric::PerDevice, 1);
+        newer.terms.unit_cost = Some(Quantity::whole(30));
+        let three: Vec<_> = ["d1", "d2", "d3"]
+            .map(|d| install("swm_a", d, None, None))
+            .into();
+        for e in [[older.clone(), newer.clone()], [newer, older]] {
+            let item = &run(&e, &[], &three)[0];
+            assert_eq!(item.true_up_cost, Some(Quantity::whole(30)));
+        }
+    }
+
+    #[test]
+    fn the_whole_surplus_is_lent_and_no_more() {
+        // 6 rights for 2 installations: 4 spare for the 4 older installations
+        // that have no entitlement of their own.
+        let mut new = owned("swe_new", "swm_2022", LicenseMetric::PerDevice, 6);
+        add_downgrade_right(&mut new, "swm_2019", None).unwrap();
+        let mut installs: Vec<_> = (0..2)
+            .map(|n| install("swm_2022", &format!("n{n}"), None, None))
+            .collect();
+        installs.extend((0..4).map(|n| install("swm_2019", &format!("o{n}"), None, None)));
+        let items = run(&[new], &[], &installs);
+        let older = items
+            .iter()
+            .find(|i| i.software_model_id == "swm_2019")
+            .unwrap();
+        assert_eq!(older.rights_from_downgrades, 4);
+        assert_eq!(older.status, Compliance::Compliant);
+    }
+
+    #[test]
+    fn only_rights_in_use_are_lent_and_only_to_models_on_record() {
+        let spare = owned("swe_1", "swm_2022", LicenseMetric::PerDevice, 5);
+        let mut draft = owned("swe_2", "swm_2022", LicenseMetric::PerDevice, 0);
+        draft.state = SoftwareState::Build;
+        add_downgrade_right(&mut draft, "swm_2019", None).unwrap();
+        // A right to a model nothing installs or owns lends nothing.
+        add_downgrade_right(&mut draft, "swm_2016", None).unwrap();
+        let installs = [
+            install("swm_2022", "n1", None, None),
+            install("swm_2019", "o1", None, None),
+        ];
+        let items = run(&[spare.clone(), draft.clone()], &[], &installs);
+        let older = items
+            .iter()
+            .find(|i| i.software_model_id == "swm_2019")
+            .unwrap();
+        assert_eq!(older.rights_from_downgrades, 0);
+        assert_eq!(older.status, Compliance::UnderLicensed);
+        assert!(items.iter().all(|i| i.software_model_id != "swm_2016"));
+        let mut lender = spare;
+        add_downgrade_right(&mut lender, "swm_2016", None).unwrap();
+        let items = run(&[lender], &[], &installs);
+        assert!(items.iter().all(|i| i.software_model_id != "swm_2016"));
+    }
+
+    #[test]
+    fn unlimited_rights_cover_their_downgrade_models_whole() {
+        let mut new = owned("swe_new", "swm_2022", LicenseMetric::PerDevice, 1);
+        new.terms.unlimited = true;
+        add_downgrade_right(&mut new, "swm_2019", None).unwrap();
+        let installs: Vec<_> = (0..5)
+            .map(|n| install("swm_2019", &format!("o{n}"), None, None))
+            .collect();
+        let items = run(&[new], &[], &installs);
+        let older = items
+            .iter()
+            .find(|i| i.software_model_id == "swm_2019")
+            .unwrap();
+        assert_eq!(older.status, Compliance::Compliant);
+    }
+
+    #[test]
     fn downgrade_rights_lend_the_surplus_of_newer_models() {
         let mut new = owned("swe_new", "swm_2022", LicenseMetric::PerDevice, 5);
         add_downgrade_right(&mut new, "swm_2019", None).unwrap();
