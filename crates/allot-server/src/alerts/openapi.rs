@@ -31,7 +31,11 @@ fn documented() -> Vec<(&'static str, &'static str)> {
         (EventKind::Cancelled, "The entitlement was cancelled."),
         (
             EventKind::Renewed,
-            "A renewal draft was made; `renewal_id` names it.",
+            "The entitlement was renewed: by hand into a draft, or automatically (`auto_renew`) into an active successor.",
+        ),
+        (
+            EventKind::ExpiringSoon,
+            "The entitlement ends within the configured number of days (`ALLOT_EXPIRING_SOON_DAYS`).",
         ),
         (
             EventKind::ReservationExpired,
@@ -39,6 +43,10 @@ fn documented() -> Vec<(&'static str, &'static str)> {
         ),
     ];
     let mut out: Vec<(&str, &str)> = kinds.iter().map(|(k, d)| (k.as_str(), *d)).collect();
+    out.push((
+        "software.under_licensed",
+        "A reconciliation found a software model newly under-licensed.",
+    ));
     out.push(("webhook.test", "Sent by `POST /v1/webhooks/{id}/test`."));
     out.push((
         "webhook.disabled",
