@@ -280,6 +280,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn billing_periods_need_both_dates() {
+        let mut t = terms();
+        t.subscription_period = SubscriptionPeriod::Monthly;
+        for (start, end) in [
+            (Some(day(2026, 1, 1)), None),
+            (None, Some(day(2026, 12, 31))),
+            (None, None),
+        ] {
+            t.start_date = start;
+            t.end_date = end;
+            assert_eq!(
+                field(validate(&t).unwrap_err()),
+                "subscription_period",
+                "{start:?} {end:?}"
+            );
+        }
+        t.start_date = Some(day(2026, 1, 1));
+        t.end_date = Some(day(2026, 12, 31));
+        assert_eq!(validate(&t), Ok(()));
+    }
+
+    #[test]
     fn packs_make_the_purchased_rights() {
         assert_eq!(purchased_rights(Some(2), Some(8), None), Ok(16));
         assert_eq!(purchased_rights(Some(2), Some(8), Some(16)), Ok(16));
