@@ -529,7 +529,8 @@ mod tests {
     #[test]
     fn only_rights_in_use_are_lent_and_only_to_models_on_record() {
         let spare = owned("swe_1", "swm_2022", LicenseMetric::PerDevice, 5);
-        let mut draft = owned("swe_2", "swm_2022", LicenseMetric::PerDevice, 0);
+        // Rights of its own, but not yet published: it may lend none.
+        let mut draft = owned("swe_2", "swm_2022", LicenseMetric::PerDevice, 5);
         draft.state = SoftwareState::Build;
         add_downgrade_right(&mut draft, "swm_2019", None).unwrap();
         // A right to a model nothing installs or owns lends nothing.

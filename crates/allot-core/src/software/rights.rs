@@ -602,12 +602,12 @@ mod tests {
             full.terms.purchased_rights, MAX_RIGHTS,
             "up to the bound exactly"
         );
-        // The bound is on the sum: half the bound moved onto 2 rights is fine.
+        // The bound is on the sum: half the bound moved onto 3 rights is fine.
         let half = MAX_RIGHTS / 2;
         let mut big = in_use("swe_b", half);
-        let mut two = in_use("swe_t", 2);
-        upgrade(&mut big, &mut two, half, today()).unwrap();
-        assert_eq!(two.terms.purchased_rights, half + 2);
+        let mut three = in_use("swe_t", 3);
+        upgrade(&mut big, &mut three, half, today()).unwrap();
+        assert_eq!(three.terms.purchased_rights, half + 3);
         let mut source = in_use("swe_s", 3);
         assert_eq!(
             upgrade(&mut source, &mut other, 1, today())
