@@ -108,13 +108,13 @@ pub fn check_edit(current: &Terms, status: Status, new: &Terms) -> Result<(), Ed
     Ok(())
 }
 
-/// Does `new` differ from `current` only in who is told about it (the
-/// owner's address)? Alerts must reach the right person whatever the
-/// entitlement's state, so that alone may change at any time.
+/// Does `new` change only who is told about it (the owner's address)?
+/// Alerts must reach the right person whatever the entitlement's state, so
+/// that alone may change at any time.
 fn contact_fields_only(current: &Terms, new: &Terms) -> bool {
     let mut only_contact = new.clone();
     only_contact.owner_email = current.owner_email.clone();
-    only_contact == *current
+    new.owner_email != current.owner_email && only_contact == *current
 }
 
 /// The event a transition emits, by the state it reached.
@@ -336,7 +336,11 @@ mod tests {
                 "{status:?}"
             );
         }
-        assert_eq!(check_edit(&t, Status::Active, &t), Ok(()));
+        // Nothing to change is no exception to "only drafts".
+        assert_eq!(
+            check_edit(&t, Status::Active, &t),
+            Err(EditRefused::NotDraft(Status::Active))
+        );
     }
 
     #[test]
