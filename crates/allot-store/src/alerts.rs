@@ -21,7 +21,7 @@ use crate::audit::{snapshot, AuditContext, AuditEntry};
 use crate::backend::{Changes, WriteTx};
 use crate::clock::stored_time;
 use crate::error::{StoreError, StoreResult};
-use crate::ids::new_id;
+use crate::ids::{new_id, DeliveryId};
 use crate::model::{Account, Event, Page};
 
 /// A subscriber's endpoint. Its signing secret travels beside it
@@ -537,7 +537,7 @@ pub async fn delete_webhook<T: AlertTx>(
 
 fn new_delivery(event: &Event, channel: Channel, target: &str, now: DateTime<Utc>) -> Delivery {
     Delivery {
-        id: new_id("dlv", now),
+        id: DeliveryId::new(now).into_string(),
         event_id: event.id.clone(),
         event_kind: event.kind.clone(),
         channel,

@@ -101,6 +101,12 @@ typed_ids! {
     TimeEntryId => "tim", "time entry";
     ReservationId => "res", "reservation";
     ApiKeyId => "key", "api key";
+    WebhookId => "whk", "webhook";
+    DeliveryId => "dlv", "delivery";
+    SoftwareModelId => "swm", "software model";
+    SoftwareEntitlementId => "swe", "software entitlement";
+    AllocationId => "sal", "allocation";
+    ReconciliationId => "rec", "reconciliation";
 }
 
 #[cfg(test)]

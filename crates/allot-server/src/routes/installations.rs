@@ -2,7 +2,7 @@
 //! owned against rights needed, kept as history).
 
 use allot_core::software::reconcile::Installation;
-use allot_store::ids::{has_prefix, new_id};
+use allot_store::ids::{ReconciliationId, SoftwareModelId, TypedId};
 use allot_store::software::{Moment, Reconciliation, ReconciliationRun};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -151,8 +151,8 @@ pub async fn record(
         if checked.contains(model) {
             continue;
         }
-        let exists =
-            has_prefix(model, "swm") && state.store.get_software_model(model).await?.is_some();
+        let exists = SoftwareModelId::parse(model).is_some()
+            && state.store.get_software_model(model).await?.is_some();
         if !exists {
             let field = if installations.len() == 1 && !is_csv(&headers) {
                 "software_model_id".to_string()
@@ -189,8 +189,8 @@ pub async fn run(
     principal.require(Permission::Manage)?;
     let input: RunReconciliation = parse_optional_json(&body)?;
     if let Some(model) = &input.software_model_id {
-        let exists =
-            has_prefix(model, "swm") && state.store.get_software_model(model).await?.is_some();
+        let exists = SoftwareModelId::parse(model).is_some()
+            && state.store.get_software_model(model).await?.is_some();
         if !exists {
             return Err(ApiError::field(
                 "software_model_id",
@@ -199,7 +199,7 @@ pub async fn run(
         }
     }
     let now = state.clock.now();
-    let id = new_id("rec", now);
+    let id = ReconciliationId::new(now).into_string();
     let stale_before = now - chrono::Duration::days(i64::from(state.install_stale_days));
     let run = ReconciliationRun {
         id: &id,
@@ -247,7 +247,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ReconciliationView>> {
     principal.require(Permission::ReadCompliance)?;
-    let found = if has_prefix(&id, "rec") {
+    let found = if ReconciliationId::parse(&id).is_some() {
         state.store.get_reconciliation(&id).await?
     } else {
         None

@@ -4,7 +4,7 @@
 //! lock in the store's sequence.
 
 use allot_core::software::SoftwareEntitlement;
-use allot_store::ids::{has_prefix, new_id};
+use allot_store::ids::{AccountId, AllocationId, SoftwareEntitlementId, SoftwareModelId, TypedId};
 use allot_store::software::{
     Allocated, Allocation, Moment, SoftwareChange, SoftwareEntitlementRecord, SoftwareFilter,
     SoftwareModel, Upgraded,
@@ -33,7 +33,7 @@ use crate::state::AppState;
 use crate::views::Listing;
 
 async fn existing_model(state: &AppState, id: &str) -> ApiResult<Option<SoftwareModel>> {
-    if !has_prefix(id, "swm") {
+    if !SoftwareModelId::parse(id).is_some() {
         return Ok(None);
     }
     Ok(state.store.get_software_model(id).await?)
@@ -46,7 +46,7 @@ pub async fn visible_software_entitlement(
     principal: &Principal,
     id: &str,
 ) -> ApiResult<SoftwareEntitlementRecord> {
-    let found = if has_prefix(id, "swe") {
+    let found = if SoftwareEntitlementId::parse(id).is_some() {
         state.store.get_software_entitlement(id).await?
     } else {
         None
@@ -81,7 +81,7 @@ pub async fn create_model(
     let f = body.checked()?;
     let now = allot_store::clock::stored_time(state.clock.now());
     let model = SoftwareModel {
-        id: new_id("swm", now),
+        id: SoftwareModelId::new(now).into_string(),
         publisher: f.publisher,
         product: f.product,
         version: f.version,
@@ -205,8 +205,8 @@ async fn check_references(
         ));
     }
     if let Some(account) = &terms.account_id {
-        let exists =
-            has_prefix(account, "acc") && state.store.get_account(account).await?.is_some();
+        let exists = AccountId::parse(account).is_some()
+            && state.store.get_account(account).await?.is_some();
         if !exists {
             return Err(ApiError::field("account_id", "account does not exist"));
         }
@@ -227,7 +227,7 @@ pub async fn create(
     check_references(&state, &terms).await?;
     let now = allot_store::clock::stored_time(state.clock.now());
     let record = SoftwareEntitlementRecord {
-        entitlement: SoftwareEntitlement::new(new_id("swe", now), terms),
+        entitlement: SoftwareEntitlement::new(SoftwareEntitlementId::new(now).into_string(), terms),
         created_at: now,
         updated_at: now,
     };
@@ -526,7 +526,7 @@ pub async fn allocate(
     let f = parse_json::<CreateAllocation>(&body)?.checked()?;
     let now = state.clock.now();
     let allocation = Allocation {
-        id: new_id("sal", now),
+        id: AllocationId::new(now).into_string(),
         entitlement_id: id.clone(),
         user: f.user,
         device: f.device,
@@ -562,7 +562,7 @@ pub async fn free(
 ) -> ApiResult<Response> {
     visible_software_entitlement(&state, &principal, &id).await?;
     principal.require(Permission::AllocateSoftware)?;
-    if !has_prefix(&allocation_id, "sal") {
+    if !AllocationId::parse(&allocation_id).is_some() {
         return Err(ApiError::not_found("allocation", &allocation_id));
     }
     let today = state.clock.today();

@@ -4,7 +4,7 @@
 
 use allot_core::alerts::encode_secret;
 use allot_store::alerts::{Channel, Delivery, Webhook, WebhookChange, WebhookEdit, WebhookRow};
-use allot_store::ids::{has_prefix, new_id};
+use allot_store::ids::{AccountId, DeliveryId, TypedId, WebhookId};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -39,7 +39,7 @@ async fn checked_url(state: &AppState, url: &str) -> ApiResult<String> {
 }
 
 async fn webhook(state: &AppState, id: &str) -> ApiResult<WebhookRow> {
-    let found = if has_prefix(id, "whk") {
+    let found = if WebhookId::parse(id).is_some() {
         state.store.get_webhook(id).await?
     } else {
         None
@@ -68,8 +68,8 @@ pub async fn create(
     let event_types = event_types(body.event_types.unwrap_or_default())?;
     let description = short_text("description", &body.description)?;
     if let Some(account) = &body.account_id {
-        let exists =
-            has_prefix(account, "acc") && state.store.get_account(account).await?.is_some();
+        let exists = AccountId::parse(account).is_some()
+            && state.store.get_account(account).await?.is_some();
         if !exists {
             return Err(ApiError::field("account_id", "account does not exist"));
         }
@@ -77,7 +77,7 @@ pub async fn create(
     let now = state.clock.now();
     let row = WebhookRow {
         webhook: Webhook {
-            id: new_id("whk", now),
+            id: WebhookId::new(now).into_string(),
             url,
             event_types,
             account_id: body.account_id,
@@ -290,7 +290,7 @@ pub async fn retry(
 ) -> ApiResult<Response> {
     principal.require(Permission::Manage)?;
     webhook(&state, &id).await?;
-    let found = if has_prefix(&delivery_id, "dlv") {
+    let found = if DeliveryId::parse(&delivery_id).is_some() {
         state.store.get_delivery(&delivery_id).await?
     } else {
         None
