@@ -33,7 +33,7 @@ use crate::state::AppState;
 use crate::views::Listing;
 
 async fn existing_model(state: &AppState, id: &str) -> ApiResult<Option<SoftwareModel>> {
-    if !SoftwareModelId::parse(id).is_some() {
+    if SoftwareModelId::parse(id).is_none() {
         return Ok(None);
     }
     Ok(state.store.get_software_model(id).await?)
@@ -562,7 +562,7 @@ pub async fn free(
 ) -> ApiResult<Response> {
     visible_software_entitlement(&state, &principal, &id).await?;
     principal.require(Permission::AllocateSoftware)?;
-    if !AllocationId::parse(&allocation_id).is_some() {
+    if AllocationId::parse(&allocation_id).is_none() {
         return Err(ApiError::not_found("allocation", &allocation_id));
     }
     let today = state.clock.today();
