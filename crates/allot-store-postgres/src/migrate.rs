@@ -25,6 +25,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_software",
         include_str!("../migrations/0007_software.sql"),
     ),
+    (
+        "0008_contracts",
+        include_str!("../migrations/0008_contracts.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

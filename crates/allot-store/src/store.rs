@@ -49,6 +49,7 @@ pub trait Store:
     + crate::reports::ReportStore
     + crate::alerts::AlertStore
     + crate::software::SoftwareStore
+    + crate::contracts::ContractStore
     + Send
     + Sync
     + 'static
