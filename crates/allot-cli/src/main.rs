@@ -16,6 +16,7 @@ mod render;
 mod report;
 mod settings;
 mod software;
+mod contracts;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -98,6 +99,9 @@ enum Command {
     /// Software entitlements and installations.
     #[command(flatten)]
     Software(software::SoftwareCommand),
+    /// Contracts and entitlement templates.
+    #[command(flatten)]
+    Contracts(contracts::ContractCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report { command } => command.run().await,
         Command::Alerts(command) => command.run().await,
         Command::Software(command) => command.run().await,
+        Command::Contracts(command) => command.run().await,
     }
 }
 
