@@ -193,6 +193,8 @@ macro_rules! conformance_tests {
             software::software_rows_read_back_and_upgrade_in_one_transaction,
             software::installations_move_forward_and_reconciliations_are_kept,
             software::a_due_reconciliation_runs_once_across_instances,
+            contracts::contract_actions_flow_down_and_expiry_runs_once,
+            contracts::instantiation_is_all_or_nothing_and_make_default_moves_it,
         );
     };
 }
