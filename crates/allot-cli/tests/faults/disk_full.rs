@@ -22,8 +22,11 @@ use crate::common::{finish, load, server_env, start_servers, Probe};
 use crate::workload::{join, Round};
 use crate::{exclusive, profile, seed};
 
-/// The filesystem's size: room for the fixture and a second of load.
-const SIZE: &str = "24m";
+/// The filesystem's size.
+const SIZE: &str = "64m";
+/// Held back from the start by a file of its own, and freed with the
+/// ballast: the room writes resume into (the WAL grows fast under load).
+const RESERVE: u64 = 40 * 1024 * 1024;
 /// Writes must resume within this once space is freed.
 const RESUME: Duration = Duration::from_secs(15);
 
@@ -62,6 +65,12 @@ impl SmallDisk {
         self.dir.path()
     }
 
+    /// Holds `RESERVE` bytes back in a file of its own.
+    fn reserve(&self) {
+        std::fs::write(self.path().join("reserve"), vec![0x5Au8; RESERVE as usize])
+            .expect("write the reserve");
+    }
+
     /// Writes a ballast file until the filesystem refuses: bytes written.
     fn fill(&self) -> u64 {
         let mut file = std::fs::File::create(self.ballast()).expect("create ballast");
@@ -84,12 +93,27 @@ impl SmallDisk {
         written
     }
 
+    /// `df` and `ls -la` of the filesystem, for a failure's message.
+    fn describe(&self) -> String {
+        let run = |cmd: &str, args: &[&str]| {
+            Command::new(cmd)
+                .args(args)
+                .arg(self.path())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        format!("{}{}", run("df", &["-k"]), run("ls", &["-la"]))
+    }
+
     fn ballast(&self) -> PathBuf {
         self.path().join("ballast")
     }
 
+    /// Removes the ballast and the reserve.
     fn free(&self) {
         std::fs::remove_file(self.ballast()).expect("remove ballast");
+        std::fs::remove_file(self.path().join("reserve")).expect("remove reserve");
     }
 }
 
@@ -125,6 +149,7 @@ mod sqlite {
         let profile = profile();
         let seed = seed(test);
         let mut rng = StdRng::seed_from_u64(seed);
+        disk.reserve();
         let file = disk.path().join("allot.db");
         let db = format!("sqlite://{}", file.display());
         let logs = tempfile::tempdir().unwrap();
@@ -186,7 +211,9 @@ mod sqlite {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let full_for = full_at.elapsed();
-        // 3. Space freed: writes resume without a restart.
+        stop.store(true, Ordering::Relaxed);
+        join(handles).await;
+        // 3. Space freed: writes resume without a restart, and the load runs again.
         disk.free();
         let freed_at = Instant::now();
         let mut n = 0;
@@ -200,11 +227,14 @@ mod sqlite {
             }
             assert!(
                 w.code == "storage_full" && freed_at.elapsed() < RESUME,
-                "writes did not resume within {RESUME:?} of freeing space: {w:?}\n{}",
+                "writes did not resume within {RESUME:?} of freeing space: {w:?}\n{}\n{}",
+                disk.describe(),
                 servers[0].log_tail(30)
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = run(1, &stop);
         tokio::time::sleep(profile.load / 4).await;
         stop.store(true, Ordering::Relaxed);
         join(handles).await;
@@ -224,9 +254,10 @@ mod sqlite {
         assert_eq!(check, "ok", "PRAGMA integrity_check");
         let ready_200 = ready.iter().filter(|s| **s == 200).count();
         println!(
-            "{test}: {SIZE} tmpfs filled with a {} KiB ballast; full for {:.1} s: {reads} reads all 200, \
+            "{test}: {SIZE} tmpfs ({} MiB held back), filled with a {} KiB ballast; full for {:.1} s: {reads} reads all 200, \
              /readyz 200 {ready_200} of {} times; writes resumed {:.2} s after the ballast was removed \
              (no restart); integrity_check ok; {}",
+            RESERVE >> 20,
             ballast / 1024,
             full_for.as_secs_f64(),
             ready.len(),

@@ -434,9 +434,9 @@ impl Load {
                 }
                 continue;
             };
-            // 503 (unavailable, overloaded): wait a little, as Retry-After asks.
+            // 503 (unavailable, overloaded): wait as Retry-After asks (1 s).
             if answer.status == 503 {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             // Most holds are settled at once, by the same client.
             if is_hold && answer.ok() && rng.gen_bool(0.75) {
@@ -711,7 +711,9 @@ impl Load {
             let mut tries = 0;
             let answer = loop {
                 tries += 1;
-                match self.http.send(base, req).await {
+                let sent = self.http.send(base, req).await;
+                let last = format!("{sent:?}");
+                match sent {
                     Ok(a) if !uncertain(&Some(a.clone())) => break a,
                     Ok(a) if self.book().unexpected(&a) => self.book().problems.push(format!(
                         "resending {} {} after restart answered {}: {}",
@@ -721,7 +723,7 @@ impl Load {
                 }
                 assert!(
                     tries < 50,
-                    "{} {} never got an answer after restart",
+                    "{} {} never got an answer after restart (last: {last})",
                     req.method,
                     req.path
                 );
