@@ -93,9 +93,19 @@ fn quantiles(h: &Option<Histogram<u64>>) -> String {
     }
 }
 
-async fn start(bin: &Path, db: &str, run_dir: &Path, env: &[(String, String)]) -> Result<(Served, String)> {
+async fn start(
+    bin: &Path,
+    db: &str,
+    run_dir: &Path,
+    env: &[(String, String)],
+) -> Result<(Served, String)> {
     let log = run_dir.join("overload-server.log");
-    let file = || std::fs::OpenOptions::new().create(true).append(true).open(&log);
+    let file = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+    };
     let out = Command::new(bin)
         .args(["keys", "create", "--role", "admin", "--db", db])
         .stderr(Stdio::from(file()?))
@@ -156,7 +166,11 @@ async fn one(client: reqwest::Client, url: String, due: Instant, tally: Arc<Mute
         }
         Ok(r) => *t.other.entry(r.status().to_string()).or_default() += 1,
         Err(e) => {
-            let kind = if e.is_timeout() { "timeout" } else { "no answer" };
+            let kind = if e.is_timeout() {
+                "timeout"
+            } else {
+                "no answer"
+            };
             *t.other.entry(kind.into()).or_default() += 1;
         }
     }
@@ -176,7 +190,12 @@ fn client(key: &str) -> Result<reqwest::Client> {
 }
 
 /// Closed loop: `concurrency` workers for `how_long`; answered 2xx per second.
-async fn capacity(client: &reqwest::Client, urls: &[String], concurrency: usize, how_long: Duration) -> (f64, Histogram<u64>) {
+async fn capacity(
+    client: &reqwest::Client,
+    urls: &[String],
+    concurrency: usize,
+    how_long: Duration,
+) -> (f64, Histogram<u64>) {
     let stop_at = Instant::now() + how_long;
     let mut workers = Vec::new();
     for w in 0..concurrency {
@@ -211,7 +230,12 @@ async fn capacity(client: &reqwest::Client, urls: &[String], concurrency: usize,
 }
 
 /// Open loop at `rate` per second for `how_long`.
-async fn open_loop(client: &reqwest::Client, urls: &[String], rate: f64, how_long: Duration) -> Tally {
+async fn open_loop(
+    client: &reqwest::Client,
+    urls: &[String],
+    rate: f64,
+    how_long: Duration,
+) -> Tally {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let began = Instant::now();
     let mut sent = 0u64;
@@ -245,11 +269,15 @@ async fn open_loop(client: &reqwest::Client, urls: &[String], rate: f64, how_lon
 }
 
 pub async fn run(args: &Args) -> Result<bool> {
-    let how_long = args
-        .duration
-        .unwrap_or(if args.quick { Duration::from_secs(3) } else { Duration::from_secs(10) });
+    let how_long = args.duration.unwrap_or(if args.quick {
+        Duration::from_secs(3)
+    } else {
+        Duration::from_secs(10)
+    });
     let tag = format!("{:08x}", rand::random::<u32>());
-    let run_dir = server::target_dir().join("allot-bench").join(format!("overload-{tag}"));
+    let run_dir = server::target_dir()
+        .join("allot-bench")
+        .join(format!("overload-{tag}"));
     std::fs::create_dir_all(&run_dir)?;
     let bin = server::ensure_binary(args.allot_bin.as_deref())?;
     let bin = server::pin_binary(&bin, &run_dir)?;
@@ -346,5 +374,6 @@ pub async fn run(args: &Args) -> Result<bool> {
     if !args.keep_data {
         let _ = std::fs::remove_dir_all(&run_dir);
     }
-    Ok(over.shed_without_retry_after == 0 && over.other.keys().all(|k| k != "500 Internal Server Error"))
+    Ok(over.shed_without_retry_after == 0
+        && over.other.keys().all(|k| k != "500 Internal Server Error"))
 }

@@ -58,7 +58,9 @@ pub enum ApiError {
     Internal(String),
     #[error(transparent)]
     Software(SoftwareRefusal),
-    #[error("the database is unavailable; nothing was applied; retry after the time in Retry-After")]
+    #[error(
+        "the database is unavailable; nothing was applied; retry after the time in Retry-After"
+    )]
     Unavailable(String),
     #[error("the service is overloaded; nothing was applied; retry after the time in Retry-After")]
     Overloaded,
@@ -189,9 +191,11 @@ impl ApiError {
                 Value::Null,
             ),
             ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Value::Null),
-            ApiError::StorageFull(_) => {
-                (StatusCode::INSUFFICIENT_STORAGE, "storage_full", Value::Null)
-            }
+            ApiError::StorageFull(_) => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                Value::Null,
+            ),
             ApiError::OutcomeUnknown(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "outcome_unknown",

@@ -96,8 +96,7 @@ fn from_db(e: rusqlite::Error) -> StoreError {
 /// the WAL index could not grow (`SQLITE_IOERR_SHMSIZE`).
 fn is_storage_full(e: &rusqlite::Error) -> bool {
     e.sqlite_error().is_some_and(|err| {
-        err.code == rusqlite::ErrorCode::DiskFull
-            || err.extended_code == ffi::SQLITE_IOERR_SHMSIZE
+        err.code == rusqlite::ErrorCode::DiskFull || err.extended_code == ffi::SQLITE_IOERR_SHMSIZE
     })
 }
 

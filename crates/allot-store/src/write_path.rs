@@ -223,7 +223,8 @@ async fn writer(
             match first {
                 Some(job) => {
                     let waited = job.queued_at.elapsed().as_micros();
-                    head_wait_us.store(u64::try_from(waited).unwrap_or(u64::MAX), Ordering::Relaxed);
+                    head_wait_us
+                        .store(u64::try_from(waited).unwrap_or(u64::MAX), Ordering::Relaxed);
                     jobs.push(job);
                 }
                 None => return,

@@ -38,7 +38,12 @@ pub fn server_env<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
 }
 
 /// Starts `n` servers on `db` at once; the one-time admin key.
-pub fn start_servers(n: usize, db: &str, dir: &Path, env: &[(&str, &str)]) -> (Vec<Server>, String) {
+pub fn start_servers(
+    n: usize,
+    db: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (Vec<Server>, String) {
     let started: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..n)
             .map(|i| scope.spawn(move || Server::start(&format!("server{i}"), db, dir, env)))
@@ -276,12 +281,7 @@ pub async fn finish(
     }
     let stats = load.stats();
     summary.requests = stats.requests;
-    summary.acknowledged = load
-        .book()
-        .sent
-        .iter()
-        .filter(|s| s.acknowledged())
-        .count();
+    summary.acknowledged = load.book().sent.iter().filter(|s| s.acknowledged()).count();
     summary.ledger_entries = last.ledger_entries;
     summary
 }

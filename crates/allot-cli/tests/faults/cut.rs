@@ -31,7 +31,11 @@ fn outcome_unknown_so_far(load: &crate::workload::Load) -> u64 {
     load.book()
         .sent
         .iter()
-        .filter(|s| s.answer.as_ref().is_some_and(|a| a.code() == "outcome_unknown"))
+        .filter(|s| {
+            s.answer
+                .as_ref()
+                .is_some_and(|a| a.code() == "outcome_unknown")
+        })
         .count() as u64
 }
 
@@ -112,7 +116,10 @@ mod postgres {
             cuts.cut_random,
             summary.line()
         );
-        assert!(cuts.cut_after_commit > 0, "no connection was cut after a COMMIT");
+        assert!(
+            cuts.cut_after_commit > 0,
+            "no connection was cut after a COMMIT"
+        );
         let unknown = summary.faults.get("outcome_unknown").copied().unwrap_or(0);
         assert!(
             unknown > 0,

@@ -41,7 +41,13 @@ impl SmallDisk {
     fn mount(test: &str) -> Option<SmallDisk> {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={SIZE},mode=0755"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={SIZE},mode=0755"),
+                "tmpfs",
+            ])
             .arg(dir.path())
             .output();
         match out {
@@ -187,7 +193,10 @@ mod sqlite {
         let (mut reads, mut reads_failed, mut ready) = (0u64, Vec::new(), Vec::new());
         loop {
             let read = probe
-                .get(&format!("{base}/v1/entitlements/{ent}/balance"), Some(&admin))
+                .get(
+                    &format!("{base}/v1/entitlements/{ent}/balance"),
+                    Some(&admin),
+                )
                 .await;
             reads += 1;
             if read.status != 200 {
@@ -198,7 +207,11 @@ mod sqlite {
                 .book()
                 .sent
                 .iter()
-                .filter(|s| s.answer.as_ref().is_some_and(|a| a.code() == "storage_full"))
+                .filter(|s| {
+                    s.answer
+                        .as_ref()
+                        .is_some_and(|a| a.code() == "storage_full")
+                })
                 .count();
             if full >= 20 && full_at.elapsed() >= profile.load / 4 {
                 break;
@@ -239,17 +252,28 @@ mod sqlite {
         stop.store(true, Ordering::Relaxed);
         join(handles).await;
 
-        assert!(reads_failed.is_empty(), "reads failed while the disk was full: {reads_failed:?}");
+        assert!(
+            reads_failed.is_empty(),
+            "reads failed while the disk was full: {reads_failed:?}"
+        );
         let summary = finish(test, &load, &base, &mut servers, &mut rng).await;
         let unexpected: Vec<&String> = summary
             .faults
             .keys()
             .filter(|c| c.as_str() != "storage_full")
             .collect();
-        assert!(unexpected.is_empty(), "5xx other than storage_full: {:?}", summary.faults);
+        assert!(
+            unexpected.is_empty(),
+            "5xx other than storage_full: {:?}",
+            summary.faults
+        );
         // A clean stop, then the file itself.
-        let (status, _) = tokio::task::block_in_place(|| servers[0].stop("TERM", Duration::from_secs(15)));
-        assert!(status.is_some_and(|s| s.success()), "allot serve did not stop cleanly");
+        let (status, _) =
+            tokio::task::block_in_place(|| servers[0].stop("TERM", Duration::from_secs(15)));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "allot serve did not stop cleanly"
+        );
         let check = tokio::task::block_in_place(|| integrity(&file));
         assert_eq!(check, "ok", "PRAGMA integrity_check");
         let ready_200 = ready.iter().filter(|s| **s == 200).count();
@@ -278,13 +302,21 @@ async fn probe_entitlement(http: &Http, base: &str, admin: &str, account: &str) 
         "end_date": (today + chrono::Duration::days(30)).to_string(),
     });
     let ent = http
-        .must(base, &Request::post(admin, "/v1/entitlements", Some(body), None), 201)
+        .must(
+            base,
+            &Request::post(admin, "/v1/entitlements", Some(body), None),
+            201,
+        )
         .await["id"]
         .as_str()
         .unwrap()
         .to_string();
     let path = format!("/v1/entitlements/{ent}/activate");
-    http.must(base, &Request::post(admin, &path, Some(json!({})), None), 200)
-        .await;
+    http.must(
+        base,
+        &Request::post(admin, &path, Some(json!({})), None),
+        200,
+    )
+    .await;
     ent
 }

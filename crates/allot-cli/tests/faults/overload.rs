@@ -97,7 +97,15 @@ mod sqlite {
             summary.faults.get("overloaded").copied().unwrap_or(0) + shed.len() as u64 > 0,
             "nothing was shed"
         );
-        let others: Vec<&String> = summary.faults.keys().filter(|c| c.as_str() != "overloaded").collect();
-        assert!(others.is_empty(), "5xx other than overloaded: {:?}", summary.faults);
+        let others: Vec<&String> = summary
+            .faults
+            .keys()
+            .filter(|c| c.as_str() != "overloaded")
+            .collect();
+        assert!(
+            others.is_empty(),
+            "5xx other than overloaded: {:?}",
+            summary.faults
+        );
     }
 }

@@ -59,7 +59,8 @@ pub fn available(test: &str) -> Option<PathBuf> {
     match find_bin() {
         Some(bin) => Some(bin),
         None => {
-            let why = "no PostgreSQL binaries (initdb, pg_ctl): install PostgreSQL or set ALLOT_PG_BIN";
+            let why =
+                "no PostgreSQL binaries (initdb, pg_ctl): install PostgreSQL or set ALLOT_PG_BIN";
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{test}: {why} (CI=true: this test must run)");
             }
@@ -186,7 +187,8 @@ impl OwnPostgres {
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
@@ -196,7 +198,14 @@ impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let _ = self.run(
             "pg_ctl",
-            &["stop", "-D", self.data().to_str().unwrap(), "-m", "immediate", "-w"],
+            &[
+                "stop",
+                "-D",
+                self.data().to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+            ],
         );
     }
 }

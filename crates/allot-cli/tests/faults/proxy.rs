@@ -63,8 +63,7 @@ impl Proxy {
                 };
                 let shared = accept.clone();
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await
-                    else {
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
                         return; // the server is down: the client sees its connection closed
                     };
                     relay(shared, client, server).await;

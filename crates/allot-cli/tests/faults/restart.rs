@@ -167,7 +167,12 @@ mod postgres {
             summary.line()
         );
         assert!(
-            summary.faults.get("database_unavailable").copied().unwrap_or(0) > 0,
+            summary
+                .faults
+                .get("database_unavailable")
+                .copied()
+                .unwrap_or(0)
+                > 0,
             "the load saw no database_unavailable during the outage"
         );
     }

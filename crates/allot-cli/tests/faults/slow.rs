@@ -40,7 +40,14 @@ async fn batch_sizes(base: &str) -> (f64, f64) {
 }
 
 /// Runs one phase of the load: requests answered, batches (sum, count).
-async fn phase(load: &Arc<Load>, base: &str, clients: usize, cycle: usize, seed: u64, how_long: Duration) -> (u64, f64, f64, Duration) {
+async fn phase(
+    load: &Arc<Load>,
+    base: &str,
+    clients: usize,
+    cycle: usize,
+    seed: u64,
+    how_long: Duration,
+) -> (u64, f64, f64, Duration) {
     let (sum0, count0) = batch_sizes(base).await;
     let before = load.stats().requests;
     let stop = Arc::new(AtomicBool::new(false));
@@ -60,7 +67,12 @@ async fn phase(load: &Arc<Load>, base: &str, clients: usize, cycle: usize, seed:
     join(handles).await;
     let took = began.elapsed();
     let (sum1, count1) = batch_sizes(base).await;
-    (load.stats().requests - before, sum1 - sum0, count1 - count0, took)
+    (
+        load.stats().requests - before,
+        sum1 - sum0,
+        count1 - count0,
+        took,
+    )
 }
 
 mod postgres {
@@ -118,8 +130,16 @@ mod postgres {
             .filter(|(k, _)| k.contains(" 408"))
             .map(|(_, v)| v)
             .sum();
-        assert_eq!(summary.five_xx(), 0, "a slow database is no failure: {:?}", summary.faults);
-        assert_eq!(timeouts, 0, "no request may time out below the 30 s deadline");
+        assert_eq!(
+            summary.five_xx(),
+            0,
+            "a slow database is no failure: {:?}",
+            summary.faults
+        );
+        assert_eq!(
+            timeouts, 0,
+            "no request may time out below the 30 s deadline"
+        );
         assert_eq!(stats.lost, 0, "every request was answered");
         assert!(slow_n > 0, "requests were answered with the delay");
         // Group commit carries the slow round trips: several requests share
