@@ -327,3 +327,70 @@ impl From<SubmitError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    fn answer(e: ApiError) -> (StatusCode, Option<String>, String) {
+        let code = e.body()["error"]["code"].as_str().unwrap().to_string();
+        let response = e.into_response();
+        let retry_after = response
+            .headers()
+            .get(axum::http::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
+        (response.status(), retry_after, code)
+    }
+
+    #[test]
+    fn each_fault_says_what_to_do() {
+        let unavailable = StoreError::Unavailable("refused".into());
+        assert_eq!(
+            answer(unavailable.into()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("1".into()),
+                "database_unavailable".into()
+            )
+        );
+        assert_eq!(
+            answer(SubmitError::Overloaded.into()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("1".into()),
+                "overloaded".into()
+            )
+        );
+        assert_eq!(
+            answer(StoreError::StorageFull("full".into()).into()),
+            (
+                StatusCode::INSUFFICIENT_STORAGE,
+                None,
+                "storage_full".into()
+            )
+        );
+        let unknown: ApiError = StoreError::OutcomeUnknown("cut".into()).into();
+        assert!(unknown.to_string().contains("same Idempotency-Key"));
+        assert_eq!(
+            answer(unknown),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "outcome_unknown".into()
+            )
+        );
+        // A batch's failure reaches each of its requests with its kind.
+        for e in [
+            StoreError::Unavailable("x".into()),
+            StoreError::OutcomeUnknown("x".into()),
+            StoreError::StorageFull("x".into()),
+        ] {
+            let again = e.for_each_request();
+            assert_eq!(std::mem::discriminant(&again), std::mem::discriminant(&e));
+        }
+        assert!(matches!(
+            StoreError::not_found("case", "c").for_each_request(),
+            StoreError::Backend(_)
+        ));
+    }
+}
