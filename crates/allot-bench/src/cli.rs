@@ -83,6 +83,14 @@ pub struct Args {
     /// Also print a machine-readable JSON summary.
     #[arg(long)]
     pub json: bool,
+
+    /// Run only the `overload` scenario (8x the sustainable rate; see overload.rs).
+    #[arg(long)]
+    pub overload: bool,
+
+    /// With --overload: a setting for allot serve, NAME=VALUE (repeatable).
+    #[arg(long)]
+    pub overload_env: Vec<String>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

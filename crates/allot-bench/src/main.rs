@@ -11,6 +11,7 @@ mod cli;
 mod cpu;
 mod http_load;
 mod ledger_fill;
+mod overload;
 mod pg;
 mod report;
 mod runner;
@@ -66,6 +67,9 @@ fn main() -> ExitCode {
 
 /// Runs every backend; returns whether every run verified.
 async fn run(args: Args) -> Result<bool> {
+    if args.overload {
+        return overload::run(&args).await;
+    }
     let plan = args.plan()?;
     let needs_pool = plan.scenarios.iter().any(|s| s.needs_pool());
     let layout = Layout {

@@ -55,6 +55,15 @@ pub struct ConfigArgs {
     /// Seconds between scheduled reconciliations of every software model (default 86400, daily).
     #[arg(long, env = "ALLOT_RECONCILE_EVERY", global = true)]
     pub reconcile_every: Option<u64>,
+    /// Requests handled at once; more are answered 503 overloaded (default 1024).
+    #[arg(long, env = "ALLOT_MAX_REQUESTS", global = true)]
+    pub max_requests: Option<usize>,
+    /// Writes queued for the write path at most; more are answered 503 overloaded (default 2048).
+    #[arg(long, env = "ALLOT_WRITE_QUEUE", global = true)]
+    pub write_queue: Option<usize>,
+    /// Refuse writes 503 overloaded while the write queue's head waits longer than this (ms; 0: off, the default).
+    #[arg(long, env = "ALLOT_WRITE_QUEUE_DELAY_MS", global = true)]
+    pub write_queue_delay_ms: Option<u64>,
 }
 
 impl ConfigArgs {
@@ -78,6 +87,15 @@ impl ConfigArgs {
         }
         if let Some(v) = self.max_batch {
             config.max_batch = v;
+        }
+        if let Some(v) = self.max_requests {
+            config.max_requests = v;
+        }
+        if let Some(v) = self.write_queue {
+            config.write_queue = v;
+        }
+        if let Some(v) = self.write_queue_delay_ms {
+            config.write_queue_delay_ms = v;
         }
         if let Some(v) = self.writers {
             config.writers = Some(v);

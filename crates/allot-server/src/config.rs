@@ -30,6 +30,13 @@ pub struct Config {
     pub install_stale_days: u32,
     /// How often the scheduled reconciliation of every software model runs.
     pub reconcile_every_seconds: u64,
+    /// Requests handled at once; one more is answered 503 `overloaded`.
+    pub max_requests: usize,
+    /// Writes waiting for the write path at most; one more is answered 503 `overloaded`.
+    pub write_queue: usize,
+    /// Writes are refused 503 `overloaded` while the write queue's head
+    /// waits longer than this (milliseconds; 0: off, only `write_queue` bounds it).
+    pub write_queue_delay_ms: u64,
 }
 
 impl Default for Config {
@@ -47,6 +54,9 @@ impl Default for Config {
             alerts: AlertSettings::default(),
             install_stale_days: 30,
             reconcile_every_seconds: 86_400,
+            max_requests: crate::shed::DEFAULT_MAX_REQUESTS,
+            write_queue: allot_store::write_path::DEFAULT_QUEUE,
+            write_queue_delay_ms: 0,
         }
     }
 }

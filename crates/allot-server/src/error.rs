@@ -1,7 +1,13 @@
 //! The one mapping from failures to HTTP. Rule: handlers return `ApiError`;
 //! every client-caused failure is a 4xx with a stable `code` and, for bad
 //! input, the field at fault; anything else is a 500 whose details are
-//! logged and never sent.
+//! logged and never sent. Four server-side failures say what a client
+//! should do, with a code of their own: `database_unavailable` (503 with
+//! `Retry-After`: nothing was applied, send it again later), `overloaded`
+//! (503 with `Retry-After`: shed before any work), `storage_full` (507:
+//! nothing was applied; reads still work) and `outcome_unknown` (500: the
+//! commit's answer was lost; retry with the same `Idempotency-Key` to get
+//! the committed answer, or to have it applied once).
 
 use allot_core::cases::CaseRefusal;
 use allot_core::decide::Refusal;
@@ -52,7 +58,20 @@ pub enum ApiError {
     Internal(String),
     #[error(transparent)]
     Software(SoftwareRefusal),
+    #[error(
+        "the database is unavailable; nothing was applied; retry after the time in Retry-After"
+    )]
+    Unavailable(String),
+    #[error("the service is overloaded; nothing was applied; retry after the time in Retry-After")]
+    Overloaded,
+    #[error("the database's storage is full; nothing was applied; reads still work")]
+    StorageFull(String),
+    #[error("the connection to the database was lost while committing: the change may or may not have been applied; retry with the same Idempotency-Key to learn which (a replay) or to have it applied once")]
+    OutcomeUnknown(String),
 }
+
+/// Seconds a client should wait before sending a request refused with 503.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// The body of every error response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -166,6 +185,22 @@ impl ApiError {
                 Value::Null,
             ),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", Value::Null),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                Value::Null,
+            ),
+            ApiError::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Value::Null),
+            ApiError::StorageFull(_) => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                Value::Null,
+            ),
+            ApiError::OutcomeUnknown(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "outcome_unknown",
+                Value::Null,
+            ),
             ApiError::Software(r) => {
                 let status = match r {
                     SoftwareRefusal::LicenseKeyUnknown { .. }
@@ -200,10 +235,21 @@ fn fields(errors: &[FieldError]) -> Value {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!(%detail, "internal error");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::OutcomeUnknown(detail) => tracing::error!(%detail, "outcome unknown"),
+            ApiError::Unavailable(detail) => tracing::warn!(%detail, "database unavailable"),
+            ApiError::StorageFull(detail) => tracing::warn!(%detail, "storage full"),
+            _ => {}
         }
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 
@@ -237,6 +283,9 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Backend(detail) => ApiError::Internal(detail),
             StoreError::Software(r) => ApiError::Software(r),
+            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
+            StoreError::OutcomeUnknown(detail) => ApiError::OutcomeUnknown(detail),
+            StoreError::StorageFull(detail) => ApiError::StorageFull(detail),
         }
     }
 }
@@ -272,8 +321,76 @@ impl From<SubmitError> for ApiError {
             SubmitError::KeyInFlight => ApiError::KeyInFlight,
             SubmitError::Store(e) => e.into(),
             SubmitError::Stopped => ApiError::Internal("write path stopped".into()),
+            SubmitError::Overloaded => ApiError::Overloaded,
         }
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    fn answer(e: ApiError) -> (StatusCode, Option<String>, String) {
+        let code = e.body()["error"]["code"].as_str().unwrap().to_string();
+        let response = e.into_response();
+        let retry_after = response
+            .headers()
+            .get(axum::http::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
+        (response.status(), retry_after, code)
+    }
+
+    #[test]
+    fn each_fault_says_what_to_do() {
+        let unavailable = StoreError::Unavailable("refused".into());
+        assert_eq!(
+            answer(unavailable.into()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("1".into()),
+                "database_unavailable".into()
+            )
+        );
+        assert_eq!(
+            answer(SubmitError::Overloaded.into()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("1".into()),
+                "overloaded".into()
+            )
+        );
+        assert_eq!(
+            answer(StoreError::StorageFull("full".into()).into()),
+            (
+                StatusCode::INSUFFICIENT_STORAGE,
+                None,
+                "storage_full".into()
+            )
+        );
+        let unknown: ApiError = StoreError::OutcomeUnknown("cut".into()).into();
+        assert!(unknown.to_string().contains("same Idempotency-Key"));
+        assert_eq!(
+            answer(unknown),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "outcome_unknown".into()
+            )
+        );
+        // A batch's failure reaches each of its requests with its kind.
+        for e in [
+            StoreError::Unavailable("x".into()),
+            StoreError::OutcomeUnknown("x".into()),
+            StoreError::StorageFull("x".into()),
+        ] {
+            let again = e.for_each_request();
+            assert_eq!(std::mem::discriminant(&again), std::mem::discriminant(&e));
+        }
+        assert!(matches!(
+            StoreError::not_found("case", "c").for_each_request(),
+            StoreError::Backend(_)
+        ));
+    }
+}

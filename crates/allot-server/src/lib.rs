@@ -18,6 +18,7 @@ pub mod report_rows;
 pub mod reporting;
 pub mod request_id;
 pub mod routes;
+pub mod shed;
 pub mod software;
 pub mod state;
 pub mod telemetry;
@@ -171,7 +172,9 @@ pub async fn start(
     let write_config = WritePathConfig {
         max_batch: config.max_batch.max(1),
         writers,
-        ..WritePathConfig::default()
+        queue: config.write_queue.max(1),
+        max_queue_delay: (config.write_queue_delay_ms > 0)
+            .then(|| Duration::from_millis(config.write_queue_delay_ms)),
     };
     let writes = WritePath::start(store.clone(), clock.clone(), write_config);
     let state = AppState {
@@ -188,7 +191,10 @@ pub async fn start(
         .map_err(start_error::StartError::Alerts)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = app::router(state.clone());
+    let app = app::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+        shed::Limit::new(config.max_requests),
+        shed::limit,
+    ));
     let mut until_stopped = stopped.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

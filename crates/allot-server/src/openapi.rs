@@ -55,7 +55,15 @@ const TIMEOUT: (&str, &str) = (
 );
 const INTERNAL: (&str, &str) = (
     "500",
-    "`internal`: a failure of the service; details are logged, never sent. Nothing was applied.",
+    "`internal`: a failure of the service; details are logged, never sent. Nothing was applied. `outcome_unknown`: the connection to the database was lost while committing: the change may or may not have been applied; retry with the same Idempotency-Key (a replay if it was, applied once if not).",
+);
+const UNAVAILABLE: (&str, &str) = (
+    "503",
+    "`database_unavailable`: the database cannot be reached now; `overloaded`: the service sheds load. Nothing was applied; retry after `Retry-After` seconds.",
+);
+const STORAGE_FULL: (&str, &str) = (
+    "507",
+    "`storage_full`: the database's disk is full. Nothing was applied; reads still work.",
 );
 const BAD_QUERY: (&str, &str) = (
     "400",
@@ -90,14 +98,14 @@ struct Shape<'a> {
 
 /// Which error answers an operation of this shape can give.
 fn errors(shape: &Shape) -> Vec<(&'static str, &'static str)> {
-    let mut out = vec![UNAUTHORIZED, FORBIDDEN, TIMEOUT, INTERNAL];
+    let mut out = vec![UNAUTHORIZED, FORBIDDEN, TIMEOUT, INTERNAL, UNAVAILABLE];
     if shape.path.contains('{') {
         out.push(NOT_FOUND);
     }
     if shape.mutating {
         // Every mutation reads its body (the idempotency fingerprint covers
         // it) and takes an Idempotency-Key.
-        out.extend([BAD_BODY, INVALID, CONFLICT, TOO_LARGE]);
+        out.extend([BAD_BODY, INVALID, CONFLICT, TOO_LARGE, STORAGE_FULL]);
     } else if shape.has_query {
         out.push(BAD_QUERY);
         if shape.paged {

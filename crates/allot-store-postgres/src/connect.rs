@@ -11,7 +11,10 @@ use tokio_postgres::NoTls;
 
 use crate::error::Res;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a free connection before it is answered
+/// 503 `database_unavailable` (a pool exhausted by a slow or stalled server).
+const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) async fn pool(url: &str, size: usize) -> StoreResult<Pool> {
     let config = tokio_postgres::Config::from_str(url)
@@ -27,6 +30,8 @@ pub(crate) async fn pool(url: &str, size: usize) -> StoreResult<Pool> {
         .max_size(size.max(1))
         .runtime(Runtime::Tokio1)
         .create_timeout(Some(CONNECT_TIMEOUT))
+        .wait_timeout(Some(WAIT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
         .build()
         .map_err(StoreError::backend)?;
     // Fail at start-up, not on the first request, when the server is unreachable.

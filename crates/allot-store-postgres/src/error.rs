@@ -14,6 +14,9 @@ pub(crate) enum Error {
     /// we loaded them; a retry replays its answer.
     KeyRaced,
     Store(StoreError),
+    /// COMMIT was sent and its answer never came (the connection was lost,
+    /// or the server went down meanwhile): it may or may not have committed.
+    CommitLost(tokio_postgres::Error),
 }
 
 pub(crate) type Res<T> = Result<T, Error>;
@@ -29,8 +32,16 @@ impl Error {
                     || *c == SqlState::UNIQUE_VIOLATION
             }),
             Error::KeyRaced => true,
-            Error::Pool(_) | Error::Store(_) => false,
+            Error::Pool(_) | Error::Store(_) | Error::CommitLost(_) => false,
         }
+    }
+
+    /// The connection went away (or the server is going down) before
+    /// COMMIT was sent: nothing was applied, and running the transaction
+    /// again on another connection is safe. `retry::run` does so for every
+    /// transaction.
+    pub(crate) fn is_connection_lost(&self) -> bool {
+        matches!(self, Error::Db(e) if connection_lost(e))
     }
 
     /// Only lock conflicts: for transactions where a unique violation is a
@@ -57,6 +68,37 @@ impl Error {
     }
 }
 
+/// The connection failed, not the statement: the socket is gone (closed,
+/// reset, cut), or the server says it is shutting down, starting up or
+/// refusing connections (SQLSTATE classes 08 and 57P).
+pub(crate) fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || code.starts_with("57P") || code == "53300"
+        }
+        None => {
+            use std::error::Error as _;
+            e.source()
+                .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+        }
+    }
+}
+
+/// What COMMIT's failure means: a refusal by the server (a serialization
+/// failure, a deferred constraint) rolled it back; a lost connection leaves
+/// it unknown.
+pub(crate) fn commit_failed(e: tokio_postgres::Error) -> Error {
+    if connection_lost(&e) {
+        Error::CommitLost(e)
+    } else {
+        Error::Db(e)
+    }
+}
+
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Self {
         Error::Db(e)
@@ -79,7 +121,9 @@ impl From<Error> for StoreError {
     fn from(e: Error) -> Self {
         match e {
             Error::Store(e) => e,
-            Error::Pool(e) => StoreError::backend(e),
+            // No connection: refused, timed out, or the server is going down.
+            Error::Pool(e) => StoreError::Unavailable(e.to_string()),
+            Error::CommitLost(e) => StoreError::OutcomeUnknown(e.to_string()),
             // Another request with the same key was answered meanwhile
             // (the write path retries and replays instead of getting here).
             Error::KeyRaced => StoreError::Conflict {
@@ -92,6 +136,12 @@ impl From<Error> for StoreError {
 }
 
 fn from_db(e: tokio_postgres::Error) -> StoreError {
+    if connection_lost(&e) {
+        return StoreError::Unavailable(e.to_string());
+    }
+    if e.code() == Some(&SqlState::DISK_FULL) {
+        return StoreError::StorageFull(e.to_string());
+    }
     let Some(db) = e.as_db_error() else {
         return StoreError::backend(e);
     };

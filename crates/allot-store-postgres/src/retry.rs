@@ -12,7 +12,9 @@ use crate::error::{Error, Res};
 const RETRIES: u32 = 5;
 
 /// Runs `attempt` until it succeeds, fails for good (`retry` says no), or
-/// has been retried `RETRIES` times.
+/// has been retried `RETRIES` times. A connection lost before COMMIT was
+/// sent is retried too (nothing was applied; the pool hands out another
+/// connection, or fails at once when the server is down).
 pub(crate) async fn run<T, F, Fut>(what: &str, retry: fn(&Error) -> bool, mut attempt: F) -> Res<T>
 where
     F: FnMut() -> Fut,
@@ -21,7 +23,7 @@ where
     let mut retries = 0;
     loop {
         match attempt().await {
-            Err(e) if retries < RETRIES && retry(&e) => {
+            Err(e) if retries < RETRIES && (retry(&e) || e.is_connection_lost()) => {
                 retries += 1;
                 tracing::debug!(what, retries, error = ?e, "transaction lost a race; retrying");
                 // Random, so that two instances that collided do not collide again.

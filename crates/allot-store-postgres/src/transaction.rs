@@ -141,7 +141,7 @@ impl WriteTx for PgTx<'_> {
     }
 
     async fn commit(self) -> Res<()> {
-        Ok(self.tx.commit().await?)
+        self.tx.commit().await.map_err(crate::error::commit_failed)
     }
 }
 

@@ -73,6 +73,9 @@ fn is_default_violation(e: &rusqlite::Error) -> bool {
 }
 
 fn from_db(e: rusqlite::Error) -> StoreError {
+    if is_storage_full(&e) {
+        return StoreError::StorageFull(e.to_string());
+    }
     if is_default_violation(&e) {
         return default_exists(None);
     }
@@ -86,6 +89,15 @@ fn from_db(e: rusqlite::Error) -> StoreError {
         };
     }
     StoreError::backend(e)
+}
+
+/// The disk holding the database (or its WAL) has no room: `SQLITE_FULL`
+/// (SQLite's unix layer reports a write that failed with `ENOSPC` so), or
+/// the WAL index could not grow (`SQLITE_IOERR_SHMSIZE`).
+fn is_storage_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error().is_some_and(|err| {
+        err.code == rusqlite::ErrorCode::DiskFull || err.extended_code == ffi::SQLITE_IOERR_SHMSIZE
+    })
 }
 
 /// Names the account in a default-entitlement conflict.

@@ -3,6 +3,7 @@
 //! commit). A request is answered only after its batch committed.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -21,7 +22,14 @@ pub struct WritePathConfig {
     /// Batches in flight at once; 1 for SQLite (one writer), more for
     /// PostgreSQL, where row locks keep concurrent batches correct.
     pub writers: usize,
+    /// Items waiting for a writer at most; a request beyond it is refused
+    /// at once (`SubmitError::Overloaded`) instead of waiting in line.
     pub queue: usize,
+    /// When the last batch's first item had waited longer than this in
+    /// the queue, and the queue is not empty, a new request is refused at
+    /// once (`SubmitError::Overloaded`): the queue holds only what the
+    /// writers get through in about this time. `None`: only the count bounds it.
+    pub max_queue_delay: Option<std::time::Duration>,
 }
 
 impl Default for WritePathConfig {
@@ -29,10 +37,15 @@ impl Default for WritePathConfig {
         WritePathConfig {
             max_batch: 512,
             writers: 1,
-            queue: 65_536,
+            queue: DEFAULT_QUEUE,
+            max_queue_delay: None,
         }
     }
 }
+
+/// Items queued at most by default: two full batches for each of a few
+/// writers, so a request that is accepted waits for a few batches at most.
+pub const DEFAULT_QUEUE: usize = 2_048;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
@@ -43,9 +56,13 @@ pub enum SubmitError {
     Store(#[from] StoreError),
     #[error("the write path has stopped")]
     Stopped,
+    /// The queue is full: nothing was queued, nothing applied.
+    #[error("the write queue is full")]
+    Overloaded,
 }
 
 struct Job {
+    queued_at: Instant,
     item: BatchItem,
     reply: oneshot::Sender<Result<ItemAnswer, StoreError>>,
 }
@@ -55,6 +72,9 @@ type InFlight = Arc<Mutex<HashSet<(String, String)>>>;
 #[derive(Clone)]
 pub struct WritePath {
     queue: mpsc::Sender<Job>,
+    /// How long the last batch's first item waited, in microseconds.
+    head_wait_us: Arc<AtomicU64>,
+    max_queue_delay: Option<std::time::Duration>,
     in_flight: InFlight,
     /// Set once by `close`; every writer watches it.
     closing: Arc<watch::Sender<bool>>,
@@ -83,16 +103,22 @@ impl WritePath {
         let (queue, rx) = mpsc::channel::<Job>(config.queue.max(1));
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let (closing, closed) = watch::channel(false);
+        let head_wait_us = Arc::new(AtomicU64::new(0));
         let writers = (0..config.writers.max(1))
             .map(|_| {
                 let (store, clock, rx) = (store.clone(), clock.clone(), rx.clone());
                 let closed = closed.clone();
                 let max_batch = config.max_batch.max(1);
-                tokio::spawn(async move { writer(store, clock, rx, closed, max_batch).await })
+                let head_wait_us = head_wait_us.clone();
+                tokio::spawn(async move {
+                    writer(store, clock, rx, closed, max_batch, head_wait_us).await
+                })
             })
             .collect();
         WritePath {
             queue,
+            head_wait_us,
+            max_queue_delay: config.max_queue_delay,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             closing: Arc::new(closing),
             writers: Arc::new(Mutex::new(writers)),
@@ -132,17 +158,41 @@ impl WritePath {
         })
     }
 
+    /// The queue is not empty and its last head waited over `max_queue_delay`.
+    fn backed_up(&self) -> bool {
+        let Some(limit) = self.max_queue_delay else {
+            return false;
+        };
+        let waited = self.head_wait_us.load(Ordering::Relaxed);
+        let queued = self.queue.max_capacity() - self.queue.capacity();
+        queued > 0 && u128::from(waited) > limit.as_micros()
+    }
+
     pub async fn submit(&self, item: BatchItem) -> Result<ItemAnswer, SubmitError> {
         let key = item
             .idempotency
             .as_ref()
             .map(|k| (k.scope.clone(), k.key.clone()));
+        if self.backed_up() {
+            metrics::counter!("allot_write_queue_delay_shed_total").increment(1);
+            return Err(SubmitError::Overloaded);
+        }
         let _hold = self.hold_key(key)?;
         let (reply, answer) = oneshot::channel();
+        // Never wait for room: a full queue sheds the request at once.
         self.queue
-            .send(Job { item, reply })
-            .await
-            .map_err(|_| SubmitError::Stopped)?;
+            .try_send(Job {
+                queued_at: Instant::now(),
+                item,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    metrics::counter!("allot_write_queue_full_total").increment(1);
+                    SubmitError::Overloaded
+                }
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+            })?;
         let answer = answer.await.map_err(|_| SubmitError::Stopped)?;
         Ok(answer?)
     }
@@ -154,6 +204,7 @@ async fn writer(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     mut closed: watch::Receiver<bool>,
     max_batch: usize,
+    head_wait_us: Arc<AtomicU64>,
 ) {
     loop {
         let mut jobs = Vec::new();
@@ -170,7 +221,12 @@ async fn writer(
                 }
             };
             match first {
-                Some(job) => jobs.push(job),
+                Some(job) => {
+                    let waited = job.queued_at.elapsed().as_micros();
+                    head_wait_us
+                        .store(u64::try_from(waited).unwrap_or(u64::MAX), Ordering::Relaxed);
+                    jobs.push(job);
+                }
                 None => return,
             }
             while jobs.len() < max_batch {
@@ -195,10 +251,14 @@ async fn writer(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, batch = items.len(), "write batch failed; nothing was applied");
+                if matches!(e, StoreError::OutcomeUnknown(_)) {
+                    tracing::error!(error = %e, batch = items.len(), "write batch's commit unconfirmed; it may or may not have been applied");
+                } else {
+                    tracing::error!(error = %e, batch = items.len(), "write batch failed; nothing was applied");
+                }
                 metrics::counter!("allot_write_batch_failures_total").increment(1);
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                    let _ = reply.send(Err(e.for_each_request()));
                 }
             }
         }

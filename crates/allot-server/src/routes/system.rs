@@ -12,9 +12,19 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the database answers.
+/// How long `/readyz` waits for the database's answer.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ready when the database answers (within `READY_TIMEOUT`).
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
+    let pinged = tokio::time::timeout(READY_TIMEOUT, state.store.ping())
+        .await
+        .unwrap_or_else(|_| {
+            Err(allot_store::StoreError::Unavailable(
+                "no answer from the database in time".into(),
+            ))
+        });
+    match pinged {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "backend": state.store.backend() })),
