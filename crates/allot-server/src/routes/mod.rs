@@ -11,6 +11,7 @@ pub mod parties;
 pub mod report_totals;
 pub mod reports;
 pub mod software;
+pub mod software_compliance;
 pub mod system;
 pub mod usage;
 pub mod webhooks;

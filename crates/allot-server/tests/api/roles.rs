@@ -139,6 +139,7 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("POST",   "/v1/reconciliations",                    Some("{}"),                                     [201, 201, 403, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/reconciliations",                    None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/reconciliations/{rec}",              None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/reports/software-compliance",        None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
 ];
 
 const NEW_SOFTWARE_ENTITLEMENT: &str = r#"{"software_model_id":"{swm}","account_id":"{acc}",
