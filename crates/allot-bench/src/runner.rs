@@ -91,7 +91,11 @@ impl Bench {
         Ok(reports)
     }
 
-    pub(crate) async fn prepare_allot(&self, backend: Backend, drops: &mut DropList) -> Result<Allot> {
+    pub(crate) async fn prepare_allot(
+        &self,
+        backend: Backend,
+        drops: &mut DropList,
+    ) -> Result<Allot> {
         if let (Some(url), Some(key)) = (&self.args.url, &self.args.key) {
             return Allot::external(url, key, self.args.server_db.as_deref());
         }

@@ -83,14 +83,17 @@ fn queries() -> Vec<ReportQuery> {
         )
     };
     let base = "FROM entitlements e JOIN balances b ON b.entitlement_id = e.id";
-    let both = |name: &'static str, path: &str, sql: &dyn Fn(&str, &str, &str) -> String| {
-        ReportQuery {
+    let both =
+        |name: &'static str, path: &str, sql: &dyn Fn(&str, &str, &str) -> String| ReportQuery {
             name,
             path: path.to_owned(),
-            sqlite: sql("date('now')", "date('now', '+30 days')", "date('now', '-365 days')"),
+            sqlite: sql(
+                "date('now')",
+                "date('now', '+30 days')",
+                "date('now', '-365 days')",
+            ),
             postgres: sql("CURRENT_DATE", "CURRENT_DATE + 30", "CURRENT_DATE - 365"),
-        }
-    };
+        };
     let active = |today: &str| {
         format!("e.status = 'active' AND e.start_date <= {today} AND e.end_date >= {today}")
     };
@@ -198,7 +201,10 @@ impl RawDb {
                 tokio::task::spawn_blocking(move || sqlite_keys(&path, &sql)).await?
             }
             RawDb::Postgres(client) => {
-                let rows = client.query(sql, &[]).await.with_context(|| sql.to_owned())?;
+                let rows = client
+                    .query(sql, &[])
+                    .await
+                    .with_context(|| sql.to_owned())?;
                 let mut keys = Vec::with_capacity(rows.len());
                 for row in &rows {
                     keys.push(row.try_get::<_, String>(0)?);
@@ -353,11 +359,7 @@ pub fn client() -> Result<reqwest::Client> {
         .build()?)
 }
 
-async fn first_page(
-    http: &reqwest::Client,
-    started: &Started,
-    path: &str,
-) -> Result<Vec<String>> {
+async fn first_page(http: &reqwest::Client, started: &Started, path: &str) -> Result<Vec<String>> {
     let sep = if path.contains('?') { '&' } else { '?' };
     let url = format!("{}{path}{sep}limit={FIRST_PAGE}", started.url);
     let response = http.get(&url).bearer_auth(&started.key).send().await?;
@@ -441,7 +443,11 @@ pub fn server_db(allot: &Allot) -> Result<&ServerDb> {
     }
 }
 
-pub async fn run(bench: &Bench, backend: Backend, drops: &mut DropList) -> Result<Vec<ScenarioReport>> {
+pub async fn run(
+    bench: &Bench,
+    backend: Backend,
+    drops: &mut DropList,
+) -> Result<Vec<ScenarioReport>> {
     let sizes = Sizes::of(bench.args.quick);
     let allot = managed(bench, backend, drops).await?;
     let db = server_db(&allot)?.clone();
@@ -493,8 +499,10 @@ async fn measure(
     for q in queries() {
         eprintln!("[{}] reports: {}", backend.name(), q.name);
         // First page.
-        let (allot_times, allot_keys) =
-            timed(sizes.first_page_runs, || first_page(&http, started, &q.path)).await?;
+        let (allot_times, allot_keys) = timed(sizes.first_page_runs, || {
+            first_page(&http, started, &q.path)
+        })
+        .await?;
         let (pg_sql, lite_sql) = (
             with_limit(&q.postgres, Some(FIRST_PAGE)),
             with_limit(&q.sqlite, Some(FIRST_PAGE)),
@@ -511,7 +519,11 @@ async fn measure(
                 &allot_times,
                 verdict("same rows", checked, problems.clone()),
             ),
-            timing_measurement("sql p1", &sql_times, verdict("same rows", checked, problems)),
+            timing_measurement(
+                "sql p1",
+                &sql_times,
+                verdict("same rows", checked, problems),
+            ),
             format!("{}: first page ({FIRST_PAGE} rows), {fixture}", q.name),
         ));
         print_last(&reports);
@@ -571,7 +583,10 @@ async fn write_throughput(
     };
     eprintln!("[{}] reports: usage writes alone", backend.name());
     let alone = http_load::run(&target, &ids, &job, Arc::new(Tally::new(ids.len()))).await?;
-    eprintln!("[{}] reports: usage writes while reports run", backend.name());
+    eprintln!(
+        "[{}] reports: usage writes while reports run",
+        backend.name()
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
         let (stop, http, started_url, key) = (

@@ -181,7 +181,9 @@ async fn load_postgres(url: &str, template_id: &str, sizes: Sizes) -> Result<()>
          FROM g",
         terms_sql("$2::text", quoted)
     );
-    tx.execute(&sql, &[&n, &tmpl]).await.context("entitlements")?;
+    tx.execute(&sql, &[&n, &tmpl])
+        .await
+        .context("entitlements")?;
     let indexes: Vec<(String, String)> = tx
         .query(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ledger' \

@@ -129,7 +129,13 @@ pub async fn run(
     let started = allot.start().await?;
     let http = client()?;
     let setup = async {
-        let model = post(&http, &started, "/v1/software-models", json!({ "publisher": "Bench", "product": "Template", "version": "1" })).await?;
+        let model = post(
+            &http,
+            &started,
+            "/v1/software-models",
+            json!({ "publisher": "Bench", "product": "Template", "version": "1" }),
+        )
+        .await?;
         let model = model["id"].as_str().context("model id")?.to_owned();
         let template = entitlement(&http, &started, &model, 10).await?;
         let target = entitlement(&http, &started, &model, sizes.allocation_rights).await?;
@@ -153,12 +159,7 @@ pub async fn run(
     result
 }
 
-async fn post(
-    http: &reqwest::Client,
-    started: &Started,
-    path: &str,
-    body: Value,
-) -> Result<Value> {
+async fn post(http: &reqwest::Client, started: &Started, path: &str, body: Value) -> Result<Value> {
     let response = http
         .post(format!("{}{path}", started.url))
         .bearer_auth(&started.key)
@@ -408,7 +409,10 @@ async fn measure(
         .iter()
         .map(|i| {
             (
-                i["software_model_id"].as_str().unwrap_or_default().to_owned(),
+                i["software_model_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 i["rights_owned"].as_i64().unwrap_or(-1),
                 i["rights_needed"].as_i64().unwrap_or(-1),
             )
@@ -425,9 +429,12 @@ async fn measure(
             at.and_then(|i| sql.get(i))
         ));
     }
-    let under = run["items"]
-        .as_array()
-        .map_or(0, |items| items.iter().filter(|i| i["status"] == "under_licensed").count());
+    let under = run["items"].as_array().map_or(0, |items| {
+        items
+            .iter()
+            .filter(|i| i["status"] == "under_licensed")
+            .count()
+    });
     reports.push(p50_report(
         backend,
         Scenario::Software,
@@ -463,7 +470,10 @@ async fn measure(
         .iter()
         .map(|i| {
             (
-                i["software_model_id"].as_str().unwrap_or_default().to_owned(),
+                i["software_model_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 i["rights_owned"].as_i64().unwrap_or(-1),
                 i["rights_needed"].as_i64().unwrap_or(-1),
             )
@@ -492,7 +502,10 @@ async fn measure(
     ));
     print_last(&reports);
 
-    eprintln!("[{}] software: {ALLOCATORS} clients allocating", backend.name());
+    eprintln!(
+        "[{}] software: {ALLOCATORS} clients allocating",
+        backend.name()
+    );
     reports.push(allocations(backend, db, started, target, sizes).await?);
     print_last(&reports);
     Ok(reports)
@@ -523,7 +536,10 @@ async fn allocations(
         let (http, next, url, key) = (
             http.clone(),
             Arc::clone(&next),
-            format!("{}/v1/software-entitlements/{target}/allocations", started.url),
+            format!(
+                "{}/v1/software-entitlements/{target}/allocations",
+                started.url
+            ),
             started.key.clone(),
         );
         tasks.push(tokio::spawn(async move {
@@ -582,7 +598,9 @@ async fn allocations(
     let mut problems = Vec::new();
     let rights = sizes.allocation_rights as i64;
     if allocated > active {
-        problems.push(format!("allocated {allocated} above the {active} active rights"));
+        problems.push(format!(
+            "allocated {allocated} above the {active} active rights"
+        ));
     }
     if allocated != sum || sum != counts.ok as i64 || rows != counts.ok as i64 {
         problems.push(format!(

@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 use allot_core::software::reconcile::Installation;
 use allot_store::model::Page;
 use allot_store::software::{
-    sequences, Allocated, ComplianceSnapshot, Allocation, Moment, Reconciliation, ReconciliationInputs,
-    ReconciliationRun, SoftwareChange, SoftwareChanges, SoftwareEntitlementRecord, SoftwareFilter,
-    SoftwareModel, SoftwareStore, SoftwareTx, StoredItems, Upgraded, RECONCILIATION_VERSION,
+    sequences, Allocated, Allocation, ComplianceSnapshot, Moment, Reconciliation,
+    ReconciliationInputs, ReconciliationRun, SoftwareChange, SoftwareChanges,
+    SoftwareEntitlementRecord, SoftwareFilter, SoftwareModel, SoftwareStore, SoftwareTx,
+    StoredItems, Upgraded, RECONCILIATION_VERSION,
 };
 use allot_store::{Answering, AuditContext, StoreResult};
 use async_trait::async_trait;

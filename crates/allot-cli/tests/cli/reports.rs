@@ -136,7 +136,14 @@ async fn software_compliance_report_prints_each_model(service: Service) {
         lines[1],
         format!("{swm},Microsoft,Visio,2024,,per_device,under_licensed,1,0,3,false,2,20,0,0")
     );
-    let args = ["report", "software-compliance", "--status", "compliant", "-o", "json"];
+    let args = [
+        "report",
+        "software-compliance",
+        "--status",
+        "compliant",
+        "-o",
+        "json",
+    ];
     let body = service.allot(&args).await.json(&args);
     assert_eq!(body["items"], json!([]));
     let args = ["report", "software-compliance", "--status", "fine"];

@@ -117,7 +117,10 @@ fn status_filter(query: &Query) -> ApiResult<Option<Compliance>> {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                ApiError::field("status", "must be compliant, under_licensed or over_licensed")
+                ApiError::field(
+                    "status",
+                    "must be compliant, under_licensed or over_licensed",
+                )
             })
         })
         .transpose()
@@ -158,11 +161,8 @@ pub async fn software_compliance(
         state.clock.today(),
         stale_before,
     );
-    let models: HashMap<&str, &SoftwareModel> = snapshot
-        .models
-        .iter()
-        .map(|m| (m.id.as_str(), m))
-        .collect();
+    let models: HashMap<&str, &SoftwareModel> =
+        snapshot.models.iter().map(|m| (m.id.as_str(), m)).collect();
     let mut pager = Pager::new(&page);
     for item in items {
         if only_model.is_some_and(|m| m != item.software_model_id)

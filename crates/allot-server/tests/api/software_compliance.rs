@@ -52,14 +52,46 @@ async fn software_compliance_reports_each_model_now(app: TestApp) {
             ] }),
         )
         .await;
-    assert_eq!(installed.status, StatusCode::CREATED, "{:?}", installed.body);
+    assert_eq!(
+        installed.status,
+        StatusCode::CREATED,
+        "{:?}",
+        installed.body
+    );
 
     let report = ok(&app, "/v1/reports/software-compliance").await;
     let rows = report["items"].as_array().unwrap();
     let mut expected = vec![
-        (under.clone(), "under_licensed", json!(1), json!(3), json!(2), json!(20), json!(0), json!(0)),
-        (over.clone(), "over_licensed", json!(5), json!(2), json!(0), json!(0), json!(3), json!(7.5)),
-        (even.clone(), "compliant", json!(2), json!(2), json!(0), Value::Null, json!(0), Value::Null),
+        (
+            under.clone(),
+            "under_licensed",
+            json!(1),
+            json!(3),
+            json!(2),
+            json!(20),
+            json!(0),
+            json!(0),
+        ),
+        (
+            over.clone(),
+            "over_licensed",
+            json!(5),
+            json!(2),
+            json!(0),
+            json!(0),
+            json!(3),
+            json!(7.5),
+        ),
+        (
+            even.clone(),
+            "compliant",
+            json!(2),
+            json!(2),
+            json!(0),
+            Value::Null,
+            json!(0),
+            Value::Null,
+        ),
     ];
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     let expected: Vec<_> = expected
@@ -67,10 +99,23 @@ async fn software_compliance_reports_each_model_now(app: TestApp) {
         .map(|(m, s, a, b, c, d, e, f)| (m, s.to_string(), a, b, c, d, e, f))
         .collect();
     assert_eq!(figures(rows), expected, "{report}");
-    let visio = rows.iter().find(|r| r["software_model_id"] == under).unwrap();
+    let visio = rows
+        .iter()
+        .find(|r| r["software_model_id"] == under)
+        .unwrap();
     assert_eq!(
-        (&visio["publisher"], &visio["product"], &visio["version"], &visio["license_metric"]),
-        (&json!("Microsoft"), &json!("Visio"), &json!("2024"), &json!("per_device"))
+        (
+            &visio["publisher"],
+            &visio["product"],
+            &visio["version"],
+            &visio["license_metric"]
+        ),
+        (
+            &json!("Microsoft"),
+            &json!("Visio"),
+            &json!("2024"),
+            &json!("per_device")
+        )
     );
     assert_eq!(report["next_cursor"], Value::Null);
 
@@ -99,17 +144,38 @@ async fn software_compliance_reports_each_model_now(app: TestApp) {
     assert_eq!(again, after, "reading the report keeps no history");
 
     // Filters, paging and CSV.
-    let only = ok(&app, "/v1/reports/software-compliance?status=under_licensed").await;
-    assert_eq!(figures(only["items"].as_array().unwrap()), figures(&rows[..]).into_iter().filter(|r| r.1 == "under_licensed").collect::<Vec<_>>());
-    let one = ok(&app, &format!("/v1/reports/software-compliance?software_model_id={over}")).await;
+    let only = ok(
+        &app,
+        "/v1/reports/software-compliance?status=under_licensed",
+    )
+    .await;
+    assert_eq!(
+        figures(only["items"].as_array().unwrap()),
+        figures(&rows[..])
+            .into_iter()
+            .filter(|r| r.1 == "under_licensed")
+            .collect::<Vec<_>>()
+    );
+    let one = ok(
+        &app,
+        &format!("/v1/reports/software-compliance?software_model_id={over}"),
+    )
+    .await;
     assert_eq!(one["items"].as_array().unwrap().len(), 1);
     assert_eq!(one["items"][0]["software_model_id"], over);
     let paged = all_pages(&app, "/v1/reports/software-compliance", 1).await;
     assert_eq!(figures(&paged), figures(rows));
     assert_csv_equals_json(&app, "/v1/reports/software-compliance").await;
     for bad in ["status=fine", "software_model_id=ent_1", "limit=0"] {
-        let a = app.get(&format!("/v1/reports/software-compliance?{bad}")).await;
-        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {:?}", a.body);
+        let a = app
+            .get(&format!("/v1/reports/software-compliance?{bad}"))
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {:?}",
+            a.body
+        );
     }
 
     // Staff read it; a customer (whose account holds no installations) and an integration may not.
@@ -121,7 +187,13 @@ async fn software_compliance_reports_each_model_now(app: TestApp) {
     ] {
         let key = app.key(role, account).await;
         let a = app
-            .call(Method::GET, "/v1/reports/software-compliance", Some(&key), None, None)
+            .call(
+                Method::GET,
+                "/v1/reports/software-compliance",
+                Some(&key),
+                None,
+                None,
+            )
             .await;
         assert_eq!(a.status, status, "{role}: {:?}", a.body);
     }
