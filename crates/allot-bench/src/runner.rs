@@ -46,6 +46,20 @@ impl Bench {
         backend: Backend,
         drops: &mut DropList,
     ) -> Result<Vec<ScenarioReport>> {
+        let mut reports = Vec::new();
+        for &scenario in self.plan.scenarios.iter().filter(|s| s.standalone()) {
+            let found = match scenario {
+                Scenario::Reports => crate::scenario_reports::run(self, backend, drops).await,
+                _ => crate::scenario_software::run(self, backend, drops).await,
+            };
+            match found {
+                Ok(found) => reports.extend(found),
+                Err(err) => eprintln!("error: [{}] {}: {err:#}", backend.name(), scenario.name()),
+            }
+        }
+        if self.plan.scenarios.iter().all(|s| s.standalone()) {
+            return Ok(reports);
+        }
         let allot = self.prepare_allot(backend, drops).await?;
         let ids = allot
             .create_entitlements(&self.layout, self.args.setup_concurrency)
@@ -61,8 +75,7 @@ impl Bench {
             drops,
         )
         .await?;
-        let mut reports = Vec::new();
-        for &scenario in &self.plan.scenarios {
+        for &scenario in self.plan.scenarios.iter().filter(|s| !s.standalone()) {
             let prefilled = scenario == Scenario::ConsumeUniform && self.args.ledger_rows > 0;
             if prefilled {
                 self.prefill(&allot, &baseline, &ids).await?;
@@ -78,7 +91,11 @@ impl Bench {
         Ok(reports)
     }
 
-    async fn prepare_allot(&self, backend: Backend, drops: &mut DropList) -> Result<Allot> {
+    pub(crate) async fn prepare_allot(
+        &self,
+        backend: Backend,
+        drops: &mut DropList,
+    ) -> Result<Allot> {
         if let (Some(url), Some(key)) = (&self.args.url, &self.args.key) {
             return Allot::external(url, key, self.args.server_db.as_deref());
         }

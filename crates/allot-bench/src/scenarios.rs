@@ -21,6 +21,10 @@ pub enum Scenario {
     ConsumeHot,
     ConsumeExhaust,
     Balance,
+    /// Reports over a bulk-loaded fixture against hand-written SQL (`scenario_reports.rs`).
+    Reports,
+    /// Reconciliation and concurrent allocations (`scenario_software.rs`).
+    Software,
 }
 
 impl Scenario {
@@ -39,11 +43,21 @@ impl Scenario {
             Scenario::ConsumeHot => "consume-hot",
             Scenario::ConsumeExhaust => "consume-exhaust",
             Scenario::Balance => "balance",
+            Scenario::Reports => "reports",
+            Scenario::Software => "software",
         }
     }
 
     pub fn order(self) -> usize {
-        Scenario::ALL.iter().position(|s| *s == self).unwrap_or(0)
+        Scenario::ALL
+            .iter()
+            .position(|s| *s == self)
+            .unwrap_or(Scenario::ALL.len() + self as usize)
+    }
+
+    /// Runs on its own fixture, not on the shared layout (never in the default set).
+    pub fn standalone(self) -> bool {
+        matches!(self, Scenario::Reports | Scenario::Software)
     }
 
     pub fn needs_pool(self) -> bool {
@@ -95,6 +109,7 @@ impl Layout {
             Scenario::ConsumeZipf => Pick::Zipf(Arc::new(ZipfTable::new(self.pool, ZIPF_S))),
             Scenario::ConsumeHot => Pick::Single(self.hot()),
             Scenario::ConsumeExhaust => Pick::Single(self.exhaust()),
+            Scenario::Reports | Scenario::Software => Pick::Uniform(self.pool.max(1)),
         }
     }
 }

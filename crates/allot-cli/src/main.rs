@@ -87,7 +87,7 @@ enum Command {
     /// The rest of the API.
     #[command(flatten)]
     Api(api::ApiCommand),
-    /// Reports: consumption, approaching-limit, expiring, unused, forecast (`-o table|csv|json`).
+    /// Reports: consumption, approaching-limit, expiring, unused, forecast, software-compliance (`-o table|csv|json`).
     #[command(after_help = examples!("allot report approaching-limit", "allot report unused -o csv"))]
     Report {
         #[command(subcommand)]

@@ -100,6 +100,18 @@ pub enum ReportCommand {
         #[arg(long, default_value_t = 30)]
         window_days: u32,
     },
+    /// Per software model and licence metric: compliant, under- or over-licensed, true-up cost and savings, reconciled now.
+    #[command(after_help = examples!("allot report software-compliance", "allot report software-compliance --status under_licensed -o csv"))]
+    SoftwareCompliance {
+        #[command(flatten)]
+        args: ReportArgs,
+        /// Only this software model (swm_…).
+        #[arg(long)]
+        model: Option<String>,
+        /// compliant, under_licensed or over_licensed.
+        #[arg(long)]
+        status: Option<String>,
+    },
 }
 
 const CONSUMPTION: &[&str] = &[
@@ -154,6 +166,19 @@ const FORECAST: &[&str] = &[
     "outlook",
     "exhausted_on",
 ];
+const COMPLIANCE: &[&str] = &[
+    "software_model_id",
+    "product",
+    "version",
+    "license_metric",
+    "status",
+    "rights_owned",
+    "rights_needed",
+    "shortfall",
+    "true_up_cost",
+    "unused_rights",
+    "potential_savings",
+];
 
 impl ReportCommand {
     pub async fn run(self) -> anyhow::Result<()> {
@@ -186,6 +211,16 @@ impl ReportCommand {
                 FORECAST,
                 vec![("window_days", window_days.to_string())],
             ),
+            ReportCommand::SoftwareCompliance {
+                args,
+                model,
+                status,
+            } => {
+                let mut query = Vec::new();
+                query.extend(model.map(|m| ("software_model_id", m)));
+                query.extend(status.map(|s| ("status", s)));
+                (args, "software-compliance", COMPLIANCE, query)
+            }
         };
         query.push(("limit", args.limit.to_string()));
         for (name, value) in [

@@ -120,6 +120,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/reports/forecast", get(reports::forecast_report))
         .route("/v1/reports/usage-over-time", get(reports::usage_over_time))
+        .route(
+            "/v1/reports/software-compliance",
+            get(crate::routes::software_compliance::software_compliance),
+        )
         .route("/v1/webhooks", get(webhooks::list))
         .route("/v1/webhooks/{id}", get(webhooks::get))
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))

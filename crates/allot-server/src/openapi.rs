@@ -544,6 +544,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         contracts::cancel, contracts::renew, contracts::make_default,
         templates::create, templates::list, templates::get, templates::patch, templates::delete,
         templates::instantiate, templates::get_job,
+        crate::routes::software_compliance::software_compliance,
     )
 )]
 pub struct ApiDoc;

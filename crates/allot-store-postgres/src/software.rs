@@ -9,9 +9,10 @@ use allot_core::software::reconcile::Installation;
 use allot_core::software::SoftwareEntitlement;
 use allot_store::model::Page;
 use allot_store::software::{
-    sequences, Allocated, Allocation, Moment, Reconciliation, ReconciliationInputs,
-    ReconciliationRun, SoftwareChange, SoftwareChanges, SoftwareEntitlementRecord, SoftwareFilter,
-    SoftwareModel, SoftwareStore, SoftwareTx, StoredItems, Upgraded, RECONCILIATION_VERSION,
+    sequences, Allocated, Allocation, ComplianceSnapshot, Moment, Reconciliation,
+    ReconciliationInputs, ReconciliationRun, SoftwareChange, SoftwareChanges,
+    SoftwareEntitlementRecord, SoftwareFilter, SoftwareModel, SoftwareStore, SoftwareTx,
+    StoredItems, Upgraded, RECONCILIATION_VERSION,
 };
 use allot_store::{Answering, AuditContext, StoreResult};
 use async_trait::async_trait;
@@ -265,6 +266,36 @@ async fn write_installations(
     Ok(())
 }
 
+/// Every software entitlement, allocation and installation.
+async fn reconciliation_inputs<C: GenericClient>(c: &C) -> Res<ReconciliationInputs> {
+    let entitlements = many(
+        c,
+        &format!("SELECT {ENTITLEMENT_COLS} FROM software_entitlements"),
+        &[],
+        entitlement,
+    )
+    .await?;
+    let allocations = many(
+        c,
+        &format!("SELECT {ALLOCATION_COLS} FROM software_allocations"),
+        &[],
+        allocation,
+    )
+    .await?;
+    let installations = many(
+        c,
+        "SELECT software_model_id, device, user_name, cores, seen_at FROM installations",
+        &[],
+        installation,
+    )
+    .await?;
+    Ok(ReconciliationInputs {
+        entitlements: entitlements.into_iter().map(|r| r.entitlement).collect(),
+        allocations: allocations.iter().map(Allocation::held).collect(),
+        installations,
+    })
+}
+
 impl SoftwareTx for PgTx<'_> {
     async fn lock_software_entitlements(
         &self,
@@ -289,32 +320,7 @@ impl SoftwareTx for PgTx<'_> {
     }
 
     async fn load_reconciliation_inputs(&self) -> Res<ReconciliationInputs> {
-        let entitlements = many(
-            &self.tx,
-            &format!("SELECT {ENTITLEMENT_COLS} FROM software_entitlements"),
-            &[],
-            entitlement,
-        )
-        .await?;
-        let allocations = many(
-            &self.tx,
-            &format!("SELECT {ALLOCATION_COLS} FROM software_allocations"),
-            &[],
-            allocation,
-        )
-        .await?;
-        let installations = many(
-            &self.tx,
-            "SELECT software_model_id, device, user_name, cores, seen_at FROM installations",
-            &[],
-            installation,
-        )
-        .await?;
-        Ok(ReconciliationInputs {
-            entitlements: entitlements.into_iter().map(|r| r.entitlement).collect(),
-            allocations: allocations.iter().map(Allocation::held).collect(),
-            installations,
-        })
+        reconciliation_inputs(&self.tx).await
     }
 
     async fn lock_reconciliations(&self) -> Res<()> {
@@ -561,5 +567,27 @@ impl SoftwareStore for PostgresStore {
         let client = self.pool.get().await.map_err(Error::from)?;
         let select = format!("SELECT {RECONCILIATION_COLS} FROM reconciliations");
         Ok(paged(&client, &select, page, reconciliation).await?)
+    }
+
+    async fn compliance_snapshot(&self) -> StoreResult<ComplianceSnapshot> {
+        let mut client = self.pool.get().await.map_err(Error::from)?;
+        // One snapshot (REPEATABLE READ, read only): no row lock taken.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(Error::from)?;
+        let inputs = reconciliation_inputs(&tx).await?;
+        let models = many(
+            &tx,
+            &format!("SELECT {MODEL_COLS} FROM software_models"),
+            &[],
+            model,
+        )
+        .await?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(ComplianceSnapshot { inputs, models })
     }
 }

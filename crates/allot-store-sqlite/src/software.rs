@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 use allot_core::software::reconcile::Installation;
 use allot_store::model::Page;
 use allot_store::software::{
-    sequences, Allocated, Allocation, Moment, Reconciliation, ReconciliationInputs,
-    ReconciliationRun, SoftwareChange, SoftwareChanges, SoftwareEntitlementRecord, SoftwareFilter,
-    SoftwareModel, SoftwareStore, SoftwareTx, StoredItems, Upgraded, RECONCILIATION_VERSION,
+    sequences, Allocated, Allocation, ComplianceSnapshot, Moment, Reconciliation,
+    ReconciliationInputs, ReconciliationRun, SoftwareChange, SoftwareChanges,
+    SoftwareEntitlementRecord, SoftwareFilter, SoftwareModel, SoftwareStore, SoftwareTx,
+    StoredItems, Upgraded, RECONCILIATION_VERSION,
 };
 use allot_store::{Answering, AuditContext, StoreResult};
 use async_trait::async_trait;
@@ -248,6 +249,24 @@ fn write(conn: &Connection, changes: &SoftwareChanges) -> Res<()> {
     Ok(())
 }
 
+/// Every software entitlement, allocation and installation.
+fn reconciliation_inputs(conn: &Connection) -> Res<ReconciliationInputs> {
+    let entitlements = all(&mut *conn.prepare_cached(ENTITLEMENT)?, [], entitlement)?;
+    let allocations = all(&mut *conn.prepare_cached(ALLOCATION)?, [], allocation)?;
+    let installations = all(
+        &mut *conn.prepare_cached(
+            "SELECT software_model_id, device, user_name, cores, seen_at FROM installations",
+        )?,
+        [],
+        installation,
+    )?;
+    Ok(ReconciliationInputs {
+        entitlements: entitlements.into_iter().map(|r| r.entitlement).collect(),
+        allocations: allocations.iter().map(Allocation::held).collect(),
+        installations,
+    })
+}
+
 impl SoftwareTx for SqliteTx<'_> {
     async fn lock_software_entitlements(
         &self,
@@ -275,20 +294,7 @@ impl SoftwareTx for SqliteTx<'_> {
     }
 
     async fn load_reconciliation_inputs(&self) -> Res<ReconciliationInputs> {
-        let entitlements = all(&mut *self.tx.prepare_cached(ENTITLEMENT)?, [], entitlement)?;
-        let allocations = all(&mut *self.tx.prepare_cached(ALLOCATION)?, [], allocation)?;
-        let installations = all(
-            &mut *self.tx.prepare_cached(
-                "SELECT software_model_id, device, user_name, cores, seen_at FROM installations",
-            )?,
-            [],
-            installation,
-        )?;
-        Ok(ReconciliationInputs {
-            entitlements: entitlements.into_iter().map(|r| r.entitlement).collect(),
-            allocations: allocations.iter().map(Allocation::held).collect(),
-            installations,
-        })
+        reconciliation_inputs(&self.tx)
     }
 
     async fn lock_reconciliations(&self) -> Res<()> {
@@ -587,6 +593,21 @@ impl SoftwareStore for SqliteStore {
                 params_from_iter(args),
                 reconciliation,
             )
+        })
+        .await
+    }
+
+    async fn compliance_snapshot(&self) -> StoreResult<ComplianceSnapshot> {
+        self.read(|c, _| {
+            // One read transaction: a WAL snapshot, no lock a writer waits on.
+            c.execute_batch("BEGIN DEFERRED")?;
+            let read = (|| {
+                let inputs = reconciliation_inputs(c)?;
+                let models = all(&mut *c.prepare_cached(MODEL)?, [], model)?;
+                Ok(ComplianceSnapshot { inputs, models })
+            })();
+            c.execute_batch("COMMIT")?;
+            read
         })
         .await
     }

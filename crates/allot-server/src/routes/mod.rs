@@ -12,6 +12,7 @@ pub mod parties;
 pub mod report_totals;
 pub mod reports;
 pub mod software;
+pub mod software_compliance;
 pub mod system;
 pub mod templates;
 pub mod usage;

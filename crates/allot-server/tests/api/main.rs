@@ -22,4 +22,5 @@ mod reports;
 mod roles;
 mod schedule;
 mod software;
+mod software_compliance;
 mod usage;

@@ -37,7 +37,7 @@ fn ids(body: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn ok(app: &TestApp, path: &str) -> Value {
+pub(crate) async fn ok(app: &TestApp, path: &str) -> Value {
     let a = app.get(path).await;
     assert_eq!(a.status, StatusCode::OK, "{path}: {:?}", a.body);
     a.body
@@ -54,7 +54,7 @@ async fn use_on(app: &TestApp, ent: &str, quantity: Value, channel: Option<&str>
 }
 
 /// Every page of a report, `limit` rows at a time, following the cursor.
-async fn all_pages(app: &TestApp, path: &str, limit: u32) -> Vec<Value> {
+pub(crate) async fn all_pages(app: &TestApp, path: &str, limit: u32) -> Vec<Value> {
     let sep = if path.contains('?') { '&' } else { '?' };
     let mut rows = Vec::new();
     let mut cursor: Option<String> = None;
@@ -114,7 +114,7 @@ fn cell(v: &Value) -> String {
 
 /// The CSV of `path` has the JSON items' field names as its header and
 /// the JSON items as its lines, in order.
-async fn assert_csv_equals_json(app: &TestApp, path: &str) {
+pub(crate) async fn assert_csv_equals_json(app: &TestApp, path: &str) {
     let json = ok(app, path).await;
     let items = json["items"].as_array().unwrap();
     assert!(!items.is_empty(), "{path}: nothing to compare");

@@ -163,6 +163,7 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("POST",   "/v1/entitlement-templates/{tpl}/instantiate", Some(r#"{"account_ids":["{acc}"]}"#),      [201, 201, 403, 403, 403, 403, 401, 401]),
     // No job exists: the permission is checked first, then the lookup.
     ("GET",    "/v1/jobs/{job}",                         None,                                           [404, 404, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/reports/software-compliance",        None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
 ];
 
 const NEW_CONTRACT: &str = r#"{"account_id":"{acc}","number":"N-{uniq}","start_date":"2026-01-01","end_date":"2026-12-31"}"#;

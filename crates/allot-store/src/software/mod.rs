@@ -178,6 +178,14 @@ pub struct ReconciliationInputs {
     pub installations: Vec<Installation>,
 }
 
+/// Reconciliation's inputs and every model, read at one moment and
+/// written nowhere: what the compliance report reconciles.
+#[derive(Debug, Default)]
+pub struct ComplianceSnapshot {
+    pub inputs: ReconciliationInputs,
+    pub models: Vec<SoftwareModel>,
+}
+
 /// The backend steps of the software sequences, on the transaction that
 /// also implements `WriteTx` (for the audit entries and answers).
 #[allow(async_fn_in_trait)]
@@ -300,6 +308,9 @@ pub trait SoftwareStore: Send + Sync {
     async fn get_reconciliation(&self, id: &str) -> StoreResult<Option<Reconciliation>>;
     /// Oldest first (ids page forward).
     async fn list_reconciliations(&self, page: &Page) -> StoreResult<Vec<Reconciliation>>;
+    /// What a reconciliation would read now, from one consistent read
+    /// that takes no lock a write waits on.
+    async fn compliance_snapshot(&self) -> StoreResult<ComplianceSnapshot>;
 }
 
 /// What one reconciliation covers.
