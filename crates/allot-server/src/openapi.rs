@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     audit, cases, entitlements, installations, keys, notifications, parties, report_totals,
-    reports, software, usage, webhooks,
+    reports, software, usage, usage_batch, webhooks,
 };
 
 struct BearerAuth;
@@ -492,6 +492,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         software::add_license_keys, software::add_downgrade_right, software::upgrade,
         software::list_allocations, software::allocate, software::free,
         installations::record, installations::run, installations::list, installations::get,
+        usage_batch::record_batch,
     )
 )]
 pub struct ApiDoc;

@@ -13,6 +13,7 @@ pub mod reports;
 pub mod software;
 pub mod system;
 pub mod usage;
+pub mod usage_batch;
 pub mod webhooks;
 
 use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Render};

@@ -22,3 +22,4 @@ mod roles;
 mod schedule;
 mod software;
 mod usage;
+mod usage_batch;
