@@ -192,7 +192,7 @@ pub fn human(summary: &Value) -> String {
             count("refused") - listed
         ));
     }
-    out
+    out.trim_end().to_string()
 }
 
 /// Success when every line was recorded; else the failure a script can
