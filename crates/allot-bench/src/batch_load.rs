@@ -50,10 +50,7 @@ pub fn item_statuses(answer: &[u8]) -> Vec<u16> {
     const FIELD: &[u8] = b"\"status\":";
     let mut statuses = Vec::new();
     let mut at = 0;
-    while let Some(found) = answer[at..]
-        .windows(FIELD.len())
-        .position(|w| w == FIELD)
-    {
+    while let Some(found) = answer[at..].windows(FIELD.len()).position(|w| w == FIELD) {
         let start = at + found + FIELD.len();
         let digits = answer[start..]
             .iter()

@@ -77,7 +77,10 @@ mod tests {
             Some("allot_bench_srv_1a")
         );
         assert_eq!(database_of("postgres://h/"), None);
-        assert_eq!(database_of("sqlite:///tmp/x.db").as_deref(), Some("tmp/x.db"));
+        assert_eq!(
+            database_of("sqlite:///tmp/x.db").as_deref(),
+            Some("tmp/x.db")
+        );
     }
 
     #[test]

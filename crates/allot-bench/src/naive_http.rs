@@ -37,8 +37,10 @@ const KEYS: &str = "CREATE TABLE api_keys (
     role TEXT NOT NULL,
     revoked_at TEXT
 )";
-const KEY_CHECK_SQLITE: &str = "SELECT role FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL";
-const KEY_CHECK_PG: &str = "SELECT role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL";
+const KEY_CHECK_SQLITE: &str =
+    "SELECT role FROM api_keys WHERE secret_hash = ?1 AND revoked_at IS NULL";
+const KEY_CHECK_PG: &str =
+    "SELECT role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL";
 
 /// The peer's database (the loop's schema plus `api_keys`) and its secret.
 pub struct NaiveHttp {
@@ -162,7 +164,10 @@ impl NaiveHttp {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = server.child.try_wait()? {
-                bail!("naive-http exited during start-up ({status}); see {}", self.log.display());
+                bail!(
+                    "naive-http exited during start-up ({status}); see {}",
+                    self.log.display()
+                );
             }
             if let Ok(r) = client.get(format!("{}/healthz", server.url)).send().await {
                 if r.status().is_success() {
@@ -326,26 +331,28 @@ async fn record(
         .map(str::to_owned)
         .unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
     let Ok(input) = serde_json::from_slice::<UseBody>(&body) else {
-        return (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"error": {"code": "validation_failed"}}))).into_response();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"error": {"code": "validation_failed"}})),
+        )
+            .into_response();
     };
     let quantity = input.quantity * MILLI;
     let hashed = hash(secret);
     let entitlement = id.clone();
     let answer = match pool {
-        Pool::Sqlite(pool) => {
-            tokio::task::spawn_blocking(move || {
-                let conn = pool.take()?;
-                let answer = sqlite_use(&conn, &hashed, &id, &key, quantity);
-                if answer.is_err() && !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                pool.give(conn);
-                answer.map_err(anyhow::Error::from)
-            })
-            .await
-            .map_err(anyhow::Error::from)
-            .and_then(|r| r)
-        }
+        Pool::Sqlite(pool) => tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let answer = sqlite_use(&conn, &hashed, &id, &key, quantity);
+            if answer.is_err() && !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            pool.give(conn);
+            answer.map_err(anyhow::Error::from)
+        })
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r),
         Pool::Postgres(pool) => match pool.take().await {
             Ok(mut conn) => {
                 let answer = pg_use(&mut conn, &hashed, &id, &key, quantity).await;
@@ -417,7 +424,12 @@ async fn pg_use(
     key: &str,
     quantity: i64,
 ) -> Result<Answer> {
-    if conn.client.query_opt(&conn.key, &[&hashed]).await?.is_none() {
+    if conn
+        .client
+        .query_opt(&conn.key, &[&hashed])
+        .await?
+        .is_none()
+    {
         return Ok(Answer::Unauthorized);
     }
     let tx = conn.client.transaction().await?;

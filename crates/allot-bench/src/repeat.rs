@@ -103,7 +103,9 @@ fn rps(m: &Measurement) -> Option<f64> {
 }
 
 fn cores(m: &Measurement) -> f64 {
-    m.bench_cpu_cores.unwrap_or(0.0) + m.server_cpu_cores.unwrap_or(0.0) + m.db_cpu_cores.unwrap_or(0.0)
+    m.bench_cpu_cores.unwrap_or(0.0)
+        + m.server_cpu_cores.unwrap_or(0.0)
+        + m.db_cpu_cores.unwrap_or(0.0)
 }
 
 impl Bench {
@@ -177,7 +179,15 @@ impl Bench {
             let target = HttpTarget::new(&server.url, &naive.secret).await?;
             let job = self.job(scenario, Op::Usage);
             let db = self.db_name(naive_backend(naive), "naive");
-            timed_http(&target, &ids, &job, &tally, Some(server.pid()), db.as_deref()).await
+            timed_http(
+                &target,
+                &ids,
+                &job,
+                &tally,
+                Some(server.pid()),
+                db.as_deref(),
+            )
+            .await
         }
         .await;
         let rss = server.peak_rss_kib();
@@ -200,7 +210,10 @@ fn naive_backend(naive: &NaiveHttp) -> Backend {
 
 fn summarize(backend: Backend, scenario: Scenario, reps: Vec<Rep>) -> ScenarioReport {
     let valid = reps.iter().all(|r| {
-        r.allot.valid() && r.looped.valid() && r.loop1.valid() && r.naive.as_ref().is_none_or(Measurement::valid)
+        r.allot.valid()
+            && r.looped.valid()
+            && r.loop1.valid()
+            && r.naive.as_ref().is_none_or(Measurement::valid)
     });
     let collect = |f: &dyn Fn(&Rep) -> Option<f64>| -> Option<Spread> {
         let values: Option<Vec<f64>> = reps.iter().map(f).collect();
@@ -222,9 +235,7 @@ fn summarize(backend: Backend, scenario: Scenario, reps: Vec<Rep>) -> ScenarioRe
         cpu_bound: false,
     };
     let cpus = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-    let cpu_bound = repeated
-        .allot_cores
-        .is_some_and(|c| c.median >= 0.9 * cpus);
+    let cpu_bound = repeated.allot_cores.is_some_and(|c| c.median >= 0.9 * cpus);
     // The repetition whose ratio is the median stands for the scenario.
     let median_rep = vs_loop.and_then(|spread| {
         reps.iter().position(|r| {
@@ -266,7 +277,8 @@ pub fn summary_lines(reports: &[ScenarioReport]) -> Vec<String> {
         "cores",
         "bound"
     )];
-    let rate = |s: &Option<Spread>| s.map_or_else(|| "-".to_owned(), |s| format!("{:.0}", s.median));
+    let rate =
+        |s: &Option<Spread>| s.map_or_else(|| "-".to_owned(), |s| format!("{:.0}", s.median));
     let ratio = |s: &Option<Spread>| s.map_or_else(|| "-".to_owned(), |s| s.ratio());
     for report in reports {
         let Some(r) = &report.repeated else { continue };
@@ -281,8 +293,10 @@ pub fn summary_lines(reports: &[ScenarioReport]) -> Vec<String> {
             ratio(&r.vs_loop),
             ratio(&r.vs_best_loop),
             ratio(&r.vs_naive),
-            r.allot_p99_us
-                .map_or_else(|| "-".to_owned(), |p| crate::report::micros(p.median as u64)),
+            r.allot_p99_us.map_or_else(
+                || "-".to_owned(),
+                |p| crate::report::micros(p.median as u64)
+            ),
             r.allot_cores
                 .map_or_else(|| "-".to_owned(), |c| format!("{:.2}", c.median)),
             if r.cpu_bound { "CPU" } else { "not CPU" },
@@ -306,11 +320,23 @@ impl Goal {
         let (value, verdict) = match self.measured {
             None => ("not measured".to_owned(), "-".to_owned()),
             Some(m) => {
-                let met = if self.at_least { m >= self.goal } else { m <= self.goal };
-                let by = if self.at_least { m / self.goal } else { self.goal / m };
+                let met = if self.at_least {
+                    m >= self.goal
+                } else {
+                    m <= self.goal
+                };
+                let by = if self.at_least {
+                    m / self.goal
+                } else {
+                    self.goal / m
+                };
                 (
                     format!("{m:.2}{}", self.unit),
-                    format!("{} ({:.2} of the goal)", if met { "met" } else { "MISSED" }, by),
+                    format!(
+                        "{} ({:.2} of the goal)",
+                        if met { "met" } else { "MISSED" },
+                        by
+                    ),
                 )
             }
         };
@@ -359,25 +385,91 @@ pub fn goal_lines(reports: &[ScenarioReport], synchronous: Synchronous) -> Vec<S
         })
     };
     if synchronous == Synchronous::Normal {
-        push(format!("SQLite {sync} consume-uniform / naive-http"), rep(s, Scenario::ConsumeUniform, |r| r.vs_naive), 2.0, true, "x");
-        push(format!("SQLite {sync} consume-uniform / best in-process loop"), rep(s, Scenario::ConsumeUniform, |r| r.vs_best_loop), 1.2, true, "x");
-        push(format!("SQLite {sync} consume-hot / best in-process loop"), rep(s, Scenario::ConsumeHot, |r| r.vs_best_loop), 1.5, true, "x");
-        push(format!("SQLite {sync} consume-batch uses/s / best loop"), rep(s, Scenario::ConsumeBatch, |r| r.vs_best_loop), 5.0, true, "x");
+        push(
+            format!("SQLite {sync} consume-uniform / naive-http"),
+            rep(s, Scenario::ConsumeUniform, |r| r.vs_naive),
+            2.0,
+            true,
+            "x",
+        );
+        push(
+            format!("SQLite {sync} consume-uniform / best in-process loop"),
+            rep(s, Scenario::ConsumeUniform, |r| r.vs_best_loop),
+            1.2,
+            true,
+            "x",
+        );
+        push(
+            format!("SQLite {sync} consume-hot / best in-process loop"),
+            rep(s, Scenario::ConsumeHot, |r| r.vs_best_loop),
+            1.5,
+            true,
+            "x",
+        );
+        push(
+            format!("SQLite {sync} consume-batch uses/s / best loop"),
+            rep(s, Scenario::ConsumeBatch, |r| r.vs_best_loop),
+            5.0,
+            true,
+            "x",
+        );
     } else {
-        push(format!("SQLite {sync} consume-uniform / loop"), rep(s, Scenario::ConsumeUniform, |r| r.vs_loop), 4.0, true, "x");
+        push(
+            format!("SQLite {sync} consume-uniform / loop"),
+            rep(s, Scenario::ConsumeUniform, |r| r.vs_loop),
+            4.0,
+            true,
+            "x",
+        );
     }
-    push("PostgreSQL consume-uniform / loop".into(), rep(p, Scenario::ConsumeUniform, |r| r.vs_loop), 2.0, true, "x");
-    push("PostgreSQL consume-hot / loop".into(), rep(p, Scenario::ConsumeHot, |r| r.vs_loop), 10.0, true, "x");
+    push(
+        "PostgreSQL consume-uniform / loop".into(),
+        rep(p, Scenario::ConsumeUniform, |r| r.vs_loop),
+        2.0,
+        true,
+        "x",
+    );
+    push(
+        "PostgreSQL consume-hot / loop".into(),
+        rep(p, Scenario::ConsumeHot, |r| r.vs_loop),
+        10.0,
+        true,
+        "x",
+    );
     let uniform = rep(s, Scenario::ConsumeUniform, |r| r.allot_rps);
-    push(format!("SQLite {sync} consume-uniform / healthz"), uniform.zip(healthz(s)).map(|(a, h)| a / h), 0.4, true, "x");
-    push("SQLite balance / healthz".into(), find(s, Scenario::Balance).and_then(|r| r.ratio), 0.6, true, "x");
-    push("PostgreSQL balance / healthz".into(), find(p, Scenario::Balance).and_then(|r| r.ratio), 0.35, true, "x");
+    push(
+        format!("SQLite {sync} consume-uniform / healthz"),
+        uniform.zip(healthz(s)).map(|(a, h)| a / h),
+        0.4,
+        true,
+        "x",
+    );
+    push(
+        "SQLite balance / healthz".into(),
+        find(s, Scenario::Balance).and_then(|r| r.ratio),
+        0.6,
+        true,
+        "x",
+    );
+    push(
+        "PostgreSQL balance / healthz".into(),
+        find(p, Scenario::Balance).and_then(|r| r.ratio),
+        0.35,
+        true,
+        "x",
+    );
     let worst_p99 = reports
         .iter()
         .filter_map(|r| r.repeated.as_ref())
         .filter_map(|r| r.allot_p99_us.map(|p| p.median / 1000.0))
         .reduce(f64::max);
-    push("p99 at 64 clients, worst consume scenario (median)".into(), worst_p99, 20.0, false, "ms");
+    push(
+        "p99 at 64 clients, worst consume scenario (median)".into(),
+        worst_p99,
+        20.0,
+        false,
+        "ms",
+    );
     let rss = reports
         .iter()
         .filter_map(|r| r.allot.peak_rss_kib)

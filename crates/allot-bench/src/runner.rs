@@ -61,7 +61,13 @@ impl Bench {
             drops,
         )
         .await?;
-        let naive = if self.args.url.is_none() && self.plan.scenarios.iter().any(|s| crate::repeat::repeated(*s)) {
+        let naive = if self.args.url.is_none()
+            && self
+                .plan
+                .scenarios
+                .iter()
+                .any(|s| crate::repeat::repeated(*s))
+        {
             Some(
                 crate::naive_http::NaiveHttp::prepare(
                     backend,
@@ -274,7 +280,9 @@ impl Bench {
             Baseline::Sqlite(_) => Backend::Sqlite,
             Baseline::Postgres(_) => Backend::Postgres,
         };
-        let db = self.db_name(backend, "base").map(|d| crate::db_cpu::DbCpuMeter::start(&d));
+        let db = self
+            .db_name(backend, "base")
+            .map(|d| crate::db_cpu::DbCpuMeter::start(&d));
         let outcome = baseline
             .run(Arc::clone(&ids), job, Arc::clone(&tally))
             .await?;
@@ -306,7 +314,12 @@ impl Bench {
     }
 
     /// Exhaust must accept exactly the cap and refuse the rest; nothing may fail unexpectedly.
-    pub(crate) fn check_outcome(&self, scenario: Scenario, outcome: &Outcome, verdict: &mut Verdict) {
+    pub(crate) fn check_outcome(
+        &self,
+        scenario: Scenario,
+        outcome: &Outcome,
+        verdict: &mut Verdict,
+    ) {
         unexpected_problem(outcome, verdict);
         if scenario == Scenario::ConsumeExhaust {
             let cap = self.plan.exhaust_cap;

@@ -466,8 +466,7 @@ impl ApiCommand {
                     },
             } => {
                 let summary =
-                    crate::usage_import::run(&remote, &file, batch_size, run_id.as_deref())
-                        .await?;
+                    crate::usage_import::run(&remote, &file, batch_size, run_id.as_deref()).await?;
                 remote.print(&summary, crate::usage_import::human)?;
                 return crate::usage_import::outcome(&summary);
             }

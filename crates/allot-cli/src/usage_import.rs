@@ -50,9 +50,7 @@ pub async fn run(
     let reader: Box<dyn Read> = if stdin {
         Box::new(std::io::stdin())
     } else {
-        Box::new(
-            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
-        )
+        Box::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?)
     };
     let progress = Progress::new("importing usage", total);
     let mut tally = Tally {
@@ -187,10 +185,7 @@ pub fn human(summary: &Value) -> String {
     }
     let listed = summary["refusals"].as_array().map_or(0, Vec::len) as u64;
     if count("refused") > listed {
-        out.push_str(&format!(
-            "  … and {} more\n",
-            count("refused") - listed
-        ));
+        out.push_str(&format!("  … and {} more\n", count("refused") - listed));
     }
     out.trim_end().to_string()
 }

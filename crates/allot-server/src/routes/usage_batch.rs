@@ -244,9 +244,7 @@ pub async fn record_batch(
                     (at_position(n, render.answer(outcome)), false)
                 }
                 Some((ItemAnswer::Replayed { answer }, _)) => (at_position(n, answer), true),
-                Some((ItemAnswer::KeyMismatch, _)) => {
-                    (error_answer(&ApiError::KeyReused), false)
-                }
+                Some((ItemAnswer::KeyMismatch, _)) => (error_answer(&ApiError::KeyReused), false),
                 None => (
                     error_answer(&ApiError::Internal("an item went unanswered".into())),
                     false,
@@ -419,10 +417,7 @@ fn json_item(value: Value) -> (Result<Use, ApiError>, Option<(String, String)>) 
             );
             return (Err(error), None);
         }
-        Some(key) => Some((
-            key.to_string(),
-            fingerprint("POST", ITEM_PATH, &bytes),
-        )),
+        Some(key) => Some((key.to_string(), fingerprint("POST", ITEM_PATH, &bytes))),
     };
     let used = checked_use(
         item.entitlement_id,
@@ -507,7 +502,11 @@ fn cloud_event(value: Value) -> (Result<Use, ApiError>, Option<(String, String)>
     if event.specversion != "1.0" {
         return (Err(ApiError::field("specversion", "must be \"1.0\"")), None);
     }
-    for (field, value) in [("id", &event.id), ("source", &event.source), ("type", &event.kind)] {
+    for (field, value) in [
+        ("id", &event.id),
+        ("source", &event.source),
+        ("type", &event.kind),
+    ] {
         if value.is_empty() {
             return (Err(ApiError::field(field, "must not be empty")), None);
         }

@@ -134,7 +134,10 @@ async fn item_keys_replay_each_item(app: TestApp) {
     assert_eq!(used(&app, &id).await, json!(6));
     let again = batch(&app, body).await;
     assert_eq!(statuses(&again), [201, 201, 201]);
-    assert!(!again.replayed, "one item was new, so not every item replayed");
+    assert!(
+        !again.replayed,
+        "one item was new, so not every item replayed"
+    );
     let (one, two) = (&first.body["items"], &again.body["items"]);
     assert_eq!(two[0]["replayed"], json!(true));
     assert_eq!(two[0]["entry"], one[0]["entry"], "the same answer again");
@@ -198,7 +201,10 @@ async fn a_request_key_covers_every_item(app: TestApp) {
     let again = post_raw(&app, "application/json", body, Some("req-1")).await;
     assert_eq!(statuses(&again), [201, 201]);
     assert!(again.replayed, "every item replayed");
-    assert_eq!(again.body["items"][0]["entry"], first.body["items"][0]["entry"]);
+    assert_eq!(
+        again.body["items"][0]["entry"],
+        first.body["items"][0]["entry"]
+    );
     assert_eq!(used(&app, &id).await, json!(3));
 }
 
@@ -228,7 +234,11 @@ async fn a_batch_holds_one_to_a_thousand_items(app: TestApp) {
     assert_eq!(stray.status, StatusCode::UNPROCESSABLE_ENTITY);
     let array = post_raw(&app, "application/json", "[]".into(), None).await;
     assert_eq!(array.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(used(&app, &id).await, json!(1000), "refused whole: nothing applied");
+    assert_eq!(
+        used(&app, &id).await,
+        json!(1000),
+        "refused whole: nothing applied"
+    );
     app.assert_ledger_matches(&id).await;
 }
 
