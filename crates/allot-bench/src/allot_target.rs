@@ -103,6 +103,16 @@ impl Allot {
         })
     }
 
+    /// Whether the server under test keeps its data in PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        match self {
+            Allot::Managed { db, .. } | Allot::External { db: Some(db), .. } => {
+                matches!(db, ServerDb::Postgres(_))
+            }
+            Allot::External { db: None, .. } => false,
+        }
+    }
+
     /// Starts a fresh server (managed) or hands out the external one.
     pub async fn start(&self) -> Result<Started> {
         match self {

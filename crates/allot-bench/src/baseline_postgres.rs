@@ -34,10 +34,12 @@ const SCHEMA: &str = "
     );
 ";
 
-const UPDATE: &str = "UPDATE balances SET used = used + $1
+pub(crate) const UPDATE: &str = "UPDATE balances SET used = used + $1
     WHERE entitlement_id = $2 AND (cap IS NULL OR used + $1 <= cap)";
-const INSERT_LEDGER: &str = "INSERT INTO ledger (entitlement_id, quantity) VALUES ($1, $2)";
-const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency (key, entitlement_id) VALUES ($1, $2)";
+pub(crate) const INSERT_LEDGER: &str =
+    "INSERT INTO ledger (entitlement_id, quantity) VALUES ($1, $2)";
+pub(crate) const INSERT_IDEMPOTENCY: &str =
+    "INSERT INTO idempotency (key, entitlement_id) VALUES ($1, $2)";
 
 const ROWS: &str = "
     SELECT b.entitlement_id, b.used, b.cap, COALESCE(s.total, 0)::BIGINT

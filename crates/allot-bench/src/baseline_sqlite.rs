@@ -34,11 +34,11 @@ const SCHEMA: &str = "
     );
 ";
 
-const UPDATE: &str = "UPDATE balances SET used = used + ?1
+pub(crate) const UPDATE: &str = "UPDATE balances SET used = used + ?1
     WHERE entitlement_id = ?2 AND (cap IS NULL OR used + ?1 <= cap)";
-const INSERT_LEDGER: &str =
+pub(crate) const INSERT_LEDGER: &str =
     "INSERT INTO ledger (entitlement_id, quantity, created_at) VALUES (?1, ?2, ?3)";
-const INSERT_IDEMPOTENCY: &str =
+pub(crate) const INSERT_IDEMPOTENCY: &str =
     "INSERT INTO idempotency (key, entitlement_id, created_at) VALUES (?1, ?2, ?3)";
 
 /// Ledger, balance sum and cap of every entitlement, in milli-units.
@@ -213,7 +213,7 @@ fn use_once(conn: &Connection, id: &str, key: &str) -> rusqlite::Result<bool> {
     Ok(true)
 }
 
-fn unix_millis() -> i64 {
+pub(crate) fn unix_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

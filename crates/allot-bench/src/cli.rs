@@ -92,6 +92,20 @@ pub struct Args {
     /// With --overload: a setting for allot serve, NAME=VALUE (repeatable).
     #[arg(long)]
     pub overload_env: Vec<String>,
+    /// Internal: serve the naive-http peer over this database (the bench
+    /// starts itself with it).
+    #[arg(long, hide = true)]
+    pub naive_serve: Option<String>,
+
+    /// Internal: the naive-http peer's listen address.
+    #[arg(long, hide = true, default_value = "127.0.0.1:0")]
+    pub naive_listen: String,
+
+    /// Measured repetitions of each consume scenario, interleaved (allot,
+    /// loops, naive-http, allot, …); ratios are their medians (default 5, 3
+    /// with --quick).
+    #[arg(long)]
+    pub repetitions: Option<usize>,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

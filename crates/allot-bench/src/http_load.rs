@@ -20,7 +20,7 @@ use crate::scenarios::{LoadJob, Op};
 use crate::stats::{Clock, Outcome, Tally, WorkerResult};
 
 /// Give up on a worker after this many consecutive failures.
-const MAX_CONSECUTIVE_FAILURES: u32 = 50;
+pub(crate) const MAX_CONSECUTIVE_FAILURES: u32 = 50;
 
 /// The server the load goes to.
 #[derive(Debug, Clone)]
@@ -52,13 +52,13 @@ impl HttpTarget {
     }
 }
 
-struct Shared {
-    target: HttpTarget,
+pub(crate) struct Shared {
+    pub(crate) target: HttpTarget,
     op: Op,
-    pick: crate::scenarios::Pick,
+    pub(crate) pick: crate::scenarios::Pick,
     uris: Vec<Uri>,
-    clock: Clock,
-    tally: Arc<Tally>,
+    pub(crate) clock: Clock,
+    pub(crate) tally: Arc<Tally>,
     body: Bytes,
 }
 
@@ -80,33 +80,45 @@ pub async fn run(
         body: Bytes::from_static(br#"{"quantity":1}"#),
     });
     let mut workers = JoinSet::new();
+    let batch_ids = (job.op == Op::UsageBatch).then(|| Arc::new(ids.to_vec()));
     for slot in 0..job.concurrency {
         let shared = Arc::clone(&shared);
         let seed = rand::thread_rng().gen::<u64>() ^ slot as u64;
-        workers.spawn(worker(shared, seed));
+        match &batch_ids {
+            Some(ids) => workers.spawn(crate::batch_load::worker(shared, Arc::clone(ids), seed)),
+            None => workers.spawn(worker(shared, seed)),
+        };
     }
     let mut results = Vec::with_capacity(job.concurrency);
     while let Some(joined) = workers.join_next().await {
         results.push(joined.context("load worker panicked")?);
     }
-    Outcome::merge(&shared.clock, results)
+    let mut outcome = Outcome::merge(&shared.clock, results)?;
+    if batch_ids.is_some() {
+        // Throughput in uses, as the baselines count it.
+        outcome.summary.rps *= crate::batch_load::USES_PER_REQUEST as f64;
+    }
+    Ok(outcome)
 }
 
 fn build_uris(op: Op, ids: &[String]) -> Result<Vec<Uri>> {
     let path = |id: &str| match op {
         Op::Usage => format!("/v1/entitlements/{id}/usage"),
         Op::Balance => format!("/v1/entitlements/{id}/balance"),
-        Op::Healthz => "/healthz".to_owned(),
+        Op::Healthz | Op::UsageBatch => "/healthz".to_owned(),
     };
     if op == Op::Healthz {
         return Ok(vec![Uri::from_static("/healthz")]);
+    }
+    if op == Op::UsageBatch {
+        return Ok(Vec::new());
     }
     ids.iter()
         .map(|id| Uri::try_from(path(id)).map_err(Into::into))
         .collect()
 }
 
-async fn connect(target: &HttpTarget) -> Result<SendRequest<Full<Bytes>>> {
+pub(crate) async fn connect(target: &HttpTarget) -> Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(target.addr).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
@@ -132,12 +144,14 @@ fn build_request(shared: &Shared, index: usize, rng: &mut StdRng) -> Result<Requ
             .method(Method::GET)
             .header(AUTHORIZATION, shared.target.bearer.clone())
             .body(Full::new(Bytes::new()))?,
-        Op::Healthz => builder.method(Method::GET).body(Full::new(Bytes::new()))?,
+        Op::Healthz | Op::UsageBatch => {
+            builder.method(Method::GET).body(Full::new(Bytes::new()))?
+        }
     };
     Ok(request)
 }
 
-async fn send(
+pub(crate) async fn send(
     sender: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
 ) -> Result<(u16, Bytes)> {

@@ -7,12 +7,16 @@ mod api;
 mod baseline;
 mod baseline_postgres;
 mod baseline_sqlite;
+mod batch_load;
 mod cli;
 mod cpu;
+mod db_cpu;
 mod http_load;
 mod ledger_fill;
 mod overload;
+mod naive_http;
 mod pg;
+mod repeat;
 mod report;
 mod runner;
 mod scenario_reports;
@@ -38,6 +42,15 @@ use crate::scenarios::Layout;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(db) = &args.naive_serve {
+        return match naive_http::serve(db, &args.naive_listen, args.synchronous) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("naive-http: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = if args.client_threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -121,6 +134,14 @@ async fn run(args: Args) -> Result<bool> {
     let valid = reports.iter().all(|r| r.valid());
     println!();
     for line in report::summary_lines(&reports) {
+        println!("{line}");
+    }
+    println!();
+    for line in repeat::summary_lines(&reports) {
+        println!("{line}");
+    }
+    println!();
+    for line in repeat::goal_lines(&reports, args.synchronous) {
         println!("{line}");
     }
     if args.json {

@@ -22,6 +22,8 @@ pub struct Measurement {
     pub bench_cpu_cores: Option<f64>,
     /// Cores used on average by the `allot serve` process.
     pub server_cpu_cores: Option<f64>,
+    /// Cores used on average by PostgreSQL's backends of the run's database.
+    pub db_cpu_cores: Option<f64>,
     /// `None` when there is nothing to verify (`/healthz`).
     pub verdict: Option<Verdict>,
 }
@@ -44,6 +46,9 @@ pub struct ScenarioReport {
     /// Throughput ratio; `None` when either side is INVALID or missing.
     pub ratio: Option<f64>,
     pub notes: Vec<String>,
+    /// Repetitions with peers (`repeat.rs`): medians and spreads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<crate::repeat::Repeated>,
 }
 
 impl ScenarioReport {
@@ -70,6 +75,7 @@ impl ScenarioReport {
             ratio_label,
             ratio,
             notes: Vec::new(),
+            repeated: None,
         }
     }
 
@@ -117,17 +123,24 @@ pub fn header() -> String {
 
 /// The table lines of one scenario (measurements, ratio, notes).
 pub fn scenario_lines(report: &ScenarioReport) -> Vec<String> {
-    let mut lines = vec![measurement_line(report, &report.allot)];
-    if let Some(base) = &report.baseline {
-        lines.push(measurement_line(report, base));
+    let mut lines = Vec::new();
+    if report.repeated.is_none() {
+        lines.push(measurement_line(report, &report.allot));
+        if let Some(base) = &report.baseline {
+            lines.push(measurement_line(report, base));
+        }
     }
     let ratio = match report.ratio {
         Some(ratio) => format!("{ratio:.2}x"),
         None if report.baseline.is_some() => "INVALID".to_owned(),
         None => "n/a".to_owned(),
     };
+    let median = match &report.repeated {
+        Some(r) => format!(" (median of {} interleaved runs)", r.runs),
+        None => String::new(),
+    };
     lines.push(format!(
-        "{:<9} {:<16} ratio {} = {}",
+        "{:<9} {:<16} ratio {} = {}{median}",
         "", "", report.ratio_label, ratio
     ));
     for note in &report.notes {
@@ -136,7 +149,7 @@ pub fn scenario_lines(report: &ScenarioReport) -> Vec<String> {
     lines
 }
 
-fn measurement_line(report: &ScenarioReport, m: &Measurement) -> String {
+pub(crate) fn measurement_line(report: &ScenarioReport, m: &Measurement) -> String {
     let s = &m.summary;
     let (rps, p50, p90, p99, max) = if m.valid() {
         (
@@ -158,6 +171,10 @@ fn measurement_line(report: &ScenarioReport, m: &Measurement) -> String {
         (Some(bench), Some(server)) => format!("{bench:.2}+{server:.2}"),
         (Some(bench), None) => format!("{bench:.2}"),
         _ => "-".to_owned(),
+    };
+    let cpu = match m.db_cpu_cores {
+        Some(db) => format!("{cpu}+{db:.2}"),
+        None => cpu,
     };
     let verdict = m
         .verdict
@@ -244,6 +261,7 @@ mod tests {
             peak_rss_kib: Some(2048),
             bench_cpu_cores: Some(0.5),
             server_cpu_cores: Some(1.25),
+            db_cpu_cores: None,
             verdict: Some(Verdict {
                 valid,
                 method: "database",

@@ -28,8 +28,8 @@ pub struct Bench {
     pub allot_bin: Option<PathBuf>,
 }
 
-/// Cores used by (this process, the server) during one run.
-type CpuCores = (Option<f64>, Option<f64>);
+/// Cores used by (this process, the server, the database's backends) during one run.
+pub(crate) type CpuCores = (Option<f64>, Option<f64>, Option<f64>);
 
 impl Bench {
     pub async fn run_backend(&self, backend: Backend) -> Result<Vec<ScenarioReport>> {
@@ -75,14 +75,45 @@ impl Bench {
             drops,
         )
         .await?;
+        let naive = if self.args.url.is_none()
+            && self
+                .plan
+                .scenarios
+                .iter()
+                .any(|s| crate::repeat::repeated(*s))
+        {
+            Some(
+                crate::naive_http::NaiveHttp::prepare(
+                    backend,
+                    self.layout,
+                    &self.run_dir,
+                    self.args.synchronous,
+                    &self.args.pg_url,
+                    &self.tag,
+                    drops,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         for &scenario in self.plan.scenarios.iter().filter(|s| !s.standalone()) {
             let prefilled = scenario == Scenario::ConsumeUniform && self.args.ledger_rows > 0;
             if prefilled {
                 self.prefill(&allot, &baseline, &ids).await?;
             }
-            let report = self
-                .measure_scenario(backend, scenario, &allot, &baseline, &ids, prefilled)
-                .await;
+            let report = if crate::repeat::repeated(scenario) && !prefilled {
+                let sides = crate::repeat::Sides {
+                    allot: &allot,
+                    baseline: &baseline,
+                    naive: naive.as_ref(),
+                    ids: &ids,
+                };
+                self.measure_repeated(backend, scenario, &sides).await
+            } else {
+                self.measure_scenario(backend, scenario, &allot, &baseline, &ids, prefilled)
+                    .await
+            };
             for line in crate::report::scenario_lines(&report) {
                 println!("{line}");
             }
@@ -153,6 +184,12 @@ impl Bench {
             )
         };
         let mut report = ScenarioReport::new(backend, scenario, measured, base);
+        if scenario == Scenario::ConsumeBatch {
+            report.notes.push(format!(
+                "allot req/s counts uses ({} per request; 2xx/latency per request)",
+                crate::batch_load::USES_PER_REQUEST
+            ));
+        }
         if prefilled {
             report.notes.push(format!(
                 "ledger pre-filled with {} rows in both databases",
@@ -162,7 +199,7 @@ impl Bench {
         report
     }
 
-    fn job(&self, scenario: Scenario, op: Op) -> LoadJob {
+    pub(crate) fn job(&self, scenario: Scenario, op: Op) -> LoadJob {
         let (stop, warmup) = if scenario == Scenario::ConsumeExhaust {
             (Stop::Requests(self.plan.exhaust_requests), Duration::ZERO)
         } else {
@@ -178,7 +215,7 @@ impl Bench {
     }
 
     /// Measures allot on a fresh server; for `balance`, also `/healthz` on the same server.
-    async fn measure_allot(
+    pub(crate) async fn measure_allot(
         &self,
         allot: &Allot,
         ids: &Arc<Vec<String>>,
@@ -191,16 +228,17 @@ impl Bench {
         let server_pid = started.pid();
         let loaded = async {
             let target = HttpTarget::new(&started.url, &started.key).await?;
-            let op = if scenario == Scenario::Balance {
-                Op::Balance
-            } else {
-                Op::Usage
+            let op = match scenario {
+                Scenario::Balance => Op::Balance,
+                Scenario::ConsumeBatch => Op::UsageBatch,
+                _ => Op::Usage,
             };
             let job = self.job(scenario, op);
-            let main = timed_http(&target, ids, &job, &tally, server_pid).await?;
+            let db = self.db_name(backend_of(allot), "srv");
+            let main = timed_http(&target, ids, &job, &tally, server_pid, db.as_deref()).await?;
             let healthz = if scenario == Scenario::Balance {
                 let job = self.job(scenario, Op::Healthz);
-                Some(timed_http(&target, ids, &job, &tally, server_pid).await?)
+                Some(timed_http(&target, ids, &job, &tally, server_pid, db.as_deref()).await?)
             } else {
                 None
             };
@@ -237,23 +275,68 @@ impl Bench {
         baseline: &Baseline,
         scenario: Scenario,
     ) -> Result<Measurement> {
+        self.measure_loop(baseline, scenario, None).await
+    }
+
+    /// The loop with the run's concurrency, or with `connections` of its own.
+    pub(crate) async fn measure_loop(
+        &self,
+        baseline: &Baseline,
+        scenario: Scenario,
+        connections: Option<usize>,
+    ) -> Result<Measurement> {
         let ids = Arc::new(self.layout.baseline_ids());
         let before = baseline.rows().await?;
         let tally = Arc::new(Tally::new(ids.len()));
         let meter = CpuMeter::own();
-        let job = self.job(scenario, Op::Usage);
+        let mut job = self.job(scenario, Op::Usage);
+        if let Some(connections) = connections {
+            job.concurrency = connections;
+        }
+        let backend = match baseline {
+            Baseline::Sqlite(_) => Backend::Sqlite,
+            Baseline::Postgres(_) => Backend::Postgres,
+        };
+        let db = self
+            .db_name(backend, "base")
+            .map(|d| crate::db_cpu::DbCpuMeter::start(&d));
         let outcome = baseline
             .run(Arc::clone(&ids), job, Arc::clone(&tally))
             .await?;
-        let cpu = (meter.cores(), None);
+        let cpu = (meter.cores(), None, db.and_then(|m| m.cores()));
         let after = baseline.rows().await?;
         let mut verdict = verify::check("database", &after, &ids, &used_by_id(&before), &tally);
         self.check_outcome(scenario, &outcome, &mut verdict);
-        Ok(measurement(baseline.target(), outcome, cpu, None, verdict))
+        let target = match connections {
+            Some(1) => format!("{} (1 conn)", baseline.target()),
+            Some(n) => format!("{} ({n} conns)", baseline.target()),
+            None => baseline.target().to_owned(),
+        };
+        Ok(measurement(&target, outcome, cpu, None, verdict))
+    }
+
+    /// The PostgreSQL database of one side of the run (`srv`, `base`,
+    /// `naive`), whose backends' CPU is counted; none on SQLite.
+    pub(crate) fn db_name(&self, backend: Backend, side: &str) -> Option<String> {
+        match (backend, &self.args.url) {
+            (Backend::Postgres, None) => Some(format!("allot_bench_{side}_{}", self.tag)),
+            (Backend::Postgres, Some(_)) => self
+                .args
+                .server_db
+                .as_deref()
+                .filter(|_| side == "srv")
+                .and_then(crate::db_cpu::database_of),
+            (Backend::Sqlite, _) => None,
+        }
     }
 
     /// Exhaust must accept exactly the cap and refuse the rest; nothing may fail unexpectedly.
-    fn check_outcome(&self, scenario: Scenario, outcome: &Outcome, verdict: &mut Verdict) {
+    pub(crate) fn check_outcome(
+        &self,
+        scenario: Scenario,
+        outcome: &Outcome,
+        verdict: &mut Verdict,
+    ) {
         unexpected_problem(outcome, verdict);
         if scenario == Scenario::ConsumeExhaust {
             let cap = self.plan.exhaust_cap;
@@ -270,21 +353,36 @@ impl Bench {
     }
 }
 
-async fn timed_http(
+pub(crate) async fn timed_http(
     target: &HttpTarget,
     ids: &[String],
     job: &LoadJob,
     tally: &Arc<Tally>,
     server_pid: Option<u32>,
+    db: Option<&str>,
 ) -> Result<(Outcome, CpuCores)> {
     let bench = CpuMeter::own();
     let server = server_pid.map(CpuMeter::start);
+    let db = db.map(crate::db_cpu::DbCpuMeter::start);
     let outcome = http_load::run(target, ids, job, Arc::clone(tally)).await?;
-    let cores = (bench.cores(), server.and_then(|meter| meter.cores()));
+    let cores = (
+        bench.cores(),
+        server.and_then(|meter| meter.cores()),
+        db.and_then(|meter| meter.cores()),
+    );
     Ok((outcome, cores))
 }
 
-fn measurement(
+/// The backend a server runs on, from its database URL.
+fn backend_of(allot: &Allot) -> Backend {
+    if allot.is_postgres() {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
+pub(crate) fn measurement(
     target: &str,
     outcome: Outcome,
     cpu: CpuCores,
@@ -298,12 +396,13 @@ fn measurement(
         peak_rss_kib,
         bench_cpu_cores: cpu.0,
         server_cpu_cores: cpu.1,
+        db_cpu_cores: cpu.2,
         verdict: Some(verdict),
     }
 }
 
 /// A run that could not complete: INVALID, with the error as its problem.
-fn failed(target: &str, err: &anyhow::Error) -> Measurement {
+pub(crate) fn failed(target: &str, err: &anyhow::Error) -> Measurement {
     eprintln!("error: {target}: {err:#}");
     let outcome = Outcome {
         summary: Summary::new(&new_histogram(), Duration::ZERO),
@@ -315,7 +414,7 @@ fn failed(target: &str, err: &anyhow::Error) -> Measurement {
         checked: 0,
         problems: vec![format!("run failed: {err:#}")],
     };
-    measurement(target, outcome, (None, None), None, verdict)
+    measurement(target, outcome, (None, None, None), None, verdict)
 }
 
 fn unexpected_problem(outcome: &Outcome, verdict: &mut Verdict) {

@@ -25,15 +25,18 @@ pub enum Scenario {
     Reports,
     /// Reconciliation and concurrent allocations (`scenario_software.rs`).
     Software,
+    /// `POST /v1/usage/batch`, 100 uses per request, uniform over the pool.
+    ConsumeBatch,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::ConsumeUniform,
         Scenario::ConsumeZipf,
         Scenario::ConsumeHot,
         Scenario::ConsumeExhaust,
         Scenario::Balance,
+        Scenario::ConsumeBatch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +48,7 @@ impl Scenario {
             Scenario::Balance => "balance",
             Scenario::Reports => "reports",
             Scenario::Software => "software",
+            Scenario::ConsumeBatch => "consume-batch",
         }
     }
 
@@ -63,7 +67,10 @@ impl Scenario {
     pub fn needs_pool(self) -> bool {
         matches!(
             self,
-            Scenario::ConsumeUniform | Scenario::ConsumeZipf | Scenario::Balance
+            Scenario::ConsumeUniform
+                | Scenario::ConsumeZipf
+                | Scenario::Balance
+                | Scenario::ConsumeBatch
         )
     }
 }
@@ -105,7 +112,9 @@ impl Layout {
     /// The target picker of a consume scenario (balance uses the uniform pool).
     pub fn pick_for(&self, scenario: Scenario) -> Pick {
         match scenario {
-            Scenario::ConsumeUniform | Scenario::Balance => Pick::Uniform(self.pool),
+            Scenario::ConsumeUniform | Scenario::Balance | Scenario::ConsumeBatch => {
+                Pick::Uniform(self.pool)
+            }
             Scenario::ConsumeZipf => Pick::Zipf(Arc::new(ZipfTable::new(self.pool, ZIPF_S))),
             Scenario::ConsumeHot => Pick::Single(self.hot()),
             Scenario::ConsumeExhaust => Pick::Single(self.exhaust()),
@@ -124,6 +133,8 @@ pub enum Op {
     Balance,
     /// `GET /healthz`.
     Healthz,
+    /// `POST /v1/usage/batch` with `batch_load::USES_PER_REQUEST` uses, each keyed.
+    UsageBatch,
 }
 
 /// One closed-loop run: what, on which entitlements, how many at once, for how long.

@@ -223,6 +223,30 @@ pub enum Usage {
         #[command(flatten)]
         paging: Paging,
     },
+    /// Record the uses of a JSON Lines file, up to 1,000 per request
+    /// (`POST /v1/usage/batch`), with a progress bar; each line is
+    /// `{"entitlement_id", "quantity", "channel"?, "reference"?, "idempotency_key"?}`
+    /// and is answered on its own. Refused lines are listed at the end
+    /// (exit code 3, or 6 when one was invalid).
+    #[command(after_help = examples!(
+        "allot usage import usage.jsonl",
+        "allot usage import usage.jsonl --run-id 2026-06-15 -o json",
+        "zcat usage.jsonl.gz | allot usage import -"
+    ))]
+    Import {
+        #[command(flatten)]
+        remote: Remote,
+        /// The file, or `-` for standard input.
+        file: std::path::PathBuf,
+        /// Lines per request (1 to 1,000).
+        #[arg(long, default_value_t = crate::usage_import::MAX_BATCH)]
+        batch_size: usize,
+        /// Makes a rerun safe: lines without their own `idempotency_key`
+        /// get one from this id and their place in the file, so importing
+        /// the same file again with the same id records nothing twice.
+        #[arg(long)]
+        run_id: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -432,6 +456,20 @@ impl ApiCommand {
                 }
             },
             ApiCommand::Entitlements { command } => entitlements::run(command).await?,
+            ApiCommand::Usage {
+                command:
+                    Usage::Import {
+                        remote,
+                        file,
+                        batch_size,
+                        run_id,
+                    },
+            } => {
+                let summary =
+                    crate::usage_import::run(&remote, &file, batch_size, run_id.as_deref()).await?;
+                remote.print(&summary, crate::usage_import::human)?;
+                return crate::usage_import::outcome(&summary);
+            }
             ApiCommand::Usage {
                 command:
                     Usage::List {

@@ -17,6 +17,7 @@ mod render;
 mod report;
 mod settings;
 mod software;
+mod usage_import;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::routes::{
     audit, cases, contracts, entitlements, installations, keys, notifications, parties,
-    report_totals, reports, software, system, templates, usage, webhooks,
+    report_totals, reports, software, system, templates, usage, usage_batch, webhooks,
 };
 use crate::state::AppState;
 use crate::{auth, idempotency, telemetry};
@@ -88,6 +88,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reservations/{id}/commit", post(usage::commit))
         .route("/v1/reservations/{id}/release", post(usage::release))
         .route("/v1/events", get(usage::events))
+        .route(
+            "/v1/usage/batch",
+            post(usage_batch::record_batch)
+                .layer(DefaultBodyLimit::max(usage_batch::BATCH_BODY_LIMIT)),
+        )
         .route("/v1/cases", get(cases::list).post(cases::open))
         .route(
             "/v1/cases/{id}",

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     audit, cases, contracts, entitlements, installations, keys, notifications, parties,
-    report_totals, reports, software, templates, usage, webhooks,
+    report_totals, reports, software, templates, usage, usage_batch, webhooks,
 };
 
 struct BearerAuth;
@@ -545,6 +545,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         templates::create, templates::list, templates::get, templates::patch, templates::delete,
         templates::instantiate, templates::get_job,
         crate::routes::software_compliance::software_compliance,
+        usage_batch::record_batch,
     )
 )]
 pub struct ApiDoc;

@@ -65,6 +65,15 @@ struct Job {
     queued_at: Instant,
     item: BatchItem,
     reply: oneshot::Sender<Result<ItemAnswer, StoreError>>,
+    /// The other items of a group (`submit_all`): decided right after
+    /// `item`, in order, in the same transaction; never split.
+    rest: Option<Group>,
+}
+
+/// The tail of a group of items and where their answers go.
+struct Group {
+    items: Vec<BatchItem>,
+    reply: oneshot::Sender<Result<Vec<ItemAnswer>, StoreError>>,
 }
 
 type InFlight = Arc<Mutex<HashSet<(String, String)>>>;
@@ -185,6 +194,7 @@ impl WritePath {
                 queued_at: Instant::now(),
                 item,
                 reply,
+                rest: None,
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => {
@@ -195,6 +205,54 @@ impl WritePath {
             })?;
         let answer = answer.await.map_err(|_| SubmitError::Stopped)?;
         Ok(answer?)
+    }
+
+    /// Submits the items of one request together: they are decided in this
+    /// order, one after the other, in one transaction (with whatever else
+    /// the batch holds), and answered in this order. Each item's key is
+    /// held in flight meanwhile; a key that comes twice in the group is
+    /// held once (the planner replays or refuses its second use).
+    pub async fn submit_all(&self, items: Vec<BatchItem>) -> Result<Vec<ItemAnswer>, SubmitError> {
+        let keys: HashSet<(String, String)> = items
+            .iter()
+            .filter_map(|i| i.idempotency.as_ref())
+            .map(|k| (k.scope.clone(), k.key.clone()))
+            .collect();
+        let _holds = keys
+            .into_iter()
+            .map(|key| self.hold_key(Some(key)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = items.into_iter();
+        let Some(item) = items.next() else {
+            return Ok(Vec::new());
+        };
+        if self.backed_up() {
+            metrics::counter!("allot_write_queue_delay_shed_total").increment(1);
+            return Err(SubmitError::Overloaded);
+        }
+        let (reply, first) = oneshot::channel();
+        let (rest_reply, rest) = oneshot::channel();
+        // Never wait for room: a full queue sheds the request at once.
+        self.queue
+            .try_send(Job {
+                queued_at: Instant::now(),
+                item,
+                reply,
+                rest: Some(Group {
+                    items: items.collect(),
+                    reply: rest_reply,
+                }),
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    metrics::counter!("allot_write_queue_full_total").increment(1);
+                    SubmitError::Overloaded
+                }
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+            })?;
+        let first = first.await.map_err(|_| SubmitError::Stopped)??;
+        let rest = rest.await.map_err(|_| SubmitError::Stopped)??;
+        Ok(std::iter::once(first).chain(rest).collect())
     }
 }
 
@@ -229,15 +287,19 @@ async fn writer(
                 }
                 None => return,
             }
-            while jobs.len() < max_batch {
+            // A group counts with all its items; it is never split.
+            let mut size = jobs.len() + grouped(&jobs);
+            while size < max_batch {
                 match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
+                    Ok(job) => {
+                        size += 1 + job.rest.as_ref().map_or(0, |r| r.items.len());
+                        jobs.push(job);
+                    }
                     Err(_) => break,
                 }
             }
         }
-        let (items, replies): (Vec<BatchItem>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.item, j.reply)).unzip();
+        let (items, replies, groups) = flatten(jobs);
         metrics::histogram!("allot_write_batch_size").record(items.len() as f64);
         let started = Instant::now();
         let now = clock.now();
@@ -245,9 +307,16 @@ async fn writer(
         metrics::histogram!("allot_write_batch_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(answers) => {
-                for (reply, answer) in replies.into_iter().zip(answers) {
+                let mut answers = answers.into_iter();
+                for (reply, group) in replies.into_iter().zip(groups) {
+                    let Some(answer) = answers.next() else { break };
                     record_metrics(&answer);
                     let _ = reply.send(Ok(answer));
+                    if let Some((len, reply)) = group {
+                        let group: Vec<ItemAnswer> = answers.by_ref().take(len).collect();
+                        group.iter().for_each(record_metrics);
+                        let _ = reply.send(Ok(group));
+                    }
                 }
             }
             Err(e) => {
@@ -257,12 +326,43 @@ async fn writer(
                     tracing::error!(error = %e, batch = items.len(), "write batch failed; nothing was applied");
                 }
                 metrics::counter!("allot_write_batch_failures_total").increment(1);
-                for reply in replies {
+                for (reply, group) in replies.into_iter().zip(groups) {
                     let _ = reply.send(Err(e.for_each_request()));
+                    if let Some((_, reply)) = group {
+                        let _ = reply.send(Err(e.for_each_request()));
+                    }
                 }
             }
         }
     }
+}
+
+type Reply = oneshot::Sender<Result<ItemAnswer, StoreError>>;
+type GroupReply = Option<(usize, oneshot::Sender<Result<Vec<ItemAnswer>, StoreError>>)>;
+
+/// The items of the jobs in order (a group's right after its first), and
+/// where their answers go.
+fn flatten(jobs: Vec<Job>) -> (Vec<BatchItem>, Vec<Reply>, Vec<GroupReply>) {
+    let mut items = Vec::with_capacity(jobs.len() + grouped(&jobs));
+    let (mut replies, mut groups) = (Vec::with_capacity(jobs.len()), Vec::new());
+    for job in jobs {
+        items.push(job.item);
+        replies.push(job.reply);
+        groups.push(job.rest.map(|rest| {
+            let len = rest.items.len();
+            items.extend(rest.items);
+            (len, rest.reply)
+        }));
+    }
+    (items, replies, groups)
+}
+
+/// Items the jobs carry beyond one each.
+fn grouped(jobs: &[Job]) -> usize {
+    jobs.iter()
+        .filter_map(|j| j.rest.as_ref())
+        .map(|r| r.items.len())
+        .sum()
 }
 
 /// Returns once `close` was called (or every `WritePath` is gone).

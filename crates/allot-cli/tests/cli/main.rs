@@ -22,3 +22,4 @@ mod login;
 mod people;
 mod reports;
 mod scripts;
+mod usage_import;

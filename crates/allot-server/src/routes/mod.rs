@@ -16,6 +16,7 @@ pub mod software_compliance;
 pub mod system;
 pub mod templates;
 pub mod usage;
+pub mod usage_batch;
 pub mod webhooks;
 
 use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Render};

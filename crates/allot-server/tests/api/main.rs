@@ -24,3 +24,4 @@ mod schedule;
 mod software;
 mod software_compliance;
 mod usage;
+mod usage_batch;

@@ -88,6 +88,7 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("GET",    "/v1/reservations/{res}",                 None,                                           [200, 200, 200, 200, 404, 200, 401, 401]),
     ("POST",   "/v1/reservations/{res}/commit",          Some("{}"),                                     [200, 200, 200, 403, 404, 200, 401, 401]),
     ("POST",   "/v1/reservations/{res}/release",         None,                                           [200, 200, 200, 403, 404, 200, 401, 401]),
+    ("POST",   "/v1/usage/batch",                        Some(r#"{"items":[{"entitlement_id":"{ent}","quantity":1}]}"#), [200, 200, 200, 403, 403, 200, 401, 401]),
     ("GET",    "/v1/events",                             None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/cases",                              None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("POST",   "/v1/cases",                              Some(r#"{"account_id":"{acc}","title":"Help"}"#),[201, 201, 201, 201, 422, 403, 401, 401]),
