@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod csv_response;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod cases;
 mod connect;
+mod dashboard;
 mod entitlements;
 mod error;
 mod keys;

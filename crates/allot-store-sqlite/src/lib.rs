@@ -11,6 +11,7 @@ mod cases;
 mod checkpoint;
 mod connect;
 mod convert;
+mod dashboard;
 mod entitlements;
 mod error;
 mod events;

@@ -9,6 +9,7 @@ pub mod answer;
 pub mod audit;
 pub mod backend;
 pub mod clock;
+pub mod dashboard;
 pub mod error;
 pub mod ids;
 pub mod model;
