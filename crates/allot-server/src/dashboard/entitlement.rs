@@ -115,7 +115,7 @@ async fn render(
             dt { "Account" } dd { a href=(format!("/accounts/{account}")) { (account) } }
             dt { "Status" } dd { (badge(status)) @if e["restrict"] == true { " restricted: refuses use past the limit" } @else { " unrestricted: use past the limit is overage" } }
             dt { "Term" } dd { (text(&e["start_date"])) " – " (text(&e["end_date"])) }
-            dt { "Period" } dd { (text(&b["period"]["start"])) " – " (text(&b["period"]["end"])) " (" (text(&e["period"])) ")" }
+            dt { "Period" } dd { (text(&b["period"]["start"])) " – " (text(&b["period"]["end"])) " (" (match e["period"].as_str() { Some("none") | None => "no periods".to_string(), Some(p) => format!("each {p}") }) ")" }
             @if let Some(o) = e["owner"].as_str() { dt { "Owner" } dd { (o) } }
         }
         h2 { "Balance" }

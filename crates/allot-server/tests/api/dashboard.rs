@@ -193,19 +193,11 @@ async fn a_session_ends_after_idle_time_or_when_its_key_is_revoked(app: TestApp)
     app.clock.advance(Duration::minutes(31));
     assert_eq!(v.get("/").await.status, StatusCode::SEE_OTHER);
 
-    let agent = app.key("agent", None).await;
+    let made = app.post("/v1/api-keys", json!({ "role": "agent" })).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let (id, agent) = (made.id(), made.body["secret"].as_str().unwrap().to_string());
     let v = sign_in(&app, &agent).await;
     assert_eq!(v.get("/").await.status, StatusCode::OK);
-    let keys = app.get("/v1/api-keys").await;
-    let id = keys.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["role"] == "agent")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let r = app.post(&format!("/v1/api-keys/{id}/revoke"), json!({})).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(v.get("/").await.status, StatusCode::SEE_OTHER);
