@@ -108,7 +108,10 @@ async fn the_demo_serves_its_data() {
         "Support hours bundle",
         "On-site visits (4 a year)",
     ] {
-        assert!(overview.contains(name), "{name} on the overview: {overview}");
+        assert!(
+            overview.contains(name),
+            "{name} on the overview: {overview}"
+        );
     }
     assert!(overview.contains("approaching"), "{overview}");
     assert!(overview.contains("exhausted"), "{overview}");

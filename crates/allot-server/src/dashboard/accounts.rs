@@ -17,7 +17,10 @@ pub async fn list(signed: Signed, Query(query): Query<HashMap<String, String>>) 
     if let Some(own) = signed.principal.confined_to() {
         return Redirect::to(&format!("/accounts/{own}")).into_response();
     }
-    let search = query.get("q").map(|s| s.trim().to_lowercase()).unwrap_or_default();
+    let search = query
+        .get("q")
+        .map(|s| s.trim().to_lowercase())
+        .unwrap_or_default();
     let mut uri = format!("/v1/accounts?limit={PAGE}");
     if let Some(c) = query.get("cursor") {
         uri.push_str(&format!("&cursor={}", q(c)));

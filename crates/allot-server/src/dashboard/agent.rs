@@ -12,7 +12,7 @@ use allot_core::Quantity;
 use axum::body::Bytes;
 use axum::extract::Query;
 use axum::http::Method;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde_json::{json, Value};
 
@@ -41,7 +41,12 @@ fn standing(item: &Value, channel: Option<&str>) -> LimitState {
 }
 
 fn selection(query: &HashMap<String, String>, signed: &Signed) -> [Option<String>; 4] {
-    let get = |k: &str| query.get(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let get = |k: &str| {
+        query
+            .get(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
     let account = match signed.principal.confined_to() {
         Some(own) => Some(own.to_string()),
         None => get("account"),
@@ -80,7 +85,10 @@ pub async fn page(signed: Signed, Query(query): Query<HashMap<String, String>>) 
     let mut found = None;
     if let Some(acc) = account {
         let enc = q(acc);
-        let contacts = match signed.get(&format!("/v1/contacts?account_id={enc}&limit=1000")).await {
+        let contacts = match signed
+            .get(&format!("/v1/contacts?account_id={enc}&limit=1000"))
+            .await
+        {
             Ok(v) => v,
             Err(r) => return r,
         };
@@ -89,7 +97,11 @@ pub async fn page(signed: Signed, Query(query): Query<HashMap<String, String>>) 
             Err(r) => return r,
         };
         let mut uri = format!("/v1/accounts/{enc}/eligibility?");
-        for (k, v) in [("contact", contact), ("product", product), ("channel", channel)] {
+        for (k, v) in [
+            ("contact", contact),
+            ("product", product),
+            ("channel", channel),
+        ] {
             if let Some(v) = v {
                 uri.push_str(&format!("{k}={}&", q(v)));
             }
@@ -166,7 +178,12 @@ fn covering(signed: &Signed, eligible: &Value, sel: &[Option<String>; 4], here: 
     }
 }
 
-fn open_form(signed: &Signed, sel: &[Option<String>; 4], here: &str, entitlement: Option<&str>) -> Markup {
+fn open_form(
+    signed: &Signed,
+    sel: &[Option<String>; 4],
+    here: &str,
+    entitlement: Option<&str>,
+) -> Markup {
     let field = format!("title-{}", entitlement.unwrap_or("none"));
     html! {
         form.row method="post" action="/agent/cases" {
@@ -187,7 +204,7 @@ fn open_form(signed: &Signed, sel: &[Option<String>; 4], here: &str, entitlement
 pub async fn open_case(signed: Signed, body: Bytes) -> Response {
     let form = match Form::parse(&signed, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let here = form
         .get("back")
@@ -226,10 +243,16 @@ pub async fn open_case(signed: Signed, body: Bytes) -> Response {
         if warnings.is_empty() {
             signed.flash(Flash::Notice(m));
         } else {
-            signed.flash(Flash::Warning(format!("{m} Warning: {}", warnings.join("; "))));
+            signed.flash(Flash::Warning(format!(
+                "{m} Warning: {}",
+                warnings.join("; ")
+            )));
         }
     } else {
-        signed.flash(Flash::Error(format!("The case was not opened: {}", reply.message())));
+        signed.flash(Flash::Error(format!(
+            "The case was not opened: {}",
+            reply.message()
+        )));
     }
     back(&here)
 }

@@ -9,7 +9,7 @@ use allot_core::Status;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::Method;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use maud::html;
 use serde_json::{json, Value};
@@ -22,7 +22,12 @@ use super::{back, q, Form, Signed};
 use crate::auth::{allows, Permission};
 use crate::state::AppState;
 
-const ACTIONS: [Action; 4] = [Action::Activate, Action::Deactivate, Action::Cancel, Action::Renew];
+const ACTIONS: [Action; 4] = [
+    Action::Activate,
+    Action::Deactivate,
+    Action::Cancel,
+    Action::Renew,
+];
 
 fn date(v: &Value) -> Option<NaiveDate> {
     v.as_str()?.parse().ok()
@@ -47,7 +52,9 @@ async fn render(
 ) -> Result<Response, Response> {
     let enc = q(id);
     let e = signed.get(&format!("/v1/entitlements/{enc}")).await?;
-    let b = signed.get(&format!("/v1/entitlements/{enc}/balance")).await?;
+    let b = signed
+        .get(&format!("/v1/entitlements/{enc}/balance"))
+        .await?;
     let mut ledger_uri = format!("/v1/entitlements/{enc}/usage?limit=20");
     if let Some(c) = query.get("ledger") {
         ledger_uri.push_str(&format!("&cursor={}", q(c)));
@@ -68,7 +75,11 @@ async fn render(
     };
     let events = if allows(signed.principal.role, Permission::ReadEvents) {
         let r = signed
-            .call(Method::GET, &format!("/v1/events?entitlement_id={enc}&limit=20"), None)
+            .call(
+                Method::GET,
+                &format!("/v1/events?entitlement_id={enc}&limit=20"),
+                None,
+            )
             .await;
         r.status.is_success().then_some(r.body)
     } else {
@@ -99,7 +110,11 @@ async fn render(
     });
     let status = e["status"].as_str().unwrap_or("");
     let can_manage = allows(signed.principal.role, Permission::Manage);
-    let allowed: Vec<Action> = match (Status::parse(status), date(&e["start_date"]), date(&e["end_date"])) {
+    let allowed: Vec<Action> = match (
+        Status::parse(status),
+        date(&e["start_date"]),
+        date(&e["end_date"]),
+    ) {
         (Some(s), Some(from), Some(until)) if can_manage => ACTIONS
             .into_iter()
             .filter(|a| transition(*a, s, from, until, today).is_ok())
@@ -212,7 +227,7 @@ fn capital(s: &str) -> String {
 pub async fn lifecycle(signed: Signed, Path(id): Path<String>, body: Bytes) -> Response {
     let form = match Form::parse(&signed, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let here = format!("/entitlements/{}", q(&id));
     let Some(action) = form
@@ -250,7 +265,7 @@ pub async fn lifecycle(signed: Signed, Path(id): Path<String>, body: Bytes) -> R
 pub async fn adjust(signed: Signed, Path(id): Path<String>, body: Bytes) -> Response {
     let form = match Form::parse(&signed, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut input = json!({
         "quantity": form.get("quantity").unwrap_or(""),

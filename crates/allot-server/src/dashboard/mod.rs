@@ -187,7 +187,10 @@ impl Reply {
     /// The API's error message (its code's text), for a person.
     pub fn message(&self) -> String {
         let e = &self.body["error"];
-        let mut m = e["message"].as_str().unwrap_or("the request failed").to_string();
+        let mut m = e["message"]
+            .as_str()
+            .unwrap_or("the request failed")
+            .to_string();
         if let Some(details) = e["details"].as_object() {
             if let Some(field) = details.get("field").and_then(Value::as_str) {
                 m = format!("{m} ({field})");
@@ -254,20 +257,26 @@ impl FromRequestParts<AppState> for Signed {
 pub struct Form(pub HashMap<String, String>);
 
 impl Form {
-    pub fn parse(signed: &Signed, body: &[u8]) -> Result<Form, Response> {
+    pub fn parse(signed: &Signed, body: &[u8]) -> Result<Form, Refused> {
         let fields: HashMap<String, String> =
-            serde_urlencoded::from_bytes(body).map_err(|_| refused_csrf())?;
+            serde_urlencoded::from_bytes(body).map_err(|_| Refused)?;
         match fields.get("csrf") {
             Some(t) if session::same_secret(t, &signed.csrf) => Ok(Form(fields)),
-            _ => Err(refused_csrf()),
+            _ => Err(Refused),
         }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
+        self.0.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+}
+
+/// A form without the session's CSRF token: 403, nothing read or done.
+pub struct Refused;
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        refused_csrf()
     }
 }
 

@@ -33,7 +33,10 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let unused = match signed.get(&format!("/v1/reports/unused?limit={SCAN}")).await {
+    let unused = match signed
+        .get(&format!("/v1/reports/unused?limit={SCAN}"))
+        .await
+    {
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -22,7 +22,14 @@ const REPORTS: [(&str, &str); 6] = [
     ("unused/by-account", "Unused by account"),
 ];
 /// Filters passed through to the API as they are.
-const FILTERS: [&str; 6] = ["account_id", "unit", "within_days", "threshold", "from", "to"];
+const FILTERS: [&str; 6] = [
+    "account_id",
+    "unit",
+    "within_days",
+    "threshold",
+    "from",
+    "to",
+];
 
 /// The API query of this page (report, filters, page).
 fn api_query(query: &HashMap<String, String>) -> (&'static str, String) {
@@ -51,7 +58,11 @@ pub async fn page(signed: Signed, Query(query): Query<HashMap<String, String>>) 
         }
     }
     let download = match query.get("cursor") {
-        Some(c) => format!("{}&cursor={}", here.replacen("/reports?", "/reports/download?", 1), q(c)),
+        Some(c) => format!(
+            "{}&cursor={}",
+            here.replacen("/reports?", "/reports/download?", 1),
+            q(c)
+        ),
         None => here.replacen("/reports?", "/reports/download?", 1),
     };
     let empty = Vec::new();
@@ -106,7 +117,11 @@ pub async fn page(signed: Signed, Query(query): Query<HashMap<String, String>>) 
 pub async fn download(signed: Signed, Query(query): Query<HashMap<String, String>>) -> Response {
     let (report, qs) = api_query(&query);
     let reply = signed
-        .call(Method::GET, &format!("/v1/reports/{report}?{qs}&format=csv"), None)
+        .call(
+            Method::GET,
+            &format!("/v1/reports/{report}?{qs}&format=csv"),
+            None,
+        )
         .await;
     if !reply.status.is_success() {
         return super::layout::failure(&signed, &reply);

@@ -81,7 +81,12 @@ pub async fn submit(
     }
     let secret = fields.get("key").map(|k| k.trim()).unwrap_or("");
     if secret.is_empty() || secret.len() > 256 {
-        return refused(StatusCode::UNAUTHORIZED, "Enter an API key.", &headers, &uri);
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "Enter an API key.",
+            &headers,
+            &uri,
+        );
     }
     let hash = hash_secret(secret);
     let key = match state.store.api_key_by_hash(&hash).await {
@@ -122,7 +127,7 @@ pub async fn submit(
 
 pub async fn sign_out(signed: Signed, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     if let Err(r) = Form::parse(&signed, &body) {
-        return r;
+        return r.into_response();
     }
     signed.dash.sessions.end(&signed.session_id);
     let secure = behind_tls(&headers, &uri);

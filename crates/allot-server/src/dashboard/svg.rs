@@ -53,13 +53,22 @@ impl Burndown<'_> {
         let top = self.allotment.max(1.0);
         let mut s = String::new();
         let runs_out = match self.exhausted_on {
-            Some(d) => format!("at {:.2} {} a day it runs out on {d}", self.burn_rate, esc(self.unit)),
+            Some(d) => format!(
+                "at {:.2} {} a day it runs out on {d}",
+                self.burn_rate,
+                esc(self.unit)
+            ),
             None => "at the current pace it lasts the period".to_string(),
         };
         let _ = write!(
             s,
             r##"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="bd-t bd-d" xmlns="http://www.w3.org/2000/svg"><title id="bd-t">Burn-down from {} to {}</title><desc id="bd-d">{:.3} of {:.3} {} remain; {}.</desc>"##,
-            self.start, self.end, self.remaining, self.allotment, esc(self.unit), runs_out
+            self.start,
+            self.end,
+            self.remaining,
+            self.allotment,
+            esc(self.unit),
+            runs_out
         );
         // Axes and grid.
         for i in 0..=4 {
@@ -112,7 +121,10 @@ impl Burndown<'_> {
             Some(d) => (self.x(d), self.y(0.0, top)),
             None => {
                 let days = (self.end - self.today).num_days() as f64;
-                (self.x(self.end), self.y(self.remaining - self.burn_rate * days, top))
+                (
+                    self.x(self.end),
+                    self.y(self.remaining - self.burn_rate * days, top),
+                )
             }
         };
         let _ = write!(

@@ -30,7 +30,10 @@ async fn shoot(d: &Driver, name: &str) {
         let png = d.screenshot().await;
         assert!(png.starts_with(b"\x89PNG"), "{name} at {w}");
         std::fs::write(screenshots_dir().join(format!("{name}-{w}.png")), png).unwrap();
-        assert!(d.overflow_x().await <= 0, "{name} overflows sideways at {w} px");
+        assert!(
+            d.overflow_x().await <= 0,
+            "{name} overflows sideways at {w} px"
+        );
     }
     d.resize(1280, 900).await;
 }
@@ -60,16 +63,25 @@ async fn the_dashboard_in_a_real_browser() {
     // Acme: a restricted allotment near its limit (8 of 10: 80%), and an
     // unrestricted one with nothing left (a case there is overage).
     let premier = app
-        .active_entitlement(&acme, json!({ "name": "Premier cases", "total": 10, "is_default": true }))
+        .active_entitlement(
+            &acme,
+            json!({ "name": "Premier cases", "total": 10, "is_default": true }),
+        )
         .await;
     app.use_(&premier, json!(8)).await;
     let overflow = app
-        .active_entitlement(&acme, json!({ "name": "Overflow cases", "total": 1, "restrict": false }))
+        .active_entitlement(
+            &acme,
+            json!({ "name": "Overflow cases", "total": 1, "restrict": false }),
+        )
         .await;
     app.use_(&overflow, json!(1)).await;
     // Globex: restricted and exhausted.
     let visits = app
-        .active_entitlement(&globex, json!({ "name": "On-site visits", "total": 2, "unit": "visits" }))
+        .active_entitlement(
+            &globex,
+            json!({ "name": "On-site visits", "total": 2, "unit": "visits" }),
+        )
         .await;
     app.use_(&visits, json!(2)).await;
     let customer = app.key("customer", Some(&acme)).await;
@@ -83,7 +95,11 @@ async fn the_dashboard_in_a_real_browser() {
     assert!(overview.contains("Approaching the limit"), "{overview}");
     assert!(overview.contains("Premier cases"), "{overview}");
     assert!(overview.contains("On-site visits"), "{overview}");
-    assert_eq!(d.count("#approaching ~ div a[href*='/entitlements/']").await, 1);
+    assert_eq!(
+        d.count("#approaching ~ div a[href*='/entitlements/']")
+            .await,
+        1
+    );
     shoot(&d, "overview").await;
 
     // Accounts, an account, an entitlement with its burn-down.
@@ -97,7 +113,11 @@ async fn the_dashboard_in_a_real_browser() {
     assert_eq!(d.count("svg.chart").await, 1, "the burn-down is drawn");
     assert!(d.text().await.contains("Ledger"));
     shoot(&d, "entitlement").await;
-    for (page, name) in [("/reports", "reports"), ("/webhooks", "webhooks"), ("/audit", "audit")] {
+    for (page, name) in [
+        ("/reports", "reports"),
+        ("/webhooks", "webhooks"),
+        ("/audit", "audit"),
+    ] {
         d.goto(&format!("{}{page}", app.url)).await;
         shoot(&d, name).await;
     }
@@ -115,11 +135,16 @@ async fn the_dashboard_in_a_real_browser() {
     };
     assert_eq!(remaining(&d.source().await).as_deref(), Some("2"));
     shoot(&d, "agent").await;
-    d.type_into(&format!("{li} input[name=title]"), "Printer on fire").await;
+    d.type_into(&format!("{li} input[name=title]"), "Printer on fire")
+        .await;
     d.click(&format!("{li} button[type=submit]")).await;
     let after = d.text().await;
     assert!(after.contains("opened on"), "{after}");
-    assert_eq!(remaining(&d.source().await).as_deref(), Some("1"), "the counter changed");
+    assert_eq!(
+        remaining(&d.source().await).as_deref(),
+        Some("1"),
+        "the counter changed"
+    );
     let b = app.balance(&premier).await;
     assert_eq!(b["remaining"], json!(1));
 
@@ -127,7 +152,8 @@ async fn the_dashboard_in_a_real_browser() {
     let oli = format!("li[data-entitlement='{overflow}']");
     let source = d.source().await;
     assert!(source.contains("goes into overage"), "the overage warning");
-    d.type_into(&format!("{oli} input[name=title]"), "After hours").await;
+    d.type_into(&format!("{oli} input[name=title]"), "After hours")
+        .await;
     d.click(&format!("{oli} button[type=submit]")).await;
     let warned = d.text().await;
     assert!(warned.contains("Warning"), "{warned}");
@@ -137,7 +163,10 @@ async fn the_dashboard_in_a_real_browser() {
     let vli = format!("li[data-entitlement='{visits}']");
     assert_eq!(d.count(&format!("{vli} button[disabled]")).await, 1);
     assert_eq!(d.count(&format!("{vli} input[name=title]")).await, 0);
-    assert!(d.text().await.contains("restricted, so no case can be opened"));
+    assert!(d
+        .text()
+        .await
+        .contains("restricted, so no case can be opened"));
     shoot(&d, "agent-exhausted").await;
 
     // A form post without the CSRF token, from the page itself: refused.
@@ -147,7 +176,11 @@ async fn the_dashboard_in_a_real_browser() {
         ))
         .await;
     assert_eq!(status, json!(403));
-    assert_eq!(app.balance(&premier).await["remaining"], json!(1), "nothing changed");
+    assert_eq!(
+        app.balance(&premier).await["remaining"],
+        json!(1),
+        "nothing changed"
+    );
 
     // Sign out: back to the form, and the pages are closed again.
     d.click("form.signout button").await;
@@ -161,7 +194,10 @@ async fn the_dashboard_in_a_real_browser() {
     assert!(home.contains("Premier cases"));
     assert!(!home.contains("On-site visits"), "{home}");
     assert!(d.text().await.contains("My account"));
-    for page in [format!("/accounts/{globex}"), format!("/entitlements/{visits}")] {
+    for page in [
+        format!("/accounts/{globex}"),
+        format!("/entitlements/{visits}"),
+    ] {
         d.goto(&format!("{}{page}", app.url)).await;
         let t = d.text().await;
         assert!(t.contains("Not found"), "{page}: {t}");

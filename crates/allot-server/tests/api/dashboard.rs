@@ -58,7 +58,11 @@ pub async fn sign_in(app: &TestApp, key: &str) -> Visitor {
 
 async fn try_sign_in(app: &TestApp, key: &str) -> Result<Visitor, StatusCode> {
     let http = no_redirects();
-    let form = http.get(format!("{}/sign-in", app.url)).send().await.unwrap();
+    let form = http
+        .get(format!("{}/sign-in", app.url))
+        .send()
+        .await
+        .unwrap();
     let signin_cookie = cookie_value(form.headers()[SET_COOKIE].to_str().unwrap());
     let token = csrf_of(&form.text().await.unwrap()).unwrap();
     let answer = http
@@ -162,7 +166,10 @@ async fn sign_in_gives_a_strict_cookie_and_sign_out_ends_it(app: TestApp) {
         assert!(session.contains("; HttpOnly"), "{session}");
         assert!(session.contains("; SameSite=Strict"), "{session}");
         assert_eq!(session.contains("; Secure"), secure, "{session}");
-        assert!(!session.contains(&app.admin), "the key never goes to the browser");
+        assert!(
+            !session.contains(&app.admin),
+            "the key never goes to the browser"
+        );
     }
     // A wrong key: refused, no session.
     assert_eq!(
@@ -180,7 +187,11 @@ async fn sign_in_gives_a_strict_cookie_and_sign_out_ends_it(app: TestApp) {
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert_eq!(out.location.as_deref(), Some("/sign-in"));
     let after = v.get("/").await;
-    assert_eq!(after.status, StatusCode::SEE_OTHER, "the old cookie is dead");
+    assert_eq!(
+        after.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie is dead"
+    );
 }
 
 async fn a_session_ends_after_idle_time_or_when_its_key_is_revoked(app: TestApp) {
@@ -198,7 +209,9 @@ async fn a_session_ends_after_idle_time_or_when_its_key_is_revoked(app: TestApp)
     let (id, agent) = (made.id(), made.body["secret"].as_str().unwrap().to_string());
     let v = sign_in(&app, &agent).await;
     assert_eq!(v.get("/").await.status, StatusCode::OK);
-    let r = app.post(&format!("/v1/api-keys/{id}/revoke"), json!({})).await;
+    let r = app
+        .post(&format!("/v1/api-keys/{id}/revoke"), json!({}))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(v.get("/").await.status, StatusCode::SEE_OTHER);
 }
@@ -208,9 +221,18 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing(app: TestA
     let ent = app.active_entitlement(&acc, json!({})).await;
     let v = sign_in(&app, &app.admin).await;
     let posts: [(&str, Vec<(&str, &str)>); 4] = [
-        ("/agent/cases", vec![("account", acc.as_str()), ("title", "Help")]),
-        (&format!("/entitlements/{ent}/lifecycle"), vec![("action", "cancel")]),
-        (&format!("/entitlements/{ent}/adjust"), vec![("quantity", "1"), ("reason", "x")]),
+        (
+            "/agent/cases",
+            vec![("account", acc.as_str()), ("title", "Help")],
+        ),
+        (
+            &format!("/entitlements/{ent}/lifecycle"),
+            vec![("action", "cancel")],
+        ),
+        (
+            &format!("/entitlements/{ent}/adjust"),
+            vec![("quantity", "1"), ("reason", "x")],
+        ),
         ("/sign-out", vec![]),
     ]
     .map(|(p, f)| (Box::leak(p.to_string().into_boxed_str()) as &str, f));
@@ -219,7 +241,11 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing(app: TestA
         assert_eq!(missing.status, StatusCode::FORBIDDEN, "{path}");
         let mut wrong = fields.clone();
         wrong.push(("csrf", "0000"));
-        assert_eq!(v.post(path, &wrong).await.status, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(
+            v.post(path, &wrong).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
     }
     // Nothing changed: no case, no adjustment, still active, still signed in.
     let cases = app.get("/v1/cases").await;
@@ -275,7 +301,10 @@ async fn each_role_sees_the_pages_its_permissions_allow(app: TestApp) {
         for (path, expected) in &table {
             let got = v.get(path).await.status.as_u16();
             if got != expected[i] {
-                wrong.push(format!("{role} GET {path}: {got}, expected {}", expected[i]));
+                wrong.push(format!(
+                    "{role} GET {path}: {got}, expected {}",
+                    expected[i]
+                ));
             }
         }
         // Navigation shows what the role may open, and nothing else.
@@ -286,8 +315,16 @@ async fn each_role_sees_the_pages_its_permissions_allow(app: TestApp) {
         assert_eq!(home.contains(r#"href="/accounts""#), i < 3, "{role}");
         // Lifecycle buttons only for those who may use them.
         let page = v.get(&ent_page).await.html;
-        assert_eq!(page.contains(r#"name="action" value="cancel""#), manages, "{role}");
-        assert_eq!(page.contains(r#"action="/entitlements/"#) && page.contains("/adjust"), manages, "{role}");
+        assert_eq!(
+            page.contains(r#"name="action" value="cancel""#),
+            manages,
+            "{role}"
+        );
+        assert_eq!(
+            page.contains(r#"action="/entitlements/"#) && page.contains("/adjust"),
+            manages,
+            "{role}"
+        );
     }
     // Without a session, every page leads to sign-in.
     let http = no_redirects();
@@ -303,15 +340,22 @@ async fn each_role_sees_the_pages_its_permissions_allow(app: TestApp) {
 async fn a_customer_sees_only_its_own_account(app: TestApp) {
     let a = app.account("Alpha Ltd").await;
     let b = app.account("Beta GmbH").await;
-    let mine = app.active_entitlement(&a, json!({ "name": "Alpha cases" })).await;
-    let theirs = app.active_entitlement(&b, json!({ "name": "Beta cases" })).await;
+    let mine = app
+        .active_entitlement(&a, json!({ "name": "Alpha cases" }))
+        .await;
+    let theirs = app
+        .active_entitlement(&b, json!({ "name": "Beta cases" }))
+        .await;
     app.use_(&theirs, json!(9)).await;
     app.use_(&mine, json!(9)).await;
     let key = app.key("customer", Some(&a)).await;
     let v = sign_in(&app, &key).await;
     let home = v.get("/").await.html;
     assert!(home.contains("Alpha cases"));
-    assert!(!home.contains("Beta cases"), "another account's rows are absent");
+    assert!(
+        !home.contains("Beta cases"),
+        "another account's rows are absent"
+    );
     assert!(!home.contains(&b));
     // Editing the address: another account's pages do not exist.
     for path in [
@@ -325,13 +369,20 @@ async fn a_customer_sees_only_its_own_account(app: TestApp) {
             assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
         }
     }
-    let reports = v.get(&format!("/reports?report=consumption&account_id={b}")).await;
+    let reports = v
+        .get(&format!("/reports?report=consumption&account_id={b}"))
+        .await;
     assert!(!reports.html.contains("Beta cases"));
     // Nor can it open a case on another account from a form.
     let r = v
         .post(
             "/agent/cases",
-            &[("csrf", v.csrf.as_str()), ("account", b.as_str()), ("title", "x"), ("entitlement", theirs.as_str())],
+            &[
+                ("csrf", v.csrf.as_str()),
+                ("account", b.as_str()),
+                ("title", "x"),
+                ("entitlement", theirs.as_str()),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -345,7 +396,11 @@ async fn a_case_opened_from_the_dashboard_goes_through_the_write_path(app: TestA
     let agent = app.key("agent", None).await;
     let v = sign_in(&app, &agent).await;
     let before = v.get(&format!("/agent?account={acc}")).await;
-    assert!(before.html.contains(r#"<span class="remaining">3</span>"#), "{}", before.html);
+    assert!(
+        before.html.contains(r#"<span class="remaining">3</span>"#),
+        "{}",
+        before.html
+    );
     let fields = [
         ("csrf", v.csrf.as_str()),
         ("idem", "form-1"),
@@ -367,7 +422,10 @@ async fn a_case_opened_from_the_dashboard_goes_through_the_write_path(app: TestA
     app.assert_ledger_matches(&ent).await;
     let after = v.get(&format!("/agent?account={acc}")).await;
     assert!(after.html.contains(r#"<span class="remaining">2</span>"#));
-    assert!(after.html.contains("opened on"), "the flash says what happened");
+    assert!(
+        after.html.contains("opened on"),
+        "the flash says what happened"
+    );
     // Audited as the agent's key, like any API call.
     let audit = app.get("/v1/audit?action=case.open").await;
     let entries = audit.body["items"].as_array().unwrap();

@@ -93,7 +93,13 @@ impl Driver {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let v: Value = req.send().await.expect("webdriver").json().await.expect("json");
+        let v: Value = req
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("json");
         if v["value"].get("error").is_some() {
             panic!("webdriver {path}: {}", v["value"]);
         }
@@ -165,8 +171,12 @@ impl Driver {
 
     pub async fn click(&self, css: &str) {
         let e = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), Some(json!({})))
-            .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{e}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     /// Runs an async script; its callback's argument is the answer.
@@ -203,7 +213,9 @@ impl Driver {
             .cmd(
                 reqwest::Method::POST,
                 "/execute/sync",
-                Some(json!({ "script": "return document.documentElement.scrollHeight", "args": [] })),
+                Some(
+                    json!({ "script": "return document.documentElement.scrollHeight", "args": [] }),
+                ),
             )
             .await;
         v.as_u64().unwrap_or(900) as u32
@@ -220,7 +232,6 @@ impl Driver {
             .await;
         v.as_i64().unwrap_or(0)
     }
-
 }
 
 impl Drop for Driver {
