@@ -51,6 +51,7 @@ pub async fn run(settings: &ConfigArgs) -> anyhow::Result<()> {
         .await
         .context("creating demo data")?;
     println!("Allot demo is running at {url}");
+    println!("Dashboard: open {url}/ and sign in with the admin key printed below");
     println!("Database: {}", config.db);
     println!("{summary}");
     println!("Try: curl -H 'Authorization: Bearer {secret}' {url}/v1/entitlements");

@@ -135,15 +135,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/notifications", get(notifications::list))
         .merge(software_reads())
         .merge(contract_reads());
-    let v1 = claimed
-        .merge(direct)
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let api = claimed.merge(direct);
+    // The dashboard calls the same handlers in process, as its signed-in key.
+    let dashboard = crate::dashboard::router(api.clone().with_state(state.clone()));
+    let v1 = api.route_layer(from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
         .route("/openapi.json", get(system::openapi))
         .merge(v1)
+        .merge(dashboard)
         .fallback(|| async {
             ApiError::NotFound {
                 what: "route",

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod contracts;
 pub mod csv_response;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

@@ -195,6 +195,7 @@ macro_rules! conformance_tests {
             software::a_due_reconciliation_runs_once_across_instances,
             contracts::contract_actions_flow_down_and_expiry_runs_once,
             contracts::instantiation_is_all_or_nothing_and_make_default_moves_it,
+            dashboard::recent_events_are_newest_first_and_bounded,
         );
     };
 }

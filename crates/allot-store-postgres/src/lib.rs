@@ -10,6 +10,7 @@ mod audit;
 mod cases;
 mod connect;
 mod contracts;
+mod dashboard;
 mod entitlements;
 mod error;
 mod keys;

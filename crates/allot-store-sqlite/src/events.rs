@@ -22,9 +22,9 @@ pub(crate) fn insert(conn: &Connection, e: &Event) -> Res<()> {
     Ok(())
 }
 
-const EVENT: &str = "SELECT id, kind, entitlement_id, data, created_at FROM events";
+pub(crate) const EVENT: &str = "SELECT id, kind, entitlement_id, data, created_at FROM events";
 
-fn event(row: &Row) -> Res<Event> {
+pub(crate) fn event(row: &Row) -> Res<Event> {
     Ok(Event {
         id: row.get(0)?,
         kind: row.get(1)?,

@@ -12,6 +12,7 @@ mod checkpoint;
 mod connect;
 mod contracts;
 mod convert;
+mod dashboard;
 mod entitlements;
 mod error;
 mod events;

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod backend;
 pub mod clock;
 pub mod contracts;
+pub mod dashboard;
 pub mod error;
 pub mod ids;
 pub mod model;

@@ -50,6 +50,7 @@ pub trait Store:
     + crate::alerts::AlertStore
     + crate::software::SoftwareStore
     + crate::contracts::ContractStore
+    + crate::dashboard::DashboardStore
     + Send
     + Sync
     + 'static

@@ -100,9 +100,69 @@ async fn the_demo_serves_its_data() {
         said.starts_with("Premier cases (10 per quarter) — 8 of 10 cases used"),
         "{said}"
     );
+    // A newcomer's path: the dashboard at the printed address, signed in
+    // with the printed key, shows the near-exhausted demo entitlements.
+    let overview = dashboard_overview(&url, &key).await;
+    for name in [
+        "Premier cases (10 per quarter)",
+        "Support hours bundle",
+        "On-site visits (4 a year)",
+    ] {
+        assert!(
+            overview.contains(name),
+            "{name} on the overview: {overview}"
+        );
+    }
+    assert!(overview.contains("approaching"), "{overview}");
+    assert!(overview.contains("exhausted"), "{overview}");
     demo.kill().await.unwrap();
     let out = demo.wait_with_output().await.unwrap();
     assert_no_backtrace(&String::from_utf8_lossy(&out.stderr));
+}
+
+/// Signs in to the dashboard with `key` (its form, its CSRF token, the
+/// session cookie) and returns the overview's HTML.
+async fn dashboard_overview(url: &str, key: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = |r: &reqwest::Response, name: &str| -> String {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with(name))
+            .and_then(|c| c.split(';').next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let form = http.get(format!("{url}/sign-in")).send().await.unwrap();
+    let pre = cookie(&form, "allot_signin=");
+    let html = form.text().await.unwrap();
+    let token = html
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the sign-in form's token")
+        .to_string();
+    let signed = http
+        .post(format!("{url}/sign-in"))
+        .header("cookie", pre)
+        .form(&[("csrf", token.as_str()), ("key", key)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), reqwest::StatusCode::SEE_OTHER);
+    let session = cookie(&signed, "allot_session=");
+    let overview = http
+        .get(format!("{url}/"))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overview.status(), reqwest::StatusCode::OK);
+    overview.text().await.unwrap()
 }
 
 /// `--verbose` adds the chain of causes, still without a backtrace.

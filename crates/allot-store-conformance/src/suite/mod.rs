@@ -6,6 +6,7 @@ pub mod audit;
 pub mod batch;
 pub mod cases;
 pub mod contracts;
+pub mod dashboard;
 pub mod keys;
 pub mod lifecycle;
 pub mod records;

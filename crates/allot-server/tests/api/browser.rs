@@ -1,0 +1,209 @@
+//! The dashboard in a real browser: Debian's headless chromium driven
+//! through WebDriver (`chromedriver`, `webdriver.rs`) against the real
+//! server on a random port. One browser session for the whole walk, so
+//! the suite stays fast. Screenshots of every page at 1280 and 390 px go
+//! to `target/screenshots/`.
+//!
+//! Under `CI=true` a browser that cannot start fails the test; elsewhere
+//! the test says why it skipped (`scripts/browser-deps` installs both).
+
+use serde_json::json;
+
+use crate::common::{spawn_app, Backend, TestApp};
+use crate::webdriver::Driver;
+
+const WIDTHS: [u32; 2] = [1280, 390];
+
+fn screenshots_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots directory");
+    dir
+}
+
+/// Shoots the page at both widths (whole page) and checks that nothing
+/// overflows sideways at either.
+async fn shoot(d: &Driver, name: &str) {
+    for w in WIDTHS {
+        d.resize(w, 900).await;
+        let h = d.page_height().await.clamp(600, 4000);
+        d.resize(w, h).await;
+        let png = d.screenshot().await;
+        assert!(png.starts_with(b"\x89PNG"), "{name} at {w}");
+        std::fs::write(screenshots_dir().join(format!("{name}-{w}.png")), png).unwrap();
+        assert!(
+            d.overflow_x().await <= 0,
+            "{name} overflows sideways at {w} px"
+        );
+    }
+    d.resize(1280, 900).await;
+}
+
+async fn sign_in(d: &Driver, app: &TestApp, key: &str) {
+    d.goto(&format!("{}/sign-in", app.url)).await;
+    d.type_into("#key", key).await;
+    d.click("form.stack button[type=submit]").await;
+    assert_eq!(d.url().await, format!("{}/", app.url), "signed in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_in_a_real_browser() {
+    let d = match Driver::start().await {
+        Ok(d) => d,
+        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("the browser must start in CI: {why}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED the browser tests: {why}. Run scripts/browser-deps.");
+            return;
+        }
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    let acme = app.account("Acme Corp").await;
+    let globex = app.account("Globex").await;
+    // Acme: a restricted allotment near its limit (8 of 10: 80%), and an
+    // unrestricted one with nothing left (a case there is overage).
+    let premier = app
+        .active_entitlement(
+            &acme,
+            json!({ "name": "Premier cases", "total": 10, "is_default": true }),
+        )
+        .await;
+    app.use_(&premier, json!(8)).await;
+    let overflow = app
+        .active_entitlement(
+            &acme,
+            json!({ "name": "Overflow cases", "total": 1, "restrict": false }),
+        )
+        .await;
+    app.use_(&overflow, json!(1)).await;
+    // Globex: restricted and exhausted.
+    let visits = app
+        .active_entitlement(
+            &globex,
+            json!({ "name": "On-site visits", "total": 2, "unit": "visits" }),
+        )
+        .await;
+    app.use_(&visits, json!(2)).await;
+    let customer = app.key("customer", Some(&acme)).await;
+
+    // Sign in; the overview lists what needs attention.
+    d.goto(&app.url).await;
+    assert!(d.url().await.ends_with("/sign-in"), "no session: the form");
+    shoot(&d, "sign-in").await;
+    sign_in(&d, &app, &app.admin).await;
+    let overview = d.text().await;
+    assert!(overview.contains("Approaching the limit"), "{overview}");
+    assert!(overview.contains("Premier cases"), "{overview}");
+    assert!(overview.contains("On-site visits"), "{overview}");
+    assert_eq!(
+        d.count("#approaching ~ div a[href*='/entitlements/']")
+            .await,
+        1
+    );
+    shoot(&d, "overview").await;
+
+    // Accounts, an account, an entitlement with its burn-down.
+    d.goto(&format!("{}/accounts", app.url)).await;
+    assert!(d.text().await.contains("Globex"));
+    shoot(&d, "accounts").await;
+    d.goto(&format!("{}/accounts/{acme}", app.url)).await;
+    assert!(d.text().await.contains("Premier cases"));
+    shoot(&d, "account").await;
+    d.goto(&format!("{}/entitlements/{premier}", app.url)).await;
+    assert_eq!(d.count("svg.chart").await, 1, "the burn-down is drawn");
+    assert!(d.text().await.contains("Ledger"));
+    shoot(&d, "entitlement").await;
+    for (page, name) in [
+        ("/reports", "reports"),
+        ("/webhooks", "webhooks"),
+        ("/audit", "audit"),
+    ] {
+        d.goto(&format!("{}{page}", app.url)).await;
+        shoot(&d, name).await;
+    }
+
+    // The agent flow: account → covering entitlements with live remaining.
+    d.goto(&format!("{}/agent", app.url)).await;
+    d.click(&format!("#account option[value='{acme}']")).await;
+    d.click("main form.row button[type=submit]").await;
+    let li = format!("li[data-entitlement='{premier}']");
+    let remaining = |html: &str| -> Option<String> {
+        let at = html.find(&format!("data-entitlement=\"{premier}\""))?;
+        let rest = &html[at..];
+        let s = rest.find("class=\"remaining\">")? + "class=\"remaining\">".len();
+        Some(rest[s..].split('<').next()?.to_string())
+    };
+    assert_eq!(remaining(&d.source().await).as_deref(), Some("2"));
+    shoot(&d, "agent").await;
+    d.type_into(&format!("{li} input[name=title]"), "Printer on fire")
+        .await;
+    d.click(&format!("{li} button[type=submit]")).await;
+    let after = d.text().await;
+    assert!(after.contains("opened on"), "{after}");
+    assert_eq!(
+        remaining(&d.source().await).as_deref(),
+        Some("1"),
+        "the counter changed"
+    );
+    let b = app.balance(&premier).await;
+    assert_eq!(b["remaining"], json!(1));
+
+    // Unrestricted with nothing left: a warning, and the case still opens.
+    let oli = format!("li[data-entitlement='{overflow}']");
+    let source = d.source().await;
+    assert!(source.contains("goes into overage"), "the overage warning");
+    d.type_into(&format!("{oli} input[name=title]"), "After hours")
+        .await;
+    d.click(&format!("{oli} button[type=submit]")).await;
+    let warned = d.text().await;
+    assert!(warned.contains("Warning"), "{warned}");
+
+    // Restricted and exhausted: why, and no way to open a case on it.
+    d.goto(&format!("{}/agent?account={globex}", app.url)).await;
+    let vli = format!("li[data-entitlement='{visits}']");
+    assert_eq!(d.count(&format!("{vli} button[disabled]")).await, 1);
+    assert_eq!(d.count(&format!("{vli} input[name=title]")).await, 0);
+    assert!(d
+        .text()
+        .await
+        .contains("restricted, so no case can be opened"));
+    shoot(&d, "agent-exhausted").await;
+
+    // A form post without the CSRF token, from the page itself: refused.
+    let status = d
+        .script(&format!(
+            "const done = arguments[0]; fetch('/agent/cases', {{ method: 'POST', headers: {{ 'content-type': 'application/x-www-form-urlencoded' }}, body: 'account={acme}&title=forged&entitlement={premier}' }}).then(r => done(r.status));"
+        ))
+        .await;
+    assert_eq!(status, json!(403));
+    assert_eq!(
+        app.balance(&premier).await["remaining"],
+        json!(1),
+        "nothing changed"
+    );
+
+    // Sign out: back to the form, and the pages are closed again.
+    d.click("form.signout button").await;
+    assert!(d.url().await.ends_with("/sign-in"));
+    d.goto(&format!("{}/accounts", app.url)).await;
+    assert!(d.url().await.ends_with("/sign-in"));
+
+    // A customer: its own account only, also by editing the address.
+    sign_in(&d, &app, &customer).await;
+    let home = d.text().await;
+    assert!(home.contains("Premier cases"));
+    assert!(!home.contains("On-site visits"), "{home}");
+    assert!(d.text().await.contains("My account"));
+    for page in [
+        format!("/accounts/{globex}"),
+        format!("/entitlements/{visits}"),
+    ] {
+        d.goto(&format!("{}{page}", app.url)).await;
+        let t = d.text().await;
+        assert!(t.contains("Not found"), "{page}: {t}");
+        assert!(!t.contains("On-site visits"));
+    }
+    d.goto(&format!("{}/accounts/{acme}", app.url)).await;
+    shoot(&d, "customer-account").await;
+    drop(d);
+}

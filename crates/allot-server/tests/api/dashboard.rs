@@ -1,0 +1,437 @@
+//! The dashboard over HTTP (no browser): sign-in and its cookie, CSRF on
+//! every form, sessions ending (sign-out, idle time, a revoked key), each
+//! role's pages (the dashboard's role matrix: the same intent as
+//! `roles.rs`, whose table is shaped for bearer keys), a customer confined
+//! to its own account, and a case opened from a form going through the
+//! write path like `POST /v1/cases`.
+
+use chrono::Duration;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use serde_json::json;
+
+use crate::common::TestApp;
+
+crate::on_both_backends!(
+    sign_in_gives_a_strict_cookie_and_sign_out_ends_it,
+    a_session_ends_after_idle_time_or_when_its_key_is_revoked,
+    a_form_without_its_csrf_token_is_refused_and_changes_nothing,
+    each_role_sees_the_pages_its_permissions_allow,
+    a_customer_sees_only_its_own_account,
+    a_case_opened_from_the_dashboard_goes_through_the_write_path,
+);
+
+/// A browser without JavaScript: its session cookie and the page's token.
+pub struct Visitor {
+    http: reqwest::Client,
+    url: String,
+    cookie: String,
+    pub csrf: String,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub html: String,
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find(r#"name="csrf" value=""#)? + r#"name="csrf" value=""#.len();
+    Some(html[at..].split('"').next()?.to_string())
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// Signs in with `key`; panics unless the dashboard accepts it.
+pub async fn sign_in(app: &TestApp, key: &str) -> Visitor {
+    try_sign_in(app, key).await.expect("signed in")
+}
+
+async fn try_sign_in(app: &TestApp, key: &str) -> Result<Visitor, StatusCode> {
+    let http = no_redirects();
+    let form = http
+        .get(format!("{}/sign-in", app.url))
+        .send()
+        .await
+        .unwrap();
+    let signin_cookie = cookie_value(form.headers()[SET_COOKIE].to_str().unwrap());
+    let token = csrf_of(&form.text().await.unwrap()).unwrap();
+    let answer = http
+        .post(format!("{}/sign-in", app.url))
+        .header(COOKIE, &signin_cookie)
+        .form(&[("csrf", token.as_str()), ("key", key)])
+        .send()
+        .await
+        .unwrap();
+    if answer.status() != StatusCode::SEE_OTHER {
+        return Err(answer.status());
+    }
+    let session = answer
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("allot_session="))
+        .unwrap();
+    let mut v = Visitor {
+        http,
+        url: app.url.clone(),
+        cookie: cookie_value(&session),
+        csrf: String::new(),
+    };
+    let home = v.get("/").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.html);
+    v.csrf = csrf_of(&home.html).unwrap();
+    Ok(v)
+}
+
+impl Visitor {
+    pub async fn get(&self, path: &str) -> Page {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        page(r).await
+    }
+
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header(COOKIE, &self.cookie)
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        page(r).await
+    }
+}
+
+async fn page(r: reqwest::Response) -> Page {
+    let status = r.status();
+    let location = r
+        .headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_string());
+    Page {
+        status,
+        location,
+        html: r.text().await.unwrap(),
+    }
+}
+
+async fn sign_in_gives_a_strict_cookie_and_sign_out_ends_it(app: TestApp) {
+    let http = no_redirects();
+    // Without a session every page leads to the sign-in form.
+    let r = http.get(format!("{}/", app.url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/sign-in");
+    // The cookie: HttpOnly, SameSite=Strict; Secure only behind TLS.
+    for (proto, secure) in [(None, false), (Some("https"), true)] {
+        let mut req = http.get(format!("{}/sign-in", app.url));
+        if let Some(p) = proto {
+            req = req.header("x-forwarded-proto", p);
+        }
+        let form = req.send().await.unwrap();
+        let pre = form.headers()[SET_COOKIE].to_str().unwrap().to_string();
+        let token = csrf_of(&form.text().await.unwrap()).unwrap();
+        let mut post = http
+            .post(format!("{}/sign-in", app.url))
+            .header(COOKIE, cookie_value(&pre))
+            .form(&[("csrf", token.as_str()), ("key", app.admin.as_str())]);
+        if let Some(p) = proto {
+            post = post.header("x-forwarded-proto", p);
+        }
+        let r = post.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let session = r
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("allot_session="))
+            .unwrap();
+        assert!(session.contains("; HttpOnly"), "{session}");
+        assert!(session.contains("; SameSite=Strict"), "{session}");
+        assert_eq!(session.contains("; Secure"), secure, "{session}");
+        assert!(
+            !session.contains(&app.admin),
+            "the key never goes to the browser"
+        );
+    }
+    // A wrong key: refused, no session.
+    assert_eq!(
+        try_sign_in(&app, "allot_not_a_key").await.err(),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    // An integration key reads nothing: no dashboard for it.
+    let integration = app.key("integration", None).await;
+    assert_eq!(
+        try_sign_in(&app, &integration).await.err(),
+        Some(StatusCode::FORBIDDEN)
+    );
+    let v = sign_in(&app, &app.admin).await;
+    let out = v.post("/sign-out", &[("csrf", v.csrf.as_str())]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location.as_deref(), Some("/sign-in"));
+    let after = v.get("/").await;
+    assert_eq!(
+        after.status,
+        StatusCode::SEE_OTHER,
+        "the old cookie is dead"
+    );
+}
+
+async fn a_session_ends_after_idle_time_or_when_its_key_is_revoked(app: TestApp) {
+    let v = sign_in(&app, &app.admin).await;
+    app.clock.advance(Duration::minutes(29));
+    assert_eq!(v.get("/").await.status, StatusCode::OK);
+    // 29 minutes idle again: still alive (each page restarts the count).
+    app.clock.advance(Duration::minutes(29));
+    assert_eq!(v.get("/accounts").await.status, StatusCode::OK);
+    app.clock.advance(Duration::minutes(31));
+    assert_eq!(v.get("/").await.status, StatusCode::SEE_OTHER);
+
+    let made = app.post("/v1/api-keys", json!({ "role": "agent" })).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let (id, agent) = (made.id(), made.body["secret"].as_str().unwrap().to_string());
+    let v = sign_in(&app, &agent).await;
+    assert_eq!(v.get("/").await.status, StatusCode::OK);
+    let r = app
+        .post(&format!("/v1/api-keys/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(v.get("/").await.status, StatusCode::SEE_OTHER);
+}
+
+async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let ent = app.active_entitlement(&acc, json!({})).await;
+    let v = sign_in(&app, &app.admin).await;
+    let posts: [(&str, Vec<(&str, &str)>); 4] = [
+        (
+            "/agent/cases",
+            vec![("account", acc.as_str()), ("title", "Help")],
+        ),
+        (
+            &format!("/entitlements/{ent}/lifecycle"),
+            vec![("action", "cancel")],
+        ),
+        (
+            &format!("/entitlements/{ent}/adjust"),
+            vec![("quantity", "1"), ("reason", "x")],
+        ),
+        ("/sign-out", vec![]),
+    ]
+    .map(|(p, f)| (Box::leak(p.to_string().into_boxed_str()) as &str, f));
+    for (path, fields) in &posts {
+        let missing = v.post(path, fields).await;
+        assert_eq!(missing.status, StatusCode::FORBIDDEN, "{path}");
+        let mut wrong = fields.clone();
+        wrong.push(("csrf", "0000"));
+        assert_eq!(
+            v.post(path, &wrong).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    // Nothing changed: no case, no adjustment, still active, still signed in.
+    let cases = app.get("/v1/cases").await;
+    assert_eq!(cases.body["items"].as_array().unwrap().len(), 0);
+    let b = app.balance(&ent).await;
+    assert_eq!(b["used"], json!(0));
+    let e = app.get(&format!("/v1/entitlements/{ent}")).await;
+    assert_eq!(e.body["status"], "active");
+    assert_eq!(v.get("/").await.status, StatusCode::OK);
+    // The sign-in form has its own token.
+    let http = no_redirects();
+    let r = http
+        .post(format!("{}/sign-in", app.url))
+        .form(&[("key", app.admin.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+/// The dashboard's role matrix: page × caller → status (303: to sign-in).
+async fn each_role_sees_the_pages_its_permissions_allow(app: TestApp) {
+    let a = app.account("A").await;
+    let b = app.account("B").await;
+    let ent = app.active_entitlement(&a, json!({})).await;
+    let callers = [
+        ("admin", app.admin.clone()),
+        ("manager", app.key("manager", None).await),
+        ("agent", app.key("agent", None).await),
+        ("customer", app.key("customer", Some(&a)).await),
+        ("other customer", app.key("customer", Some(&b)).await),
+    ];
+    let acc_page = format!("/accounts/{a}");
+    let ent_page = format!("/entitlements/{ent}");
+    let agent_page = format!("/agent?account={a}");
+    #[rustfmt::skip]
+    let table: [(&str, [u16; 5]); 10] = [
+        // page                    adm  mgr  agt  cus  oth
+        ("/",                      [200, 200, 200, 200, 200]),
+        ("/accounts",              [200, 200, 200, 303, 303]),
+        (&acc_page,                [200, 200, 200, 200, 404]),
+        (&ent_page,                [200, 200, 200, 200, 404]),
+        (&agent_page,              [200, 200, 200, 200, 200]),
+        ("/reports",               [200, 200, 200, 200, 200]),
+        ("/reports/download",      [200, 200, 200, 200, 200]),
+        ("/webhooks",              [200, 200, 403, 403, 403]),
+        ("/audit",                 [200, 200, 403, 403, 403]),
+        ("/assets/style.css",      [200, 200, 200, 200, 200]),
+    ];
+    let mut wrong = Vec::new();
+    for (i, (role, key)) in callers.iter().enumerate() {
+        let v = sign_in(&app, key).await;
+        for (path, expected) in &table {
+            let got = v.get(path).await.status.as_u16();
+            if got != expected[i] {
+                wrong.push(format!(
+                    "{role} GET {path}: {got}, expected {}",
+                    expected[i]
+                ));
+            }
+        }
+        // Navigation shows what the role may open, and nothing else.
+        let home = v.get("/").await.html;
+        let manages = i < 2;
+        assert_eq!(home.contains(r#"href="/audit""#), manages, "{role}");
+        assert_eq!(home.contains(r#"href="/webhooks""#), manages, "{role}");
+        assert_eq!(home.contains(r#"href="/accounts""#), i < 3, "{role}");
+        // Lifecycle buttons only for those who may use them.
+        let page = v.get(&ent_page).await.html;
+        assert_eq!(
+            page.contains(r#"name="action" value="cancel""#),
+            manages,
+            "{role}"
+        );
+        assert_eq!(
+            page.contains(r#"action="/entitlements/"#) && page.contains("/adjust"),
+            manages,
+            "{role}"
+        );
+    }
+    // Without a session, every page leads to sign-in.
+    let http = no_redirects();
+    for (path, _) in &table[..9] {
+        let r = http.get(format!("{}{path}", app.url)).send().await.unwrap();
+        if r.status() != StatusCode::SEE_OTHER {
+            wrong.push(format!("no session GET {path}: {}", r.status()));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+async fn a_customer_sees_only_its_own_account(app: TestApp) {
+    let a = app.account("Alpha Ltd").await;
+    let b = app.account("Beta GmbH").await;
+    let mine = app
+        .active_entitlement(&a, json!({ "name": "Alpha cases" }))
+        .await;
+    let theirs = app
+        .active_entitlement(&b, json!({ "name": "Beta cases" }))
+        .await;
+    app.use_(&theirs, json!(9)).await;
+    app.use_(&mine, json!(9)).await;
+    let key = app.key("customer", Some(&a)).await;
+    let v = sign_in(&app, &key).await;
+    let home = v.get("/").await.html;
+    assert!(home.contains("Alpha cases"));
+    assert!(
+        !home.contains("Beta cases"),
+        "another account's rows are absent"
+    );
+    assert!(!home.contains(&b));
+    // Editing the address: another account's pages do not exist.
+    for path in [
+        format!("/accounts/{b}"),
+        format!("/entitlements/{theirs}"),
+        format!("/agent?account={b}"),
+    ] {
+        let p = v.get(&path).await;
+        assert!(!p.html.contains("Beta cases"), "{path}");
+        if !path.starts_with("/agent") {
+            assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+    let reports = v
+        .get(&format!("/reports?report=consumption&account_id={b}"))
+        .await;
+    assert!(!reports.html.contains("Beta cases"));
+    // Nor can it open a case on another account from a form.
+    let r = v
+        .post(
+            "/agent/cases",
+            &[
+                ("csrf", v.csrf.as_str()),
+                ("account", b.as_str()),
+                ("title", "x"),
+                ("entitlement", theirs.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let b_cases = app.get(&format!("/v1/cases?account_id={b}")).await;
+    assert_eq!(b_cases.body["items"].as_array().unwrap().len(), 0);
+}
+
+async fn a_case_opened_from_the_dashboard_goes_through_the_write_path(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let ent = app.active_entitlement(&acc, json!({ "total": 3 })).await;
+    let agent = app.key("agent", None).await;
+    let v = sign_in(&app, &agent).await;
+    let before = v.get(&format!("/agent?account={acc}")).await;
+    assert!(
+        before.html.contains(r#"<span class="remaining">3</span>"#),
+        "{}",
+        before.html
+    );
+    let fields = [
+        ("csrf", v.csrf.as_str()),
+        ("idem", "form-1"),
+        ("account", acc.as_str()),
+        ("entitlement", ent.as_str()),
+        ("title", "Printer on fire"),
+        ("back", "/agent"),
+    ];
+    let r = v.post("/agent/cases", &fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    // The same form sent twice (its idempotency key): one case.
+    v.post("/agent/cases", &fields).await;
+    let cases = app.get(&format!("/v1/cases?account_id={acc}")).await;
+    let items = cases.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["title"], "Printer on fire");
+    assert_eq!(items[0]["entitlement_id"], json!(ent));
+    assert_eq!(app.balance(&ent).await["remaining"], json!(2));
+    app.assert_ledger_matches(&ent).await;
+    let after = v.get(&format!("/agent?account={acc}")).await;
+    assert!(after.html.contains(r#"<span class="remaining">2</span>"#));
+    assert!(
+        after.html.contains("opened on"),
+        "the flash says what happened"
+    );
+    // Audited as the agent's key, like any API call.
+    let audit = app.get("/v1/audit?action=case.open").await;
+    let entries = audit.body["items"].as_array().unwrap();
+    assert!(
+        entries.iter().any(|e| e["role"] == "agent"),
+        "{:?}",
+        audit.body
+    );
+}
