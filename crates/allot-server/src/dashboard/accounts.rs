@@ -125,7 +125,7 @@ pub async fn page_of(signed: &Signed, id: &str) -> Result<Response, Response> {
             div.scroll { table.rwd {
                 thead { tr { th { "Case" } th { "Title" } th { "Status" } th { "Entitlement" } th { "Opened" } } }
                 tbody { @for c in case_rows { tr {
-                    td data-label="Case" { code { (text(&c["id"])) } }
+                    td data-label="Case" { a href=(format!("/cases/{}", text(&c["id"]))) { code { (text(&c["id"])) } } }
                     td data-label="Title" { (text(&c["title"])) }
                     td data-label="Status" { (badge(c["status"].as_str().unwrap_or(""))) }
                     td data-label="Entitlement" {

@@ -10,6 +10,7 @@
 mod accounts;
 mod admin;
 mod agent;
+mod case;
 mod entitlement;
 mod layout;
 mod overview;
@@ -61,6 +62,9 @@ pub fn router(api: Router) -> Router<AppState> {
         .route("/entitlements/{id}/adjust", post(entitlement::adjust))
         .route("/agent", get(agent::page))
         .route("/agent/cases", post(agent::open_case))
+        .route("/cases/{id}", get(case::page))
+        .route("/cases/{id}/action", post(case::action))
+        .route("/cases/{id}/time", post(case::time))
         .route("/reports", get(reports::page))
         .route("/reports/download", get(reports::download))
         .route("/webhooks", get(admin::webhooks))

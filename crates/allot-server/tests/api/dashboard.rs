@@ -426,6 +426,46 @@ async fn a_case_opened_from_the_dashboard_goes_through_the_write_path(app: TestA
         after.html.contains("opened on"),
         "the flash says what happened"
     );
+    // The case page: time logged there goes through the case routes, whose
+    // refusals it shows (a cases entitlement counts no hours).
+    let case_id = items[0]["id"].as_str().unwrap().to_string();
+    let page = v.get(&format!("/cases/{case_id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("Printer on fire"));
+    let log = |id: String| {
+        let v = &v;
+        async move {
+            let fields = [("csrf", v.csrf.as_str()), ("minutes", "30")];
+            let r = v.post(&format!("/cases/{id}/time"), &fields).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER);
+            v.get(&format!("/cases/{id}")).await.html
+        }
+    };
+    let refused = log(case_id.clone()).await;
+    assert!(refused.contains("not hours"), "{refused}");
+    let hours = app
+        .active_entitlement(&acc, json!({ "name": "Hours", "unit": "hours" }))
+        .await;
+    let opened = app
+        .post(
+            "/v1/cases",
+            json!({ "account_id": acc, "title": "Long call", "entitlement_id": hours }),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
+    let logged = log(opened.id()).await;
+    assert!(logged.contains("Logged 30 minutes"), "{logged}");
+    let case = app.get(&format!("/v1/cases/{}", opened.id())).await;
+    let entries = case.body["time_entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{:?}", case.body);
+    assert_eq!(entries[0]["hours"], json!(0.5));
+    let no_token = v
+        .post(
+            &format!("/cases/{}/time", opened.id()),
+            &[("minutes", "30")],
+        )
+        .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
     // Audited as the agent's key, like any API call.
     let audit = app.get("/v1/audit?action=case.open").await;
     let entries = audit.body["items"].as_array().unwrap();

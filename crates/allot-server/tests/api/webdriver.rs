@@ -127,6 +127,34 @@ impl Driver {
             .to_string()
     }
 
+    /// The page source once it contains `needle` (a click that submits a
+    /// form may return before the next page has loaded); after 10 s, the
+    /// source as it is, for the caller's assertion to show.
+    pub async fn source_with(&self, needle: &str) -> String {
+        let mut source = String::new();
+        for _ in 0..200 {
+            source = self.source().await;
+            if source.contains(needle) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        source
+    }
+
+    /// The address once it ends with `suffix` (or after 10 s, as it is).
+    pub async fn url_ending(&self, suffix: &str) -> String {
+        let mut url = String::new();
+        for _ in 0..200 {
+            url = self.url().await;
+            if url.ends_with(suffix) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        url
+    }
+
     /// The visible text of the page.
     pub async fn text(&self) -> String {
         let body = self.find("body").await;
