@@ -303,6 +303,7 @@ pub fn timing_measurement(target: &str, times: &[Duration], verdict: Verdict) ->
         peak_rss_kib: None,
         bench_cpu_cores: None,
         server_cpu_cores: None,
+        db_cpu_cores: None,
         verdict: Some(verdict),
     }
 }
@@ -635,6 +636,7 @@ async fn write_throughput(
         peak_rss_kib: None,
         bench_cpu_cores: None,
         server_cpu_cores: None,
+        db_cpu_cores: None,
         verdict: Some(check(outcome)),
     };
     let mut report = ScenarioReport::new(

@@ -624,6 +624,7 @@ async fn allocations(
         peak_rss_kib: None,
         bench_cpu_cores: None,
         server_cpu_cores: None,
+        db_cpu_cores: None,
         verdict: Some(verdict("api+database", rows as usize, problems)),
     };
     let mut report = ScenarioReport::new(backend, Scenario::Software, measured, None);
