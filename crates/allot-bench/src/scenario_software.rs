@@ -67,14 +67,14 @@ const ALLOCATORS: usize = 64;
 fn aggregate(sqlite: bool) -> String {
     let (rights, state, fresh) = if sqlite {
         (
-            "CAST(json_extract(record, '$.entitlement.terms.active_rights') AS INTEGER)",
-            "json_extract(record, '$.entitlement.state')",
+            "CAST(json_extract(record, '$.terms.active_rights') AS INTEGER)",
+            "json_extract(record, '$.state')",
             "strftime('%Y-%m-%dT%H:%M:%S.000000Z', 'now', '-30 days')",
         )
     } else {
         (
-            "(record #>> '{entitlement,terms,active_rights}')::BIGINT",
-            "(record #>> '{entitlement,state}')",
+            "(record #>> '{terms,active_rights}')::BIGINT",
+            "(record #>> '{state}')",
             "now() - INTERVAL '30 days'",
         )
     };

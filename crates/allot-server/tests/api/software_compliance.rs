@@ -14,7 +14,9 @@ fn seen(model: &str, device: &str) -> Value {
 }
 
 /// (model, status, owned, needed, shortfall, true-up cost, unused, savings) of each row.
-fn figures(rows: &[Value]) -> Vec<(String, String, Value, Value, Value, Value, Value, Value)> {
+type Figures = (String, String, Value, Value, Value, Value, Value, Value);
+
+fn figures(rows: &[Value]) -> Vec<Figures> {
     rows.iter()
         .map(|r| {
             (
@@ -136,7 +138,7 @@ async fn software_compliance_reports_each_model_now(app: TestApp) {
         .as_array()
         .unwrap()
         .len();
-    assert!(after >= before + 1);
+    assert!(after > before);
     let again = ok(&app, "/v1/reconciliations").await["items"]
         .as_array()
         .unwrap()
