@@ -18,7 +18,7 @@ use crate::render::{listed, one};
 
 #[derive(Debug, Subcommand)]
 pub enum ContractCommand {
-    /// Contracts: entitlements hang off them, e.g. `allot contracts create --account acc_… --number CTR-1 --start 2026-01-01 --end 2026-12-31`.
+    /// Contracts: entitlements hang off them, e.g. `allot contracts suspend ctr_…`.
     #[command(after_help = examples!(
         "allot contracts list --account acc_…",
         "allot contracts suspend ctr_…"
@@ -27,7 +27,7 @@ pub enum ContractCommand {
         #[command(subcommand)]
         command: Contracts,
     },
-    /// Entitlement templates (tiers), e.g. `allot templates instantiate tpl_… --accounts accounts.txt --activate`.
+    /// Entitlement templates (tiers), e.g. `allot templates list`.
     #[command(after_help = examples!(
         "allot templates list",
         "allot templates instantiate tpl_… --account acc_1 --account acc_2 --activate"
@@ -42,8 +42,8 @@ pub enum ContractCommand {
 pub enum Contracts {
     /// Create a draft contract.
     #[command(after_help = examples!(
-        "allot contracts create --account acc_… --number CTR-2026-001 --start 2026-01-01 --end 2026-12-31",
-        "allot contracts create --account acc_… --number CTR-7 --start 2026-01-01 --end 2026-12-31 --auto-renew"
+        "allot contracts create --account acc_… --number CTR-7 --start 2026-01-01 --end 2026-12-31",
+        "allot contracts create --from-file contract.json --auto-renew"
     ))]
     Create {
         #[command(flatten)]
