@@ -8,6 +8,7 @@ mod api;
 mod client;
 mod demo;
 mod failure;
+mod imports;
 mod login;
 mod output;
 mod paging;
@@ -98,6 +99,9 @@ enum Command {
     /// Software entitlements and installations.
     #[command(flatten)]
     Software(software::SoftwareCommand),
+    /// CSV import and export.
+    #[command(flatten)]
+    Imports(imports::ImportCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report { command } => command.run().await,
         Command::Alerts(command) => command.run().await,
         Command::Software(command) => command.run().await,
+        Command::Imports(command) => command.run().await,
     }
 }
 

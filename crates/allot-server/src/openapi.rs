@@ -492,6 +492,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         software::add_license_keys, software::add_downgrade_right, software::upgrade,
         software::list_allocations, software::allocate, software::free,
         installations::record, installations::run, installations::list, installations::get,
+        crate::imports::import, crate::imports::template_file,
     )
 )]
 pub struct ApiDoc;

@@ -11,6 +11,7 @@ mod cases;
 mod connect;
 mod entitlements;
 mod error;
+mod imports;
 mod keys;
 mod lifecycle;
 mod migrate;

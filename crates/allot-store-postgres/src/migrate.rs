@@ -25,6 +25,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_software",
         include_str!("../migrations/0007_software.sql"),
     ),
+    (
+        "0009_imports",
+        include_str!("../migrations/0009_imports.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

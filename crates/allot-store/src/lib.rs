@@ -11,6 +11,7 @@ pub mod backend;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod imports;
 pub mod model;
 pub mod plan;
 pub mod reports;
