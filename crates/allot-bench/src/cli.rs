@@ -83,6 +83,11 @@ pub struct Args {
     /// Also print a machine-readable JSON summary.
     #[arg(long)]
     pub json: bool,
+
+    /// Run the `import` scenario instead (import_scenario.rs): CSV imports of
+    /// entitlements and usage against a raw bulk insert of the same rows.
+    #[arg(long, conflicts_with = "url")]
+    pub import: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -193,6 +193,7 @@ macro_rules! conformance_tests {
             software::software_rows_read_back_and_upgrade_in_one_transaction,
             software::installations_move_forward_and_reconciliations_are_kept,
             software::a_due_reconciliation_runs_once_across_instances,
+            imports::an_import_commits_whole_or_not_at_all,
         );
     };
 }

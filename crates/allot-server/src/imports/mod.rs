@@ -54,6 +54,18 @@ pub(crate) use kinds::external_id_free;
 /// Rows checked and written together.
 pub const CHUNK: usize = 1_000;
 
+/// The kinds of file an import takes (the document's name set).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ImportKindName {
+    Accounts,
+    Contacts,
+    Products,
+    Entitlements,
+    Usage,
+}
+
 /// One problem with one cell (or the header: row 1), as a spreadsheet
 /// numbers rows: the header is row 1, the first data row is row 2.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
@@ -153,7 +165,7 @@ fn pump(body: Body) -> mpsc::Receiver<Result<Bytes, String>> {
 }
 
 #[utoipa::path(post, path = "/v1/imports/{kind}", operation_id = "import_csv", tag = "imports",
-    params(("kind" = String, Path, description = "accounts, contacts, products, entitlements or usage"),
+    params(("kind" = ImportKindName, Path, description = "What the file holds."),
         ("dry_run" = Option<bool>, Query, description = "Run every check, write nothing."),
         ("allow_overage" = Option<bool>, Query, description = "Usage only (managers): usage past a restricted cap is recorded and flagged `imported_overage` in the ledger instead of refused.")),
     request_body(content((String = "text/csv", example = "name,external_id,manager_email\nAcme,CRM-1,ann@example.com")),
@@ -171,7 +183,8 @@ pub async fn import(
     let kind = kinds::find(&kind).ok_or_else(|| ApiError::not_found("import kind", &kind))?;
     let options = Options {
         dry_run: flag(&query, "dry_run")?,
-        allow_overage: flag(&query, "allow_overage")?,
+        // Other kinds have no caps to pass: it changes nothing for them.
+        allow_overage: flag(&query, "allow_overage")? && kind.name == "usage",
     };
     principal.require(Permission::Manage)?;
     if kind.name == "usage" {
@@ -179,8 +192,6 @@ pub async fn import(
         if options.allow_overage {
             principal.require(Permission::Adjust)?;
         }
-    } else if options.allow_overage {
-        return Err(ApiError::field("allow_overage", "applies to usage only"));
     }
     let mut report = ImportReport::new(kind.name, options.dry_run);
     let rows = read::parse(pump(body), CHUNK);
@@ -220,7 +231,7 @@ pub async fn import(
 }
 
 #[utoipa::path(get, path = "/v1/imports/{kind}/template", operation_id = "import_template", tag = "imports",
-    params(("kind" = String, Path, description = "accounts, contacts, products, entitlements or usage")),
+    params(("kind" = ImportKindName, Path, description = "What the file holds.")),
     responses((status = 200, description = "An example file: the header with every column, and an example row.", content((String = "text/csv"))),
         (status = 404, body = ErrorBody)))]
 pub async fn template_file(

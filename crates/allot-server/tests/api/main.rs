@@ -15,6 +15,7 @@ mod cases;
 mod concurrency;
 mod entitlements;
 mod errors;
+mod imports;
 mod openapi;
 mod parties;
 mod reports;

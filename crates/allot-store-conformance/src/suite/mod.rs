@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod audit;
 pub mod batch;
 pub mod cases;
+pub mod imports;
 pub mod keys;
 pub mod lifecycle;
 pub mod records;
