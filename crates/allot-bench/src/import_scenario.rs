@@ -149,8 +149,14 @@ pub async fn run(args: &Args, bin: &Path, run_dir: &Path, tag: &str) -> Result<(
     for backend in backends {
         let (db_url, baseline_url) = match backend {
             Backend::Sqlite => (
-                format!("sqlite://{}", run_dir.join(format!("import-{tag}.db")).display()),
-                format!("sqlite://{}", run_dir.join(format!("import-{tag}-raw.db")).display()),
+                format!(
+                    "sqlite://{}",
+                    run_dir.join(format!("import-{tag}.db")).display()
+                ),
+                format!(
+                    "sqlite://{}",
+                    run_dir.join(format!("import-{tag}-raw.db")).display()
+                ),
             ),
             Backend::Postgres => (
                 pg::create_database(&args.pg_url, &format!("allot_import_{tag}")).await?,
@@ -233,17 +239,13 @@ async fn copy_table(backend: Backend, from: &str, to: &str, table: &str) -> Resu
             let source = pg::connect(from).await?;
             let target = pg::connect(to).await?;
             let mut text = Vec::new();
-            let reader = source
-                .copy_out(&format!("COPY {table} TO STDOUT"))
-                .await?;
+            let reader = source.copy_out(&format!("COPY {table} TO STDOUT")).await?;
             futures::pin_mut!(reader);
             while let Some(chunk) = futures::StreamExt::next(&mut reader).await {
                 text.extend_from_slice(&chunk?);
             }
             let started = Instant::now();
-            let sink = target
-                .copy_in(&format!("COPY {table} FROM STDIN"))
-                .await?;
+            let sink = target.copy_in(&format!("COPY {table} FROM STDIN")).await?;
             futures::pin_mut!(sink);
             for piece in text.chunks(1 << 20) {
                 sink.send(bytes::Bytes::copy_from_slice(piece)).await?;
@@ -261,7 +263,9 @@ fn sqlite_copy(from: &Path, to: &Path, table: &str) -> Result<f64> {
     let width = columns.len();
     let rows: Vec<Vec<rusqlite::types::Value>> = stmt
         .query_map([], |r| {
-            (0..width).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect()
+            (0..width)
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                .collect()
         })?
         .collect::<Result<_, _>>()?;
     let mut target = rusqlite::Connection::open(to)?;

@@ -95,7 +95,10 @@ impl ImportCommand {
 }
 
 fn kinds() -> Vec<&'static str> {
-    allot_server::imports::KINDS.iter().map(|k| k.name).collect()
+    allot_server::imports::KINDS
+        .iter()
+        .map(|k| k.name)
+        .collect()
 }
 
 /// Lines in a file (its rows, header included), read once for the bar.
@@ -141,7 +144,10 @@ async fn import(
                         header = false;
                         rows -= 1;
                     }
-                    if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                    if tx
+                        .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                        .is_err()
+                    {
                         return;
                     }
                     counting.inc(rows);
@@ -187,25 +193,38 @@ async fn import(
     if status.is_success() {
         return remote.print(&body, summary);
     }
-    let report = &body["error"]["details"];
-    if body["error"]["code"] == "import_rejected" && remote.output == Output::Table {
-        eprint!("{}", problems(report));
-    } else if body["error"]["code"] == "import_rejected" {
-        remote.print(report, summary)?;
+    let mut failure = Failure::answered(status.as_u16(), &body);
+    if body["error"]["code"] == "import_rejected" {
+        let report = &body["error"]["details"];
+        if remote.output == Output::Table {
+            // Every bad row, one line each under the error line.
+            if let Failure::Answered { fields, .. } = &mut failure {
+                fields.extend(problems(report).lines().map(str::to_string));
+            }
+        } else {
+            remote.print(report, summary)?;
+        }
     }
-    Err(Failure::answered(status.as_u16(), &body).into())
+    Err(failure.into())
 }
 
 /// What an import did, for a person.
 fn summary(report: &Value) -> String {
     let n = |k: &str| report[k].as_u64().unwrap_or(0);
     let what = if report["kind"] == "usage" {
-        format!("{} applied, {} already imported", n("applied"), n("replayed"))
+        format!(
+            "{} applied, {} already imported",
+            n("applied"),
+            n("replayed")
+        )
     } else {
         format!("{} created", n("created"))
     };
     if report["dry_run"] == true {
-        format!("dry run: {} rows checked, all good; nothing written", n("rows"))
+        format!(
+            "dry run: {} rows checked, all good; nothing written",
+            n("rows")
+        )
     } else {
         format!("imported {} rows: {what}", n("rows"))
     }
@@ -268,7 +287,9 @@ fn export_path(kind: &str, filters: &mut Vec<(String, String)>) -> anyhow::Resul
         let (_, id) = filters.remove(at);
         return Ok(format!("/v1/entitlements/{id}/usage"));
     }
-    anyhow::bail!("cannot export {kind}: try accounts, entitlements, usage, report/unused or a /v1/ path")
+    anyhow::bail!(
+        "cannot export {kind}: try accounts, entitlements, usage, report/unused or a /v1/ path"
+    )
 }
 
 async fn export(remote: &Remote, kind: &str, filters: &[String]) -> anyhow::Result<()> {

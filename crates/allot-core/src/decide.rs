@@ -602,10 +602,18 @@ mod tests {
             total: q("1"),
         }];
         let ent = active(t);
-        let over = decide(&ent, &Counters::default(), &historic("2", Some("phone")), today())
-            .unwrap();
+        let over = decide(
+            &ent,
+            &Counters::default(),
+            &historic("2", Some("phone")),
+            today(),
+        )
+        .unwrap();
         assert_eq!(over.entry.unwrap().reason, Reason::ImportedOverage);
-        assert_eq!(Reason::parse("imported_overage"), Some(Reason::ImportedOverage));
+        assert_eq!(
+            Reason::parse("imported_overage"),
+            Some(Reason::ImportedOverage)
+        );
     }
 
     #[test]

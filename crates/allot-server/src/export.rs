@@ -112,7 +112,13 @@ fn is_null(doc: &Document, schema: &RefOr<Schema>) -> bool {
 }
 
 /// The dotted names of the leaves of an item's schema, in its order.
-fn flatten(doc: &Document, schema: &RefOr<Schema>, prefix: &str, depth: usize, out: &mut Vec<String>) {
+fn flatten(
+    doc: &Document,
+    schema: &RefOr<Schema>,
+    prefix: &str,
+    depth: usize,
+    out: &mut Vec<String>,
+) {
     let leaf = |out: &mut Vec<String>| {
         if !prefix.is_empty() {
             out.push(prefix.to_string());
@@ -263,7 +269,9 @@ async fn body_bytes(response: Response) -> Option<Bytes> {
 fn json_page(bytes: &[u8], columns: &[String]) -> Option<(Vec<u8>, Option<String>)> {
     let page: Value = serde_json::from_slice(bytes).ok()?;
     let items = page.get("items")?.as_array()?;
-    let mut out = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let mut out = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
     for item in items {
         let cells = columns.iter().map(|c| {
             let pointer = format!("/{}", c.replace('.', "/"));
@@ -271,7 +279,10 @@ fn json_page(bytes: &[u8], columns: &[String]) -> Option<(Vec<u8>, Option<String
         });
         out.write_record(cells).ok()?;
     }
-    let next = page.get("next_cursor").and_then(Value::as_str).map(str::to_string);
+    let next = page
+        .get("next_cursor")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Some((out.into_inner().ok()?, next))
 }
 
@@ -294,7 +305,11 @@ where
     let (parts, _) = req.into_parts();
     // The first page decides: an error is answered as it is; a CSV answer
     // means the route pages CSV itself.
-    let first = match inner.clone().oneshot(page_request(&parts, query_cursor(&parts).as_deref(), true)).await {
+    let first = match inner
+        .clone()
+        .oneshot(page_request(&parts, query_cursor(&parts).as_deref(), true))
+        .await
+    {
         Ok(r) => r,
         Err(never) => match never {},
     };

@@ -69,10 +69,7 @@ impl ImportStore for PostgresStore {
         Ok(found?)
     }
 
-    async fn accounts_by_external_id(
-        &self,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, String)>> {
+    async fn accounts_by_external_id(&self, keys: &[String]) -> StoreResult<Vec<(String, String)>> {
         Ok(pairs(
             self,
             "SELECT external_id, id FROM accounts WHERE external_id = ANY($1)",
@@ -110,4 +107,3 @@ impl ImportStore for PostgresStore {
         Ok(found?)
     }
 }
-

@@ -70,10 +70,7 @@ impl ImportStore for SqliteStore {
             .await
     }
 
-    async fn accounts_by_external_id(
-        &self,
-        keys: &[String],
-    ) -> StoreResult<Vec<(String, String)>> {
+    async fn accounts_by_external_id(&self, keys: &[String]) -> StoreResult<Vec<(String, String)>> {
         let keys = keys.to_vec();
         self.read(move |c, _| {
             keyed(

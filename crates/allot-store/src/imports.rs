@@ -37,7 +37,10 @@ pub enum ImportChunk {
     /// activated, zeroed counters), with their audit entries (`new_rows`).
     Rows(Box<Changes>),
     /// Usage for the write path's planner, with each item's spreadsheet row.
-    Usage { rows: Vec<u64>, items: Vec<BatchItem> },
+    Usage {
+        rows: Vec<u64>,
+        items: Vec<BatchItem>,
+    },
 }
 
 /// What the server feeds an import.
@@ -46,7 +49,9 @@ pub enum ImportMsg {
     Chunk(ImportChunk),
     /// The file ended. `commit` is false for a dry run or a file with bad
     /// rows: everything is rolled back.
-    Finish { commit: bool },
+    Finish {
+        commit: bool,
+    },
 }
 
 /// A usage row the planner refused, with what it answered.
@@ -100,8 +105,7 @@ pub trait ImportStore {
         ids: &[String],
     ) -> StoreResult<Vec<(String, Option<String>)>>;
     /// (external_id, id) of the accounts holding these external ids.
-    async fn accounts_by_external_id(&self, keys: &[String])
-        -> StoreResult<Vec<(String, String)>>;
+    async fn accounts_by_external_id(&self, keys: &[String]) -> StoreResult<Vec<(String, String)>>;
     /// (sku, id) of the products holding these SKUs.
     async fn products_by_sku(&self, skus: &[String]) -> StoreResult<Vec<(String, String)>>;
     /// Which of these accounts already have a default entitlement (draft,
@@ -180,9 +184,8 @@ pub fn new_rows(
     now: DateTime<Utc>,
 ) -> Changes {
     let now = stored_time(now);
-    let mut audit = Vec::with_capacity(
-        accounts.len() + contacts.len() + products.len() + entitlements.len(),
-    );
+    let mut audit =
+        Vec::with_capacity(accounts.len() + contacts.len() + products.len() + entitlements.len());
     let entry = |action: &str, kind: &str, id: &str, after: Option<serde_json::Value>| {
         AuditEntry::new(ctx, action, kind, id, None, after, now)
     };

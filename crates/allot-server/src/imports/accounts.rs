@@ -128,7 +128,12 @@ impl KnownAccounts {
 }
 
 /// What a reference that resolves to nothing says.
-pub fn unknown_account(row: &Row<'_>, r: &AccountRef, id_column: &str, external_column: &str) -> RowError {
+pub fn unknown_account(
+    row: &Row<'_>,
+    r: &AccountRef,
+    id_column: &str,
+    external_column: &str,
+) -> RowError {
     match r {
         AccountRef::Id(_) => row.error(id_column, "no such account (in the file or the service)"),
         AccountRef::External(_) => row.error(
@@ -181,12 +186,24 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
         .map_err(|e| errors.extend(row.errors_of(e, "name")))
         .ok();
     let external_id = row.get("external_id").map(str::to_string);
-    if external_id.as_ref().is_some_and(|k| k.chars().count() > MAX_TEXT) {
-        errors.push(row.error("external_id", format!("must be at most {MAX_TEXT} characters")));
+    if external_id
+        .as_ref()
+        .is_some_and(|k| k.chars().count() > MAX_TEXT)
+    {
+        errors.push(row.error(
+            "external_id",
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
     }
     let manager_name = row.get("manager_name").map(str::to_string);
-    if manager_name.as_ref().is_some_and(|k| k.chars().count() > MAX_TEXT) {
-        errors.push(row.error("manager_name", format!("must be at most {MAX_TEXT} characters")));
+    if manager_name
+        .as_ref()
+        .is_some_and(|k| k.chars().count() > MAX_TEXT)
+    {
+        errors.push(row.error(
+            "manager_name",
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
     }
     let manager_email = crate::alerts::inputs::email(
         "manager_email",
@@ -263,9 +280,8 @@ pub async fn chunk(
             errors.into_iter().for_each(|e| report.error(e));
             continue;
         }
-        let id = g
-            .id
-            .unwrap_or_else(|| AccountId::new(session.now).into_string());
+        let id =
+            g.id.unwrap_or_else(|| AccountId::new(session.now).into_string());
         let _ = session.claim("account:id", &id, &id, number);
         if let Some(key) = &g.external_id {
             let _ = session.claim("account:external_id", key, &id, number);
@@ -283,6 +299,13 @@ pub async fn chunk(
     if accounts.is_empty() {
         return Ok(None);
     }
-    let changes = new_rows(accounts, vec![], vec![], vec![], &session.audit, session.now);
+    let changes = new_rows(
+        accounts,
+        vec![],
+        vec![],
+        vec![],
+        &session.audit,
+        session.now,
+    );
     Ok(Some(ImportChunk::Rows(Box::new(changes))))
 }

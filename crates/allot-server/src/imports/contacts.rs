@@ -14,11 +14,31 @@ use crate::inputs::{text, MAX_TEXT};
 pub const DEF: KindDef = KindDef {
     name: "contacts",
     columns: &[
-        Column { name: "id", required: false, doc: "The id to keep (con_…); empty: a new one. Not one that exists." },
-        Column { name: "account_id", required: false, doc: "An existing account (this or account_external_id)." },
-        Column { name: "account_external_id", required: false, doc: "An existing account by its external_id." },
-        Column { name: "name", required: true, doc: "The contact's name." },
-        Column { name: "email", required: false, doc: "An e-mail address." },
+        Column {
+            name: "id",
+            required: false,
+            doc: "The id to keep (con_…); empty: a new one. Not one that exists.",
+        },
+        Column {
+            name: "account_id",
+            required: false,
+            doc: "An existing account (this or account_external_id).",
+        },
+        Column {
+            name: "account_external_id",
+            required: false,
+            doc: "An existing account by its external_id.",
+        },
+        Column {
+            name: "name",
+            required: true,
+            doc: "The contact's name.",
+        },
+        Column {
+            name: "email",
+            required: false,
+            doc: "An e-mail address.",
+        },
     ],
     ignored: &["created_at"],
     example: &["", "", "CRM-1001", "Bob Jones", "bob@example.com"],
@@ -47,13 +67,19 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
         .map_err(|e| errors.extend(row.errors_of(e, "name")))
         .ok();
     let email = row.get("email").map(str::to_string);
-    if email.as_ref().is_some_and(|e| !e.contains('@') || e.chars().count() > MAX_TEXT) {
+    if email
+        .as_ref()
+        .is_some_and(|e| !e.contains('@') || e.chars().count() > MAX_TEXT)
+    {
         errors.push(row.error("email", "must be an e-mail address"));
     }
     let account = match account_ref(row, "account_id", "account_external_id") {
         Ok(Some(r)) => Some(r),
         Ok(None) => {
-            errors.push(row.error("account_id", "account_id or account_external_id is required"));
+            errors.push(row.error(
+                "account_id",
+                "account_id or account_external_id is required",
+            ));
             None
         }
         Err(e) => {
@@ -83,7 +109,11 @@ pub async fn chunk(
     let taken: std::collections::HashSet<String> = if own.is_empty() {
         Default::default()
     } else {
-        let found = session.state.store.existing_ids(Table::Contacts, &own).await?;
+        let found = session
+            .state
+            .store
+            .existing_ids(Table::Contacts, &own)
+            .await?;
         found.into_iter().map(|(id, _)| id).collect()
     };
     let mut contacts = Vec::with_capacity(good.len());
@@ -98,13 +128,19 @@ pub async fn chunk(
         }
         let account_id = known.resolve(session, &g.account);
         if account_id.is_none() {
-            errors.push(unknown_account(row, &g.account, "account_id", "account_external_id"));
+            errors.push(unknown_account(
+                row,
+                &g.account,
+                "account_id",
+                "account_external_id",
+            ));
         }
         let Some(account_id) = account_id.filter(|_| errors.is_empty()) else {
             errors.into_iter().for_each(|e| report.error(e));
             continue;
         };
-        let id = g.id.unwrap_or_else(|| ContactId::new(session.now).into_string());
+        let id =
+            g.id.unwrap_or_else(|| ContactId::new(session.now).into_string());
         let _ = session.claim("contact:id", &id, &id, row.number);
         contacts.push(Contact {
             id,
@@ -117,6 +153,13 @@ pub async fn chunk(
     if contacts.is_empty() {
         return Ok(None);
     }
-    let changes = new_rows(vec![], contacts, vec![], vec![], &session.audit, session.now);
+    let changes = new_rows(
+        vec![],
+        contacts,
+        vec![],
+        vec![],
+        &session.audit,
+        session.now,
+    );
     Ok(Some(ImportChunk::Rows(Box::new(changes))))
 }

@@ -21,7 +21,11 @@ use crate::error::ApiResult;
 use crate::inputs::EntitlementInput;
 
 const fn col(name: &'static str, required: bool, doc: &'static str) -> Column {
-    Column { name, required, doc }
+    Column {
+        name,
+        required,
+        doc,
+    }
 }
 
 pub const DEF: KindDef = KindDef {
@@ -73,7 +77,13 @@ pub const DEF: KindDef = KindDef {
 };
 
 /// Columns that are JSON values in the body (booleans, lists).
-const BOOLEANS: &[&str] = &["unlimited", "restrict", "is_default", "pooled", "auto_renew"];
+const BOOLEANS: &[&str] = &[
+    "unlimited",
+    "restrict",
+    "is_default",
+    "pooled",
+    "auto_renew",
+];
 const JSON_LISTS: &[&str] = &["channels", "alert_thresholds"];
 const ID_LISTS: &[&str] = &["product_ids", "contact_ids"];
 /// Columns not in the body.
@@ -160,15 +170,23 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
         Some("active" | "waiting" | "expired") => Status::Active,
         Some("cancelled") => Status::Cancelled,
         Some(_) => {
-            errors.push(row.error("status", "must be draft, active, waiting, expired or cancelled"));
+            errors.push(row.error(
+                "status",
+                "must be draft, active, waiting, expired or cancelled",
+            ));
             Status::Draft
         }
     };
-    let skus = id_list(row, "product_skus").map_err(|e| errors.push(e)).unwrap_or_default();
+    let skus = id_list(row, "product_skus")
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
     let account = match account_ref(row, "account_id", "account_external_id") {
         Ok(Some(r)) => Some(r),
         Ok(None) => {
-            errors.push(row.error("account_id", "account_id or account_external_id is required"));
+            errors.push(row.error(
+                "account_id",
+                "account_id or account_external_id is required",
+            ));
             None
         }
         Err(e) => {
@@ -213,7 +231,11 @@ pub async fn chunk(
     let contacts: std::collections::HashMap<String, Option<String>> = if contact_ids.is_empty() {
         Default::default()
     } else {
-        store.existing_ids(Table::Contacts, &contact_ids).await?.into_iter().collect()
+        store
+            .existing_ids(Table::Contacts, &contact_ids)
+            .await?
+            .into_iter()
+            .collect()
     };
     let own: Vec<String> = good.iter().filter_map(|(_, g)| g.id.clone()).collect();
     let taken: HashSet<String> = if own.is_empty() {
@@ -222,8 +244,10 @@ pub async fn chunk(
         let found = store.existing_ids(Table::Entitlements, &own).await?;
         found.into_iter().map(|(id, _)| id).collect()
     };
-    let resolved: Vec<Option<String>> =
-        good.iter().map(|(_, g)| accounts.resolve(session, &g.account)).collect();
+    let resolved: Vec<Option<String>> = good
+        .iter()
+        .map(|(_, g)| accounts.resolve(session, &g.account))
+        .collect();
     let wants_default: Vec<String> = good
         .iter()
         .zip(&resolved)
@@ -233,7 +257,11 @@ pub async fn chunk(
     let has_default: HashSet<String> = if wants_default.is_empty() {
         HashSet::new()
     } else {
-        store.accounts_with_default(&wants_default).await?.into_iter().collect()
+        store
+            .accounts_with_default(&wants_default)
+            .await?
+            .into_iter()
+            .collect()
     };
     let mut made = Vec::with_capacity(good.len());
     for ((row, mut g), account_id) in good.into_iter().zip(resolved) {
@@ -246,7 +274,12 @@ pub async fn chunk(
             }
         }
         let Some(account_id) = account_id else {
-            report.error(unknown_account(row, &g.account, "account_id", "account_external_id"));
+            report.error(unknown_account(
+                row,
+                &g.account,
+                "account_id",
+                "account_external_id",
+            ));
             errors.into_iter().for_each(|e| report.error(e));
             continue;
         };
@@ -256,18 +289,33 @@ pub async fn chunk(
             .and_then(|v| v.as_array().cloned())
             .unwrap_or_default();
         for sku in &g.skus {
-            match products.by_sku(sku).or_else(|| session.key("product:sku", sku).map(|(id, _)| id)) {
+            match products
+                .by_sku(sku)
+                .or_else(|| session.key("product:sku", sku).map(|(id, _)| id))
+            {
                 Some(id) => product_ids.push(Value::String(id.clone())),
-                None => errors.push(RowError::new(row.number, "product_skus", sku, "no product has this sku")),
+                None => errors.push(RowError::new(
+                    row.number,
+                    "product_skus",
+                    sku,
+                    "no product has this sku",
+                )),
             }
         }
         for id in product_ids.iter().filter_map(Value::as_str) {
             if !products.id_exists(id) {
-                errors.push(RowError::new(row.number, "product_ids", id, "product does not exist"));
+                errors.push(RowError::new(
+                    row.number,
+                    "product_ids",
+                    id,
+                    "product does not exist",
+                ));
             }
         }
-        g.body.insert("product_ids".into(), Value::Array(product_ids));
-        g.body.insert("account_id".into(), Value::String(account_id.clone()));
+        g.body
+            .insert("product_ids".into(), Value::Array(product_ids));
+        g.body
+            .insert("account_id".into(), Value::String(account_id.clone()));
         let terms = serde_json::to_vec(&g.body)
             .map_err(|e| crate::error::ApiError::Internal(e.to_string()))
             .and_then(|bytes| crate::extract::parse_json::<EntitlementInput>(&bytes))
@@ -281,16 +329,30 @@ pub async fn chunk(
             }
         };
         for id in &terms.contact_ids {
-            if contacts.get(id).is_none_or(|owner| owner.as_deref() != Some(&account_id)) {
-                errors.push(RowError::new(row.number, "contact_ids", id, "is not a contact of this account"));
+            if contacts
+                .get(id)
+                .is_none_or(|owner| owner.as_deref() != Some(&account_id))
+            {
+                errors.push(RowError::new(
+                    row.number,
+                    "contact_ids",
+                    id,
+                    "is not a contact of this account",
+                ));
             }
         }
         let live = matches!(g.status, Status::Draft | Status::Active);
         if terms.is_default && live {
             if has_default.contains(&account_id) {
-                errors.push(row.error("is_default", "the account already has a default entitlement"));
+                errors.push(row.error(
+                    "is_default",
+                    "the account already has a default entitlement",
+                ));
             } else if session.defaults.contains(&account_id) {
-                errors.push(row.error("is_default", "an earlier row gives this account its default entitlement"));
+                errors.push(row.error(
+                    "is_default",
+                    "an earlier row gives this account its default entitlement",
+                ));
             }
         }
         if !errors.is_empty() {
@@ -301,10 +363,16 @@ pub async fn chunk(
             session.defaults.insert(account_id);
         }
         let status = match g.status {
-            Status::Active => effective_status(Status::Active, terms.start_date, terms.end_date, session.today),
+            Status::Active => effective_status(
+                Status::Active,
+                terms.start_date,
+                terms.end_date,
+                session.today,
+            ),
             other => other,
         };
-        let id = g.id.unwrap_or_else(|| EntitlementId::new(session.now).into_string());
+        let id =
+            g.id.unwrap_or_else(|| EntitlementId::new(session.now).into_string());
         let _ = session.claim("entitlement:id", &id, &id, row.number);
         made.push(Entitlement {
             id,

@@ -103,7 +103,11 @@ fn check_header(kind: &KindDef, names: &[String], report: &mut ImportReport) -> 
                     1,
                     name,
                     name,
-                    format!("unknown column; {} files have {}", kind.name, known.join(", ")),
+                    format!(
+                        "unknown column; {} files have {}",
+                        kind.name,
+                        known.join(", ")
+                    ),
                 ));
             }
         }

@@ -48,8 +48,8 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
 use crate::state::AppState;
 
-pub use kinds::{template, Column, KINDS};
 pub(crate) use kinds::external_id_free;
+pub use kinds::{template, Column, KINDS};
 
 /// Rows checked and written together.
 pub const CHUNK: usize = 1_000;
@@ -234,10 +234,7 @@ pub async fn import(
     params(("kind" = ImportKindName, Path, description = "What the file holds.")),
     responses((status = 200, description = "An example file: the header with every column, and an example row.", content((String = "text/csv"))),
         (status = 404, body = ErrorBody)))]
-pub async fn template_file(
-    principal: Principal,
-    Path(kind): Path<String>,
-) -> ApiResult<Response> {
+pub async fn template_file(principal: Principal, Path(kind): Path<String>) -> ApiResult<Response> {
     principal.require(Permission::Read)?;
     let text = template(&kind).ok_or_else(|| ApiError::not_found("import kind", &kind))?;
     let mut response = (StatusCode::OK, text).into_response();

@@ -16,9 +16,21 @@ use crate::state::AppState;
 pub const DEF: KindDef = KindDef {
     name: "products",
     columns: &[
-        Column { name: "id", required: false, doc: "The id to keep (prd_…); empty: a new one. Not one that exists." },
-        Column { name: "name", required: true, doc: "The product's name." },
-        Column { name: "sku", required: false, doc: "Stock-keeping unit: what entitlement files name it by (product_skus). Unique." },
+        Column {
+            name: "id",
+            required: false,
+            doc: "The id to keep (prd_…); empty: a new one. Not one that exists.",
+        },
+        Column {
+            name: "name",
+            required: true,
+            doc: "The product's name.",
+        },
+        Column {
+            name: "sku",
+            required: false,
+            doc: "Stock-keeping unit: what entitlement files name it by (product_skus). Unique.",
+        },
     ],
     ignored: &["created_at"],
     example: &["", "Premium Support", "SUP-PREM"],
@@ -73,7 +85,12 @@ impl KnownProducts {
         let skus = if skus.is_empty() {
             HashMap::new()
         } else {
-            state.store.products_by_sku(&skus).await?.into_iter().collect()
+            state
+                .store
+                .products_by_sku(&skus)
+                .await?
+                .into_iter()
+                .collect()
         };
         Ok(KnownProducts { ids, skus })
     }
@@ -117,7 +134,8 @@ pub async fn chunk(
             errors.into_iter().for_each(|e| report.error(e));
             continue;
         }
-        let id = g.id.unwrap_or_else(|| ProductId::new(session.now).into_string());
+        let id =
+            g.id.unwrap_or_else(|| ProductId::new(session.now).into_string());
         let _ = session.claim("product:id", &id, &id, row.number);
         if let Some(sku) = &g.sku {
             let _ = session.claim("product:sku", sku, &id, row.number);
@@ -132,6 +150,13 @@ pub async fn chunk(
     if products.is_empty() {
         return Ok(None);
     }
-    let changes = new_rows(vec![], vec![], products, vec![], &session.audit, session.now);
+    let changes = new_rows(
+        vec![],
+        vec![],
+        products,
+        vec![],
+        &session.audit,
+        session.now,
+    );
     Ok(Some(ImportChunk::Rows(Box::new(changes))))
 }

@@ -22,7 +22,10 @@ pub enum Parsed {
     Rows(Vec<RawRow>),
     /// The body stopped being readable (the row where it happened): the
     /// import fails whole.
-    Broken { row: u64, reason: String },
+    Broken {
+        row: u64,
+        reason: String,
+    },
 }
 
 /// The body's chunks as a `Read`, blocking on the channel.

@@ -74,7 +74,11 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
         None | Some("usage" | "imported_overage") => false,
         Some("visit") => true,
         Some(_) => {
-            let column = if row.get("kind").is_some() { "kind" } else { "reason" };
+            let column = if row.get("kind").is_some() {
+                "kind"
+            } else {
+                "reason"
+            };
             errors.push(row.error(column, "only usage and visit rows can be imported"));
             false
         }
@@ -104,7 +108,11 @@ pub async fn chunk(
     let mut items = Vec::with_capacity(good.len());
     for (row, g) in good {
         if let Err(first) = session.claim_hashed(&g.key, row.number) {
-            let column = if row.get("idempotency_key").is_some() { "idempotency_key" } else { "id" };
+            let column = if row.get("idempotency_key").is_some() {
+                "idempotency_key"
+            } else {
+                "id"
+            };
             report.error(row.error(column, format!("duplicate key: row {first} has it")));
             continue;
         }
@@ -122,7 +130,8 @@ pub async fn chunk(
             "allow_overage": session.options.allow_overage,
         });
         let path = format!("/v1/imports/usage/{}", g.entitlement_id);
-        let fingerprint = crate::idempotency::fingerprint("POST", &path, body.to_string().as_bytes());
+        let fingerprint =
+            crate::idempotency::fingerprint("POST", &path, body.to_string().as_bytes());
         items.push(BatchItem {
             command: Command::Ledger {
                 ops: vec![Op {
@@ -167,7 +176,9 @@ pub fn refusal(row: u64, answer: &ItemAnswer) -> RowError {
             outcome: Outcome::Refused { refusal },
         } => {
             let (column, value) = match refusal {
-                Refusal::EntitlementExhausted { requested, .. } => ("quantity", requested.to_string()),
+                Refusal::EntitlementExhausted { requested, .. } => {
+                    ("quantity", requested.to_string())
+                }
                 Refusal::ChannelExhausted { channel, .. } => ("channel", channel.clone()),
                 Refusal::UnknownChannel { channel, .. } => ("channel", channel.clone()),
                 Refusal::EntitlementNotActive { entitlement_id, .. }
@@ -177,7 +188,12 @@ pub fn refusal(row: u64, answer: &ItemAnswer) -> RowError {
                 Refusal::InvalidQuantity { .. } => ("quantity", String::new()),
                 Refusal::DuplicateReference { reference, .. } => ("reference", reference.clone()),
             };
-            RowError::new(row, column, &value, format!("{} ({})", refusal, refusal.code()))
+            RowError::new(
+                row,
+                column,
+                &value,
+                format!("{} ({})", refusal, refusal.code()),
+            )
         }
         other => RowError::new(row, "body", "", format!("refused: {other:?}")),
     }

@@ -58,7 +58,12 @@ fn rows(csv: &str) -> (Vec<String>, Vec<Vec<String>>) {
 
 /// (row, column) of every error a refused import lists.
 fn problems(answer: &Answer) -> Vec<(u64, String)> {
-    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", answer.body);
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        answer.body
+    );
     assert_eq!(answer.code(), "import_rejected");
     let report = &answer.body["error"]["details"];
     assert_eq!(report["committed"], false);
@@ -68,7 +73,10 @@ fn problems(answer: &Answer) -> Vec<(u64, String)> {
         .iter()
         .map(|e| {
             assert!(e["reason"].as_str().is_some_and(|r| !r.is_empty()), "{e}");
-            (e["row"].as_u64().unwrap(), e["column"].as_str().unwrap().to_string())
+            (
+                e["row"].as_u64().unwrap(),
+                e["column"].as_str().unwrap().to_string(),
+            )
         })
         .collect()
 }
@@ -80,8 +88,11 @@ async fn count(app: &TestApp, path: &str) -> usize {
 }
 
 async fn a_file_with_bad_rows_imports_nothing_and_lists_every_one(app: TestApp) {
-    app.post("/v1/accounts", json!({ "name": "Existing", "external_id": "CRM-0" }))
-        .await;
+    app.post(
+        "/v1/accounts",
+        json!({ "name": "Existing", "external_id": "CRM-0" }),
+    )
+    .await;
     let file = "\u{feff}name,external_id,parent_external_id,manager_email\n\
         Acme,CRM-1,,ann@example.com\n\
         \"Acme, West\",CRM-2,CRM-1,\n\
@@ -143,7 +154,9 @@ async fn a_dry_run_checks_everything_and_writes_nothing(app: TestApp) {
     assert_eq!(count(&app, "/v1/products").await, 0);
     // A dry run of usage past the cap reports it, and uses nothing.
     let account = app.account("Acme").await;
-    let ent = app.active_entitlement(&account, json!({ "total": 3 })).await;
+    let ent = app
+        .active_entitlement(&account, json!({ "total": 3 }))
+        .await;
     let usage = format!("entitlement_id,quantity,idempotency_key\n{ent},2,k1\n{ent},2,k2\n");
     let refused = import(&app, "usage", usage.clone(), "?dry_run=true").await;
     assert_eq!(problems(&refused), vec![(3, "quantity".to_string())]);
@@ -161,7 +174,9 @@ async fn a_dry_run_checks_everything_and_writes_nothing(app: TestApp) {
 
 async fn usage_imported_twice_applies_once_and_caps_hold(app: TestApp) {
     let account = app.account("Acme").await;
-    let ent = app.active_entitlement(&account, json!({ "total": 5 })).await;
+    let ent = app
+        .active_entitlement(&account, json!({ "total": 5 }))
+        .await;
     let file = format!(
         "entitlement_id,quantity,idempotency_key,reference\n\
          {ent},1,use-1,WO-1\n{ent},2,use-2,\n{ent},1,use-3,WO-3\n"
@@ -194,7 +209,8 @@ async fn usage_imported_twice_applies_once_and_caps_hold(app: TestApp) {
     );
     assert_eq!(app.balance(&ent).await["used"], json!(4));
     // Historic usage past the cap, allowed: recorded and flagged.
-    let historic = format!("entitlement_id,quantity,idempotency_key\n{ent},1,old-1\n{ent},3,old-2\n");
+    let historic =
+        format!("entitlement_id,quantity,idempotency_key\n{ent},1,old-1\n{ent},3,old-2\n");
     let done = import(&app, "usage", historic, "?allow_overage=true").await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
     assert_eq!(app.balance(&ent).await["used"], json!(8));
@@ -205,7 +221,11 @@ async fn usage_imported_twice_applies_once_and_caps_hold(app: TestApp) {
         .iter()
         .map(|e| e["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(reasons.iter().filter(|r| **r == "imported_overage").count(), 1, "{reasons:?}");
+    assert_eq!(
+        reasons.iter().filter(|r| **r == "imported_overage").count(),
+        1,
+        "{reasons:?}"
+    );
     app.assert_ledger_matches(&ent).await;
     // A key reused with another row is that row's error.
     let changed = format!("entitlement_id,quantity,idempotency_key\n{ent},2,use-1\n");
@@ -221,11 +241,17 @@ async fn an_export_imports_again_into_a_fresh_service(app: TestApp) {
         .await
         .id();
     let child = app
-        .post("/v1/accounts", json!({ "name": "Acme \"West\"", "parent_id": parent }))
+        .post(
+            "/v1/accounts",
+            json!({ "name": "Acme \"West\"", "parent_id": parent }),
+        )
         .await
         .id();
-    app.post("/v1/contacts", json!({ "account_id": child, "name": "Bob", "email": "bob@example.com" }))
-        .await;
+    app.post(
+        "/v1/contacts",
+        json!({ "account_id": child, "name": "Bob", "email": "bob@example.com" }),
+    )
+    .await;
     let product = app
         .post("/v1/products", json!({ "name": "Support", "sku": "SUP-1" }))
         .await
@@ -243,7 +269,12 @@ async fn an_export_imports_again_into_a_fresh_service(app: TestApp) {
     ] {
         let file = export(&app, path).await;
         let done = import(&fresh, kind, file.clone(), "").await;
-        assert_eq!(done.status, StatusCode::OK, "{kind}: {:?}\n{file}", done.body);
+        assert_eq!(
+            done.status,
+            StatusCode::OK,
+            "{kind}: {:?}\n{file}",
+            done.body
+        );
         let again = export(&fresh, path).await;
         let ((h1, r1), (h2, r2)) = (rows(&file), rows(&again));
         assert_eq!(h1, h2, "{kind}: header");
@@ -263,16 +294,28 @@ async fn exports_are_every_page_under_the_json_names_with_the_same_filters(app: 
     let a = app.account("A").await;
     let b = app.account("B").await;
     for n in 0..5 {
-        app.entitlement(&a, json!({ "name": format!("E{n}") })).await;
+        app.entitlement(&a, json!({ "name": format!("E{n}") }))
+            .await;
     }
     app.entitlement(&b, json!({ "name": "Other" })).await;
     // A small page size: the export follows every page.
     let all = export(&app, &format!("/v1/entitlements?account_id={a}&limit=2")).await;
     let (header, lines) = rows(&all);
     assert_eq!(lines.len(), 5);
-    let json = app.get(&format!("/v1/entitlements?account_id={a}&limit=1")).await.body;
+    let json = app
+        .get(&format!("/v1/entitlements?account_id={a}&limit=1"))
+        .await
+        .body;
     let item = &json["items"][0];
-    for field in ["id", "name", "account_id", "status", "product_ids", "balance.used", "percent_used"] {
+    for field in [
+        "id",
+        "name",
+        "account_id",
+        "status",
+        "product_ids",
+        "balance.used",
+        "percent_used",
+    ] {
         assert!(header.iter().any(|h| h == field), "{field} in {header:?}");
     }
     let id_at = header.iter().position(|h| h == "id").unwrap();
@@ -286,7 +329,10 @@ async fn exports_are_every_page_under_the_json_names_with_the_same_filters(app: 
         .send()
         .await
         .unwrap();
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
     let (header, lines) = rows(&response.text().await.unwrap());
     assert_eq!(header[0], "id");
     assert_eq!(lines.len(), 2);

@@ -21,8 +21,7 @@ pub async fn an_import_commits_whole_or_not_at_all(db: &TestDatabase) {
         let store = store.clone();
         async move {
             let (tx, rx) = tokio::sync::mpsc::channel(4);
-            let running =
-                tokio::spawn(async move { store.run_import(rx, today(), now()).await });
+            let running = tokio::spawn(async move { store.run_import(rx, today(), now()).await });
             for m in messages {
                 tx.send(m).await.unwrap();
             }
@@ -32,11 +31,21 @@ pub async fn an_import_commits_whole_or_not_at_all(db: &TestDatabase) {
     };
     let accounts = |names: &[(&str, &str)]| {
         let rows = names.iter().map(|(n, e)| keyed(n, e)).collect();
-        ImportChunk::Rows(Box::new(new_rows(rows, vec![], vec![], vec![], &tester(), now())))
+        ImportChunk::Rows(Box::new(new_rows(
+            rows,
+            vec![],
+            vec![],
+            vec![],
+            &tester(),
+            now(),
+        )))
     };
     let usage_chunk = |rows: Vec<(u64, i64, &str)>| ImportChunk::Usage {
         rows: rows.iter().map(|r| r.0).collect(),
-        items: rows.iter().map(|r| usage("ent_imp", r.1, Some(r.2))).collect(),
+        items: rows
+            .iter()
+            .map(|r| usage("ent_imp", r.1, Some(r.2)))
+            .collect(),
     };
     // A dry run (no commit): written, then rolled back.
     let dry = run(vec![
@@ -88,14 +97,31 @@ pub async fn an_import_commits_whole_or_not_at_all(db: &TestDatabase) {
         .unwrap();
     assert_eq!(external, vec![("X-2".to_string(), "acc_i2".to_string())]);
     assert_eq!(
-        store.get_account("acc_i2").await.unwrap().unwrap().external_id.as_deref(),
+        store
+            .get_account("acc_i2")
+            .await
+            .unwrap()
+            .unwrap()
+            .external_id
+            .as_deref(),
         Some("X-2")
     );
     let ids = store
         .existing_ids(Table::Entitlements, &["ent_imp".into(), "ent_none".into()])
         .await
         .unwrap();
-    assert_eq!(ids, vec![("ent_imp".to_string(), Some("acc_ent_imp".to_string()))]);
-    assert!(store.accounts_with_default(&["acc_i1".into()]).await.unwrap().is_empty());
-    assert!(store.products_by_sku(&["NONE".into()]).await.unwrap().is_empty());
+    assert_eq!(
+        ids,
+        vec![("ent_imp".to_string(), Some("acc_ent_imp".to_string()))]
+    );
+    assert!(store
+        .accounts_with_default(&["acc_i1".into()])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .products_by_sku(&["NONE".into()])
+        .await
+        .unwrap()
+        .is_empty());
 }
