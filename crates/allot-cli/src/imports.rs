@@ -19,7 +19,7 @@ use crate::progress::Progress;
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// Import a CSV file: accounts, contacts, products, entitlements or usage. All rows or none.
+    /// Import a CSV file: accounts, contacts, products, contracts, contract-lines, entitlements or usage. All rows or none.
     #[command(after_help = examples!(
         "allot import accounts --template > accounts.csv",
         "allot import accounts accounts.csv --dry-run",
@@ -27,7 +27,7 @@ pub enum ImportCommand {
         "allot import usage usage-2025.csv --allow-overage"
     ))]
     Import {
-        /// accounts, contacts, products, entitlements or usage.
+        /// accounts, contacts, products, contracts, contract-lines, entitlements or usage.
         kind: String,
         /// The CSV file: a header row naming the columns, then one row per object.
         #[arg(required_unless_present = "template")]
@@ -263,6 +263,8 @@ fn export_path(kind: &str, filters: &mut Vec<(String, String)>) -> anyhow::Resul
     }
     let plain = [
         "accounts",
+        "contracts",
+        "entitlement-templates",
         "contacts",
         "products",
         "entitlements",

@@ -17,6 +17,7 @@ mod render;
 mod report;
 mod settings;
 mod software;
+mod contracts;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -102,6 +103,9 @@ enum Command {
     /// CSV import and export.
     #[command(flatten)]
     Imports(imports::ImportCommand),
+    /// Contracts and entitlement templates.
+    #[command(flatten)]
+    Contracts(contracts::ContractCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Alerts(command) => command.run().await,
         Command::Software(command) => command.run().await,
         Command::Imports(command) => command.run().await,
+        Command::Contracts(command) => command.run().await,
     }
 }
 

@@ -46,6 +46,8 @@ fn entitlement(channels: bool) -> Entitlement {
         rounding: Some("0.25".parse().unwrap()),
         auto_renew: false,
         contract_id: None,
+        contract_line_id: None,
+        template_id: None,
         sla: None,
     };
     Entitlement {

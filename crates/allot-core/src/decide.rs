@@ -161,6 +161,9 @@ impl Refusal {
         match self {
             Refusal::EntitlementExhausted { .. } => "entitlement_exhausted",
             Refusal::ChannelExhausted { .. } => "channel_exhausted",
+            Refusal::EntitlementNotActive { status, .. } if status == "suspended" => {
+                "entitlement_suspended"
+            }
             Refusal::EntitlementNotActive { .. } => "entitlement_not_active",
             Refusal::UnknownChannel { .. } => "unknown_channel",
             Refusal::EntitlementNotFound { .. } => "not_found",
@@ -678,6 +681,13 @@ mod tests {
         assert_eq!(err.code(), "entitlement_not_active");
         ent.status = Status::Draft;
         assert!(decide(&ent, &Counters::default(), &consume("1"), today()).is_err());
+        ent.status = Status::Suspended;
+        let err = decide(&ent, &Counters::default(), &consume("1"), today()).unwrap_err();
+        assert_eq!(err.code(), "entitlement_suspended");
+        assert_eq!(
+            err.to_string(),
+            format!("entitlement {} is suspended, not active", ent.id)
+        );
     }
 
     #[test]

@@ -109,6 +109,8 @@ pub enum Status {
     Active,
     Expired,
     Cancelled,
+    /// Paused by its contract: refuses usage until the contract resumes.
+    Suspended,
 }
 
 impl Status {
@@ -119,6 +121,7 @@ impl Status {
             Status::Active => "active",
             Status::Expired => "expired",
             Status::Cancelled => "cancelled",
+            Status::Suspended => "suspended",
         }
     }
 
@@ -129,6 +132,7 @@ impl Status {
             Status::Active,
             Status::Expired,
             Status::Cancelled,
+            Status::Suspended,
         ]
         .into_iter()
         .find(|x| x.as_str() == s)
@@ -179,6 +183,13 @@ pub struct Terms {
     pub auto_renew: bool,
     pub contract_id: Option<String>,
     pub sla: Option<String>,
+    /// The line of `contract_id` this entitlement delivers.
+    #[serde(default)]
+    pub contract_line_id: Option<String>,
+    /// The template it was made from (editing the template later changes
+    /// nothing here).
+    #[serde(default)]
+    pub template_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,6 +234,7 @@ mod tests {
             Status::Active,
             Status::Expired,
             Status::Cancelled,
+            Status::Suspended,
         ] {
             assert_eq!(Status::parse(status.as_str()), Some(status));
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());

@@ -18,6 +18,8 @@ pub enum EventKind {
     Renewed,
     ReservationExpired,
     ExpiringSoon,
+    Suspended,
+    Resumed,
 }
 
 impl EventKind {
@@ -35,6 +37,8 @@ impl EventKind {
             EventKind::Renewed => "entitlement.renewed",
             EventKind::ReservationExpired => "reservation.expired",
             EventKind::ExpiringSoon => "entitlement.expiring_soon",
+            EventKind::Suspended => "entitlement.suspended",
+            EventKind::Resumed => "entitlement.resumed",
         }
     }
 }
@@ -79,6 +83,8 @@ mod tests {
             EventKind::Renewed,
             EventKind::ReservationExpired,
             EventKind::ExpiringSoon,
+            EventKind::Suspended,
+            EventKind::Resumed,
         ]
         .into_iter()
         .map(EventKind::as_str)
@@ -98,6 +104,8 @@ mod tests {
                 "entitlement.renewed",
                 "reservation.expired",
                 "entitlement.expiring_soon",
+                "entitlement.suspended",
+                "entitlement.resumed",
             ]
         );
     }

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod balance;
 pub mod batch;
 pub mod cases;
+pub mod contracts;
 pub mod decide;
 pub mod entitlement;
 pub mod events;
@@ -20,6 +21,7 @@ pub mod quantity;
 pub mod report;
 pub mod schedule;
 pub mod software;
+pub mod templates;
 pub mod terms;
 pub mod zone;
 

@@ -15,7 +15,7 @@ pub fn effective_status(
     today: NaiveDate,
 ) -> Status {
     match stored {
-        Status::Draft | Status::Cancelled => stored,
+        Status::Draft | Status::Cancelled | Status::Suspended => stored,
         Status::Waiting | Status::Active | Status::Expired => by_dates(start, end, today),
     }
 }
@@ -72,7 +72,9 @@ pub fn transition(
     match (action, current) {
         (Action::Activate, Status::Draft) => Ok(by_dates(start, end, today)),
         (Action::Deactivate, Status::Waiting | Status::Active) => Ok(Status::Draft),
-        (Action::Cancel, Status::Waiting | Status::Active) => Ok(Status::Cancelled),
+        (Action::Cancel, Status::Waiting | Status::Active | Status::Suspended) => {
+            Ok(Status::Cancelled)
+        }
         (Action::Renew, Status::Expired | Status::Cancelled) => Ok(current),
         _ => refuse,
     }
@@ -126,7 +128,26 @@ pub fn event_for(action: Action, to: Status) -> EventKind {
         (_, Status::Active) => EventKind::Activated,
         (_, Status::Expired) => EventKind::Expired,
         (_, Status::Cancelled) => EventKind::Cancelled,
+        (_, Status::Suspended) => EventKind::Suspended,
     }
+}
+
+/// May an entitlement in effective state `current` become its account's
+/// default? Any that is not closed (expired or cancelled).
+pub fn may_be_default(current: Status) -> bool {
+    !matches!(current, Status::Expired | Status::Cancelled)
+}
+
+/// The state a suspension (its contract's) moves an entitlement in
+/// effective state `current` to: only a waiting or active one pauses.
+pub fn suspended(current: Status) -> Option<Status> {
+    matches!(current, Status::Waiting | Status::Active).then_some(Status::Suspended)
+}
+
+/// The state a resumption moves an entitlement in effective state
+/// `current` to: a suspended one goes back to what its dates say today.
+pub fn resumed(current: Status, start: NaiveDate, end: NaiveDate, today: NaiveDate) -> Option<Status> {
+    (current == Status::Suspended).then(|| by_dates(start, end, today))
 }
 
 /// The terms of a renewal: same duration, starting today, everything else copied.
@@ -354,6 +375,67 @@ mod tests {
         );
         assert!(editable(Status::Draft));
         assert!(!editable(Status::Waiting) && !editable(Status::Cancelled));
+    }
+
+    #[test]
+    fn only_open_entitlements_may_be_default() {
+        let may: Vec<bool> = [
+            Status::Draft,
+            Status::Waiting,
+            Status::Active,
+            Status::Expired,
+            Status::Cancelled,
+            Status::Suspended,
+        ]
+        .into_iter()
+        .map(may_be_default)
+        .collect();
+        assert_eq!(may, [true, true, true, false, false, true]);
+    }
+
+    #[test]
+    fn a_suspended_entitlement_stays_suspended_until_resumed() {
+        let (s, e) = (d(3, 1), d(3, 31));
+        for today in [d(2, 1), d(3, 5), d(4, 5)] {
+            assert_eq!(
+                effective_status(Status::Suspended, s, e, today),
+                Status::Suspended
+            );
+        }
+        assert_eq!(suspended(Status::Active), Some(Status::Suspended));
+        assert_eq!(suspended(Status::Waiting), Some(Status::Suspended));
+        for other in [
+            Status::Draft,
+            Status::Expired,
+            Status::Cancelled,
+            Status::Suspended,
+        ] {
+            assert_eq!(suspended(other), None, "{other:?}");
+        }
+        assert_eq!(
+            resumed(Status::Suspended, s, e, d(2, 1)),
+            Some(Status::Waiting)
+        );
+        assert_eq!(
+            resumed(Status::Suspended, s, e, d(3, 5)),
+            Some(Status::Active)
+        );
+        assert_eq!(
+            resumed(Status::Suspended, s, e, d(4, 1)),
+            Some(Status::Expired)
+        );
+        assert_eq!(resumed(Status::Active, s, e, d(3, 5)), None);
+        assert_eq!(
+            transition(Action::Cancel, Status::Suspended, s, e, d(3, 5)),
+            Ok(Status::Cancelled)
+        );
+        for action in [Action::Activate, Action::Deactivate, Action::Renew] {
+            assert!(transition(action, Status::Suspended, s, e, d(3, 5)).is_err());
+        }
+        assert_eq!(
+            event_for(Action::Cancel, Status::Suspended),
+            EventKind::Suspended
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub fn terms() -> Terms {
         rounding: None,
         auto_renew: false,
         contract_id: None,
+        contract_line_id: None,
+        template_id: None,
         sla: None,
     }
 }

@@ -9,8 +9,8 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::routes::{
-    audit, cases, entitlements, installations, keys, notifications, parties, report_totals,
-    reports, software, system, usage, webhooks,
+    audit, cases, contracts, entitlements, installations, keys, notifications, parties, report_totals,
+    reports, software, system, templates, usage, webhooks,
 };
 use crate::state::AppState;
 use crate::{auth, idempotency, telemetry};
@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::retry),
         )
         .merge(software_mutations())
+        .merge(contract_mutations())
         .route_layer(from_fn_with_state(state.clone(), idempotency::layer));
     // Reads, and the write path (which records its keys in its own transaction).
     let direct = Router::new()
@@ -124,7 +125,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/notifications", get(notifications::list))
         .merge(software_reads())
-        .merge(imports());
+        .merge(imports())
+        .merge(contract_reads());
     let v1 = claimed
         .merge(direct)
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
@@ -225,6 +227,47 @@ fn software_reads() -> Router<AppState> {
         )
         .route("/v1/reconciliations", get(installations::list))
         .route("/v1/reconciliations/{id}", get(installations::get))
+}
+
+/// Contracts, templates and make-default: what changes data.
+fn contract_mutations() -> Router<AppState> {
+    use axum::routing::patch;
+    Router::new()
+        .route("/v1/contracts", post(contracts::create))
+        .route("/v1/contracts/{id}/lines", post(contracts::create_line))
+        .route("/v1/contracts/{id}/activate", post(contracts::activate))
+        .route("/v1/contracts/{id}/suspend", post(contracts::suspend))
+        .route("/v1/contracts/{id}/resume", post(contracts::resume))
+        .route("/v1/contracts/{id}/cancel", post(contracts::cancel))
+        .route("/v1/contracts/{id}/renew", post(contracts::renew))
+        .route(
+            "/v1/entitlements/{id}/make-default",
+            post(contracts::make_default),
+        )
+        .route("/v1/entitlement-templates", post(templates::create))
+        .route(
+            "/v1/entitlement-templates/{id}",
+            patch(templates::patch).delete(templates::delete),
+        )
+        .route(
+            "/v1/entitlement-templates/{id}/instantiate",
+            post(templates::instantiate)
+                .layer(DefaultBodyLimit::max(templates::INSTANTIATE_BODY_LIMIT)),
+        )
+}
+
+fn contract_reads() -> Router<AppState> {
+    Router::new()
+        .route("/v1/contracts", get(contracts::list))
+        .route("/v1/contracts/{id}", get(contracts::get))
+        .route("/v1/contracts/{id}/lines", get(contracts::list_lines))
+        .route(
+            "/v1/contracts/{id}/entitlements",
+            get(contracts::list_entitlements),
+        )
+        .route("/v1/entitlement-templates", get(templates::list))
+        .route("/v1/entitlement-templates/{id}", get(templates::get))
+        .route("/v1/jobs/{id}", get(templates::get_job))
 }
 
 /// How long a request may take before it is answered 408.

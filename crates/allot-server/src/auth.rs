@@ -163,6 +163,8 @@ pub enum Permission {
     RecordInstallations,
     /// Read reconciliations, which span every account.
     ReadCompliance,
+    /// Read entitlement templates (the tiers of every customer).
+    ReadTemplates,
 }
 
 pub fn allows(role: Role, permission: Permission) -> bool {
@@ -178,6 +180,7 @@ pub fn allows(role: Role, permission: Permission) -> bool {
                 | ReadEvents
                 | AllocateSoftware
                 | ReadCompliance
+                | ReadTemplates
         ),
         Role::Customer => matches!(permission, Read | OpenCases),
         Role::Integration => matches!(permission, RecordUsage | RecordInstallations),

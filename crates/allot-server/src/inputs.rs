@@ -182,11 +182,15 @@ pub struct EntitlementInput {
     pub rounding: Option<Quantity>,
     #[serde(default)]
     pub auto_renew: bool,
+    /// An existing contract of the same account; the dates must lie inside its own.
     #[serde(default)]
     pub contract_id: Option<String>,
     #[serde(default)]
     #[schema(max_length = 4000)]
     pub sla: Option<String>,
+    /// A line of `contract_id`.
+    #[serde(default)]
+    pub contract_line_id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -237,6 +241,8 @@ impl EntitlementInput {
             auto_renew: self.auto_renew,
             contract_id: self.contract_id,
             sla: self.sla,
+            contract_line_id: self.contract_line_id,
+            template_id: None,
         };
         allot_core::terms::validate_terms(&terms)?;
         Ok(terms)
@@ -275,6 +281,7 @@ impl EntitlementInput {
             auto_renew: t.auto_renew,
             contract_id: t.contract_id.clone(),
             sla: t.sla.clone(),
+            contract_line_id: t.contract_line_id.clone(),
         }
     }
 }
@@ -424,7 +431,7 @@ impl LogTime {
 }
 
 /// Whole numbers as JSON Schema counts them: `60` and `60.0` alike.
-mod whole {
+pub(crate) mod whole {
     use serde::de::Error;
     use serde::{Deserialize, Deserializer};
     use serde_json::Number;
@@ -700,6 +707,7 @@ pub mod schemas {
             Status::Active,
             Status::Expired,
             Status::Cancelled,
+            Status::Suspended,
         ]
         .map(Status::as_str)
     );

@@ -39,6 +39,7 @@ async fn until(stop: &mut tokio::sync::watch::Receiver<bool>) {
 
 /// One pass of every job; errors are logged and retried on the next pass.
 pub async fn run_once(state: &AppState) {
+    expire_contracts(state).await;
     schedule(state).await;
     let now = state.clock.now();
     match state.store.expired_reservations(now, 1000).await {
@@ -62,6 +63,30 @@ pub async fn run_once(state: &AppState) {
         tracing::warn!(error = %e, "idempotency key purge failed");
     }
     reconcile_when_due(state).await;
+}
+
+/// Contracts expired per pass of `expire_contracts`.
+const CONTRACT_EXPIRY_LIMIT: u32 = 100;
+
+/// Stores the expiry of contracts past their end date, flowing down to
+/// their open entitlements (and renewing `auto_renew` ones), a batch at a
+/// time until none is due.
+async fn expire_contracts(state: &AppState) {
+    for _ in 0..MAX_SCHEDULE_PASSES {
+        let (today, now) = (state.clock.today(), state.clock.now());
+        match state
+            .store
+            .expire_contracts(today, now, CONTRACT_EXPIRY_LIMIT)
+            .await
+        {
+            Ok(0) => return,
+            Ok(n) => tracing::info!(expired = n, "contracts expired"),
+            Err(e) => {
+                tracing::warn!(error = %e, "contract expiry failed");
+                return;
+            }
+        }
+    }
 }
 
 /// The scheduled reconciliation of every software model (emitting

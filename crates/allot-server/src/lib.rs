@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod contracts;
 pub mod csv_response;
 pub mod error;
 pub mod export;

@@ -19,8 +19,8 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    audit, cases, entitlements, installations, keys, notifications, parties, report_totals,
-    reports, software, usage, webhooks,
+    audit, cases, contracts, entitlements, installations, keys, notifications, parties, report_totals,
+    reports, software, templates, usage, webhooks,
 };
 
 struct BearerAuth;
@@ -170,6 +170,12 @@ impl Modify for Contract {
             "PatchSoftwareEntitlement",
             "patch_software_entitlement",
         );
+        patch_body(
+            doc,
+            "TemplateInput",
+            "PatchEntitlementTemplate",
+            "patch_entitlement_template",
+        );
         for (from, status, pointer, to) in LINKS {
             link(doc, from, status, pointer, to);
         }
@@ -277,6 +283,34 @@ fn patch_body(doc: &mut Document, create: &str, name: &str, operation: &str) {
 /// parameter the id goes into (`id` unless said with `param=`), or spells
 /// out every parameter: `op(param=expression;...)`.
 const LINKS: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "create_contract",
+        "201",
+        "/id",
+        &[
+            "get_contract",
+            "create_contract_line",
+            "list_contract_lines",
+            "list_contract_entitlements",
+            "activate_contract",
+            "suspend_contract",
+            "resume_contract",
+            "cancel_contract",
+            "renew_contract",
+        ],
+    ),
+    (
+        "create_entitlement_template",
+        "201",
+        "/id",
+        &[
+            "get_entitlement_template",
+            "patch_entitlement_template",
+            "delete_entitlement_template",
+            "instantiate_entitlement_template",
+        ],
+    ),
+    ("instantiate_entitlement_template", "202", "/id", &["get_job"]),
     (
         "create_account",
         "201",
@@ -494,6 +528,11 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         software::list_allocations, software::allocate, software::free,
         installations::record, installations::run, installations::list, installations::get,
         crate::imports::import, crate::imports::template_file,
+        contracts::create, contracts::list, contracts::get, contracts::create_line, contracts::list_lines,
+        contracts::list_entitlements, contracts::activate, contracts::suspend, contracts::resume,
+        contracts::cancel, contracts::renew, contracts::make_default,
+        templates::create, templates::list, templates::get, templates::patch, templates::delete,
+        templates::instantiate, templates::get_job,
     )
 )]
 pub struct ApiDoc;

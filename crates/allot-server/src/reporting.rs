@@ -114,7 +114,9 @@ impl Scope {
             let mut stored = Vec::new();
             for s in wanted {
                 let group: &[Status] = match s {
-                    Status::Draft | Status::Cancelled => std::slice::from_ref(s),
+                    Status::Draft | Status::Cancelled | Status::Suspended => {
+                        std::slice::from_ref(s)
+                    }
                     _ => &[Status::Waiting, Status::Active, Status::Expired],
                 };
                 for g in group {

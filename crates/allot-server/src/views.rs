@@ -109,7 +109,7 @@ pub struct EntitlementView {
     pub decrement_on: String,
     pub start_date: NaiveDate,
     pub end_date: NaiveDate,
-    /// draft, waiting, active, expired or cancelled: as the dates imply today.
+    /// draft, waiting, active, expired, cancelled or suspended (by its contract): as the dates imply today.
     pub status: String,
     pub channels: Vec<ChannelTermView>,
     pub product_ids: Vec<String>,
@@ -131,6 +131,10 @@ pub struct EntitlementView {
     pub renewed_from: Option<String>,
     /// The latest renewal of this one, automatic (`auto_renew`) or not.
     pub renewed_to: Option<String>,
+    /// The line of `contract_id` it delivers.
+    pub contract_line_id: Option<String>,
+    /// The template it was made from; later edits of the template do not change it.
+    pub template_id: Option<String>,
 }
 
 pub fn status_today(record: &EntitlementRecord, today: NaiveDate) -> Status {
@@ -181,6 +185,8 @@ impl EntitlementView {
             updated_at: record.updated_at,
             renewed_from: e.predecessor_id.clone(),
             renewed_to: record.renewed_to.clone(),
+            contract_line_id: t.contract_line_id.clone(),
+            template_id: t.template_id.clone(),
         }
     }
 }

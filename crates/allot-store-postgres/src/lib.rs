@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod cases;
 mod connect;
+mod contracts;
 mod entitlements;
 mod error;
 mod imports;

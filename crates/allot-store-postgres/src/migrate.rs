@@ -26,6 +26,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0007_software.sql"),
     ),
     (
+        "0008_contracts",
+        include_str!("../migrations/0008_contracts.sql"),
+    ),
+    (
         "0009_imports",
         include_str!("../migrations/0009_imports.sql"),
     ),

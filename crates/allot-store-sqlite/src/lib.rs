@@ -10,6 +10,7 @@ mod cache;
 mod cases;
 mod checkpoint;
 mod connect;
+mod contracts;
 mod convert;
 mod entitlements;
 mod error;

@@ -107,6 +107,10 @@ typed_ids! {
     SoftwareEntitlementId => "swe", "software entitlement";
     AllocationId => "sal", "allocation";
     ReconciliationId => "rec", "reconciliation";
+    ContractId => "ctr", "contract";
+    ContractLineId => "cln", "contract line";
+    TemplateId => "tpl", "entitlement template";
+    JobId => "job", "job";
 }
 
 #[cfg(test)]

@@ -19,8 +19,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::mpsc::Receiver;
 
 use crate::audit::{snapshot, AuditContext, AuditEntry};
-use crate::backend::{Changes, WriteTx};
+use crate::backend::Changes;
 use crate::clock::stored_time;
+use crate::contracts::{ContractChanges, ContractTx};
 use crate::error::StoreResult;
 use crate::model::{Account, Contact, Product};
 use crate::plan::{BatchItem, ItemAnswer, Outcome};
@@ -41,6 +42,9 @@ pub enum ImportChunk {
         rows: Vec<u64>,
         items: Vec<BatchItem>,
     },
+    /// New contracts and contract lines (`ContractTx::write_contracts`),
+    /// with their audit entries in the `Changes`.
+    Contracts(Box<(ContractChanges, Changes)>),
 }
 
 /// What the server feeds an import.
@@ -116,7 +120,7 @@ pub trait ImportStore {
 /// The import's transaction: write each chunk as it arrives, commit at the
 /// end only if asked to and nothing was refused. Dropping `tx` uncommitted
 /// rolls back.
-pub async fn run_import<T: WriteTx>(
+pub async fn run_import<T: ContractTx>(
     tx: T,
     feed: &mut Receiver<ImportMsg>,
     today: NaiveDate,
@@ -140,6 +144,12 @@ pub async fn run_import<T: WriteTx>(
                 for (row, answer) in rows.into_iter().zip(answers) {
                     tally(&mut outcome, row, answer);
                 }
+            }
+            ImportMsg::Chunk(ImportChunk::Contracts(both)) => {
+                let (contracts, changes) = *both;
+                outcome.written += (contracts.contracts.len() + contracts.new_lines.len()) as u64;
+                tx.write_contracts(&contracts).await?;
+                tx.write(&changes, now).await?;
             }
             ImportMsg::Finish { commit: asked } => {
                 commit = asked;

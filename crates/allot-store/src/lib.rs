@@ -9,6 +9,7 @@ pub mod answer;
 pub mod audit;
 pub mod backend;
 pub mod clock;
+pub mod contracts;
 pub mod error;
 pub mod ids;
 pub mod imports;

@@ -50,6 +50,7 @@ pub trait Store:
     + crate::alerts::AlertStore
     + crate::software::SoftwareStore
     + crate::imports::ImportStore
+    + crate::contracts::ContractStore
     + Send
     + Sync
     + 'static

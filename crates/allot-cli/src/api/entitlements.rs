@@ -87,6 +87,13 @@ pub enum Entitlements {
         remote: Remote,
         id: String,
     },
+    /// Make an entitlement its account's default; the previous default stops being one.
+    #[command(after_help = examples!("allot entitlements make-default ent_…"))]
+    MakeDefault {
+        #[command(flatten)]
+        remote: Remote,
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -211,6 +218,7 @@ pub async fn run(command: Entitlements) -> anyhow::Result<Answered> {
         Entitlements::Deactivate { remote, id } => lifecycle(remote, &id, "deactivate").await?,
         Entitlements::Cancel { remote, id } => lifecycle(remote, &id, "cancel").await?,
         Entitlements::Renew { remote, id } => lifecycle(remote, &id, "renew").await?,
+        Entitlements::MakeDefault { remote, id } => lifecycle(remote, &id, "make-default").await?,
     })
 }
 

@@ -34,19 +34,19 @@ pub const DEF: KindDef = KindDef {
         col("id", false, "The id to keep (ent_…); empty: a new one. Not one that exists."),
         col("account_id", false, "An existing account (this or account_external_id)."),
         col("account_external_id", false, "An existing account by its external_id."),
-        col("name", true, "The entitlement's name."),
+        col("name", false, "The entitlement's name (required unless template)."),
         col("description", false, ""),
         col("owner", false, ""),
         col("owner_email", false, ""),
-        col("unit", true, "cases, hours, visits or units."),
+        col("unit", false, "cases, hours, visits or units."),
         col("total", false, "The cap; empty with unlimited = true."),
         col("unlimited", false, "true or false (default false)."),
         col("period", false, "none (default), month, quarter or year."),
         col("rollover", false, "Carried into the next period."),
         col("restrict", false, "true (default) or false."),
         col("decrement_on", false, "creation (default) or resolution."),
-        col("start_date", true, "YYYY-MM-DD."),
-        col("end_date", true, "YYYY-MM-DD."),
+        col("start_date", false, "YYYY-MM-DD."),
+        col("end_date", false, "YYYY-MM-DD."),
         col("status", false, "draft (default), active (activated: waiting, active or expired by its dates) or cancelled."),
         col("channels", false, "JSON: [{\"channel\": \"phone\", \"total\": 5}]."),
         col("product_ids", false, "Existing products: a JSON array or ids separated by ;."),
@@ -57,7 +57,10 @@ pub const DEF: KindDef = KindDef {
         col("alert_thresholds", false, "JSON: [80, {\"remaining\": 2}]."),
         col("rounding", false, "Hours only: each use rounds up to this increment."),
         col("auto_renew", false, "true or false."),
-        col("contract_id", false, ""),
+        col("contract_id", false, "An existing contract of the account; the dates inside its own."),
+        col("contract_number", false, "The contract by number (an existing one)."),
+        col("contract_line_id", false, "A line of the contract."),
+        col("template", false, "An entitlement template's name: the terms come from it (with account, start_date — default today —, status, is_default, the contract); the term columns stay empty."),
         col("sla", false, ""),
     ],
     ignored: &[
@@ -68,11 +71,12 @@ pub const DEF: KindDef = KindDef {
         "renewed_to",
         "percent_used",
         "balance.*",
+        "template_id",
     ],
     example: &[
         "", "", "CRM-1001", "Gold support 2026", "", "", "", "cases", "25", "false", "quarter",
         "0", "true", "creation", "2026-01-01", "2026-12-31", "active", "", "", "SUP-PREM", "",
-        "true", "false", "[80]", "", "false", "", "",
+        "true", "false", "[80]", "", "false", "", "", "", "", "",
     ],
 };
 
@@ -87,7 +91,16 @@ const BOOLEANS: &[&str] = &[
 const JSON_LISTS: &[&str] = &["channels", "alert_thresholds"];
 const ID_LISTS: &[&str] = &["product_ids", "contact_ids"];
 /// Columns not in the body.
-const OWN: &[&str] = &["id", "account_external_id", "product_skus", "status"];
+const OWN: &[&str] = &[
+    "id",
+    "account_external_id",
+    "product_skus",
+    "status",
+    "template",
+    "contract_number",
+];
+/// The columns a row made from a template may fill (beside `OWN`).
+const WITH_TEMPLATE: &[&str] = &["start_date", "contract_id", "contract_line_id", "is_default"];
 
 struct Good {
     id: Option<String>,
@@ -95,6 +108,7 @@ struct Good {
     body: Map<String, Value>,
     skus: Vec<String>,
     status: Status,
+    template: Option<String>,
 }
 
 /// A list cell: a JSON array of strings, or `;`-separated.
@@ -194,6 +208,15 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
             None
         }
     };
+    let template = row.get("template").map(str::to_string);
+    if template.is_some() {
+        for column in body.keys().filter(|c| !WITH_TEMPLATE.contains(&c.as_str())) {
+            errors.push(row.error(column, "comes from the template: leave it empty"));
+        }
+        if !skus.is_empty() {
+            errors.push(row.error("product_skus", "comes from the template: leave it empty"));
+        }
+    }
     match account {
         Some(account) if errors.is_empty() => Ok(Good {
             id,
@@ -201,9 +224,49 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
             body,
             skus,
             status,
+            template,
         }),
         _ => Err(errors),
     }
+}
+
+/// The terms of a row made from a template.
+async fn from_template(
+    session: &mut Session<'_>,
+    row: &Row<'_>,
+    name: &str,
+    account_id: &str,
+    body: &Map<String, Value>,
+) -> ApiResult<Result<allot_core::entitlement::Terms, Vec<RowError>>> {
+    if !session.templates.contains_key(name) {
+        let found = session.state.store.get_template_by_name(name).await?;
+        session.templates.insert(name.to_string(), found);
+    }
+    let Some(template) = session.templates[name].clone() else {
+        return Ok(Err(vec![row.error("template", "no template has this name")]));
+    };
+    let start_date = match body.get("start_date").and_then(Value::as_str) {
+        None => session.today,
+        Some(d) => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(d) => d,
+            Err(_) => return Ok(Err(vec![row.error("start_date", "must be a date (YYYY-MM-DD)")])),
+        },
+    };
+    let text = |k: &str| body.get(k).and_then(Value::as_str);
+    let place = allot_core::templates::Placement {
+        template_id: &template.id,
+        account_id,
+        start_date,
+        contract_id: text("contract_id"),
+        contract_line_id: text("contract_line_id"),
+    };
+    let Some(mut terms) = allot_core::templates::terms_for(&template.terms, &place) else {
+        return Ok(Err(vec![row.error("start_date", "the template's term would end past the calendar")]));
+    };
+    terms.is_default = body.get("is_default") == Some(&Value::Bool(true));
+    Ok(allot_core::terms::validate_terms(&terms)
+        .map(|()| terms.clone())
+        .map_err(|e| row.errors_of(e.into(), "template")))
 }
 
 pub async fn chunk(
@@ -312,22 +375,43 @@ pub async fn chunk(
                 ));
             }
         }
-        g.body
-            .insert("product_ids".into(), Value::Array(product_ids));
-        g.body
-            .insert("account_id".into(), Value::String(account_id.clone()));
-        let terms = serde_json::to_vec(&g.body)
-            .map_err(|e| crate::error::ApiError::Internal(e.to_string()))
-            .and_then(|bytes| crate::extract::parse_json::<EntitlementInput>(&bytes))
-            .and_then(EntitlementInput::into_terms);
-        let terms = match terms {
-            Ok(terms) => terms,
-            Err(e) => {
-                errors.extend(row.errors_of(e, "body"));
-                errors.into_iter().for_each(|e| report.error(e));
-                continue;
+        match super::contracts::contract_of(session, row, "contract_id", "contract_number").await? {
+            Ok(Some((id, ..))) => {
+                g.body.insert("contract_id".into(), Value::String(id));
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+        let terms = if let Some(name) = &g.template {
+            match from_template(session, row, name, &account_id, &g.body).await? {
+                Ok(terms) => terms,
+                Err(e) => {
+                    errors.extend(e);
+                    errors.into_iter().for_each(|e| report.error(e));
+                    continue;
+                }
+            }
+        } else {
+            g.body.insert("product_ids".into(), Value::Array(product_ids));
+            g.body.insert("account_id".into(), Value::String(account_id.clone()));
+            let terms = serde_json::to_vec(&g.body)
+                .map_err(|e| crate::error::ApiError::Internal(e.to_string()))
+                .and_then(|bytes| crate::extract::parse_json::<EntitlementInput>(&bytes))
+                .and_then(EntitlementInput::into_terms);
+            match terms {
+                Ok(terms) => terms,
+                Err(e) => {
+                    errors.extend(row.errors_of(e, "body"));
+                    errors.into_iter().for_each(|e| report.error(e));
+                    continue;
+                }
             }
         };
+        if terms.contract_id.is_some() || terms.contract_line_id.is_some() {
+            if let Err(e) = crate::routes::contracts::check_contract(session.state, &terms).await {
+                errors.extend(row.errors_of(e, "contract_id"));
+            }
+        }
         for id in &terms.contact_ids {
             if contacts
                 .get(id)

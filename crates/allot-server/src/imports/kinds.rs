@@ -24,7 +24,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-use super::{accounts, contacts, entitlements, products, usage};
+use super::{accounts, contacts, contracts, entitlements, products, usage};
 
 pub(crate) use accounts::external_id_free;
 
@@ -52,6 +52,8 @@ pub const KINDS: &[&KindDef] = &[
     &accounts::DEF,
     &contacts::DEF,
     &products::DEF,
+    &contracts::DEF,
+    &contracts::LINES,
     &entitlements::DEF,
     &usage::DEF,
 ];
@@ -220,6 +222,10 @@ pub struct Session<'a> {
     seen: HashMap<u128, u64>,
     /// Accounts given a default entitlement by this file.
     pub defaults: HashSet<String>,
+    /// Contracts made by this file: id → (account, start, end).
+    pub contracts: HashMap<String, (String, NaiveDate, NaiveDate)>,
+    /// Templates named by this file: name → the template (None: no such).
+    pub templates: HashMap<String, Option<allot_store::contracts::EntitlementTemplate>>,
 }
 
 impl<'a> Session<'a> {
@@ -239,6 +245,8 @@ impl<'a> Session<'a> {
             keys: HashMap::new(),
             seen: HashMap::new(),
             defaults: HashSet::new(),
+            contracts: HashMap::new(),
+            templates: HashMap::new(),
         }
     }
 
@@ -301,6 +309,8 @@ async fn check(
         "accounts" => accounts::chunk(session, rows, report).await,
         "contacts" => contacts::chunk(session, rows, report).await,
         "products" => products::chunk(session, rows, report).await,
+        "contracts" => contracts::chunk(session, rows, report).await,
+        "contract-lines" => contracts::lines_chunk(session, rows, report).await,
         "entitlements" => entitlements::chunk(session, rows, report).await,
         "usage" => usage::chunk(session, rows, report).await,
         other => Err(ApiError::not_found("import kind", other)),

@@ -24,6 +24,7 @@
 
 mod accounts;
 mod contacts;
+mod contracts;
 mod entitlements;
 mod kinds;
 mod products;
@@ -62,6 +63,9 @@ pub enum ImportKindName {
     Accounts,
     Contacts,
     Products,
+    Contracts,
+    #[schema(rename = "contract-lines")]
+    ContractLines,
     Entitlements,
     Usage,
 }

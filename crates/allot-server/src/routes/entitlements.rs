@@ -69,7 +69,7 @@ async fn check_references(state: &AppState, terms: &Terms) -> ApiResult<()> {
             ));
         }
     }
-    Ok(())
+    super::contracts::check_contract(state, terms).await
 }
 
 #[utoipa::path(post, path = "/v1/entitlements", operation_id = "create_entitlement", tag = "entitlements", request_body = EntitlementInput,
@@ -210,7 +210,8 @@ pub async fn patch(
     merged.extend(changes);
     let input: EntitlementInput =
         parse_json(&serde_json::to_vec(&merged).map_err(|e| ApiError::Internal(e.to_string()))?)?;
-    let terms = input.into_terms()?;
+    let mut terms = input.into_terms()?;
+    terms.template_id = current.template_id.clone();
     check_references(&state, &terms).await?;
     let today = state.clock.today();
     let render =

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod contracts;
 pub mod entitlements;
 pub mod installations;
 pub mod keys;
@@ -11,6 +12,7 @@ pub mod parties;
 pub mod report_totals;
 pub mod reports;
 pub mod software;
+pub mod templates;
 pub mod system;
 pub mod usage;
 pub mod webhooks;

@@ -378,7 +378,7 @@ async fn hostile_files_are_row_errors_never_a_5xx(app: TestApp) {
 }
 
 async fn templates_name_every_column(app: TestApp) {
-    for kind in ["accounts", "contacts", "products", "entitlements", "usage"] {
+    for kind in ["accounts", "contacts", "products", "contracts", "contract-lines", "entitlements", "usage"] {
         let response = app
             .http
             .get(format!("{}/v1/imports/{kind}/template", app.url))
@@ -395,7 +395,81 @@ async fn templates_name_every_column(app: TestApp) {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
+async fn contracts_lines_and_entitlements_from_a_template_import_by_key(app: TestApp) {
+    app.post("/v1/accounts", json!({ "name": "Acme", "external_id": "CRM-1" }))
+        .await;
+    app.post("/v1/products", json!({ "name": "Support", "sku": "SUP-1" }))
+        .await;
+    let template = app
+        .post(
+            "/v1/entitlement-templates",
+            json!({ "name": "Gold", "unit": "cases", "total": 25, "period": "quarter",
+                "restrict": true, "decrement_on": "creation", "duration": { "months": 12 } }),
+        )
+        .await;
+    assert_eq!(template.status, StatusCode::CREATED, "{:?}", template.body);
+    let contracts = "number,account_external_id,start_date,end_date,status
+        CTR-1,CRM-1,2026-01-01,2026-12-31,active
+        CTR-1,CRM-1,2026-01-01,2026-12-31,active
+        CTR-2,CRM-404,2026-01-01,2026-12-31,draft
+";
+    let refused = import(&app, "contracts", contracts, "").await;
+    let mut listed = problems(&refused);
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![(3, "number".to_string()), (4, "account_external_id".to_string())]
+    );
+    let contracts = "number,account_external_id,start_date,end_date,status
+        CTR-1,CRM-1,2026-01-01,2026-12-31,active
+";
+    let done = import(&app, "contracts", contracts, "").await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    let lines = "contract_number,product_sku,quantity,template_name,start_date
+        CTR-1,SUP-1,1,Gold,
+        CTR-1,,,Silver,
+        CTR-9,,,,
+        CTR-1,,,,2025-06-01
+";
+    let refused = import(&app, "contract-lines", lines, "").await;
+    let mut listed = problems(&refused);
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![
+            (3, "template_name".to_string()),
+            (4, "contract_number".to_string()),
+            (5, "start_date".to_string()),
+        ]
+    );
+    let lines = "contract_number,product_sku,quantity,template_name
+CTR-1,SUP-1,1,Gold
+";
+    let done = import(&app, "contract-lines", lines, "").await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    let ents = "account_external_id,template,start_date,contract_number,status
+        CRM-1,Gold,2026-01-01,CTR-1,draft
+        CRM-1,Gold,2026-01-01,,active
+";
+    let done = import(&app, "entitlements", ents, "").await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    let listed = app.get("/v1/entitlements").await.body;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|e| e["name"] == "Gold" && e["total"] == json!(25)));
+    assert_eq!(items.iter().filter(|e| e["contract_id"].is_string()).count(), 1);
+    // A term column beside a template, and an unknown template, are row errors.
+    let bad = "account_external_id,template,total
+CRM-1,Gold,5
+CRM-1,Platinum,
+";
+    let mut listed = problems(&import(&app, "entitlements", bad, "").await);
+    listed.sort();
+    assert_eq!(listed, vec![(2, "total".to_string()), (3, "template".to_string())]);
+}
+
 crate::on_both_backends!(
+    contracts_lines_and_entitlements_from_a_template_import_by_key,
     a_file_with_bad_rows_imports_nothing_and_lists_every_one,
     a_dry_run_checks_everything_and_writes_nothing,
     usage_imported_twice_applies_once_and_caps_hold,

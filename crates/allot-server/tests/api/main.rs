@@ -13,6 +13,7 @@ mod audit;
 mod case_model;
 mod cases;
 mod concurrency;
+mod contracts;
 mod entitlements;
 mod errors;
 mod imports;

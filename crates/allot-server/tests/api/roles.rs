@@ -26,6 +26,10 @@
 //!   included: it is not an object an agent works with);
 //! - reports: whoever reads entitlements, a customer only its own account's
 //!   rows (another account's are simply absent);
+//! - contracts: created and acted on by admins and managers, read by
+//!   agents and by the customer of their account; templates: created and
+//!   edited by admins and managers, read by agents, not customers' to read
+//!   (403: a template belongs to no account); jobs: admins and managers;
 //! - no key, revoked key: 401.
 
 use std::collections::BTreeSet;
@@ -143,7 +147,32 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     // An empty file is refused (422) once the caller may import at all.
     ("POST",   "/v1/imports/{kind}",                     None,                                           [422, 422, 403, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/imports/{kind}/template",            None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/contracts",                          None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("POST",   "/v1/contracts",                          Some(NEW_CONTRACT),                             [201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/contracts/{ctr}",                    None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("POST",   "/v1/contracts/{ctr}/lines",              Some(r#"{"quantity":1}"#),                      [201, 201, 403, 403, 404, 403, 401, 401]),
+    ("GET",    "/v1/contracts/{ctr}/lines",              None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("GET",    "/v1/contracts/{ctr}/entitlements",       None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
+    ("POST",   "/v1/contracts/{ctr}/activate",           None,                                           [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/contracts/{actr}/suspend",           None,                                           [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/contracts/{sctr}/resume",            None,                                           [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/contracts/{ctr}/cancel",             None,                                           [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/contracts/{actr}/renew",             None,                                           [201, 201, 403, 403, 404, 403, 401, 401]),
+    ("POST",   "/v1/entitlements/{ent}/make-default",    None,                                           [200, 200, 403, 403, 404, 403, 401, 401]),
+    ("GET",    "/v1/entitlement-templates",              None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
+    ("POST",   "/v1/entitlement-templates",              Some(NEW_TEMPLATE),                             [201, 201, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/entitlement-templates/{tpl}",        None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
+    ("PATCH",  "/v1/entitlement-templates/{tpl}",        Some(r#"{"total":5}"#),                         [200, 200, 403, 403, 403, 403, 401, 401]),
+    ("DELETE", "/v1/entitlement-templates/{tpl}",        None,                                           [204, 204, 403, 403, 403, 403, 401, 401]),
+    ("POST",   "/v1/entitlement-templates/{tpl}/instantiate", Some(r#"{"account_ids":["{acc}"]}"#),      [201, 201, 403, 403, 403, 403, 401, 401]),
+    // No job exists: the permission is checked first, then the lookup.
+    ("GET",    "/v1/jobs/{job}",                         None,                                           [404, 404, 403, 403, 403, 403, 401, 401]),
 ];
+
+const NEW_CONTRACT: &str = r#"{"account_id":"{acc}","number":"N-{uniq}","start_date":"2026-01-01","end_date":"2026-12-31"}"#;
+
+const NEW_TEMPLATE: &str = r#"{"name":"T-{uniq}","unit":"cases","total":10,"restrict":true,
+    "decrement_on":"creation","duration":{"months":12}}"#;
 
 const NEW_SOFTWARE_ENTITLEMENT: &str = r#"{"software_model_id":"{swm}","account_id":"{acc}",
     "license_metric":"per_user","license_type":"perpetual","purchased_rights":5}"#;
@@ -293,7 +322,14 @@ async fn fill(app: &TestApp, account: &str, text: &str) -> String {
         set("{ent}", &ent);
     }
     fill_software(app, account, &mut out).await;
+    fill_contracts(app, account, &mut out).await;
     let names = [
+        "{ctr}",
+        "{actr}",
+        "{sctr}",
+        "{tpl}",
+        "{uniq}",
+        "{job}",
         "{swm}",
         "{swe}",
         "{swe2}",
@@ -318,6 +354,66 @@ async fn fill(app: &TestApp, account: &str, text: &str) -> String {
         "unfilled placeholder in {out}"
     );
     out
+}
+
+/// The contract placeholders, all in account A: `{ctr}` a draft contract;
+/// `{actr}` an active one; `{sctr}` a suspended one; `{tpl}` a template;
+/// `{uniq}` text no other cell uses (contract numbers and template names
+/// are unique).
+async fn fill_contracts(app: &TestApp, account: &str, out: &mut String) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let uniq = || format!("{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let created = |a: &crate::common::Answer, what: &str| {
+        assert!(a.status.is_success(), "fixture {what}: {:?}", a.body);
+    };
+    let contract = |steps: &'static [&'static str]| {
+        let number = format!("F-{}", uniq());
+        async move {
+            let a = app
+                .post(
+                    "/v1/contracts",
+                    json!({ "account_id": account, "number": number, "start_date": "2026-01-01", "end_date": "2026-12-31" }),
+                )
+                .await;
+            created(&a, "contract");
+            let id = a.id();
+            for step in steps {
+                let a = app
+                    .post(&format!("/v1/contracts/{id}/{step}"), json!({}))
+                    .await;
+                created(&a, step);
+            }
+            id
+        }
+    };
+    if out.contains("{ctr}") {
+        let id = contract(&[]).await;
+        *out = out.replace("{ctr}", &id);
+    }
+    if out.contains("{actr}") {
+        let id = contract(&["activate"]).await;
+        *out = out.replace("{actr}", &id);
+    }
+    if out.contains("{sctr}") {
+        let id = contract(&["activate", "suspend"]).await;
+        *out = out.replace("{sctr}", &id);
+    }
+    if out.contains("{tpl}") {
+        let a = app
+            .post(
+                "/v1/entitlement-templates",
+                json!({ "name": format!("F-{}", uniq()), "unit": "cases", "total": 10, "restrict": true,
+                        "decrement_on": "creation", "duration": { "months": 12 } }),
+            )
+            .await;
+        created(&a, "template");
+        *out = out.replace("{tpl}", &a.id());
+    }
+    *out = out.replace("{job}", "job_none");
+    while out.contains("{uniq}") {
+        *out = out.replacen("{uniq}", &uniq(), 1);
+    }
 }
 
 /// The software placeholders, all in account A: `{swm}` a model; `{swe}` a

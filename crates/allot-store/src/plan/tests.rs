@@ -33,6 +33,8 @@ fn ent(id: &str, total: i64) -> EntitlementState {
         rounding: None,
         auto_renew: false,
         contract_id: None,
+        contract_line_id: None,
+        template_id: None,
         sla: None,
     };
     EntitlementState {
