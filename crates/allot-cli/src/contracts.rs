@@ -420,16 +420,18 @@ impl Templates {
             } => {
                 let duration = match (months, days) {
                     (None, None) => None,
-                    (m, d) => Some(json!({ "months": m, "days": d })
-                        .as_object()
-                        .map(|o| {
-                            o.iter()
-                                .filter(|(_, v)| !v.is_null())
-                                .map(|(k, v)| (k.clone(), v.clone()))
-                                .collect::<Map<_, _>>()
-                        })
-                        .map(Value::Object)
-                        .unwrap_or_default()),
+                    (m, d) => Some(
+                        json!({ "months": m, "days": d })
+                            .as_object()
+                            .map(|o| {
+                                o.iter()
+                                    .filter(|(_, v)| !v.is_null())
+                                    .map(|(k, v)| (k.clone(), v.clone()))
+                                    .collect::<Map<_, _>>()
+                            })
+                            .map(Value::Object)
+                            .unwrap_or_default(),
+                    ),
                 };
                 let body = body(
                     &from_file,

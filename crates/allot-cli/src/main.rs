@@ -6,6 +6,7 @@ mod examples;
 mod alerts;
 mod api;
 mod client;
+mod contracts;
 mod demo;
 mod failure;
 mod imports;
@@ -17,7 +18,6 @@ mod render;
 mod report;
 mod settings;
 mod software;
-mod contracts;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -317,10 +317,7 @@ mod tests {
                 flow_down(A::Cancel, stored, s, e, t),
                 Some(Status::Cancelled)
             );
-            assert_eq!(
-                flow_down(A::Expire, stored, s, e, t),
-                Some(Status::Expired)
-            );
+            assert_eq!(flow_down(A::Expire, stored, s, e, t), Some(Status::Expired));
         }
         assert_eq!(flow_down(A::Cancel, Status::Cancelled, s, e, t), None);
         assert_eq!(flow_down(A::Expire, Status::Cancelled, s, e, t), None);

@@ -146,7 +146,12 @@ pub fn suspended(current: Status) -> Option<Status> {
 
 /// The state a resumption moves an entitlement in effective state
 /// `current` to: a suspended one goes back to what its dates say today.
-pub fn resumed(current: Status, start: NaiveDate, end: NaiveDate, today: NaiveDate) -> Option<Status> {
+pub fn resumed(
+    current: Status,
+    start: NaiveDate,
+    end: NaiveDate,
+    today: NaiveDate,
+) -> Option<Status> {
     (current == Status::Suspended).then(|| by_dates(start, end, today))
 }
 

@@ -110,9 +110,7 @@ pub fn validate_template(template: &TemplateTerms, sample: NaiveDate) -> Result<
     if !duration_ok {
         errors.push(FieldError {
             field: "duration".into(),
-            message: format!(
-                "must be 1 to {MAX_MONTHS} months or 1 to {MAX_DAYS} days"
-            ),
+            message: format!("must be 1 to {MAX_MONTHS} months or 1 to {MAX_DAYS} days"),
         });
     }
     let place = Placement {
@@ -182,7 +180,10 @@ mod tests {
             Duration::Days(30).end_date(d(2026, 1, 1)),
             Some(d(2026, 1, 30))
         );
-        assert_eq!(Duration::Days(1).end_date(d(2026, 1, 1)), Some(d(2026, 1, 1)));
+        assert_eq!(
+            Duration::Days(1).end_date(d(2026, 1, 1)),
+            Some(d(2026, 1, 1))
+        );
         assert_eq!(Duration::Months(1).end_date(NaiveDate::MAX), None);
         assert_eq!(Duration::Days(1).end_date(NaiveDate::MAX), None);
         assert_eq!(
@@ -210,7 +211,10 @@ mod tests {
         assert_eq!(terms.rollover, Quantity::whole(5));
         assert!(terms.restrict);
         assert_eq!(terms.decrement_on, DecrementOn::Resolution);
-        assert_eq!((terms.start_date, terms.end_date), (d(2026, 4, 1), d(2027, 3, 31)));
+        assert_eq!(
+            (terms.start_date, terms.end_date),
+            (d(2026, 4, 1), d(2027, 3, 31))
+        );
         assert_eq!(terms.channels, t.channels);
         assert_eq!(terms.product_ids, vec!["prd_1".to_string()]);
         assert_eq!(terms.alert_thresholds, t.alert_thresholds);
@@ -264,10 +268,7 @@ mod tests {
             (Duration::Days(MAX_DAYS), true),
             (Duration::Days(MAX_DAYS + 1), false),
         ] {
-            let t = TemplateTerms {
-                duration,
-                ..gold()
-            };
+            let t = TemplateTerms { duration, ..gold() };
             let expected: Vec<String> = if ok { vec![] } else { vec!["duration".into()] };
             assert_eq!(fields(&t), expected, "{duration:?}");
         }

@@ -9,8 +9,8 @@ use axum::Router;
 
 use crate::error::ApiError;
 use crate::routes::{
-    audit, cases, contracts, entitlements, installations, keys, notifications, parties, report_totals,
-    reports, software, system, templates, usage, webhooks,
+    audit, cases, contracts, entitlements, installations, keys, notifications, parties,
+    report_totals, reports, software, system, templates, usage, webhooks,
 };
 use crate::state::AppState;
 use crate::{auth, idempotency, telemetry};

@@ -19,8 +19,8 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    audit, cases, contracts, entitlements, installations, keys, notifications, parties, report_totals,
-    reports, software, templates, usage, webhooks,
+    audit, cases, contracts, entitlements, installations, keys, notifications, parties,
+    report_totals, reports, software, templates, usage, webhooks,
 };
 
 struct BearerAuth;
@@ -310,7 +310,12 @@ const LINKS: &[(&str, &str, &str, &[&str])] = &[
             "instantiate_entitlement_template",
         ],
     ),
-    ("instantiate_entitlement_template", "202", "/id", &["get_job"]),
+    (
+        "instantiate_entitlement_template",
+        "202",
+        "/id",
+        &["get_job"],
+    ),
     (
         "create_account",
         "201",

@@ -278,7 +278,12 @@ impl ContractStore for PostgresStore {
 
     async fn get_contract(&self, id: &str) -> StoreResult<Option<Contract>> {
         let client = self.pool.get().await.map_err(Error::from)?;
-        Ok(one(&client, "SELECT record FROM contracts WHERE id = $1", &[&id]).await?)
+        Ok(one(
+            &client,
+            "SELECT record FROM contracts WHERE id = $1",
+            &[&id],
+        )
+        .await?)
     }
 
     async fn get_contract_by_number(&self, number: &str) -> StoreResult<Option<Contract>> {
@@ -377,13 +382,13 @@ impl ContractStore for PostgresStore {
         );
         let stmt = client.prepare_cached(&sql).await.map_err(Error::from)?;
         let found = client
-            .query(&stmt, &[&contract_id, &rows::after(page), &rows::limit(page)])
+            .query(
+                &stmt,
+                &[&contract_id, &rows::after(page), &rows::limit(page)],
+            )
             .await
             .map_err(Error::from)?;
-        Ok(found
-            .iter()
-            .map(rows::record)
-            .collect::<Res<Vec<_>>>()?)
+        Ok(found.iter().map(rows::record).collect::<Res<Vec<_>>>()?)
     }
 
     async fn contract_action(

@@ -53,7 +53,11 @@ fn list_contracts(conn: &Connection, filter: &ContractFilter, page: &Page) -> Re
         args.push(Value::Text(s.as_str().into()));
     }
     let sql = paged(CONTRACT, &conditions, "id", page, &mut args);
-    all(&mut *conn.prepare_cached(&sql)?, params_from_iter(args), record)
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        record,
+    )
 }
 
 fn list_lines(conn: &Connection, contract_id: &str, page: &Page) -> Res<Vec<ContractLine>> {
@@ -62,7 +66,11 @@ fn list_lines(conn: &Connection, contract_id: &str, page: &Page) -> Res<Vec<Cont
     }
     let mut args = vec![Value::Text(contract_id.to_string())];
     let sql = paged(LINE, &["contract_id = ?"], "id", page, &mut args);
-    all(&mut *conn.prepare_cached(&sql)?, params_from_iter(args), record)
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        record,
+    )
 }
 
 fn list_templates(conn: &Connection, page: &Page) -> Res<Vec<EntitlementTemplate>> {
@@ -71,7 +79,11 @@ fn list_templates(conn: &Connection, page: &Page) -> Res<Vec<EntitlementTemplate
     }
     let mut args = Vec::new();
     let sql = paged(TEMPLATE, &[], "id", page, &mut args);
-    all(&mut *conn.prepare_cached(&sql)?, params_from_iter(args), record)
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        record,
+    )
 }
 
 const CONTRACT_ENTITLEMENT_IDS: &str =
@@ -244,9 +256,9 @@ impl ContractTx for SqliteTx<'_> {
 
     async fn template_named(&self, name: &str, except: Option<&str>) -> Res<Option<String>> {
         first(
-            &mut *self
-                .tx
-                .prepare_cached("SELECT id FROM entitlement_templates WHERE name = ?1 AND id <> ?2")?,
+            &mut *self.tx.prepare_cached(
+                "SELECT id FROM entitlement_templates WHERE name = ?1 AND id <> ?2",
+            )?,
             params![name, except.unwrap_or("")],
             |r| Ok(r.get(0)?),
         )

@@ -28,36 +28,133 @@ use crate::error::ApiResult;
 pub const DEF: KindDef = KindDef {
     name: "contracts",
     columns: &[
-        Column { name: "id", required: false, doc: "The id to keep (ctr_…); empty: a new one." },
-        Column { name: "number", required: true, doc: "Unique: what contract line and entitlement files name it by." },
-        Column { name: "account_id", required: false, doc: "An existing account (this or account_external_id)." },
-        Column { name: "account_external_id", required: false, doc: "An existing account by its external_id." },
-        Column { name: "name", required: false, doc: "" },
-        Column { name: "start_date", required: true, doc: "YYYY-MM-DD." },
-        Column { name: "end_date", required: true, doc: "YYYY-MM-DD." },
-        Column { name: "auto_renew", required: false, doc: "true or false." },
-        Column { name: "status", required: false, doc: "draft (default) or active." },
+        Column {
+            name: "id",
+            required: false,
+            doc: "The id to keep (ctr_…); empty: a new one.",
+        },
+        Column {
+            name: "number",
+            required: true,
+            doc: "Unique: what contract line and entitlement files name it by.",
+        },
+        Column {
+            name: "account_id",
+            required: false,
+            doc: "An existing account (this or account_external_id).",
+        },
+        Column {
+            name: "account_external_id",
+            required: false,
+            doc: "An existing account by its external_id.",
+        },
+        Column {
+            name: "name",
+            required: false,
+            doc: "",
+        },
+        Column {
+            name: "start_date",
+            required: true,
+            doc: "YYYY-MM-DD.",
+        },
+        Column {
+            name: "end_date",
+            required: true,
+            doc: "YYYY-MM-DD.",
+        },
+        Column {
+            name: "auto_renew",
+            required: false,
+            doc: "true or false.",
+        },
+        Column {
+            name: "status",
+            required: false,
+            doc: "draft (default) or active.",
+        },
     ],
     ignored: &["created_at", "updated_at", "predecessor_id", "renewed_to"],
-    example: &["", "CTR-2026-001", "", "CRM-1001", "Support 2026", "2026-01-01", "2026-12-31", "false", "active"],
+    example: &[
+        "",
+        "CTR-2026-001",
+        "",
+        "CRM-1001",
+        "Support 2026",
+        "2026-01-01",
+        "2026-12-31",
+        "false",
+        "active",
+    ],
 };
 
 pub const LINES: KindDef = KindDef {
     name: "contract-lines",
     columns: &[
-        Column { name: "id", required: false, doc: "The id to keep (cln_…); empty: a new one." },
-        Column { name: "contract_number", required: false, doc: "Its contract by number (this or contract_id)." },
-        Column { name: "contract_id", required: false, doc: "Its contract by id." },
-        Column { name: "product_id", required: false, doc: "An existing product." },
-        Column { name: "product_sku", required: false, doc: "An existing product by SKU." },
-        Column { name: "quantity", required: false, doc: "Not negative." },
-        Column { name: "template_id", required: false, doc: "An existing entitlement template." },
-        Column { name: "template_name", required: false, doc: "An existing entitlement template by name." },
-        Column { name: "start_date", required: false, doc: "Inside the contract's dates (default its start)." },
-        Column { name: "end_date", required: false, doc: "Inside the contract's dates (default its end)." },
+        Column {
+            name: "id",
+            required: false,
+            doc: "The id to keep (cln_…); empty: a new one.",
+        },
+        Column {
+            name: "contract_number",
+            required: false,
+            doc: "Its contract by number (this or contract_id).",
+        },
+        Column {
+            name: "contract_id",
+            required: false,
+            doc: "Its contract by id.",
+        },
+        Column {
+            name: "product_id",
+            required: false,
+            doc: "An existing product.",
+        },
+        Column {
+            name: "product_sku",
+            required: false,
+            doc: "An existing product by SKU.",
+        },
+        Column {
+            name: "quantity",
+            required: false,
+            doc: "Not negative.",
+        },
+        Column {
+            name: "template_id",
+            required: false,
+            doc: "An existing entitlement template.",
+        },
+        Column {
+            name: "template_name",
+            required: false,
+            doc: "An existing entitlement template by name.",
+        },
+        Column {
+            name: "start_date",
+            required: false,
+            doc: "Inside the contract's dates (default its start).",
+        },
+        Column {
+            name: "end_date",
+            required: false,
+            doc: "Inside the contract's dates (default its end).",
+        },
     ],
     ignored: &["created_at"],
-    example: &["", "CTR-2026-001", "", "", "SUP-PREM", "1", "", "Gold", "", ""],
+    example: &[
+        "",
+        "CTR-2026-001",
+        "",
+        "",
+        "SUP-PREM",
+        "1",
+        "",
+        "Gold",
+        "",
+        "",
+    ],
 };
 
 struct Good {
@@ -75,7 +172,11 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
             body.insert(column.into(), Value::String(cell.into()));
         }
     }
-    match row.get("auto_renew").map(str::to_ascii_lowercase).as_deref() {
+    match row
+        .get("auto_renew")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None => {}
         Some("true") => {
             body.insert("auto_renew".into(), Value::Bool(true));
@@ -106,7 +207,10 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
     let account = match account_ref(row, "account_id", "account_external_id") {
         Ok(Some(r)) => Some(r),
         Ok(None) => {
-            errors.push(row.error("account_id", "account_id or account_external_id is required"));
+            errors.push(row.error(
+                "account_id",
+                "account_id or account_external_id is required",
+            ));
             None
         }
         Err(e) => {
@@ -115,7 +219,12 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
         }
     };
     match account {
-        Some(account) if errors.is_empty() => Ok(Good { id, account, body, status }),
+        Some(account) if errors.is_empty() => Ok(Good {
+            id,
+            account,
+            body,
+            status,
+        }),
         _ => Err(errors),
     }
 }
@@ -132,10 +241,16 @@ pub async fn chunk(
     for (row, mut g) in good {
         let mut errors = Vec::new();
         let Some(account_id) = accounts.resolve(session, &g.account) else {
-            report.error(unknown_account(row, &g.account, "account_id", "account_external_id"));
+            report.error(unknown_account(
+                row,
+                &g.account,
+                "account_id",
+                "account_external_id",
+            ));
             continue;
         };
-        g.body.insert("account_id".into(), Value::String(account_id));
+        g.body
+            .insert("account_id".into(), Value::String(account_id));
         let fields = serde_json::to_vec(&g.body)
             .map_err(|e| crate::error::ApiError::Internal(e.to_string()))
             .and_then(|b| crate::extract::parse_json::<ContractInput>(&b))
@@ -143,13 +258,21 @@ pub async fn chunk(
         let f = match fields {
             Ok(f) => f,
             Err(e) => {
-                row.errors_of(e, "body").into_iter().for_each(|e| report.error(e));
+                row.errors_of(e, "body")
+                    .into_iter()
+                    .for_each(|e| report.error(e));
                 continue;
             }
         };
         if let Some((_, first)) = session.key("contract:number", &f.number) {
             errors.push(row.error("number", format!("duplicate number: row {first} has it")));
-        } else if session.state.store.get_contract_by_number(&f.number).await?.is_some() {
+        } else if session
+            .state
+            .store
+            .get_contract_by_number(&f.number)
+            .await?
+            .is_some()
+        {
             errors.push(row.error("number", "a contract with this number exists"));
         }
         if let Some(id) = &g.id {
@@ -168,10 +291,9 @@ pub async fn chunk(
         let _ = session.claim("contract:id", &id, &id, row.number);
         let _ = session.claim("contract:number", &f.number, &id, row.number);
         // What later line and entitlement rows need: the account and dates.
-        session.contracts.insert(
-            id.clone(),
-            (f.account_id.clone(), f.start_date, f.end_date),
-        );
+        session
+            .contracts
+            .insert(id.clone(), (f.account_id.clone(), f.start_date, f.end_date));
         let contract = Contract {
             id,
             account_id: f.account_id,
@@ -223,12 +345,20 @@ pub async fn contract_of(
     let found = match (row.get(id_column), row.get(number_column)) {
         (None, None) => return Ok(Ok(None)),
         (Some(_), Some(_)) => {
-            return Ok(Err(row.error(number_column, format!("give {id_column} or {number_column}, not both"))))
+            return Ok(Err(row.error(
+                number_column,
+                format!("give {id_column} or {number_column}, not both"),
+            )))
         }
         (Some(id), None) => match session.contracts.get(id) {
             Some((account, start, end)) => Some((id.to_string(), account.clone(), *start, *end)),
             None => match ContractId::parse(id) {
-                Some(id) => session.state.store.get_contract(&id).await?.map(|c| (c.id, c.account_id, c.start_date, c.end_date)),
+                Some(id) => session
+                    .state
+                    .store
+                    .get_contract(&id)
+                    .await?
+                    .map(|c| (c.id, c.account_id, c.start_date, c.end_date)),
                 None => None,
             },
         },
@@ -248,7 +378,10 @@ pub async fn contract_of(
     Ok(match found {
         Some(c) => Ok(Some(c)),
         None if row.get(id_column).is_some() => Err(row.error(id_column, "no such contract")),
-        None => Err(row.error(number_column, "no contract has this number (in the file or the service)")),
+        None => Err(row.error(
+            number_column,
+            "no contract has this number (in the file or the service)",
+        )),
     })
 }
 
@@ -270,8 +403,14 @@ pub async fn lines_chunk(
 ) -> ApiResult<Option<ImportChunk>> {
     let mut lines = Vec::new();
     let mut audit = Vec::new();
-    let ids: Vec<String> = rows.iter().filter_map(|r| r.get("product_id").map(str::to_string)).collect();
-    let skus: Vec<String> = rows.iter().filter_map(|r| r.get("product_sku").map(str::to_string)).collect();
+    let ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.get("product_id").map(str::to_string))
+        .collect();
+    let skus: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.get("product_sku").map(str::to_string))
+        .collect();
     let products = KnownProducts::read(session.state, ids, skus).await?;
     let mut templates: HashMap<String, Option<String>> = HashMap::new();
     for row in &rows {
@@ -279,7 +418,10 @@ pub async fn lines_chunk(
         let contract = match contract_of(session, row, "contract_id", "contract_number").await? {
             Ok(Some(c)) => Some(c),
             Ok(None) => {
-                errors.push(row.error("contract_number", "contract_number or contract_id is required"));
+                errors.push(row.error(
+                    "contract_number",
+                    "contract_number or contract_id is required",
+                ));
                 None
             }
             Err(e) => {
@@ -316,7 +458,9 @@ pub async fn lines_chunk(
         };
         let template_id = match (row.get("template_id"), row.get("template_name")) {
             (Some(id), None) => match TemplateId::parse(id) {
-                Some(t) if session.state.store.get_template(&t).await?.is_some() => Some(t.into_string()),
+                Some(t) if session.state.store.get_template(&t).await?.is_some() => {
+                    Some(t.into_string())
+                }
                 _ => {
                     errors.push(row.error("template_id", "template does not exist"));
                     None
@@ -324,7 +468,12 @@ pub async fn lines_chunk(
             },
             (None, Some(name)) => {
                 if !templates.contains_key(name) {
-                    let found = session.state.store.get_template_by_name(name).await?.map(|t| t.id);
+                    let found = session
+                        .state
+                        .store
+                        .get_template_by_name(name)
+                        .await?
+                        .map(|t| t.id);
                     templates.insert(name.to_string(), found);
                 }
                 match &templates[name] {
@@ -336,7 +485,10 @@ pub async fn lines_chunk(
                 }
             }
             (Some(_), Some(_)) => {
-                errors.push(row.error("template_name", "give template_id or template_name, not both"));
+                errors.push(row.error(
+                    "template_name",
+                    "give template_id or template_name, not both",
+                ));
                 None
             }
             (None, None) => None,
@@ -346,8 +498,12 @@ pub async fn lines_chunk(
         let id = match row.get("id") {
             None => None,
             Some(raw) => match ContractLineId::parse(raw) {
-                Some(id) if session.key("contract_line:id", &id).is_none()
-                    && session.state.store.get_contract_line(&id).await?.is_none() => Some(id.into_string()),
+                Some(id)
+                    if session.key("contract_line:id", &id).is_none()
+                        && session.state.store.get_contract_line(&id).await?.is_none() =>
+                {
+                    Some(id.into_string())
+                }
                 _ => {
                     errors.push(row.error("id", "not a new contract line id (cln_…)"));
                     None
@@ -360,7 +516,9 @@ pub async fn lines_chunk(
         };
         let (start, end) = (start.unwrap_or(c_start), end.unwrap_or(c_end));
         if let Err(e) = check_inside((c_start, c_end), start, end) {
-            row.errors_of(e.into(), "start_date").into_iter().for_each(|e| report.error(e));
+            row.errors_of(e.into(), "start_date")
+                .into_iter()
+                .for_each(|e| report.error(e));
             continue;
         }
         let now = session.now;

@@ -100,7 +100,12 @@ const OWN: &[&str] = &[
     "contract_number",
 ];
 /// The columns a row made from a template may fill (beside `OWN`).
-const WITH_TEMPLATE: &[&str] = &["start_date", "contract_id", "contract_line_id", "is_default"];
+const WITH_TEMPLATE: &[&str] = &[
+    "start_date",
+    "contract_id",
+    "contract_line_id",
+    "is_default",
+];
 
 struct Good {
     id: Option<String>,
@@ -243,13 +248,19 @@ async fn from_template(
         session.templates.insert(name.to_string(), found);
     }
     let Some(template) = session.templates[name].clone() else {
-        return Ok(Err(vec![row.error("template", "no template has this name")]));
+        return Ok(Err(
+            vec![row.error("template", "no template has this name")],
+        ));
     };
     let start_date = match body.get("start_date").and_then(Value::as_str) {
         None => session.today,
         Some(d) => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
             Ok(d) => d,
-            Err(_) => return Ok(Err(vec![row.error("start_date", "must be a date (YYYY-MM-DD)")])),
+            Err(_) => {
+                return Ok(Err(vec![
+                    row.error("start_date", "must be a date (YYYY-MM-DD)")
+                ]))
+            }
         },
     };
     let text = |k: &str| body.get(k).and_then(Value::as_str);
@@ -261,7 +272,10 @@ async fn from_template(
         contract_line_id: text("contract_line_id"),
     };
     let Some(mut terms) = allot_core::templates::terms_for(&template.terms, &place) else {
-        return Ok(Err(vec![row.error("start_date", "the template's term would end past the calendar")]));
+        return Ok(Err(vec![row.error(
+            "start_date",
+            "the template's term would end past the calendar",
+        )]));
     };
     terms.is_default = body.get("is_default") == Some(&Value::Bool(true));
     Ok(allot_core::terms::validate_terms(&terms)
@@ -392,8 +406,10 @@ pub async fn chunk(
                 }
             }
         } else {
-            g.body.insert("product_ids".into(), Value::Array(product_ids));
-            g.body.insert("account_id".into(), Value::String(account_id.clone()));
+            g.body
+                .insert("product_ids".into(), Value::Array(product_ids));
+            g.body
+                .insert("account_id".into(), Value::String(account_id.clone()));
             let terms = serde_json::to_vec(&g.body)
                 .map_err(|e| crate::error::ApiError::Internal(e.to_string()))
                 .and_then(|bytes| crate::extract::parse_json::<EntitlementInput>(&bytes))

@@ -4,15 +4,17 @@
 //! `allot_core::contracts`' (or `lifecycle`'s), decided under the
 //! contract's lock in the store's sequence.
 
+use allot_core::contracts::ContractStatus;
 use allot_core::contracts::{check_inside, effective_contract_status, ContractAction};
 use allot_core::entitlement::Terms;
 use allot_core::invalid::Invalid;
-use allot_store::contracts::{At, Contract, ContractAct, ContractActed, ContractFilter, ContractLine};
+use allot_store::contracts::{
+    At, Contract, ContractAct, ContractActed, ContractFilter, ContractLine,
+};
 use allot_store::ids::{
     AccountId, ContractId, ContractLineId, EntitlementId, ProductId, TemplateId, TypedId,
 };
 use allot_store::model::EntitlementRecord;
-use allot_core::contracts::ContractStatus;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -101,18 +103,22 @@ pub async fn check_contract(state: &AppState, terms: &Terms) -> ApiResult<()> {
                 "is not a line of contract_id",
             ));
         };
-        check_inside((line.start_date, line.end_date), terms.start_date, terms.end_date)
-            .map_err(|Invalid(errors)| {
-                ApiError::Invalid(Invalid(
-                    errors
-                        .into_iter()
-                        .map(|mut e| {
-                            e.message = e.message.replace("contract's", "contract line's");
-                            e
-                        })
-                        .collect(),
-                ))
-            })?;
+        check_inside(
+            (line.start_date, line.end_date),
+            terms.start_date,
+            terms.end_date,
+        )
+        .map_err(|Invalid(errors)| {
+            ApiError::Invalid(Invalid(
+                errors
+                    .into_iter()
+                    .map(|mut e| {
+                        e.message = e.message.replace("contract's", "contract line's");
+                        e
+                    })
+                    .collect(),
+            ))
+        })?;
     }
     Ok(())
 }
@@ -399,7 +405,15 @@ pub async fn renew(
     principal.require(Permission::Manage)?;
     let input: RenewContract = parse_optional_json(&body)?;
     let number = crate::inputs::short_text("number", &input.number)?;
-    act(&state, &principal, &keyed, &id, ContractAction::Renew, number).await
+    act(
+        &state,
+        &principal,
+        &keyed,
+        &id,
+        ContractAction::Renew,
+        number,
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/entitlements/{id}/make-default", operation_id = "make_default_entitlement", tag = "entitlements", params(("id" = String, Path)),

@@ -12,8 +12,8 @@ pub mod parties;
 pub mod report_totals;
 pub mod reports;
 pub mod software;
-pub mod templates;
 pub mod system;
+pub mod templates;
 pub mod usage;
 pub mod webhooks;
 

@@ -2,9 +2,7 @@
 //! jobs a large instantiation runs as. A template gives entitlements their
 //! terms when they are made; editing it later changes none of them.
 
-use allot_store::contracts::{
-    EntitlementTemplate, Instantiation, Job, JobStatus, MAX_INSTANTIATE,
-};
+use allot_store::contracts::{EntitlementTemplate, Instantiation, Job, JobStatus, MAX_INSTANTIATE};
 use allot_store::ids::{ContractId, ContractLineId, JobId, ProductId, TemplateId, TypedId};
 use allot_store::model::EntitlementRecord;
 use allot_store::StoredAnswer;
@@ -75,8 +73,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let render =
-        |t: &EntitlementTemplate| answer(StatusCode::CREATED, &TemplateView::from(t));
+    let render = |t: &EntitlementTemplate| answer(StatusCode::CREATED, &TemplateView::from(t));
     state
         .store
         .insert_template(&template, &principal.audit(), keyed.answering(render))
@@ -184,12 +181,15 @@ pub async fn delete(
 
 /// The request as the store takes it; the ids are checked there (a
 /// malformed one names nothing, like a missing one).
-fn instantiation(template: &EntitlementTemplate, body: InstantiateInput) -> ApiResult<Instantiation> {
+fn instantiation(
+    template: &EntitlementTemplate,
+    body: InstantiateInput,
+) -> ApiResult<Instantiation> {
     let n = body.account_ids.len();
     if n == 0 || n > MAX_INSTANTIATE {
         return Err(ApiError::field(
             "account_ids",
-            &format!("must name 1 to {MAX_INSTANTIATE} accounts"),
+            format!("must name 1 to {MAX_INSTANTIATE} accounts"),
         ));
     }
     if body
@@ -239,7 +239,10 @@ pub async fn instantiate(
     if request.account_ids.len() <= SYNC_INSTANTIATE {
         let today = state.clock.today();
         let render = move |made: &Vec<EntitlementRecord>| {
-            let items = made.iter().map(|r| EntitlementView::new(r, today)).collect();
+            let items = made
+                .iter()
+                .map(|r| EntitlementView::new(r, today))
+                .collect();
             answer(StatusCode::CREATED, &InstantiatedView { items })
         };
         let made = state
@@ -265,7 +268,12 @@ pub async fn instantiate(
         .store
         .insert_job(&job, &audit, keyed.answering(render))
         .await?;
-    tokio::spawn(run_instantiation(state.clone(), job.clone(), request, audit));
+    tokio::spawn(run_instantiation(
+        state.clone(),
+        job.clone(),
+        request,
+        audit,
+    ));
     Ok(send(&render(&job)))
 }
 

@@ -107,7 +107,10 @@ async fn a_contract_is_checked_and_entitlements_name_it_within_its_dates(app: Te
 
     // Lines: inside the contract's dates, defaulting to them.
     let line = app
-        .post(&format!("/v1/contracts/{ctr}/lines"), json!({ "quantity": 25 }))
+        .post(
+            &format!("/v1/contracts/{ctr}/lines"),
+            json!({ "quantity": 25 }),
+        )
         .await;
     assert_eq!(line.status, StatusCode::CREATED, "{:?}", line.body);
     assert_eq!(line.body["start_date"], "2026-01-01");
@@ -146,14 +149,31 @@ async fn a_contract_is_checked_and_entitlements_name_it_within_its_dates(app: Te
     };
     for (extra, field) in [
         (json!({ "contract_id": "ctr_missing" }), "contract_id"),
-        (json!({ "contract_id": ctr, "account_id": other }), "contract_id"),
-        (json!({ "contract_id": ctr, "start_date": "2025-12-31" }), "start_date"),
-        (json!({ "contract_id": ctr, "end_date": "2027-01-01" }), "end_date"),
+        (
+            json!({ "contract_id": ctr, "account_id": other }),
+            "contract_id",
+        ),
+        (
+            json!({ "contract_id": ctr, "start_date": "2025-12-31" }),
+            "start_date",
+        ),
+        (
+            json!({ "contract_id": ctr, "end_date": "2027-01-01" }),
+            "end_date",
+        ),
         (json!({ "contract_line_id": line_id }), "contract_id"),
-        (json!({ "contract_id": ctr, "contract_line_id": "cln_missing" }), "contract_line_id"),
+        (
+            json!({ "contract_id": ctr, "contract_line_id": "cln_missing" }),
+            "contract_line_id",
+        ),
     ] {
         let a = app.post("/v1/entitlements", body(extra.clone())).await;
-        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{extra}: {:?}", a.body);
+        assert_eq!(
+            a.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{extra}: {:?}",
+            a.body
+        );
         assert_eq!(fields(&a), [field], "{extra}");
     }
     let listed = app.get(&format!("/v1/contracts/{ctr}/entitlements")).await;
@@ -197,7 +217,10 @@ async fn suspend_refuses_usage_and_resume_restores_it(app: TestApp) {
         .await
         .contains(&"entitlement.suspended".to_string()));
     // Suspending twice is not a transition.
-    assert_eq!(act(&app, &ctr, "suspend").await.code(), "invalid_transition");
+    assert_eq!(
+        act(&app, &ctr, "suspend").await.code(),
+        "invalid_transition"
+    );
 
     let resumed = act(&app, &ctr, "resume").await;
     assert_eq!(resumed.status, StatusCode::OK, "{:?}", resumed.body);
@@ -249,18 +272,28 @@ async fn cancel_flows_down_with_events_and_nothing_flows_up(app: TestApp) {
     // A cancelled contract takes nothing more.
     assert_eq!(act(&app, &ctr, "cancel").await.code(), "invalid_transition");
     let more = app
-        .post(&format!("/v1/entitlements"), json!({
-            "account_id": acc, "name": "Late", "unit": "cases", "total": 1, "restrict": true,
-            "decrement_on": "creation", "start_date": "2026-01-01", "end_date": "2026-12-31",
-            "contract_id": ctr
-        }))
+        .post(
+            "/v1/entitlements",
+            json!({
+                "account_id": acc, "name": "Late", "unit": "cases", "total": 1, "restrict": true,
+                "decrement_on": "creation", "start_date": "2026-01-01", "end_date": "2026-12-31",
+                "contract_id": ctr
+            }),
+        )
         .await;
     assert_eq!(more.status, StatusCode::CONFLICT, "{:?}", more.body);
     assert_eq!(more.code(), "contract_closed");
     let audit = app
-        .get(&format!("/v1/audit?target_id={active}&action=entitlement.cancel"))
+        .get(&format!(
+            "/v1/audit?target_id={active}&action=entitlement.cancel"
+        ))
         .await;
-    assert_eq!(audit.body["items"].as_array().unwrap().len(), 1, "{:?}", audit.body);
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        audit.body
+    );
 }
 
 async fn expiry_flows_down_once(app: TestApp) {
@@ -286,7 +319,12 @@ async fn expiry_flows_down_once(app: TestApp) {
     let stored = app
         .get(&format!("/v1/contracts?status=expired&account_id={acc}"))
         .await;
-    assert_eq!(stored.body["items"].as_array().unwrap().len(), 1, "{:?}", stored.body);
+    assert_eq!(
+        stored.body["items"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        stored.body
+    );
     assert_eq!(status(&app, &draft).await, "expired");
     assert_eq!(kinds(&app, &draft).await, ["entitlement.expired"]);
     assert_eq!(status(&app, &active).await, "expired");
@@ -295,7 +333,10 @@ async fn expiry_flows_down_once(app: TestApp) {
         ["entitlement.activated", "entitlement.expired"]
     );
     // Expired: no more actions but renewal.
-    assert_eq!(act(&app, &ctr, "suspend").await.code(), "invalid_transition");
+    assert_eq!(
+        act(&app, &ctr, "suspend").await.code(),
+        "invalid_transition"
+    );
 }
 
 async fn renewal_makes_a_new_contract_and_new_drafts_in_one_transaction(app: TestApp) {
@@ -307,7 +348,10 @@ async fn renewal_makes_a_new_contract_and_new_drafts_in_one_transaction(app: Tes
     assert_eq!(draft_renewal.code(), "invalid_transition");
     assert_eq!(act(&app, &ctr, "activate").await.status, StatusCode::OK);
     let line = app
-        .post(&format!("/v1/contracts/{ctr}/lines"), json!({ "quantity": 10 }))
+        .post(
+            &format!("/v1/contracts/{ctr}/lines"),
+            json!({ "quantity": 10 }),
+        )
         .await
         .id();
     let ent = app
@@ -348,17 +392,26 @@ async fn renewal_makes_a_new_contract_and_new_drafts_in_one_transaction(app: Tes
         .await
         .contains(&"entitlement.renewed".to_string()));
     let old = app.get(&format!("/v1/entitlements/{ent}")).await;
-    assert_eq!(old.body["status"], "active", "renewal leaves the old ones be");
+    assert_eq!(
+        old.body["status"], "active",
+        "renewal leaves the old ones be"
+    );
     assert_eq!(old.body["renewed_to"], d["id"]);
     let again = app
-        .post(&format!("/v1/contracts/{ctr}/renew"), json!({ "number": "X" }))
+        .post(
+            &format!("/v1/contracts/{ctr}/renew"),
+            json!({ "number": "X" }),
+        )
         .await;
     assert_eq!(again.code(), "contract_already_renewed");
     // A taken number refuses the whole renewal: nothing was made.
     let other = contract(&app, &acc, "CTR-T", json!({})).await;
     act(&app, &other, "activate").await;
     let clash = app
-        .post(&format!("/v1/contracts/{other}/renew"), json!({ "number": "CTR-R" }))
+        .post(
+            &format!("/v1/contracts/{other}/renew"),
+            json!({ "number": "CTR-R" }),
+        )
         .await;
     assert_eq!(clash.code(), "contract_number_taken");
     let after = app.get(&format!("/v1/contracts/{other}")).await;
@@ -406,7 +459,12 @@ async fn a_template_makes_entitlements_all_or_nothing(app: TestApp) {
             json!({ "account_ids": [a1, "acc_missing", a2, a1], "activate": true }),
         )
         .await;
-    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", refused.body);
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
     assert_eq!(fields(&refused), ["account_ids[1]", "account_ids[3]"]);
     assert!(entitlements_of(&app, &a1).await.is_empty());
     assert!(entitlements_of(&app, &a2).await.is_empty());
@@ -477,7 +535,12 @@ async fn a_template_makes_entitlements_all_or_nothing(app: TestApp) {
             json!({ "account_ids": [a1], "contract_id": ctr, "start_date": "2026-01-01" }),
         )
         .await;
-    assert_eq!(on_contract.status, StatusCode::CREATED, "{:?}", on_contract.body);
+    assert_eq!(
+        on_contract.status,
+        StatusCode::CREATED,
+        "{:?}",
+        on_contract.body
+    );
     assert_eq!(on_contract.body["items"][0]["contract_id"], ctr.as_str());
     assert_eq!(on_contract.body["items"][0]["end_date"], "2026-03-31");
     assert_eq!(on_contract.body["items"][0]["status"], "draft");
@@ -570,21 +633,33 @@ async fn make_default_moves_the_default_in_one_transaction(app: TestApp) {
     let was = app.get(&format!("/v1/entitlements/{old}")).await;
     assert_eq!(was.body["is_default"], false);
     let audit = app
-        .get(&format!("/v1/audit?target_id={new}&action=entitlement.make_default"))
+        .get(&format!(
+            "/v1/audit?target_id={new}&action=entitlement.make_default"
+        ))
         .await;
-    assert_eq!(audit.body["items"].as_array().unwrap().len(), 1, "{:?}", audit.body);
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        audit.body
+    );
     let audit = app
-        .get(&format!("/v1/audit?target_id={old}&action=entitlement.unset_default"))
+        .get(&format!(
+            "/v1/audit?target_id={old}&action=entitlement.unset_default"
+        ))
         .await;
-    assert_eq!(audit.body["items"].as_array().unwrap().len(), 1, "{:?}", audit.body);
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        1,
+        "{:?}",
+        audit.body
+    );
     // Again: nothing changes, nothing more audited.
     let again = app
         .post(&format!("/v1/entitlements/{new}/make-default"), json!({}))
         .await;
     assert_eq!(again.status, StatusCode::OK);
-    let audit = app
-        .get(&format!("/v1/audit?action=entitlement.make_default"))
-        .await;
+    let audit = app.get("/v1/audit?action=entitlement.make_default").await;
     assert_eq!(audit.body["items"].as_array().unwrap().len(), 1);
     // Back to the old one.
     let back = app
@@ -609,18 +684,19 @@ async fn who_may_do_what_with_contracts_and_templates(app: TestApp) {
     let ctr = contract(&app, &acc, "CTR-W", json!({})).await;
     contract(&app, &other, "CTR-O", json!({})).await;
     let tpl = app.post("/v1/entitlement-templates", gold()).await.id();
-    let (manager, agent) = (
-        app.key("manager", None).await,
-        app.key("agent", None).await,
-    );
+    let (manager, agent) = (app.key("manager", None).await, app.key("agent", None).await);
     let customer = app.key("customer", Some(&acc)).await;
     let body = json!({ "account_id": acc, "number": "CTR-M", "start_date": "2026-01-01", "end_date": "2026-12-31" });
     assert_eq!(
-        app.post_as(&manager, "/v1/contracts", body.clone()).await.status,
+        app.post_as(&manager, "/v1/contracts", body.clone())
+            .await
+            .status,
         StatusCode::CREATED
     );
     assert_eq!(
-        app.post_as(&agent, "/v1/contracts", body.clone()).await.status,
+        app.post_as(&agent, "/v1/contracts", body.clone())
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
@@ -631,8 +707,18 @@ async fn who_may_do_what_with_contracts_and_templates(app: TestApp) {
         let app = &app;
         async move { app.call(Method::GET, &path, Some(&key), None, None).await }
     };
-    assert_eq!(read(agent.clone(), format!("/v1/contracts/{ctr}")).await.status, StatusCode::OK);
-    assert_eq!(read(customer.clone(), format!("/v1/contracts/{ctr}")).await.status, StatusCode::OK);
+    assert_eq!(
+        read(agent.clone(), format!("/v1/contracts/{ctr}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        read(customer.clone(), format!("/v1/contracts/{ctr}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
     let theirs = read(customer.clone(), "/v1/contracts".into()).await;
     let numbers: Vec<&str> = theirs.body["items"]
         .as_array()
@@ -641,23 +727,36 @@ async fn who_may_do_what_with_contracts_and_templates(app: TestApp) {
         .map(|c| c["number"].as_str().unwrap())
         .collect();
     assert_eq!(numbers, ["CTR-W", "CTR-M"]);
-    assert_eq!(read(agent.clone(), format!("/v1/entitlement-templates/{tpl}")).await.status, StatusCode::OK);
     assert_eq!(
-        read(customer.clone(), format!("/v1/entitlement-templates/{tpl}")).await.status,
+        read(agent.clone(), format!("/v1/entitlement-templates/{tpl}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        read(customer.clone(), format!("/v1/entitlement-templates/{tpl}"))
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
     let mut silver = gold();
     silver["name"] = json!("Silver");
     assert_eq!(
-        app.post_as(&agent, "/v1/entitlement-templates", silver.clone()).await.status,
+        app.post_as(&agent, "/v1/entitlement-templates", silver.clone())
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        app.post_as(&manager, "/v1/entitlement-templates", silver).await.status,
+        app.post_as(&manager, "/v1/entitlement-templates", silver)
+            .await
+            .status,
         StatusCode::CREATED
     );
     assert_eq!(
-        app.post_as(&agent, &format!("/v1/contracts/{ctr}/suspend"), json!({})).await.status,
+        app.post_as(&agent, &format!("/v1/contracts/{ctr}/suspend"), json!({}))
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
 }

@@ -378,7 +378,15 @@ async fn hostile_files_are_row_errors_never_a_5xx(app: TestApp) {
 }
 
 async fn templates_name_every_column(app: TestApp) {
-    for kind in ["accounts", "contacts", "products", "contracts", "contract-lines", "entitlements", "usage"] {
+    for kind in [
+        "accounts",
+        "contacts",
+        "products",
+        "contracts",
+        "contract-lines",
+        "entitlements",
+        "usage",
+    ] {
         let response = app
             .http
             .get(format!("{}/v1/imports/{kind}/template", app.url))
@@ -396,8 +404,11 @@ async fn templates_name_every_column(app: TestApp) {
 }
 
 async fn contracts_lines_and_entitlements_from_a_template_import_by_key(app: TestApp) {
-    app.post("/v1/accounts", json!({ "name": "Acme", "external_id": "CRM-1" }))
-        .await;
+    app.post(
+        "/v1/accounts",
+        json!({ "name": "Acme", "external_id": "CRM-1" }),
+    )
+    .await;
     app.post("/v1/products", json!({ "name": "Support", "sku": "SUP-1" }))
         .await;
     let template = app
@@ -418,7 +429,10 @@ async fn contracts_lines_and_entitlements_from_a_template_import_by_key(app: Tes
     listed.sort();
     assert_eq!(
         listed,
-        vec![(3, "number".to_string()), (4, "account_external_id".to_string())]
+        vec![
+            (3, "number".to_string()),
+            (4, "account_external_id".to_string())
+        ]
     );
     let contracts = "number,account_external_id,start_date,end_date,status
         CTR-1,CRM-1,2026-01-01,2026-12-31,active
@@ -456,8 +470,16 @@ CTR-1,SUP-1,1,Gold
     let listed = app.get("/v1/entitlements").await.body;
     let items = listed["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
-    assert!(items.iter().all(|e| e["name"] == "Gold" && e["total"] == json!(25)));
-    assert_eq!(items.iter().filter(|e| e["contract_id"].is_string()).count(), 1);
+    assert!(items
+        .iter()
+        .all(|e| e["name"] == "Gold" && e["total"] == json!(25)));
+    assert_eq!(
+        items
+            .iter()
+            .filter(|e| e["contract_id"].is_string())
+            .count(),
+        1
+    );
     // A term column beside a template, and an unknown template, are row errors.
     let bad = "account_external_id,template,total
 CRM-1,Gold,5
@@ -465,7 +487,10 @@ CRM-1,Platinum,
 ";
     let mut listed = problems(&import(&app, "entitlements", bad, "").await);
     listed.sort();
-    assert_eq!(listed, vec![(2, "total".to_string()), (3, "template".to_string())]);
+    assert_eq!(
+        listed,
+        vec![(2, "total".to_string()), (3, "template".to_string())]
+    );
 }
 
 crate::on_both_backends!(

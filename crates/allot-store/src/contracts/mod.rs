@@ -194,8 +194,10 @@ pub trait ContractTx: WriteTx {
         &self,
         contract_id: &str,
     ) -> Result<BTreeSet<String>, Self::Error>;
-    async fn load_contract_lines(&self, contract_id: &str)
-        -> Result<Vec<ContractLine>, Self::Error>;
+    async fn load_contract_lines(
+        &self,
+        contract_id: &str,
+    ) -> Result<Vec<ContractLine>, Self::Error>;
     async fn load_contract_line(&self, id: &str) -> Result<Option<ContractLine>, Self::Error>;
     /// A template, locked.
     async fn lock_template(&self, id: &str) -> Result<Option<EntitlementTemplate>, Self::Error>;

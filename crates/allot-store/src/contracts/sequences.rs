@@ -7,9 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use allot_core::contracts::{
-    check_contract_dates, check_inside, contract_transition, effective_contract_status,
-    flow_down, flow_event, renewal_dates, renewed_entitlement_terms, ContractAction,
-    ContractNotAllowed, ContractStatus,
+    check_contract_dates, check_inside, contract_transition, effective_contract_status, flow_down,
+    flow_event, renewal_dates, renewed_entitlement_terms, ContractAction, ContractNotAllowed,
+    ContractStatus,
 };
 use allot_core::entitlement::{Entitlement, Status};
 use allot_core::events::EventKind;
@@ -282,7 +282,15 @@ pub async fn contract_action<T: ContractTx>(
             number: act.renewal_number.clone(),
             activate: false,
         };
-        renew(&tx, &before, &entitlements, renewal, at, (&mut rows, &mut changes)).await?
+        renew(
+            &tx,
+            &before,
+            &entitlements,
+            renewal,
+            at,
+            (&mut rows, &mut changes),
+        )
+        .await?
     } else {
         let mut after = before.clone();
         after.status = to;
@@ -500,7 +508,13 @@ pub async fn expire_contracts<T: ContractTx>(
         let Ok(to) = contract_transition(ContractAction::Expire, before.status) else {
             continue;
         };
-        flow(&mut changes, &entitlements, ContractAction::Expire, &before.id, at);
+        flow(
+            &mut changes,
+            &entitlements,
+            ContractAction::Expire,
+            &before.id,
+            at,
+        );
         let after = Contract {
             status: to,
             updated_at: now,
@@ -519,7 +533,15 @@ pub async fn expire_contracts<T: ContractTx>(
                 number: None,
                 activate: true,
             };
-            let made = renew(&tx, &after, &entitlements, how, at, (&mut rows, &mut changes)).await?;
+            let made = renew(
+                &tx,
+                &after,
+                &entitlements,
+                how,
+                at,
+                (&mut rows, &mut changes),
+            )
+            .await?;
             // `renew` pushed the old contract with its renewal named.
             let _ = made;
         } else {
@@ -539,7 +561,11 @@ pub async fn insert_template<T: ContractTx>(
     ctx: &AuditContext,
     answer: Option<&Answering<EntitlementTemplate>>,
 ) -> Result<(), T::Error> {
-    if tx.template_named(&template.terms.name, None).await?.is_some() {
+    if tx
+        .template_named(&template.terms.name, None)
+        .await?
+        .is_some()
+    {
         return Err(name_taken(&template.terms.name));
     }
     let now = stored_time(template.created_at);
@@ -700,8 +726,12 @@ pub async fn instantiate_template<T: ContractTx>(
                 (Some(_), Some(_)) => {
                     return Err(invalid("contract_line_id", "is not a line of contract_id"))
                 }
-                (Some(_), None) => return Err(invalid("contract_id", "is required with contract_line_id")),
-                (None, _) => return Err(invalid("contract_line_id", "contract line does not exist")),
+                (Some(_), None) => {
+                    return Err(invalid("contract_id", "is required with contract_line_id"))
+                }
+                (None, _) => {
+                    return Err(invalid("contract_line_id", "contract line does not exist"))
+                }
             }
         }
         None => None,
@@ -714,7 +744,10 @@ pub async fn instantiate_template<T: ContractTx>(
         contract_line_id: request.contract_line_id.as_deref(),
     };
     let Some(sample) = terms_for(&template.terms, &place("")) else {
-        return Err(invalid("start_date", "the term would end past the calendar"));
+        return Err(invalid(
+            "start_date",
+            "the term would end past the calendar",
+        ));
     };
     if let Some(c) = &contract {
         let status = effective_contract_status(c.status, c.end_date, at.today);
@@ -726,9 +759,17 @@ pub async fn instantiate_template<T: ContractTx>(
                 errors.push(field_error(i, "is not the contract's account"));
             }
         }
-        let mut inside = check_inside((c.start_date, c.end_date), sample.start_date, sample.end_date);
+        let mut inside = check_inside(
+            (c.start_date, c.end_date),
+            sample.start_date,
+            sample.end_date,
+        );
         if let (Ok(()), Some(l)) = (&inside, &line) {
-            inside = check_inside((l.start_date, l.end_date), sample.start_date, sample.end_date);
+            inside = check_inside(
+                (l.start_date, l.end_date),
+                sample.start_date,
+                sample.end_date,
+            );
         }
         if let Err(Invalid(found)) = inside {
             errors.extend(found);
@@ -745,7 +786,10 @@ pub async fn instantiate_template<T: ContractTx>(
     let mut made = Vec::with_capacity(request.account_ids.len());
     for account_id in &request.account_ids {
         let Some(terms) = terms_for(&template.terms, &place(account_id)) else {
-            return Err(invalid("start_date", "the term would end past the calendar"));
+            return Err(invalid(
+                "start_date",
+                "the term would end past the calendar",
+            ));
         };
         validate_terms(&terms).map_err(StoreError::Invalid)?;
         let mut entitlement = Entitlement {
@@ -795,7 +839,9 @@ pub async fn make_default<T: ContractTx>(
     answer: Option<&Answering<EntitlementRecord>>,
 ) -> Result<EntitlementRecord, T::Error> {
     let now = stored_time(at.now);
-    let first = tx.lock_entitlements(&BTreeSet::from([id.to_string()])).await?;
+    let first = tx
+        .lock_entitlements(&BTreeSet::from([id.to_string()]))
+        .await?;
     let Some(target) = first.into_iter().next() else {
         return Err(StoreError::not_found("entitlement", id).into());
     };
@@ -811,7 +857,10 @@ pub async fn make_default<T: ContractTx>(
     if !lifecycle::may_be_default(current) {
         return Err(conflict(
             "invalid_transition",
-            format!("an entitlement that is {} cannot be the default", current.as_str()),
+            format!(
+                "an entitlement that is {} cannot be the default",
+                current.as_str()
+            ),
         ));
     }
     if e.terms.is_default {
