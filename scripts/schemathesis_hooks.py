@@ -120,6 +120,9 @@ STATE_RULES = [
     ("validation_failed", r"user", r"give a user, a device, or both", "at least one of user and device"),
     ("validation_failed", r"body|row \d+(\.\w+)?", r"",
      "CSV installations: a header row naming the columns, rows matching it"),
+    ("import_rejected", None, r"",
+     "CSV imports: each row is checked against its kind's columns, the file's other rows "
+     "and what is stored (details lists every bad row)"),
     ("license_key_unknown", None, r"", "depends on the entitlement's licence keys"),
     ("metric_mismatch", None, r"", "depends on the two entitlements' metrics"),
     ("too_many", None, r"", "depends on how many keys or downgrade rights are stored"),

@@ -106,6 +106,10 @@ pub struct Args {
     /// with --quick).
     #[arg(long)]
     pub repetitions: Option<usize>,
+    /// Run the `import` scenario instead (import_scenario.rs): CSV imports of
+    /// entitlements and usage against a raw bulk insert of the same rows.
+    #[arg(long, conflicts_with = "url")]
+    pub import: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

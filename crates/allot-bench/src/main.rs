@@ -12,6 +12,7 @@ mod cli;
 mod cpu;
 mod db_cpu;
 mod http_load;
+mod import_scenario;
 mod ledger_fill;
 mod overload;
 mod naive_http;
@@ -103,6 +104,13 @@ async fn run(args: Args) -> Result<bool> {
         let bin = server::ensure_binary(args.allot_bin.as_deref())?;
         Some(server::pin_binary(&bin, &run_dir)?)
     };
+    if let (true, Some(bin)) = (args.import, &allot_bin) {
+        import_scenario::run(&args, bin, &run_dir, &tag).await?;
+        if !args.keep_data {
+            let _ = std::fs::remove_dir_all(&run_dir);
+        }
+        return Ok(true);
+    }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let load = cpu::load_average();
     let busy = cpu::machine_busy_percent().await;

@@ -185,7 +185,7 @@ impl Remote {
             .to_string()
     }
 
-    fn key(&self) -> Result<String, Failure> {
+    pub(crate) fn key(&self) -> Result<String, Failure> {
         self.given_key
             .clone()
             .or_else(|| crate::login::stored().map(|c| c.key))

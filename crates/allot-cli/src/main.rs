@@ -9,6 +9,7 @@ mod client;
 mod contracts;
 mod demo;
 mod failure;
+mod imports;
 mod login;
 mod output;
 mod paging;
@@ -100,6 +101,9 @@ enum Command {
     /// Software entitlements and installations.
     #[command(flatten)]
     Software(software::SoftwareCommand),
+    /// CSV import and export.
+    #[command(flatten)]
+    Imports(imports::ImportCommand),
     /// Contracts and entitlement templates.
     #[command(flatten)]
     Contracts(contracts::ContractCommand),
@@ -206,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report { command } => command.run().await,
         Command::Alerts(command) => command.run().await,
         Command::Software(command) => command.run().await,
+        Command::Imports(command) => command.run().await,
         Command::Contracts(command) => command.run().await,
     }
 }

@@ -28,10 +28,15 @@ pub enum Reason {
     TimeLogged,
     TimeEntryDeleted,
     ReservationCommitted,
+    /// Historic usage imported with overage allowed that went past the cap
+    /// of a restricted entitlement (or channel): recorded, and flagged so.
+    /// As a `Consume` reason it asks for exactly that: a use within the cap
+    /// is recorded as `Usage`, one past it as `ImportedOverage`.
+    ImportedOverage,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Usage,
         Reason::Visit,
         Reason::Adjustment,
@@ -44,6 +49,7 @@ impl Reason {
         Reason::TimeLogged,
         Reason::TimeEntryDeleted,
         Reason::ReservationCommitted,
+        Reason::ImportedOverage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +66,7 @@ impl Reason {
             Reason::TimeLogged => "time_logged",
             Reason::TimeEntryDeleted => "time_entry_deleted",
             Reason::ReservationCommitted => "reservation_committed",
+            Reason::ImportedOverage => "imported_overage",
         }
     }
 
@@ -267,6 +274,19 @@ fn fits(
     Ok(())
 }
 
+/// The reason a use is recorded with, given whether it fits: a use past
+/// the cap is refused, unless it is historic usage imported with overage
+/// allowed, which is recorded as `ImportedOverage`; such a use within the
+/// cap is plain `Usage`.
+fn past_cap(fits: Result<(), Refusal>, reason: Reason) -> Result<Reason, Refusal> {
+    match (fits, reason) {
+        (Ok(()), Reason::ImportedOverage) => Ok(Reason::Usage),
+        (Ok(()), reason) => Ok(reason),
+        (Err(_), Reason::ImportedOverage) => Ok(Reason::ImportedOverage),
+        (Err(refusal), _) => Err(refusal),
+    }
+}
+
 fn add_used(c: &mut Counters, channel: &Option<String>, q: Quantity) {
     c.used += q;
     if let Some(ch) = channel {
@@ -321,9 +341,9 @@ pub fn decide(
                 Some(inc) if unit == Unit::Hours => quantity.round_up_to(inc),
                 _ => *quantity,
             };
-            fits(ent, &before, channel, q)?;
+            let reason = past_cap(fits(ent, &before, channel, q), *reason)?;
             add_used(&mut after, channel, q);
-            Some(entry(channel, q, *reason, reference))
+            Some(entry(channel, q, reason, reference))
         }
         Change::GiveBack {
             quantity,
@@ -553,6 +573,50 @@ mod tests {
         let ok = decide(&ent, &c, &consume("0.5"), today()).unwrap();
         assert_eq!(ok.counters.used, q("20"));
         assert!(ok.events.iter().any(|e| e.kind == EventKind::Exhausted));
+    }
+
+    fn historic(n: &str, channel: Option<&str>) -> Change {
+        Change::Consume {
+            quantity: q(n),
+            channel: channel.map(str::to_string),
+            reason: Reason::ImportedOverage,
+            reference: None,
+        }
+    }
+
+    #[test]
+    fn imported_overage_is_recorded_past_the_cap_and_flagged_only_there() {
+        let ent = active(terms());
+        let c = used("19.5");
+        // Within the cap: plain usage.
+        let within = decide(&ent, &c, &historic("0.5", None), today()).unwrap();
+        assert_eq!(within.entry.unwrap().reason, Reason::Usage);
+        assert_eq!(within.counters.used, q("20"));
+        // Past the cap: recorded all the same, and flagged.
+        let past = decide(&ent, &c, &historic("3", None), today()).unwrap();
+        assert_eq!(past.entry.unwrap().reason, Reason::ImportedOverage);
+        assert_eq!(past.counters.used, q("22.5"));
+        // Other reasons still hold the cap.
+        assert!(decide(&ent, &c, &consume("3"), today()).is_err());
+        // A channel's cap too.
+        let mut t = terms();
+        t.channels = vec![crate::entitlement::ChannelTerm {
+            channel: "phone".into(),
+            total: q("1"),
+        }];
+        let ent = active(t);
+        let over = decide(
+            &ent,
+            &Counters::default(),
+            &historic("2", Some("phone")),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(over.entry.unwrap().reason, Reason::ImportedOverage);
+        assert_eq!(
+            Reason::parse("imported_overage"),
+            Some(Reason::ImportedOverage)
+        );
     }
 
     #[test]

@@ -134,11 +134,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/v1/notifications", get(notifications::list))
         .merge(software_reads())
+        .merge(imports())
         .merge(contract_reads());
     let api = claimed.merge(direct);
     // The dashboard calls the same handlers in process, as its signed-in key.
     let dashboard = crate::dashboard::router(api.clone().with_state(state.clone()));
-    let v1 = api.route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    let v1 = api
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        // Lists and reports as whole CSV files (`export.rs`): it runs the
+        // routes above page by page, each through authentication.
+        .layer(crate::export::CsvExportLayer);
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
@@ -206,6 +211,22 @@ fn software_mutations() -> Router<AppState> {
         .route("/v1/reconciliations", post(installations::run))
 }
 
+/// CSV imports: a body of any size, streamed (no body limit), answered
+/// when the whole file is checked (no deadline: `deadline` lets it run).
+/// Not behind the idempotency layer, which would hold the body: usage rows
+/// carry their own keys.
+fn imports() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/imports/{kind}",
+            post(crate::imports::import).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v1/imports/{kind}/template",
+            get(crate::imports::template_file),
+        )
+}
+
 fn software_reads() -> Router<AppState> {
     Router::new()
         .route("/v1/software-models", get(software::list_models))
@@ -271,6 +292,10 @@ async fn deadline(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    // An import answers when its whole file is read, however long it is.
+    if req.uri().path().starts_with("/v1/imports/") {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(REQUEST_DEADLINE, next.run(req)).await {
         Ok(response) => response,
         Err(_) => (

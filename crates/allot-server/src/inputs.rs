@@ -53,6 +53,10 @@ pub struct CreateAccount {
     #[serde(default)]
     #[schema(schema_with = crate::alerts::inputs::schemas::email)]
     pub manager_email: Option<String>,
+    /// The account's key in another system, unique: what imports refer to it by.
+    #[serde(default)]
+    #[schema(schema_with = schemas::optional_text)]
+    pub external_id: Option<String>,
 }
 
 /// The fields of an account a manager may change; absent fields stay,

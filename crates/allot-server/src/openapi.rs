@@ -515,6 +515,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         crate::software::inputs::names::LicenseMetricName, crate::software::inputs::names::LicenseTypeName,
         crate::software::inputs::names::AgreementTypeName, crate::software::inputs::names::SubscriptionPeriodName,
         crate::software::inputs::names::SoftwareStateName, crate::software::inputs::names::ComplianceName,
+        crate::imports::ImportKindName,
     )),
     paths(
         parties::create_account, parties::list_accounts, parties::get_account, parties::eligibility,
@@ -539,6 +540,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         software::add_license_keys, software::add_downgrade_right, software::upgrade,
         software::list_allocations, software::allocate, software::free,
         installations::record, installations::run, installations::list, installations::get,
+        crate::imports::import, crate::imports::template_file,
         contracts::create, contracts::list, contracts::get, contracts::create_line, contracts::list_lines,
         contracts::list_entitlements, contracts::activate, contracts::suspend, contracts::resume,
         contracts::cancel, contracts::renew, contracts::make_default,

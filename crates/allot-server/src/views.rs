@@ -21,6 +21,8 @@ pub struct AccountView {
     pub manager_name: Option<String>,
     pub manager_email: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The account's key in another system (unique when set).
+    pub external_id: Option<String>,
 }
 
 impl From<Account> for AccountView {
@@ -32,6 +34,7 @@ impl From<Account> for AccountView {
             manager_name: a.manager_name,
             manager_email: a.manager_email,
             created_at: a.created_at,
+            external_id: a.external_id,
         }
     }
 }

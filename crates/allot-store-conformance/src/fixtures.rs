@@ -67,6 +67,7 @@ pub fn account(id: &str, parent: Option<&str>) -> Account {
         manager_name: None,
         manager_email: None,
         created_at: now(),
+        external_id: None,
     }
 }
 

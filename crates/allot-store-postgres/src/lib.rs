@@ -13,6 +13,7 @@ mod contracts;
 mod dashboard;
 mod entitlements;
 mod error;
+mod imports;
 mod keys;
 mod lifecycle;
 mod migrate;

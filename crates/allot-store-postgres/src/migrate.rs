@@ -29,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_contracts",
         include_str!("../migrations/0008_contracts.sql"),
     ),
+    (
+        "0009_imports",
+        include_str!("../migrations/0009_imports.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

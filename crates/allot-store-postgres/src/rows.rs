@@ -26,7 +26,7 @@ pub(crate) fn status(value: &str) -> Res<Status> {
 }
 
 pub(crate) const ACCOUNT_COLS: &str =
-    "id, name, parent_id, created_at, manager_name, manager_email";
+    "id, name, parent_id, created_at, manager_name, manager_email, external_id";
 
 pub(crate) fn account(r: &Row) -> Res<Account> {
     Ok(Account {
@@ -36,6 +36,7 @@ pub(crate) fn account(r: &Row) -> Res<Account> {
         created_at: r.try_get(3)?,
         manager_name: r.try_get(4)?,
         manager_email: r.try_get(5)?,
+        external_id: r.try_get(6)?,
     })
 }
 

@@ -457,8 +457,9 @@ impl<'p> Columns<'p> {
 }
 
 const INSERT_ACCOUNT: &str =
-    "INSERT INTO accounts (id, name, parent_id, created_at, manager_name, manager_email)
-     VALUES ($1, $2, $3, $4, $5, $6)";
+    "INSERT INTO accounts (id, name, parent_id, created_at, manager_name, manager_email,
+        external_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 const INSERT_CONTACT: &str = "INSERT INTO contacts (id, account_id, name, email, created_at)
     VALUES ($1, $2, $3, $4, $5)";
@@ -568,6 +569,7 @@ fn statements<'a>(
                 &a.created_at,
                 &a.manager_name,
                 &a.manager_email,
+                &a.external_id,
             ],
         ));
     }

@@ -17,6 +17,7 @@ mod entitlements;
 mod error;
 mod events;
 mod idempotency;
+mod imports;
 mod lifecycle;
 mod migrate;
 mod parties;

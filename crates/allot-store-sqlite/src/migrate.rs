@@ -32,6 +32,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_contracts",
         include_str!("../migrations/0008_contracts.sql"),
     ),
+    (
+        "0009_imports",
+        include_str!("../migrations/0009_imports.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {

@@ -13,7 +13,7 @@ use crate::error::Res;
 const MAX_DEPTH: usize = 32;
 
 const ACCOUNT: &str =
-    "SELECT id, name, parent_id, created_at, manager_name, manager_email FROM accounts";
+    "SELECT id, name, parent_id, created_at, manager_name, manager_email, external_id FROM accounts";
 
 fn account(row: &Row) -> Res<Account> {
     Ok(Account {
@@ -23,13 +23,14 @@ fn account(row: &Row) -> Res<Account> {
         created_at: ts_at(row, 3)?,
         manager_name: row.get(4)?,
         manager_email: row.get(5)?,
+        external_id: row.get(6)?,
     })
 }
 
 pub(crate) fn insert_account(conn: &Connection, a: &Account) -> Res<()> {
     conn.prepare_cached(
-        "INSERT INTO accounts (id, name, parent_id, created_at, manager_name, manager_email)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO accounts (id, name, parent_id, created_at, manager_name, manager_email, external_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         a.id,
@@ -37,7 +38,8 @@ pub(crate) fn insert_account(conn: &Connection, a: &Account) -> Res<()> {
         a.parent_id,
         ts(a.created_at),
         a.manager_name,
-        a.manager_email
+        a.manager_email,
+        a.external_id
     ])?;
     Ok(())
 }

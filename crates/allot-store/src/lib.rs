@@ -13,6 +13,7 @@ pub mod contracts;
 pub mod dashboard;
 pub mod error;
 pub mod ids;
+pub mod imports;
 pub mod model;
 pub mod plan;
 pub mod reports;

@@ -18,6 +18,10 @@ pub struct Account {
     #[serde(default)]
     pub manager_email: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The account's key in another system (unique when set): what imports
+    /// refer to it by.
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,6 +37,21 @@ pub async fn apply_batch<T: WriteTx>(
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Vec<ItemAnswer>, T::Error> {
+    let answers = plan_and_write(&tx, items, today, now).await?;
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// The write path's steps inside a transaction the caller commits (or
+/// not): lock, read, plan, write. `apply_batch` commits after one call; an
+/// import (`imports::run_import`) calls it once per chunk of its file and
+/// commits once at the end, or rolls everything back.
+pub async fn plan_and_write<T: WriteTx>(
+    tx: &T,
+    items: &[BatchItem],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Vec<ItemAnswer>, T::Error> {
     let now = stored_time(now);
     let mut loaded = Loaded::default();
     for case in tx.lock_cases(&plan::case_ids(items)).await? {
@@ -86,9 +101,8 @@ pub async fn apply_batch<T: WriteTx>(
     };
     tx.write(&changes, now).await?;
     if cfg!(debug_assertions) {
-        assert_used_is_the_ledger(&tx, &changes).await?;
+        assert_used_is_the_ledger(tx, &changes).await?;
     }
-    tx.commit().await?;
     Ok(answers)
 }
 

@@ -49,6 +49,7 @@ pub trait Store:
     + crate::reports::ReportStore
     + crate::alerts::AlertStore
     + crate::software::SoftwareStore
+    + crate::imports::ImportStore
     + crate::contracts::ContractStore
     + crate::dashboard::DashboardStore
     + Send

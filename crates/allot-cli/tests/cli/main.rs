@@ -17,6 +17,7 @@ mod transcript;
 mod bootstrap;
 mod failures;
 mod help;
+mod imports;
 mod local;
 mod login;
 mod people;

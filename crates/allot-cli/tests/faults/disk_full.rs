@@ -23,10 +23,10 @@ use crate::workload::{join, Round};
 use crate::{exclusive, profile, seed};
 
 /// The filesystem's size.
-const SIZE: &str = "64m";
+const SIZE: &str = "256m";
 /// Held back from the start by a file of its own, and freed with the
 /// ballast: the room writes resume into (the WAL grows fast under load).
-const RESERVE: u64 = 40 * 1024 * 1024;
+const RESERVE: u64 = 200 * 1024 * 1024;
 /// Writes must resume within this once space is freed.
 const RESUME: Duration = Duration::from_secs(15);
 

@@ -54,7 +54,7 @@ async fn account_field(state: &AppState, field: &str, id: &str) -> ApiResult<Acc
 }
 
 #[utoipa::path(post, path = "/v1/accounts", operation_id = "create_account", tag = "accounts", request_body = CreateAccount,
-    responses((status = 201, body = AccountView), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = AccountView), (status = 409, description = "external_id_exists: another account has this external_id", body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_account(
     State(state): State<AppState>,
     principal: Principal,
@@ -68,6 +68,10 @@ pub async fn create_account(
     }
     let manager_name = short_text("manager_name", &body.manager_name)?;
     let manager_email = crate::alerts::inputs::email("manager_email", body.manager_email)?;
+    let external_id = short_text("external_id", &body.external_id)?;
+    if let Some(key) = &external_id {
+        crate::imports::external_id_free(&state, key).await?;
+    }
     let now = state.clock.now();
     let account = Account {
         id: AccountId::new(now).into_string(),
@@ -76,6 +80,7 @@ pub async fn create_account(
         manager_name,
         manager_email,
         created_at: now,
+        external_id,
     };
     let render =
         |account: &Account| answer(StatusCode::CREATED, &AccountView::from(account.clone()));

@@ -30,7 +30,7 @@ use crate::views::{
 const MAX_HOLD_SECONDS: u32 = 7 * 24 * 3600;
 
 /// A use or an adjustment, as answered (201) and stored under its key.
-const USAGE_ANSWER: Render = Render(|o| answer_of(StatusCode::CREATED, recorded(o)));
+pub(crate) const USAGE_ANSWER: Render = Render(|o| answer_of(StatusCode::CREATED, recorded(o)));
 /// A new hold (201), and a committed or released one (200).
 const HOLD_ANSWER: Render = Render(|o| answer_of(StatusCode::CREATED, reservation_answer(o)));
 const SETTLED_ANSWER: Render = Render(|o| answer_of(StatusCode::OK, reservation_answer(o)));

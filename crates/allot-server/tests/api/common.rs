@@ -24,6 +24,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub running: Running,
     _dir: tempfile::TempDir,
+    /// Which database it runs on (a test may start a second app on the same kind).
+    pub backend: Backend,
 }
 
 /// PostgreSQL tests reach here only when they must run (see
@@ -77,6 +79,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
         http: reqwest::Client::new(),
         running,
         _dir: dir,
+        backend,
     }
 }
 

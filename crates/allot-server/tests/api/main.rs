@@ -18,6 +18,7 @@ mod contracts;
 mod dashboard;
 mod entitlements;
 mod errors;
+mod imports;
 mod openapi;
 mod parties;
 mod reports;

@@ -57,7 +57,8 @@ const CALLERS: [&str; 8] = [
 /// `{ent}` an active hours entitlement; `{draft}` a draft entitlement;
 /// `{cancelled}` a cancelled entitlement; `{case}` an open case on `{ent}`;
 /// `{closed}` a cancelled case on `{ent}`; `{time}` a time entry on `{case}`;
-/// `{res}` a reservation held on `{ent}`; `{key}` an agent key's id.
+/// `{res}` a reservation held on `{ent}`; `{key}` an agent key's id;
+/// `{kind}` the accounts kind of import.
 #[rustfmt::skip]
 const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     // method   path                                      body                                            adm  mgr  agt  cus  oth  int  none rev
@@ -144,6 +145,9 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("POST",   "/v1/reconciliations",                    Some("{}"),                                     [201, 201, 403, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/reconciliations",                    None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/reconciliations/{rec}",              None,                                           [200, 200, 200, 403, 403, 403, 401, 401]),
+    // An empty file is refused (422) once the caller may import at all.
+    ("POST",   "/v1/imports/{kind}",                     None,                                           [422, 422, 403, 403, 403, 403, 401, 401]),
+    ("GET",    "/v1/imports/{kind}/template",            None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("GET",    "/v1/contracts",                          None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("POST",   "/v1/contracts",                          Some(NEW_CONTRACT),                             [201, 201, 403, 403, 403, 403, 401, 401]),
     ("GET",    "/v1/contracts/{ctr}",                    None,                                           [200, 200, 200, 200, 404, 403, 401, 401]),
@@ -213,7 +217,7 @@ async fn callers(app: &TestApp) -> Callers {
 /// returns `text` with them filled in.
 async fn fill(app: &TestApp, account: &str, text: &str) -> String {
     let needs = |p: &str| text.contains(p);
-    let mut out = text.replace("{acc}", account);
+    let mut out = text.replace("{acc}", account).replace("{kind}", "accounts");
     let mut set = |name: &str, id: &str| out = out.replace(name, id);
     let created = |a: &crate::common::Answer, what: &str| {
         assert!(a.status.is_success(), "fixture {what}: {:?}", a.body);

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod cases;
 pub mod contracts;
 pub mod dashboard;
+pub mod imports;
 pub mod keys;
 pub mod lifecycle;
 pub mod records;

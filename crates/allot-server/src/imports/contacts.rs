@@ -1,0 +1,165 @@
+//! Contacts: `name`, the account (`account_id` or `account_external_id`, an
+//! existing account), optionally `email` and the id to keep.
+
+use allot_store::ids::{ContactId, TypedId};
+use allot_store::imports::{new_rows, ImportChunk, Table};
+use allot_store::model::Contact;
+
+use super::accounts::{account_ref, unknown_account, AccountRef, KnownAccounts};
+use super::kinds::{parse_all, Column, KindDef, Row, Session};
+use super::{ImportReport, RowError};
+use crate::error::ApiResult;
+use crate::inputs::{text, MAX_TEXT};
+
+pub const DEF: KindDef = KindDef {
+    name: "contacts",
+    columns: &[
+        Column {
+            name: "id",
+            required: false,
+            doc: "The id to keep (con_…); empty: a new one. Not one that exists.",
+        },
+        Column {
+            name: "account_id",
+            required: false,
+            doc: "An existing account (this or account_external_id).",
+        },
+        Column {
+            name: "account_external_id",
+            required: false,
+            doc: "An existing account by its external_id.",
+        },
+        Column {
+            name: "name",
+            required: true,
+            doc: "The contact's name.",
+        },
+        Column {
+            name: "email",
+            required: false,
+            doc: "An e-mail address.",
+        },
+    ],
+    ignored: &["created_at"],
+    example: &["", "", "CRM-1001", "Bob Jones", "bob@example.com"],
+};
+
+struct Good {
+    id: Option<String>,
+    account: AccountRef,
+    name: String,
+    email: Option<String>,
+}
+
+fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let id = match row.get("id") {
+        None => None,
+        Some(raw) => match ContactId::parse(raw) {
+            Some(id) => Some(id.into_string()),
+            None => {
+                errors.push(row.error("id", "not a contact id (con_…)"));
+                None
+            }
+        },
+    };
+    let name = text("name", row.raw("name"), MAX_TEXT)
+        .map_err(|e| errors.extend(row.errors_of(e, "name")))
+        .ok();
+    let email = row.get("email").map(str::to_string);
+    if email
+        .as_ref()
+        .is_some_and(|e| !e.contains('@') || e.chars().count() > MAX_TEXT)
+    {
+        errors.push(row.error("email", "must be an e-mail address"));
+    }
+    let account = match account_ref(row, "account_id", "account_external_id") {
+        Ok(Some(r)) => Some(r),
+        Ok(None) => {
+            errors.push(row.error(
+                "account_id",
+                "account_id or account_external_id is required",
+            ));
+            None
+        }
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    };
+    match (name, account) {
+        (Some(name), Some(account)) if errors.is_empty() => Ok(Good {
+            id,
+            account,
+            name,
+            email,
+        }),
+        _ => Err(errors),
+    }
+}
+
+pub async fn chunk(
+    session: &mut Session<'_>,
+    rows: Vec<Row<'_>>,
+    report: &mut ImportReport,
+) -> ApiResult<Option<ImportChunk>> {
+    let good = parse_all(&rows, report, parse);
+    let known = KnownAccounts::read(session.state, good.iter().map(|(_, g)| &g.account)).await?;
+    let own: Vec<String> = good.iter().filter_map(|(_, g)| g.id.clone()).collect();
+    let taken: std::collections::HashSet<String> = if own.is_empty() {
+        Default::default()
+    } else {
+        let found = session
+            .state
+            .store
+            .existing_ids(Table::Contacts, &own)
+            .await?;
+        found.into_iter().map(|(id, _)| id).collect()
+    };
+    let mut contacts = Vec::with_capacity(good.len());
+    for (row, g) in good {
+        let mut errors = Vec::new();
+        if let Some(id) = &g.id {
+            if taken.contains(id) {
+                errors.push(row.error("id", "a contact with this id exists"));
+            } else if let Some((_, first)) = session.key("contact:id", id) {
+                errors.push(row.error("id", format!("duplicate id: row {first} has it")));
+            }
+        }
+        let account_id = known.resolve(session, &g.account);
+        if account_id.is_none() {
+            errors.push(unknown_account(
+                row,
+                &g.account,
+                "account_id",
+                "account_external_id",
+            ));
+        }
+        let Some(account_id) = account_id.filter(|_| errors.is_empty()) else {
+            errors.into_iter().for_each(|e| report.error(e));
+            continue;
+        };
+        let id =
+            g.id.unwrap_or_else(|| ContactId::new(session.now).into_string());
+        let _ = session.claim("contact:id", &id, &id, row.number);
+        contacts.push(Contact {
+            id,
+            account_id,
+            name: g.name,
+            email: g.email,
+            created_at: session.now,
+        });
+    }
+    if contacts.is_empty() {
+        return Ok(None);
+    }
+    let changes = new_rows(
+        vec![],
+        contacts,
+        vec![],
+        vec![],
+        &session.audit,
+        session.now,
+    );
+    Ok(Some(ImportChunk::Rows(Box::new(changes))))
+}

@@ -1,0 +1,200 @@
+//! Usage: one use per row, through the write path's planner with the row's
+//! `idempotency_key` (scope `import`, shared by every importer): a file
+//! imported again replays instead of applying twice. Caps hold across the
+//! whole file; with `allow_overage` a use past a restricted cap is recorded
+//! and flagged `imported_overage` in the ledger.
+
+use allot_core::batch::Op;
+use allot_core::decide::{Change, Reason, Refusal};
+use allot_core::Quantity;
+use allot_store::ids::{EntitlementId, TypedId};
+use allot_store::imports::ImportChunk;
+use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome};
+
+use super::kinds::{parse_all, Column, KindDef, Row, Session};
+use super::{ImportReport, RowError};
+use crate::error::ApiResult;
+use crate::inputs::MAX_TEXT;
+
+/// The idempotency keys of imported usage are in this scope, whoever imports.
+pub const KEY_SCOPE: &str = "import";
+
+pub const DEF: KindDef = KindDef {
+    name: "usage",
+    columns: &[
+        Column { name: "entitlement_id", required: true, doc: "The entitlement used (ent_…)." },
+        Column { name: "quantity", required: true, doc: "Positive; whole for cases and visits." },
+        Column { name: "idempotency_key", required: false, doc: "Unique per use: importing the row again applies nothing. Required unless the file has id (a ledger export: its entry ids are the keys)." },
+        Column { name: "kind", required: false, doc: "usage (default) or visit." },
+        Column { name: "channel", required: false, doc: "One of the entitlement's channels." },
+        Column { name: "reference", required: false, doc: "e.g. a work order number; unique per entitlement." },
+        Column { name: "id", required: false, doc: "A ledger export's entry id: the key when idempotency_key is absent." },
+        Column { name: "reason", required: false, doc: "A ledger export's reason: usage or visit (as kind)." },
+    ],
+    ignored: &["period_index", "actor", "created_at"],
+    example: &["ent_0000000000000000000000000000", "2", "crm-2026-000123", "usage", "", "WO-4711", "", ""],
+};
+
+struct Good {
+    entitlement_id: String,
+    quantity: Quantity,
+    key: String,
+    visit: bool,
+    channel: Option<String>,
+    reference: Option<String>,
+}
+
+fn short(row: &Row<'_>, column: &str, errors: &mut Vec<RowError>) -> Option<String> {
+    let cell = row.get(column)?;
+    if cell.chars().count() > MAX_TEXT {
+        errors.push(row.error(column, format!("must be at most {MAX_TEXT} characters")));
+    }
+    Some(cell.to_string())
+}
+
+fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let entitlement_id = row.get("entitlement_id").and_then(EntitlementId::parse);
+    if entitlement_id.is_none() {
+        errors.push(row.error("entitlement_id", "must be an entitlement id (ent_…)"));
+    }
+    let quantity = match row.get("quantity").map(str::parse::<Quantity>) {
+        Some(Ok(q)) if q.milli() > 0 => Some(q),
+        _ => {
+            errors.push(row.error("quantity", "must be a positive number (up to 3 decimals)"));
+            None
+        }
+    };
+    let key = short(row, "idempotency_key", &mut errors).or_else(|| short(row, "id", &mut errors));
+    if key.is_none() {
+        errors.push(row.error("idempotency_key", "is required (or an id column)"));
+    }
+    let kind = row.get("kind").or(row.get("reason"));
+    let visit = match kind {
+        None | Some("usage" | "imported_overage") => false,
+        Some("visit") => true,
+        Some(_) => {
+            let column = if row.get("kind").is_some() {
+                "kind"
+            } else {
+                "reason"
+            };
+            errors.push(row.error(column, "only usage and visit rows can be imported"));
+            false
+        }
+    };
+    let channel = short(row, "channel", &mut errors);
+    let reference = short(row, "reference", &mut errors);
+    match (entitlement_id, quantity, key) {
+        (Some(e), Some(quantity), Some(key)) if errors.is_empty() => Ok(Good {
+            entitlement_id: e.into_string(),
+            quantity,
+            key,
+            visit,
+            channel,
+            reference,
+        }),
+        _ => Err(errors),
+    }
+}
+
+pub async fn chunk(
+    session: &mut Session<'_>,
+    rows: Vec<Row<'_>>,
+    report: &mut ImportReport,
+) -> ApiResult<Option<ImportChunk>> {
+    let good = parse_all(&rows, report, parse);
+    let mut numbers = Vec::with_capacity(good.len());
+    let mut items = Vec::with_capacity(good.len());
+    for (row, g) in good {
+        if let Err(first) = session.claim_hashed(&g.key, row.number) {
+            let column = if row.get("idempotency_key").is_some() {
+                "idempotency_key"
+            } else {
+                "id"
+            };
+            report.error(row.error(column, format!("duplicate key: row {first} has it")));
+            continue;
+        }
+        let reason = match (g.visit, session.options.allow_overage) {
+            (true, _) => Reason::Visit,
+            (false, true) => Reason::ImportedOverage,
+            (false, false) => Reason::Usage,
+        };
+        // What the key's fingerprint covers: the use itself.
+        let body = serde_json::json!({
+            "quantity": g.quantity.to_string(),
+            "channel": g.channel,
+            "reference": g.reference,
+            "visit": g.visit,
+            "allow_overage": session.options.allow_overage,
+        });
+        let path = format!("/v1/imports/usage/{}", g.entitlement_id);
+        let fingerprint =
+            crate::idempotency::fingerprint("POST", &path, body.to_string().as_bytes());
+        items.push(BatchItem {
+            command: Command::Ledger {
+                ops: vec![Op {
+                    entitlement_id: g.entitlement_id,
+                    change: Change::Consume {
+                        quantity: g.quantity,
+                        channel: g.channel,
+                        reason,
+                        reference: g.reference,
+                    },
+                }],
+            },
+            actor: session.audit.clone(),
+            idempotency: Some(IdemKey {
+                scope: KEY_SCOPE.to_string(),
+                key: g.key,
+                fingerprint,
+            }),
+            render: crate::routes::usage::USAGE_ANSWER,
+        });
+        numbers.push(row.number);
+    }
+    if items.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ImportChunk::Usage {
+        rows: numbers,
+        items,
+    }))
+}
+
+/// A usage row the write path refused, as the report says it.
+pub fn refusal(row: u64, answer: &ItemAnswer) -> RowError {
+    match answer {
+        ItemAnswer::KeyMismatch => RowError::new(
+            row,
+            "idempotency_key",
+            "",
+            "this key was imported before with a different row",
+        ),
+        ItemAnswer::Done {
+            outcome: Outcome::Refused { refusal },
+        } => {
+            let (column, value) = match refusal {
+                Refusal::EntitlementExhausted { requested, .. } => {
+                    ("quantity", requested.to_string())
+                }
+                Refusal::ChannelExhausted { channel, .. } => ("channel", channel.clone()),
+                Refusal::UnknownChannel { channel, .. } => ("channel", channel.clone()),
+                Refusal::EntitlementNotActive { entitlement_id, .. }
+                | Refusal::EntitlementNotFound { entitlement_id } => {
+                    ("entitlement_id", entitlement_id.clone())
+                }
+                Refusal::InvalidQuantity { .. } => ("quantity", String::new()),
+                Refusal::DuplicateReference { reference, .. } => ("reference", reference.clone()),
+            };
+            RowError::new(
+                row,
+                column,
+                &value,
+                format!("{} ({})", refusal, refusal.code()),
+            )
+        }
+        other => RowError::new(row, "body", "", format!("refused: {other:?}")),
+    }
+}

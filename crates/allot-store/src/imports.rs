@@ -1,0 +1,228 @@
+//! Bulk import: every row of one file in one transaction, fed chunk by
+//! chunk while the file is still being read.
+//!
+//! The server parses and checks the file as a stream (`allot-server`'s
+//! `imports`); each chunk of good rows it sends here is written at once
+//! inside the import's one open transaction, so memory holds one chunk,
+//! never the file. New parties and entitlements are written as they are
+//! (`ImportChunk::Rows`, with one audit entry each); usage goes through the
+//! write path's own steps (`sequences::plan_and_write`: locks, idempotency
+//! keys, `plan_batch`), chunk after chunk in the same transaction, so caps
+//! hold across the whole file and a key answered before replays instead of
+//! applying twice. The transaction commits only when the feed ends with
+//! `Finish { commit: true }` and no usage row was refused: a bad row
+//! anywhere, a dry run, or a feed that stops early (the client went away)
+//! rolls every row back.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::sync::mpsc::Receiver;
+
+use crate::audit::{snapshot, AuditContext, AuditEntry};
+use crate::backend::Changes;
+use crate::clock::stored_time;
+use crate::contracts::{ContractChanges, ContractTx};
+use crate::error::StoreResult;
+use crate::model::{Account, Contact, Product};
+use crate::plan::{BatchItem, ItemAnswer, Outcome};
+use crate::sequences::{fresh_record, plan_and_write};
+
+/// At most this many refused rows are kept for the report; the rest are
+/// only counted (memory stays bounded whatever the file).
+pub const MAX_REPORTED: usize = 1_000;
+
+/// One chunk of good rows.
+#[derive(Debug)]
+pub enum ImportChunk {
+    /// New accounts, contacts, products and entitlements (drafts or
+    /// activated, zeroed counters), with their audit entries (`new_rows`).
+    Rows(Box<Changes>),
+    /// Usage for the write path's planner, with each item's spreadsheet row.
+    Usage {
+        rows: Vec<u64>,
+        items: Vec<BatchItem>,
+    },
+    /// New contracts and contract lines (`ContractTx::write_contracts`),
+    /// with their audit entries in the `Changes`.
+    Contracts(Box<(ContractChanges, Changes)>),
+}
+
+/// What the server feeds an import.
+#[derive(Debug)]
+pub enum ImportMsg {
+    Chunk(ImportChunk),
+    /// The file ended. `commit` is false for a dry run or a file with bad
+    /// rows: everything is rolled back.
+    Finish {
+        commit: bool,
+    },
+}
+
+/// A usage row the planner refused, with what it answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusedRow {
+    pub row: u64,
+    pub answer: ItemAnswer,
+}
+
+#[derive(Debug, Default)]
+pub struct ImportOutcome {
+    /// New rows written (accounts, contacts, products, entitlements).
+    pub written: u64,
+    /// Usage rows applied now.
+    pub applied: u64,
+    /// Usage rows whose idempotency key was answered before: not applied again.
+    pub replayed: u64,
+    /// The first `MAX_REPORTED` refused usage rows.
+    pub refused: Vec<RefusedRow>,
+    pub refused_total: u64,
+    /// Whether the transaction committed.
+    pub committed: bool,
+}
+
+/// A table an import refers into by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Accounts,
+    Contacts,
+    Products,
+    Entitlements,
+}
+
+/// The import's entry point and the reads its checks need, one statement
+/// per chunk of keys.
+#[async_trait]
+pub trait ImportStore {
+    /// Runs `run_import` in one transaction of its own, fed by `feed`.
+    /// Never retried: a lost race fails the import whole.
+    async fn run_import(
+        &self,
+        feed: Receiver<ImportMsg>,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ImportOutcome>;
+    /// Which of these ids exist in `table`, each with its account (contacts
+    /// and entitlements; `None` for accounts and products).
+    async fn existing_ids(
+        &self,
+        table: Table,
+        ids: &[String],
+    ) -> StoreResult<Vec<(String, Option<String>)>>;
+    /// (external_id, id) of the accounts holding these external ids.
+    async fn accounts_by_external_id(&self, keys: &[String]) -> StoreResult<Vec<(String, String)>>;
+    /// (sku, id) of the products holding these SKUs.
+    async fn products_by_sku(&self, skus: &[String]) -> StoreResult<Vec<(String, String)>>;
+    /// Which of these accounts already have a default entitlement (draft,
+    /// waiting or active).
+    async fn accounts_with_default(&self, account_ids: &[String]) -> StoreResult<Vec<String>>;
+}
+
+/// The import's transaction: write each chunk as it arrives, commit at the
+/// end only if asked to and nothing was refused. Dropping `tx` uncommitted
+/// rolls back.
+pub async fn run_import<T: ContractTx>(
+    tx: T,
+    feed: &mut Receiver<ImportMsg>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<ImportOutcome, T::Error> {
+    let now = stored_time(now);
+    let mut outcome = ImportOutcome::default();
+    let mut commit = false;
+    while let Some(message) = feed.recv().await {
+        match message {
+            ImportMsg::Chunk(ImportChunk::Rows(changes)) => {
+                outcome.written += (changes.accounts.len()
+                    + changes.contacts.len()
+                    + changes.products.len()
+                    + changes.new_entitlements.len()) as u64;
+                tx.write(&changes, now).await?;
+            }
+            ImportMsg::Chunk(ImportChunk::Usage { rows, items }) => {
+                assert_eq!(rows.len(), items.len(), "one row number per item");
+                let answers = plan_and_write(&tx, &items, today, now).await?;
+                for (row, answer) in rows.into_iter().zip(answers) {
+                    tally(&mut outcome, row, answer);
+                }
+            }
+            ImportMsg::Chunk(ImportChunk::Contracts(both)) => {
+                let (contracts, changes) = *both;
+                outcome.written += (contracts.contracts.len() + contracts.new_lines.len()) as u64;
+                tx.write_contracts(&contracts).await?;
+                tx.write(&changes, now).await?;
+            }
+            ImportMsg::Finish { commit: asked } => {
+                commit = asked;
+                break;
+            }
+        }
+    }
+    if commit && outcome.refused_total == 0 {
+        tx.commit().await?;
+        outcome.committed = true;
+    }
+    Ok(outcome)
+}
+
+fn tally(outcome: &mut ImportOutcome, row: u64, answer: ItemAnswer) {
+    match answer {
+        ItemAnswer::Done {
+            outcome: Outcome::Applied { .. },
+        } => outcome.applied += 1,
+        ItemAnswer::Replayed { .. } => outcome.replayed += 1,
+        refused => {
+            outcome.refused_total += 1;
+            if outcome.refused.len() < MAX_REPORTED {
+                outcome.refused.push(RefusedRow {
+                    row,
+                    answer: refused,
+                });
+            }
+        }
+    }
+}
+
+/// New rows of an import as one chunk, each with its `<kind>.create` audit
+/// entry (as a single create writes). Entitlements get zeroed counters;
+/// their created and updated times are `now`.
+pub fn new_rows(
+    accounts: Vec<Account>,
+    contacts: Vec<Contact>,
+    products: Vec<Product>,
+    entitlements: Vec<allot_core::Entitlement>,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+) -> Changes {
+    let now = stored_time(now);
+    let mut audit =
+        Vec::with_capacity(accounts.len() + contacts.len() + products.len() + entitlements.len());
+    let entry = |action: &str, kind: &str, id: &str, after: Option<serde_json::Value>| {
+        AuditEntry::new(ctx, action, kind, id, None, after, now)
+    };
+    for a in &accounts {
+        audit.push(entry("account.create", "account", &a.id, snapshot(a)));
+    }
+    for c in &contacts {
+        audit.push(entry("contact.create", "contact", &c.id, snapshot(c)));
+    }
+    for p in &products {
+        audit.push(entry("product.create", "product", &p.id, snapshot(p)));
+    }
+    for e in &entitlements {
+        let record = fresh_record(e.clone(), now);
+        audit.push(entry(
+            "entitlement.create",
+            "entitlement",
+            &e.id,
+            snapshot(&record),
+        ));
+    }
+    Changes {
+        accounts,
+        contacts,
+        products,
+        new_entitlements: entitlements,
+        audit,
+        ..Changes::default()
+    }
+}
