@@ -81,8 +81,11 @@ STATE_RULES = [
      "must name an existing object (of the right account, covering the case)"),
     ("validation_failed", r"channel|contact_id|product_id|account_id", r"^entitlement \S+ ",
      "the entitlement a case names must cover it (its channel, contact, product, account)"),
-    ("validation_failed", r"end_date", r"must not be before start_date|term must be at most",
+    ("validation_failed", r"end_date", r"must not be before start_date|term must be at most|"
+     r"must be at most \d+ days after start_date",
      "relates end_date to start_date"),
+    ("validation_failed", r"duration", r"must be \{\"months\": n\} or \{\"days\": n\}",
+     "exactly one of months and days"),
     ("validation_failed", r"rollover", r"needs a period|has no meaning for an unlimited",
      "relates rollover to period and total"),
     ("validation_failed", r"total", r"must be null when unlimited|is required unless unlimited",

@@ -162,7 +162,7 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/v1/contracts", operation_id = "list_contracts", tag = "contracts",
     params(("account_id" = Option<String>, Query, description = "Only this account's contracts."),
-        ("status" = Option<String>, Query, description = "draft, active, suspended, expired or cancelled (as stored; an active contract past its end reads expired once the scheduler has run)."),
+        ("status" = Option<String>, Query, description = "draft, active, suspended, expired or cancelled (as stored; an active contract past its end reads expired once the scheduler has run).", pattern = "^(draft|active|suspended|expired|cancelled)$"),
         crate::extract::PageParams),
     responses((status = 200, body = Listing<ContractView>), (status = 422, body = ErrorBody)))]
 pub async fn list(

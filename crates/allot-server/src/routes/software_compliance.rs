@@ -127,7 +127,7 @@ fn status_filter(query: &Query) -> ApiResult<Option<Compliance>> {
 }
 
 #[utoipa::path(get, path = "/v1/reports/software-compliance", operation_id = "report_software_compliance", tag = "reports",
-    params(("software_model_id" = Option<String>, Query, description = "Only this model's rows."),
+    params(("software_model_id" = Option<String>, Query, description = "Only this model's rows.", pattern = "^swm_[A-Za-z0-9]{1,60}$"),
         ("status" = Option<String>, Query, description = "Only rows in this state.", pattern = "^(compliant|under_licensed|over_licensed)$"),
         crate::reporting::FormatParam, crate::extract::PageParams),
     responses((status = 200, description = "A row per software model and licence metric, reconciled now (as `POST /v1/reconciliations` would, without keeping it), in (model id, metric) order. Staff only: installations belong to the organization, not to an account.", content((Listing<ComplianceRow> = "application/json"), (String = "text/csv")), headers(("next-cursor" = String, description = "On a CSV answer: the cursor of the next page (absent on the last)."))),

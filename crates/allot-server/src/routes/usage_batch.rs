@@ -45,9 +45,13 @@ const MAX_KEY_LEN: usize = 255;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageBatch {
-    /// 1 to 1,000 uses; each is checked on its own (a bad one is answered
-    /// 422 in its place and the others still apply).
-    #[schema(value_type = Vec<UsageBatchItem>, min_items = 1, max_items = 1000)]
+    /// 1 to 1,000 uses, each a `UsageBatchItem`. Each is checked on its own:
+    /// an item that is not one (not an object, a field missing, of the
+    /// wrong form or unknown) is answered 422 in its place, naming
+    /// `items[n].field`, and the others still apply. The document
+    /// therefore accepts any item here; the item's form is
+    /// `#/components/schemas/UsageBatchItem`.
+    #[schema(value_type = Vec<Value>, min_items = 1, max_items = 1000)]
     pub items: Vec<Value>,
 }
 
