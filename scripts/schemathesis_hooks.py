@@ -84,6 +84,11 @@ STATE_RULES = [
     ("validation_failed", r"end_date", r"must not be before start_date|term must be at most|"
      r"must be at most \d+ days after start_date",
      "relates end_date to start_date"),
+    ("validation_failed", r"contract_id|contract_line_id|template_id",
+     r"does not exist|of another account|is required with contract_line_id|not a line of",
+     "must name an existing contract (of the entitlement's account), line or template"),
+    ("validation_failed", r"start_date|end_date", r"the contract's (start|end)_date",
+     "dates inside the contract's"),
     ("validation_failed", r"duration", r"must be \{\"months\": n\} or \{\"days\": n\}",
      "exactly one of months and days"),
     ("validation_failed", r"rollover", r"needs a period|has no meaning for an unlimited",

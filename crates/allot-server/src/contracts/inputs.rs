@@ -98,10 +98,10 @@ pub struct RenewContract {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DurationInput {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::inputs::whole::optional_u32")]
     #[schema(minimum = 1, maximum = 1200)]
     pub months: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::inputs::whole::optional_u32")]
     #[schema(minimum = 1, maximum = 36600)]
     pub days: Option<u32>,
 }
