@@ -76,7 +76,7 @@ def error_body_shape(ctx, response, case):
 STATE_RULES = [
     ("idempotency_key_reused", None, r"", "the key was used before, with another request"),
     ("validation_failed", r"(account_id|parent_id|contact_id|product_id|entitlement_id|"
-     r"product_ids\[\d+\]|contact_ids\[\d+\])",
+     r"product_ids\[\d+\]|contact_ids\[\d+\]|account_ids\[\d+\])",
      r"does not exist|is not a contact of this account|^entitlement \S+ ",
      "must name an existing object (of the right account, covering the case)"),
     ("validation_failed", r"channel|contact_id|product_id|account_id", r"^entitlement \S+ ",

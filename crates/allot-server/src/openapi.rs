@@ -515,7 +515,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         crate::software::inputs::names::LicenseMetricName, crate::software::inputs::names::LicenseTypeName,
         crate::software::inputs::names::AgreementTypeName, crate::software::inputs::names::SubscriptionPeriodName,
         crate::software::inputs::names::SoftwareStateName, crate::software::inputs::names::ComplianceName,
-        crate::imports::ImportKindName, crate::routes::usage_batch::UsageBatchItem,
+        crate::imports::ImportKindName, crate::routes::usage_batch::UsageBatchItem, crate::routes::usage_batch::CloudEvent,
     )),
     paths(
         parties::create_account, parties::list_accounts, parties::get_account, parties::eligibility,

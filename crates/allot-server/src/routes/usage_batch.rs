@@ -181,8 +181,8 @@ struct Use {
 
 #[utoipa::path(post, path = "/v1/usage/batch", operation_id = "record_usage_batch", tag = "usage",
     params(("Idempotency-Key" = Option<String>, Header, description = "Gives every item without its own key the key `<this>/<n>` (n its position from 0), so the whole request is safe to send again.")),
-    request_body(description = "`application/json`: `{\"items\": [...]}`; `application/cloudevents-batch+json`: a JSON array of CloudEvents 1.0, each a `CloudEvent` and each answered in its place (any item is accepted here: one that is not a CloudEvent is answered 422 naming `items[n].field`); `application/cloudevents+json`: one event.",
-        content((UsageBatch = "application/json"), (Vec<Value> = "application/cloudevents-batch+json"), (CloudEvent = "application/cloudevents+json"))),
+    request_body(description = "`application/json`: `{\"items\": [...]}`; `application/cloudevents-batch+json`: a JSON array of CloudEvents 1.0, each a `CloudEvent` and each answered in its place (any item is accepted here: one that is not a CloudEvent is answered 422 naming `items[n].field`); `application/cloudevents+json`: one event (any object, answered in its place like a batch's item).",
+        content((UsageBatch = "application/json"), (Vec<Value> = "application/cloudevents-batch+json"), (Object = "application/cloudevents+json"))),
     responses((status = 200, description = "Each item's answer, in request order; `idempotent-replayed: true` when every item was a replay.", body = UsageBatchAnswer),
         (status = 409, description = "idempotency_key_in_flight: an item's key is being applied by another request; nothing was applied", body = crate::error::ErrorBody),
         (status = 413, description = "payload_too_large: the body is over 2 MiB", body = crate::error::ErrorBody),
