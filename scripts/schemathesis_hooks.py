@@ -102,6 +102,8 @@ STATE_RULES = [
     ("validation_failed", r"rounding", r"applies only to hours", "depends on the unit"),
     ("validation_failed", r"channels\[\d+\]\.channel", r"appears twice",
      "channel names unique within the list"),
+    ("validation_failed", r"account_ids\[\d+\]", r"appears twice",
+     "each account once in an instantiation"),
     ("validation_failed", r"minutes", r"give minutes or hours|minutes or hours is required",
      "exactly one of minutes and hours"),
     ("validation_failed", r"unit|account_id", r"cannot change after creation",
