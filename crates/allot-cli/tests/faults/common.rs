@@ -103,33 +103,7 @@ impl Probe {
         if let Some(auth) = auth {
             req = req.bearer_auth(auth);
         }
-        match req.send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let body: serde_json::Value = resp.json().await.unwrap_or_default();
-                Probed {
-                    status,
-                    code: body
-                        .pointer("/error/code")
-                        .and_then(|c| c.as_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                    retry_after,
-                    took: began.elapsed(),
-                }
-            }
-            Err(e) => Probed {
-                status: 0,
-                code: format!("no answer: {e}"),
-                retry_after: None,
-                took: began.elapsed(),
-            },
-        }
+        Probed::read(req.send().await, began).await
     }
 
     /// `POST` a keyed usage of 1 (the probe's own reference).
@@ -143,33 +117,7 @@ impl Probe {
             .json(&serde_json::json!({ "quantity": 1, "reference": name }))
             .send()
             .await;
-        match resp {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let body: serde_json::Value = resp.json().await.unwrap_or_default();
-                Probed {
-                    status,
-                    code: body
-                        .pointer("/error/code")
-                        .and_then(|c| c.as_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                    retry_after,
-                    took: began.elapsed(),
-                }
-            }
-            Err(e) => Probed {
-                status: 0,
-                code: format!("no answer: {e}"),
-                retry_after: None,
-                took: began.elapsed(),
-            },
-        }
+        Probed::read(resp, began).await
     }
 }
 
@@ -284,4 +232,37 @@ pub async fn finish(
     summary.acknowledged = load.book().sent.iter().filter(|s| s.acknowledged()).count();
     summary.ledger_entries = last.ledger_entries;
     summary
+}
+
+impl Probed {
+    /// What a probe's request got: status, error code, `Retry-After`, time taken.
+    async fn read(sent: reqwest::Result<reqwest::Response>, began: Instant) -> Probed {
+        match sent {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let body: serde_json::Value = resp.json().await.unwrap_or_default();
+                Probed {
+                    status,
+                    code: body
+                        .pointer("/error/code")
+                        .and_then(|c| c.as_str())
+                        .unwrap_or_default()
+                        .to_string(),
+                    retry_after,
+                    took: began.elapsed(),
+                }
+            }
+            Err(e) => Probed {
+                status: 0,
+                code: format!("no answer: {e}"),
+                retry_after: None,
+                took: began.elapsed(),
+            },
+        }
+    }
 }
