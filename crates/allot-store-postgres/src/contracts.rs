@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 
 use allot_store::contracts::{
-    sequences, At, Contract, ContractAct, ContractActed, ContractChanges, ContractFilter,
-    ContractLine, ContractStore, ContractTx, EntitlementTemplate, Instantiation, Job,
+    sequences, Contract, ContractAct, ContractActed, ContractChanges, ContractFilter, ContractLine,
+    ContractStore, ContractTx, EntitlementTemplate, Instantiation, Job, Moment,
 };
 use allot_store::model::{EntitlementRecord, Page};
 use allot_store::{Answering, AuditContext, StoreResult};
@@ -326,7 +326,7 @@ impl ContractStore for PostgresStore {
     async fn insert_contract_line(
         &self,
         line: &ContractLine,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<ContractLine>>,
     ) -> StoreResult<ContractLine> {
         Ok(in_tx!(
@@ -394,7 +394,7 @@ impl ContractStore for PostgresStore {
     async fn contract_action(
         &self,
         act: &ContractAct,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<ContractActed>>,
     ) -> StoreResult<ContractActed> {
         Ok(in_tx!(
@@ -450,7 +450,7 @@ impl ContractStore for PostgresStore {
     async fn delete_template(
         &self,
         id: &str,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<bool>>,
     ) -> StoreResult<bool> {
         Ok(in_tx!(
@@ -497,7 +497,7 @@ impl ContractStore for PostgresStore {
     async fn instantiate_template(
         &self,
         request: &Instantiation,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<Vec<EntitlementRecord>>>,
     ) -> StoreResult<Vec<EntitlementRecord>> {
         Ok(in_tx!(
@@ -521,7 +521,7 @@ impl ContractStore for PostgresStore {
     async fn make_default(
         &self,
         id: &str,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord> {
         Ok(in_tx!(

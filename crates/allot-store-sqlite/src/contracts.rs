@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use allot_store::contracts::{
-    sequences, At, Contract, ContractAct, ContractActed, ContractChanges, ContractFilter,
-    ContractLine, ContractStore, ContractTx, EntitlementTemplate, Instantiation, Job,
+    sequences, Contract, ContractAct, ContractActed, ContractChanges, ContractFilter, ContractLine,
+    ContractStore, ContractTx, EntitlementTemplate, Instantiation, Job, Moment,
 };
 use allot_store::model::{EntitlementRecord, Page};
 use allot_store::{Answering, AuditContext, StoreResult};
@@ -289,8 +289,8 @@ impl ContractTx for SqliteTx<'_> {
     }
 }
 
-/// The `At` a closure on the writer thread rebuilds from owned parts.
-fn owned(at: At<'_>) -> (AuditContext, NaiveDate, DateTime<Utc>) {
+/// The `Moment` a closure on the writer thread rebuilds from owned parts.
+fn owned(at: Moment<'_>) -> (AuditContext, NaiveDate, DateTime<Utc>) {
     (at.audit.clone(), at.today, at.now)
 }
 
@@ -336,13 +336,13 @@ impl ContractStore for SqliteStore {
     async fn insert_contract_line(
         &self,
         line: &ContractLine,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<ContractLine>>,
     ) -> StoreResult<ContractLine> {
         let line = line.clone();
         let (ctx, today, now) = owned(at);
         self.write(move |c, cache| {
-            let at = At {
+            let at = Moment {
                 audit: &ctx,
                 today,
                 now,
@@ -382,13 +382,13 @@ impl ContractStore for SqliteStore {
     async fn contract_action(
         &self,
         act: &ContractAct,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<ContractActed>>,
     ) -> StoreResult<ContractActed> {
         let act = act.clone();
         let (ctx, today, now) = owned(at);
         self.write(move |c, cache| {
-            let at = At {
+            let at = Moment {
                 audit: &ctx,
                 today,
                 now,
@@ -447,13 +447,13 @@ impl ContractStore for SqliteStore {
     async fn delete_template(
         &self,
         id: &str,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<bool>>,
     ) -> StoreResult<bool> {
         let id = id.to_string();
         let (ctx, today, now) = owned(at);
         self.write(move |c, cache| {
-            let at = At {
+            let at = Moment {
                 audit: &ctx,
                 today,
                 now,
@@ -485,13 +485,13 @@ impl ContractStore for SqliteStore {
     async fn instantiate_template(
         &self,
         request: &Instantiation,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<Vec<EntitlementRecord>>>,
     ) -> StoreResult<Vec<EntitlementRecord>> {
         let request = request.clone();
         let (ctx, today, now) = owned(at);
         self.write(move |c, cache| {
-            let at = At {
+            let at = Moment {
                 audit: &ctx,
                 today,
                 now,
@@ -511,13 +511,13 @@ impl ContractStore for SqliteStore {
     async fn make_default(
         &self,
         id: &str,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord> {
         let id = id.to_string();
         let (ctx, today, now) = owned(at);
         self.write(move |c, cache| {
-            let at = At {
+            let at = Moment {
                 audit: &ctx,
                 today,
                 now,

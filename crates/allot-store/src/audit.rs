@@ -2,11 +2,20 @@
 //! Every store method that changes data takes an `AuditContext` and writes
 //! its `AuditEntry` in the same transaction as the change.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::new_id;
+
+/// When a mutation happens and who does it: what a sequence outside the
+/// write path (software, contracts, templates) is given.
+#[derive(Debug, Clone, Copy)]
+pub struct Moment<'a> {
+    pub audit: &'a AuditContext,
+    pub today: NaiveDate,
+    pub now: DateTime<Utc>,
+}
 
 /// Who is acting, and in which request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

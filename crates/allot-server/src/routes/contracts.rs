@@ -9,7 +9,7 @@ use allot_core::contracts::{check_inside, effective_contract_status, ContractAct
 use allot_core::entitlement::Terms;
 use allot_core::invalid::Invalid;
 use allot_store::contracts::{
-    At, Contract, ContractAct, ContractActed, ContractFilter, ContractLine,
+    Contract, ContractAct, ContractActed, ContractFilter, ContractLine, Moment,
 };
 use allot_store::ids::{
     AccountId, ContractId, ContractLineId, EntitlementId, ProductId, TemplateId, TypedId,
@@ -33,8 +33,8 @@ use crate::inputs::NoFields;
 use crate::state::AppState;
 use crate::views::{EntitlementView, Listing};
 
-pub(crate) fn at<'a>(state: &AppState, audit: &'a allot_store::AuditContext) -> At<'a> {
-    At {
+pub(crate) fn at<'a>(state: &AppState, audit: &'a allot_store::AuditContext) -> Moment<'a> {
+    Moment {
         audit,
         today: state.clock.today(),
         now: state.clock.now(),

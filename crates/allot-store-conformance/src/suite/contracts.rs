@@ -7,14 +7,14 @@ use allot_core::entitlement::{Period, Status, Unit};
 use allot_core::lifecycle::Action;
 use allot_core::templates::{Duration, TemplateTerms};
 use allot_core::{DecrementOn, Quantity};
-use allot_store::contracts::{At, Contract, ContractAct, EntitlementTemplate, Instantiation};
+use allot_store::contracts::{Contract, ContractAct, EntitlementTemplate, Instantiation, Moment};
 use allot_store::{Store, StoreError};
 
 use crate::fixtures::*;
 use crate::TestDatabase;
 
-fn at_now(ctx: &allot_store::AuditContext) -> At<'_> {
-    At {
+fn at_now(ctx: &allot_store::AuditContext) -> Moment<'_> {
+    Moment {
         audit: ctx,
         today: today(),
         now: now(),

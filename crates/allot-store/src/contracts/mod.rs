@@ -112,13 +112,7 @@ pub struct ContractFilter {
     pub stored_status: Option<ContractStatus>,
 }
 
-/// When things happen and who does them.
-#[derive(Debug, Clone, Copy)]
-pub struct At<'a> {
-    pub audit: &'a AuditContext,
-    pub today: NaiveDate,
-    pub now: DateTime<Utc>,
-}
+pub use crate::audit::Moment;
 
 /// A contract action a client asks for.
 #[derive(Debug, Clone)]
@@ -247,7 +241,7 @@ pub trait ContractStore: Send + Sync {
     async fn insert_contract_line(
         &self,
         line: &ContractLine,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<ContractLine>>,
     ) -> StoreResult<ContractLine>;
     async fn get_contract_line(&self, id: &str) -> StoreResult<Option<ContractLine>>;
@@ -268,7 +262,7 @@ pub trait ContractStore: Send + Sync {
     async fn contract_action(
         &self,
         act: &ContractAct,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<ContractActed>>,
     ) -> StoreResult<ContractActed>;
     /// Stores the expiry of contracts past their end date (at most
@@ -298,7 +292,7 @@ pub trait ContractStore: Send + Sync {
     async fn delete_template(
         &self,
         id: &str,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<bool>>,
     ) -> StoreResult<bool>;
     async fn get_template(&self, id: &str) -> StoreResult<Option<EntitlementTemplate>>;
@@ -310,7 +304,7 @@ pub trait ContractStore: Send + Sync {
     async fn instantiate_template(
         &self,
         request: &Instantiation,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<Vec<EntitlementRecord>>>,
     ) -> StoreResult<Vec<EntitlementRecord>>;
     /// Which of these accounts exist (a read; the job checks ahead in
@@ -322,7 +316,7 @@ pub trait ContractStore: Send + Sync {
     async fn make_default(
         &self,
         id: &str,
-        at: At<'_>,
+        at: Moment<'_>,
         answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord>;
 

@@ -31,8 +31,8 @@ use crate::model::EntitlementRecord;
 use crate::sequences::{event, fresh_record, transition_row};
 
 use super::{
-    At, Contract, ContractAct, ContractActed, ContractChanges, ContractLine, ContractTx,
-    EntitlementTemplate, Instantiation, Job, MAX_INSTANTIATE,
+    Contract, ContractAct, ContractActed, ContractChanges, ContractLine, ContractTx,
+    EntitlementTemplate, Instantiation, Job, Moment, MAX_INSTANTIATE,
 };
 
 /// Most field errors one refusal lists (a file of 10,000 bad ids names the
@@ -139,7 +139,7 @@ fn number_taken<E: From<StoreError>>(number: &str) -> E {
 pub async fn insert_contract_line<T: ContractTx>(
     tx: T,
     line: &ContractLine,
-    at: At<'_>,
+    at: Moment<'_>,
     answer: Option<&Answering<ContractLine>>,
 ) -> Result<ContractLine, T::Error> {
     let now = stored_time(at.now);
@@ -215,7 +215,7 @@ fn flow(
     records: &[EntitlementRecord],
     action: ContractAction,
     contract_id: &str,
-    at: At<'_>,
+    at: Moment<'_>,
 ) -> Vec<EntitlementRecord> {
     let now = stored_time(at.now);
     let actor = at.audit.actor.as_str();
@@ -261,7 +261,7 @@ fn flow(
 pub async fn contract_action<T: ContractTx>(
     tx: T,
     act: &ContractAct,
-    at: At<'_>,
+    at: Moment<'_>,
     answer: Option<&Answering<ContractActed>>,
 ) -> Result<ContractActed, T::Error> {
     let now = stored_time(at.now);
@@ -331,7 +331,7 @@ async fn renew<T: ContractTx>(
     old: &Contract,
     entitlements: &[EntitlementRecord],
     how: Renewal,
-    at: At<'_>,
+    at: Moment<'_>,
     (rows, changes): (&mut ContractChanges, &mut Changes),
 ) -> Result<ContractActed, T::Error> {
     let now = stored_time(at.now);
@@ -451,7 +451,7 @@ async fn renew<T: ContractTx>(
 }
 
 /// Activates a new draft by its dates, with its transition and event.
-fn activate(changes: &mut Changes, entitlement: &mut Entitlement, at: At<'_>) {
+fn activate(changes: &mut Changes, entitlement: &mut Entitlement, at: Moment<'_>) {
     let now = stored_time(at.now);
     let t = &entitlement.terms;
     let Ok(to) = lifecycle::transition(
@@ -497,7 +497,7 @@ pub async fn expire_contracts<T: ContractTx>(
     let ids: Vec<&str> = due.iter().map(|c| c.id.as_str()).collect();
     let entitlements = lock_contract_entitlements(&tx, &ids).await?;
     let system = AuditContext::system();
-    let at = At {
+    let at = Moment {
         audit: &system,
         today,
         now,
@@ -644,7 +644,7 @@ pub async fn update_template<T: ContractTx>(
 pub async fn delete_template<T: ContractTx>(
     tx: T,
     id: &str,
-    at: At<'_>,
+    at: Moment<'_>,
     answer: Option<&Answering<bool>>,
 ) -> Result<bool, T::Error> {
     let now = stored_time(at.now);
@@ -683,7 +683,7 @@ fn refuse<E: From<StoreError>>(errors: Vec<FieldError>) -> E {
 pub async fn instantiate_template<T: ContractTx>(
     tx: T,
     request: &Instantiation,
-    at: At<'_>,
+    at: Moment<'_>,
     answer: Option<&Answering<Vec<EntitlementRecord>>>,
 ) -> Result<Vec<EntitlementRecord>, T::Error> {
     let now = stored_time(at.now);
@@ -835,7 +835,7 @@ fn field_error(i: usize, message: &str) -> FieldError {
 pub async fn make_default<T: ContractTx>(
     tx: T,
     id: &str,
-    at: At<'_>,
+    at: Moment<'_>,
     answer: Option<&Answering<EntitlementRecord>>,
 ) -> Result<EntitlementRecord, T::Error> {
     let now = stored_time(at.now);

@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use allot_core::software::reconcile::{AllocationHeld, Installation, ReconciliationItem};
 use allot_core::software::{SoftwareEntitlement, SoftwareTerms};
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::answer::Answering;
@@ -146,13 +146,7 @@ pub struct Upgraded {
     pub from: SoftwareEntitlementRecord,
 }
 
-/// When things happen and who does them, for a software mutation.
-#[derive(Debug, Clone, Copy)]
-pub struct Moment<'a> {
-    pub audit: &'a AuditContext,
-    pub today: NaiveDate,
-    pub now: DateTime<Utc>,
-}
+pub use crate::audit::Moment;
 
 /// Every row a software sequence writes, beside the shared `Changes`
 /// (audit entries, answers) it writes with them.
