@@ -17,8 +17,6 @@ pub const SCAN_BATCH: u32 = 200;
 /// Most entitlements one page of a report in id order looks at; past it
 /// the page ends early and its cursor goes on from there.
 pub const MAX_SCAN_PER_PAGE: usize = 10_000;
-/// Most entitlements a report ordered by urgency or date looks at.
-pub const MAX_SCAN_SORTED: usize = 100_000;
 
 /// The filters every report and the entitlement list take.
 #[derive(Debug, Clone, Default)]
@@ -91,7 +89,13 @@ impl Scope {
         self
     }
 
-    fn keeps(&self, r: &EntitlementRecord, today: NaiveDate) -> bool {
+    /// A customer asked about another account: nothing matches.
+    pub fn matches_nothing(&self) -> bool {
+        self.nothing
+    }
+
+    /// Whether the scope holds `r` (the store read a superset).
+    pub fn keeps(&self, r: &EntitlementRecord, today: NaiveDate) -> bool {
         let t = &r.entitlement.terms;
         self.statuses
             .as_ref()
@@ -108,7 +112,7 @@ impl Scope {
 
     /// What the store can filter on: the stored state may lag the dates,
     /// so the activated states are read together and sorted out here.
-    fn store_filter(&self) -> EntitlementFilter {
+    pub fn store_filter(&self) -> EntitlementFilter {
         let mut filter = self.filter.clone();
         filter.stored_status = self.statuses.as_ref().map(|wanted| {
             let mut stored = Vec::new();
@@ -131,9 +135,24 @@ impl Scope {
     }
 }
 
+/// Which entitlements of a scope a scan reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// All of them.
+    All,
+    /// Those that may have a period closed by `today` ending from `from`
+    /// to `to` (`ReportStore::closed_between`).
+    ClosedBetween {
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    },
+}
+
 /// The entitlements of a scope in id order, a batch at a time.
 pub struct Scanner<'a> {
     state: &'a AppState,
+    source: Source,
     filter: EntitlementFilter,
     scope: Scope,
     today: NaiveDate,
@@ -145,8 +164,14 @@ pub struct Scanner<'a> {
 impl<'a> Scanner<'a> {
     /// Starts after entitlement `after` (none: from the first).
     pub fn new(state: &'a AppState, scope: Scope, after: Option<String>) -> Self {
+        Scanner::of(state, scope, after, Source::All)
+    }
+
+    /// Starts after entitlement `after`, reading `source`.
+    pub fn of(state: &'a AppState, scope: Scope, after: Option<String>, source: Source) -> Self {
         Scanner {
             state,
+            source,
             filter: scope.store_filter(),
             done: scope.nothing,
             today: state.clock.today(),
@@ -165,11 +190,15 @@ impl<'a> Scanner<'a> {
             after: self.after.clone(),
             limit: SCAN_BATCH,
         };
-        let rows = self
-            .state
-            .store
-            .list_entitlements(&self.filter, &page)
-            .await?;
+        let store = &self.state.store;
+        let rows = match self.source {
+            Source::All => store.list_entitlements(&self.filter, &page).await?,
+            Source::ClosedBetween { from, to, today } => {
+                store
+                    .closed_between(&self.filter, from, to, today, page.after, SCAN_BATCH)
+                    .await?
+            }
+        };
         self.scanned += rows.len();
         self.done = rows.len() < SCAN_BATCH as usize;
         self.after = rows.last().map(|r| r.entitlement.id.clone());
@@ -297,6 +326,11 @@ pub struct IdOrder<'a, R> {
 
 impl<'a, R> IdOrder<'a, R> {
     pub fn start(state: &'a AppState, scope: Scope, page: &Page) -> Self {
+        IdOrder::start_of(state, scope, page, Source::All)
+    }
+
+    /// As `start`, reading `source`.
+    pub fn start_of(state: &'a AppState, scope: Scope, page: &Page, source: Source) -> Self {
         let pager = Pager::new(page);
         // The cursor's own entitlement may have rows left: scan from just
         // before it (rows at or before the cursor are dropped by the pager).
@@ -306,7 +340,7 @@ impl<'a, R> IdOrder<'a, R> {
             before
         });
         IdOrder {
-            scan: Scanner::new(state, scope, start),
+            scan: Scanner::of(state, scope, start, source),
             pager,
             stopped_at: None,
         }
@@ -332,19 +366,26 @@ impl<'a, R> IdOrder<'a, R> {
     }
 }
 
-/// Every entitlement of the scope (up to `MAX_SCAN_SORTED`), for reports
-/// ordered by something other than id.
-pub async fn everything(state: &AppState, scope: Scope) -> ApiResult<Vec<EntitlementRecord>> {
-    let mut scan = Scanner::new(state, scope, None);
-    let mut out = Vec::new();
-    while let Some(batch) = scan.next().await? {
-        out.extend(batch);
-        if scan.scanned >= MAX_SCAN_SORTED {
-            tracing::warn!(scanned = scan.scanned, "report stopped at its scan bound");
-            break;
-        }
+/// A page of rows in a report's own order (not by id), as `key` orders
+/// them: the first `limit` of `rows` (which hold one more than a page when
+/// there is more), and the cursor of the last shown when there is more.
+pub fn keyed_page<K: Ord, R: utoipa::ToSchema>(
+    mut rows: Vec<(K, R)>,
+    limit: usize,
+    cursor: impl Fn(&K) -> String,
+) -> Listing<R> {
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    Listing {
+        next_cursor: more.then(|| rows.last().map(|(k, _)| cursor(k))).flatten(),
+        items: rows.into_iter().map(|(_, r)| r).collect(),
     }
-    Ok(out)
+}
+
+/// The error of a cursor this service did not issue.
+pub fn foreign_cursor() -> ApiError {
+    ApiError::field("cursor", "is not a cursor this service issued")
 }
 
 /// The filters of `Scope::parse`, as the document states them.

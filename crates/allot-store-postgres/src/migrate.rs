@@ -33,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_imports",
         include_str!("../migrations/0009_imports.sql"),
     ),
+    (
+        "0010_report_indexes",
+        include_str!("../migrations/0010_report_indexes.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

@@ -1,14 +1,202 @@
 //! The ledger summaries reports read (`allot_store::reports::ReportStore`).
 
 use allot_core::Quantity;
-use allot_store::reports::{DayUsage, PeriodUsage, ReportStore, MAX_SUMMARY_ENTITLEMENTS};
+use allot_store::model::{EntitlementFilter, EntitlementRecord};
+use allot_store::reports::{
+    DayUsage, LimitQuery, PeriodUsage, ReportStore, UrgencyKey, MAX_SUMMARY_ENTITLEMENTS,
+    NO_PERCENT,
+};
 use allot_store::StoreResult;
 use async_trait::async_trait;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use deadpool_postgres::Pool;
+use tokio_postgres::types::ToSql;
 
+use crate::entitlements::{filter_conditions, query_rows, FilterValues};
 use crate::error::Res;
+use crate::rows::{self, RECORD_COLS};
 use crate::PostgresStore;
+
+/// Records of `filter` meeting `extra`, whose parameters are numbered
+/// after the filter's, then `tail` (ORDER BY, LIMIT) numbered after them.
+async fn records(
+    pool: &Pool,
+    filter: &EntitlementFilter,
+    extra: &(dyn Fn(usize) -> String + Sync),
+    extra_args: &[&(dyn ToSql + Sync)],
+    tail: &(dyn Fn(usize) -> String + Sync),
+    tail_args: &[&(dyn ToSql + Sync)],
+) -> Res<Vec<EntitlementRecord>> {
+    let values = FilterValues::of(filter);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let mut conditions = filter_conditions(filter, &values, &mut params);
+    conditions.push(extra(params.len()));
+    params.extend_from_slice(extra_args);
+    let tail = tail(params.len());
+    params.extend_from_slice(tail_args);
+    let sql = format!(
+        "SELECT {RECORD_COLS} FROM entitlements e JOIN balances b ON b.entitlement_id = e.id \
+         WHERE {} {tail}",
+        conditions.join(" AND ")
+    );
+    query_rows(pool, &sql, &params, rows::record).await
+}
+
+/// Limited, and active by its dates on `$n+1`.
+fn active_limited(n: usize) -> String {
+    format!(
+        "e.total_milli IS NOT NULL AND e.start_date <= ${} AND e.end_date >= ${}",
+        n + 1,
+        n + 1
+    )
+}
+
+async fn approaching_limit(
+    pool: &Pool,
+    q: &LimitQuery,
+) -> Res<Vec<(UrgencyKey, EntitlementRecord)>> {
+    if q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let values = FilterValues::of(&q.filter);
+    let threshold = q.threshold.saturating_mul(100);
+    let limit = i64::from(q.limit);
+    let after = q
+        .after
+        .as_ref()
+        .map(|k| (i32::from(k.state), k.order, k.id.as_str()));
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let mut conditions = filter_conditions(&q.filter, &values, &mut params);
+    conditions.push(active_limited(params.len()));
+    params.push(&q.today);
+    let n = params.len();
+    params.push(&threshold);
+    // u: used + held; a: the allowance (total + carried). The keys first,
+    // then the records of the page only.
+    let mut sql = format!(
+        "WITH s AS (SELECT e.id AS id, (b.used_milli + b.held_milli)::NUMERIC AS u, \
+         (e.total_milli + b.carried_milli)::NUMERIC AS a \
+         FROM entitlements e JOIN balances b ON b.entitlement_id = e.id WHERE {}), \
+         k AS (SELECT id, CASE WHEN u > a THEN 0 WHEN u = a THEN 1 ELSE 2 END AS state, \
+         CASE WHEN a > 0 THEN -GREATEST(div(u * 10000, a), 0)::BIGINT \
+         ELSE {NO_PERCENT}::BIGINT END AS ord \
+         FROM s WHERE u >= a OR (a > 0 AND div(u * 10000, a) >= ${}::BIGINT)), \
+         p AS (SELECT id, state, ord FROM k",
+        conditions.join(" AND "),
+        n + 1
+    );
+    if let Some((state, order, id)) = &after {
+        let n = params.len();
+        sql.push_str(&format!(
+            " WHERE (state, ord, id) > (${}, ${}::BIGINT, ${})",
+            n + 1,
+            n + 2,
+            n + 3
+        ));
+        params.extend([state as &(dyn ToSql + Sync), order, id]);
+    }
+    params.push(&limit);
+    sql.push_str(&format!(
+        " ORDER BY state, ord, id LIMIT ${}) \
+         SELECT {RECORD_COLS}, p.state, p.ord FROM p \
+         JOIN entitlements e ON e.id = p.id JOIN balances b ON b.entitlement_id = e.id \
+         ORDER BY p.state, p.ord, p.id",
+        params.len()
+    ));
+    query_rows(pool, &sql, &params, |r| {
+        let record = rows::record(r)?;
+        let key = UrgencyKey {
+            id: record.entitlement.id.clone(),
+            state: r.try_get::<_, i32>(12)? as u8,
+            order: r.try_get(13)?,
+        };
+        Ok((key, record))
+    })
+    .await
+}
+
+async fn held_near_limit(pool: &Pool, q: &LimitQuery) -> Res<Vec<EntitlementRecord>> {
+    let threshold = q.threshold.min(100);
+    records(
+        pool,
+        &q.filter,
+        &|n| {
+            format!(
+                "{} AND b.held_milli::NUMERIC * 100 >= ${}::BIGINT * e.total_milli",
+                active_limited(n),
+                n + 2
+            )
+        },
+        &[&q.today, &threshold],
+        &|_| "ORDER BY e.id".into(),
+        &[],
+    )
+    .await
+}
+
+async fn ending_between(
+    pool: &Pool,
+    filter: &EntitlementFilter,
+    (from, to): (NaiveDate, NaiveDate),
+    after: Option<(NaiveDate, String)>,
+    limit: u32,
+) -> Res<Vec<EntitlementRecord>> {
+    let limit = i64::from(limit);
+    // Without a cursor, before every row: ids are never empty.
+    let (after_end, after_id) = after.unwrap_or((from, String::new()));
+    records(
+        pool,
+        filter,
+        &|n| {
+            format!(
+                "e.start_date <= ${a} AND e.end_date >= ${a} AND e.end_date <= ${b} \
+                 AND (e.end_date, e.id) > (${c}, ${d})",
+                a = n + 1,
+                b = n + 2,
+                c = n + 3,
+                d = n + 4
+            )
+        },
+        &[&from, &to, &after_end, &after_id],
+        &|n| format!("ORDER BY e.end_date, e.id LIMIT ${}", n + 1),
+        &[&limit],
+    )
+    .await
+}
+
+async fn closed_between(
+    pool: &Pool,
+    filter: &EntitlementFilter,
+    (from, to, today): (NaiveDate, NaiveDate, NaiveDate),
+    after: Option<String>,
+    limit: u32,
+) -> Res<Vec<EntitlementRecord>> {
+    let limit = i64::from(limit);
+    let periods_since = today
+        .checked_sub_days(Days::new(28))
+        .unwrap_or(NaiveDate::MIN);
+    let after = after.unwrap_or_default();
+    records(
+        pool,
+        filter,
+        &|n| {
+            format!(
+                "e.total_milli IS NOT NULL AND e.start_date <= ${} AND e.end_date >= ${} \
+                 AND (e.end_date < ${} OR (e.start_date <= ${} \
+                 AND e.terms->>'period' <> 'none')) AND e.id > ${}",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5
+            )
+        },
+        &[&to, &from, &today, &periods_since, &after],
+        &|n| format!("ORDER BY e.id LIMIT ${}", n + 1),
+        &[&limit],
+    )
+    .await
+}
 
 async fn usage_by_period(pool: &Pool, ids: &[String]) -> Res<Vec<PeriodUsage>> {
     if ids.is_empty() {
@@ -77,6 +265,40 @@ async fn usage_by_day(
 
 #[async_trait]
 impl ReportStore for PostgresStore {
+    async fn approaching_limit(
+        &self,
+        query: &LimitQuery,
+    ) -> StoreResult<Vec<(UrgencyKey, EntitlementRecord)>> {
+        Ok(approaching_limit(&self.pool, query).await?)
+    }
+
+    async fn held_near_limit(&self, query: &LimitQuery) -> StoreResult<Vec<EntitlementRecord>> {
+        Ok(held_near_limit(&self.pool, query).await?)
+    }
+
+    async fn ending_between(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+        after: Option<(NaiveDate, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<EntitlementRecord>> {
+        Ok(ending_between(&self.pool, filter, (from, to), after, limit).await?)
+    }
+
+    async fn closed_between(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+        after: Option<String>,
+        limit: u32,
+    ) -> StoreResult<Vec<EntitlementRecord>> {
+        Ok(closed_between(&self.pool, filter, (from, to, today), after, limit).await?)
+    }
+
     async fn usage_by_period(&self, entitlement_ids: &[String]) -> StoreResult<Vec<PeriodUsage>> {
         assert!(entitlement_ids.len() <= MAX_SUMMARY_ENTITLEMENTS);
         Ok(usage_by_period(&self.pool, entitlement_ids).await?)

@@ -15,7 +15,7 @@ use crate::error::{naming_account, Res};
 
 /// Columns 0..=3 are read by `entitlement`, 4..=5 are the timestamps,
 /// 6..=10 are read by `counters` and 11 is the latest successor.
-const RECORD: &str = "SELECT e.id, e.status, e.predecessor_id, e.terms, e.created_at, \
+pub(crate) const RECORD: &str = "SELECT e.id, e.status, e.predecessor_id, e.terms, e.created_at, \
     e.updated_at, b.period_index, b.used_milli, b.held_milli, b.carried_milli, b.channels, \
     (SELECT MAX(r.id) FROM entitlements r WHERE r.predecessor_id = e.id) \
     FROM entitlements e JOIN balances b ON b.entitlement_id = e.id";
@@ -131,14 +131,11 @@ fn empty_in<T>(list: &Option<Vec<T>>) -> bool {
     list.as_ref().is_some_and(Vec::is_empty)
 }
 
-pub(crate) fn list(
-    conn: &Connection,
-    cache: &TermsCache,
-    filter: &EntitlementFilter,
-    page: &Page,
-) -> Res<Vec<EntitlementRecord>> {
-    if page.limit == 0 || empty_in(&filter.account_ids) || empty_in(&filter.stored_status) {
-        return Ok(Vec::new());
+/// The conditions (on `e`) and their arguments that `filter` asks for;
+/// `None` when it matches nothing.
+pub(crate) fn filter_conditions(filter: &EntitlementFilter) -> Option<(Vec<String>, Vec<Value>)> {
+    if empty_in(&filter.account_ids) || empty_in(&filter.stored_status) {
+        return None;
     }
     let mut args = Vec::new();
     let mut conditions: Vec<String> = Vec::new();
@@ -162,6 +159,21 @@ pub(crate) fn list(
         conditions.push(format!("e.status IN ({})", placeholders(statuses.len())));
         args.extend(statuses.iter().map(|s| Value::Text(s.as_str().into())));
     }
+    Some((conditions, args))
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    cache: &TermsCache,
+    filter: &EntitlementFilter,
+    page: &Page,
+) -> Res<Vec<EntitlementRecord>> {
+    if page.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let Some((conditions, mut args)) = filter_conditions(filter) else {
+        return Ok(Vec::new());
+    };
     let conditions: Vec<&str> = conditions.iter().map(String::as_str).collect();
     let sql = paged(RECORD, &conditions, "e.id", page, &mut args);
     all(

@@ -16,7 +16,7 @@ use crate::csv_response::respond;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
 use crate::report_rows::{ConsumptionTotalRow, UnusedByAccountRow};
-use crate::reporting::{everything, Pager, Position, Scope};
+use crate::reporting::{Pager, Position, Scanner, Scope, Source};
 use crate::state::AppState;
 use crate::views::Listing;
 
@@ -41,37 +41,40 @@ pub async fn consumption_totals(
     let scope = Scope::parse(&query, &principal, true)?.by_default(&[Status::Active]);
     let today = state.clock.today();
     let mut totals: BTreeMap<String, ConsumptionTotalRow> = BTreeMap::new();
-    for r in everything(&state, scope).await? {
-        let t = &r.entitlement.terms;
-        let b = balance_today(&r, today);
-        let account_id = per_account.then(|| t.account_id.clone());
-        let key = match &account_id {
-            Some(account) => format!("{account}.{}", t.unit.as_str()),
-            None => t.unit.as_str().to_string(),
-        };
-        let row = totals.entry(key).or_insert_with(|| ConsumptionTotalRow {
-            account_id,
-            unit: t.unit.as_str().to_string(),
-            entitlements: 0,
-            unlimited: 0,
-            total: Quantity::ZERO,
-            carried_over: Quantity::ZERO,
-            used: Quantity::ZERO,
-            held: Quantity::ZERO,
-            remaining: Quantity::ZERO,
-            overage: Quantity::ZERO,
-        });
-        row.entitlements += 1;
-        row.used += b.used;
-        row.held += b.held;
-        match (b.total, b.remaining) {
-            (Some(total), Some(remaining)) => {
-                row.total += total;
-                row.carried_over += b.carried_over;
-                row.remaining += remaining;
-                row.overage += b.overage;
+    let mut scan = Scanner::new(&state, scope, None);
+    while let Some(batch) = scan.next().await? {
+        for r in batch {
+            let t = &r.entitlement.terms;
+            let b = balance_today(&r, today);
+            let account_id = per_account.then(|| t.account_id.clone());
+            let key = match &account_id {
+                Some(account) => format!("{account}.{}", t.unit.as_str()),
+                None => t.unit.as_str().to_string(),
+            };
+            let row = totals.entry(key).or_insert_with(|| ConsumptionTotalRow {
+                account_id,
+                unit: t.unit.as_str().to_string(),
+                entitlements: 0,
+                unlimited: 0,
+                total: Quantity::ZERO,
+                carried_over: Quantity::ZERO,
+                used: Quantity::ZERO,
+                held: Quantity::ZERO,
+                remaining: Quantity::ZERO,
+                overage: Quantity::ZERO,
+            });
+            row.entitlements += 1;
+            row.used += b.used;
+            row.held += b.held;
+            match (b.total, b.remaining) {
+                (Some(total), Some(remaining)) => {
+                    row.total += total;
+                    row.carried_over += b.carried_over;
+                    row.remaining += remaining;
+                    row.overage += b.overage;
+                }
+                _ => row.unlimited += 1,
             }
-            _ => row.unlimited += 1,
         }
     }
     let mut pager = Pager::new(&page);
@@ -99,10 +102,11 @@ pub async fn unused_by_account(
     let (from, to) = span(&query, today, 365)?;
     let scope =
         Scope::parse(&query, &principal, false)?.by_default(&[Status::Active, Status::Expired]);
-    let records = everything(&state, scope).await?;
+    let source = Source::ClosedBetween { from, to, today };
+    let mut scan = Scanner::of(&state, scope, None, source);
     let mut totals: BTreeMap<(String, String), UnusedByAccountRow> = BTreeMap::new();
-    for batch in records.chunks(allot_store::reports::MAX_SUMMARY_ENTITLEMENTS) {
-        for (r, periods) in closed_in(&state, batch, today).await? {
+    while let Some(batch) = scan.next().await? {
+        for (r, periods) in closed_in(&state, &batch, today).await? {
             let t = &r.entitlement.terms;
             let unit = t.unit.as_str().to_string();
             let row = totals

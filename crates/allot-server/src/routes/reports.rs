@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use allot_core::balance::{balance, Balance};
+use allot_core::balance::{balance, counters_today, Balance};
 use allot_core::entitlement::Status;
 use allot_core::forecast::{forecast, Forecast, Pace, DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS};
 use allot_core::report::{
@@ -13,6 +13,7 @@ use allot_core::report::{
 use allot_core::Quantity;
 use allot_store::ids::{EntitlementId, TypedId};
 use allot_store::model::EntitlementRecord;
+use allot_store::reports::{LimitQuery, UrgencyKey, NO_PERCENT};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -23,7 +24,7 @@ use crate::csv_response::{respond, Format};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Query;
 use crate::report_rows::*;
-use crate::reporting::{everything, IdOrder, Pager, Position, Scope};
+use crate::reporting::{foreign_cursor, keyed_page, IdOrder, Pager, Position, Scope, Source};
 use crate::routes::entitlements::visible_entitlement;
 use crate::state::AppState;
 use crate::views::Listing;
@@ -163,30 +164,85 @@ pub async fn approaching_limit(
 ) -> ApiResult<Response> {
     let format = start(&principal, &query, &headers)?;
     let page = query.page()?;
-    let threshold = Quantity::whole(i64::from(bounded(&query, "threshold", 80, 0, 1000)?));
+    let percent = i64::from(bounded(&query, "threshold", 80, 0, 1000)?);
+    let threshold = Quantity::whole(percent);
     let scope = Scope::parse(&query, &principal, false)?.by_default(&[Status::Active]);
     let today = state.clock.today();
-    let mut pager = Pager::new(&page);
-    for r in everything(&state, scope).await? {
-        let b = balance_today(&r, today);
+    let after = page.after.as_deref().map(urgency_cursor).transpose()?;
+    let limit = page.limit as usize;
+    let mut read = LimitQuery {
+        filter: scope.store_filter(),
+        today,
+        threshold: percent,
+        after: after.clone(),
+        limit: page.limit + 1,
+    };
+    // The row of an entitlement the report lists, with its place.
+    let listed = |r: &EntitlementRecord| -> Option<(UrgencyKey, LimitRow)> {
+        if !scope.keeps(r, today) {
+            return None;
+        }
+        let b = balance_today(r, today);
         let standing = limit_state(b.remaining, percent_used(&b), threshold);
         if standing == LimitState::Below {
-            continue;
+            return None;
         }
-        let Some(row) = limit_row(&r, &b, standing) else {
-            continue;
+        let row = limit_row(r, &b, standing)?;
+        let key = UrgencyKey {
+            state: standing as u8,
+            order: row
+                .percent_used
+                .map_or(NO_PERCENT, |p| -(p.milli() / 10).max(0)),
+            id: r.entitlement.id.clone(),
         };
-        // Most urgent first: the state, then the highest percent used.
-        let percent = row.percent_used.map_or(i64::MAX, |p| p.milli());
-        let key = format!(
-            "{}{:020}{}",
-            standing as u8,
-            i64::MAX - percent.max(0),
-            r.entitlement.id
-        );
-        pager.push(Position::new(key, 0), row);
+        Some((key, row))
+    };
+    // A period that began after the stored counters: the store's key is
+    // that of the period before, so these come from their own read, rolled
+    // forward here.
+    let stale = |r: &EntitlementRecord| {
+        counters_today(&r.entitlement, &r.counters, today)
+            .1
+            .is_some()
+    };
+    let mut rows = Vec::new();
+    if !scope.matches_nothing() {
+        for r in state.store.held_near_limit(&read).await? {
+            if stale(&r) {
+                rows.extend(listed(&r).filter(|(k, _)| after.as_ref().is_none_or(|a| k > a)));
+            }
+        }
+        let mut fresh = 0;
+        loop {
+            let batch = state.store.approaching_limit(&read).await?;
+            let last = batch.len() < read.limit as usize;
+            for (key, r) in batch {
+                read.after = Some(key);
+                if let Some(row) = listed(&r).filter(|_| !stale(&r)) {
+                    rows.push(row);
+                    fresh += 1;
+                }
+            }
+            if last || fresh > limit {
+                break;
+            }
+        }
     }
-    respond(format, pager.finish(None, |row| row))
+    let page = keyed_page(rows, limit, |k| format!("{}~{}~{}", k.state, k.order, k.id));
+    respond(format, page)
+}
+
+/// The place a cursor of the approaching-limit report names.
+fn urgency_cursor(text: &str) -> ApiResult<UrgencyKey> {
+    let mut parts = text.splitn(3, '~');
+    let (Some(state), Some(order), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(foreign_cursor());
+    };
+    Ok(UrgencyKey {
+        state: state.parse().map_err(|_| foreign_cursor())?,
+        order: order.parse().map_err(|_| foreign_cursor())?,
+        id: id.to_string(),
+    })
 }
 
 #[utoipa::path(get, path = "/v1/reports/expiring", operation_id = "report_expiring", tag = "reports",
@@ -208,19 +264,41 @@ pub async fn expiring(
     let last = today
         .checked_add_days(Days::new(u64::from(within)))
         .unwrap_or(NaiveDate::MAX);
-    let mut pager = Pager::new(&page);
-    for r in everything(&state, scope).await? {
-        let end = r.entitlement.terms.end_date;
-        if end < today || end > last {
-            continue;
+    let mut after = match page.after.as_deref() {
+        None => None,
+        Some(text) => {
+            let (end, id) = text.split_once('~').ok_or_else(foreign_cursor)?;
+            let end = NaiveDate::parse_from_str(end, "%Y-%m-%d").map_err(|_| foreign_cursor())?;
+            Some((end, id.to_string()))
         }
-        let key = format!("{end}{}", r.entitlement.id);
-        pager.push(
-            Position::new(key, 0),
-            expiring_row(&r, &balance_today(&r, today), today),
-        );
+    };
+    let limit = page.limit as usize;
+    let filter = scope.store_filter();
+    let mut rows = Vec::new();
+    while !scope.matches_nothing() && rows.len() <= limit {
+        let batch = state
+            .store
+            .ending_between(&filter, today, last, after.clone(), page.limit + 1)
+            .await?;
+        let done = batch.len() <= limit;
+        for r in batch {
+            let key = (r.entitlement.terms.end_date, r.entitlement.id.clone());
+            if scope.keeps(&r, today) {
+                rows.push((
+                    key.clone(),
+                    expiring_row(&r, &balance_today(&r, today), today),
+                ));
+            }
+            after = Some(key);
+        }
+        if done {
+            break;
+        }
     }
-    respond(format, pager.finish(None, |row| row))
+    respond(
+        format,
+        keyed_page(rows, limit, |(end, id)| format!("{end}~{id}")),
+    )
 }
 
 #[utoipa::path(get, path = "/v1/reports/unused", operation_id = "report_unused", tag = "reports",
@@ -241,7 +319,8 @@ pub async fn unused(
     let (from, to) = span(&query, today, 365)?;
     let scope =
         Scope::parse(&query, &principal, false)?.by_default(&[Status::Active, Status::Expired]);
-    let mut run = IdOrder::start(&state, scope, &page);
+    let source = Source::ClosedBetween { from, to, today };
+    let mut run = IdOrder::start_of(&state, scope, &page, source);
     while let Some(batch) = run.next_batch().await? {
         for (r, periods) in closed_in(&state, &batch, today).await? {
             for p in periods

@@ -15,6 +15,7 @@ crate::on_both_backends!(
     unused_replays_closed_periods_with_rollover,
     a_case_every_three_days_runs_out_on_the_day_forecast,
     reports_are_confined_to_a_customers_account,
+    sorted_reports_page_to_the_end_once_in_order,
 );
 
 /// Noon UTC on a day of 2026.
@@ -922,4 +923,87 @@ async fn reports_are_confined_to_a_customers_account(app: TestApp) {
         .unwrap()
         .iter()
         .all(|r| r["account_id"] == json!(a)));
+}
+
+/// Approaching-limit and expiring are read from the store a page (plus
+/// one) at a time in their own order: paged by 2 over more rows than one
+/// store read, every row comes once, in the order the rule gives; a row
+/// whose stored counters belong to a period that has ended is judged on
+/// the period it is in.
+async fn sorted_reports_page_to_the_end_once_in_order(app: TestApp) {
+    app.clock.set(noon(5, 20));
+    let a = app.account("Acme").await;
+    // (used of 10, restrict, end date): ties on percent and on end date.
+    let shapes = [
+        (12, false, "2026-06-20"),
+        (9, true, "2026-06-10"),
+        (10, true, "2026-06-10"),
+        (8, true, "2026-07-01"),
+        (9, true, "2026-06-10"),
+        (5, true, "2026-06-05"),
+        (11, false, "2026-07-01"),
+        (10, true, "2026-06-20"),
+        (8, true, "2026-06-05"),
+    ];
+    let mut made = Vec::new();
+    for (used, restrict, end) in shapes {
+        let id = app
+            .active_entitlement(&a, json!({ "restrict": restrict, "end_date": end }))
+            .await;
+        use_on(&app, &id, json!(used), None).await;
+        made.push((id, used, end));
+    }
+    // Used 9 of 10 in May: approaching on 20 May, not after June resets it.
+    let monthly = app
+        .active_entitlement(&a, json!({ "period": "month", "end_date": "2026-06-30" }))
+        .await;
+    use_on(&app, &monthly, json!(9), None).await;
+    assert!(ids(&ok(&app, "/v1/reports/approaching-limit").await).contains(&monthly));
+    app.clock.set(noon(6, 1));
+
+    // Most urgent first: overage, exhausted, then by percent used; then id.
+    let mut urgent: Vec<(u8, i32, String)> = made
+        .iter()
+        .filter(|(_, used, _)| *used >= 8)
+        .map(|(id, used, _)| {
+            let state = match used {
+                u if *u > 10 => 0,
+                10 => 1,
+                _ => 2,
+            };
+            (state, -used, id.clone())
+        })
+        .collect();
+    urgent.sort();
+    let urgent: Vec<String> = urgent.into_iter().map(|(_, _, id)| id).collect();
+    let mut ending: Vec<(&str, String)> = made
+        .iter()
+        .map(|(id, _, end)| (*end, id.clone()))
+        .chain([("2026-06-30", monthly.clone())])
+        .collect();
+    ending.sort();
+    let ending: Vec<String> = ending.into_iter().map(|(_, id)| id).collect();
+
+    for (path, expected) in [
+        ("/v1/reports/approaching-limit", urgent),
+        ("/v1/reports/expiring?within_days=40", ending),
+    ] {
+        let whole = ok(&app, path).await;
+        assert_eq!(ids(&whole), expected, "{path}");
+        let paged = all_pages(&app, path, 2).await;
+        assert_eq!(paged, *whole["items"].as_array().unwrap(), "{path}");
+        assert_csv_equals_json(&app, path).await;
+    }
+    // A cursor this service did not issue is refused, naming the field.
+    for path in [
+        "/v1/reports/approaching-limit?cursor=x",
+        "/v1/reports/expiring?cursor=x",
+    ] {
+        let answer = app.get(path).await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}");
+        assert_eq!(
+            answer.body["error"]["details"]["fields"][0]["field"],
+            "cursor"
+        );
+    }
 }
