@@ -159,6 +159,9 @@ pub struct Scanner<'a> {
     after: Option<String>,
     done: bool,
     pub scanned: usize,
+    /// Entitlements the next read asks for: a page's worth at first, then
+    /// twice as many each time, up to `SCAN_BATCH`.
+    batch: u32,
 }
 
 impl<'a> Scanner<'a> {
@@ -178,6 +181,7 @@ impl<'a> Scanner<'a> {
             scope,
             after,
             scanned: 0,
+            batch: SCAN_BATCH,
         }
     }
 
@@ -188,19 +192,20 @@ impl<'a> Scanner<'a> {
         }
         let page = Page {
             after: self.after.clone(),
-            limit: SCAN_BATCH,
+            limit: self.batch,
         };
         let store = &self.state.store;
         let rows = match self.source {
             Source::All => store.list_entitlements(&self.filter, &page).await?,
             Source::ClosedBetween { from, to, today } => {
                 store
-                    .closed_between(&self.filter, from, to, today, page.after, SCAN_BATCH)
+                    .closed_between(&self.filter, from, to, today, page.after, page.limit)
                     .await?
             }
         };
         self.scanned += rows.len();
-        self.done = rows.len() < SCAN_BATCH as usize;
+        self.done = rows.len() < page.limit as usize;
+        self.batch = (self.batch * 2).min(SCAN_BATCH);
         self.after = rows.last().map(|r| r.entitlement.id.clone());
         Ok(Some(
             rows.into_iter()
@@ -340,10 +345,21 @@ impl<'a, R> IdOrder<'a, R> {
             before
         });
         IdOrder {
-            scan: Scanner::of(state, scope, start, source),
+            scan: Scanner {
+                // Enough for a page when each entitlement has a row.
+                batch: page.limit.saturating_add(1).min(SCAN_BATCH),
+                ..Scanner::of(state, scope, start, source)
+            },
             pager,
             stopped_at: None,
         }
+    }
+
+    /// Each entitlement gives about `rows` rows: the first read asks for
+    /// only as many entitlements as fill a page.
+    pub fn rows_each(&mut self, rows: u32) {
+        let page = self.pager.limit as u32 + 1;
+        self.scan.batch = page.div_ceil(rows.max(1)).clamp(1, SCAN_BATCH);
     }
 
     pub async fn next_batch(&mut self) -> ApiResult<Option<Vec<EntitlementRecord>>> {

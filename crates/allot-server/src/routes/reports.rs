@@ -506,6 +506,7 @@ pub async fn usage_over_time(
         (None, Some(_)) => {
             let scope = Scope::parse(&query, &principal, false)?;
             let mut run = IdOrder::start(&state, scope, &page);
+            run.rows_each(buckets(bucket, first, last));
             while let Some(batch) = run.next_batch().await? {
                 let used = daily(&state, &batch, first, last).await?;
                 for r in &batch {
@@ -527,6 +528,19 @@ pub async fn usage_over_time(
         }
     }
     respond(format, pager.finish(None, |row| row))
+}
+
+/// How many buckets run from `first` to `last`.
+fn buckets(bucket: Bucket, first: NaiveDate, last: NaiveDate) -> u32 {
+    let (mut at, mut n) = (first, 0);
+    while at <= last {
+        n += 1;
+        match bucket.end(at).succ_opt() {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    n
 }
 
 /// Net use per entitlement and day.
