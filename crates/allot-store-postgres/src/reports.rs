@@ -122,9 +122,17 @@ async fn held_near_limit(pool: &Pool, q: &LimitQuery) -> Res<Vec<EntitlementReco
         &q.filter,
         &|n| {
             format!(
-                "{} AND b.held_milli::NUMERIC * 100 >= ${}::BIGINT * e.total_milli",
+                "{} AND b.held_milli::NUMERIC * 100 >= ${}::BIGINT * e.total_milli{}",
                 active_limited(n),
-                n + 2
+                n + 2,
+                // Implied by the held condition when the threshold is above
+                // 0; the indexes of 0010 find these few.
+                if threshold > 0 {
+                    " AND e.id IN (SELECT entitlement_id FROM balances WHERE held_milli > 0 \
+                     UNION ALL SELECT id FROM entitlements WHERE total_milli = 0)"
+                } else {
+                    ""
+                }
             )
         },
         &[&q.today, &threshold],

@@ -6,3 +6,7 @@ CREATE INDEX entitlements_by_end_date ON entitlements (end_date, id);
 -- themselves (their terms) are read only for the page it returns.
 CREATE INDEX entitlements_active_limited ON entitlements (status, start_date, end_date, total_milli, id)
     WHERE total_milli IS NOT NULL;
+-- Approaching-limit also reads the entitlements a period reset may have left
+-- at the limit by what they hold alone (or with no allotment at all): few.
+CREATE INDEX balances_holding ON balances (entitlement_id) WHERE held_milli > 0;
+CREATE INDEX entitlements_without_allotment ON entitlements (id) WHERE total_milli = 0;

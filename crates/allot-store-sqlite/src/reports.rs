@@ -126,26 +126,30 @@ fn by_ids(
     .collect())
 }
 
+/// Holds something, or has no allotment (the indexes of 0010 find both):
+/// implied by the held condition when the threshold is above 0.
+const HOLDING_OR_NONE: &str = "e.id IN (SELECT entitlement_id FROM balances WHERE held_milli > 0 \
+     UNION ALL SELECT id FROM entitlements WHERE total_milli = 0)";
+
 fn held_near_limit(
     conn: &Connection,
     cache: &TermsCache,
     q: &LimitQuery,
 ) -> Res<Vec<EntitlementRecord>> {
-    records(
-        conn,
-        cache,
-        &q.filter,
-        &[
-            ACTIVE_LIMITED.into(),
-            "b.held_milli * 100 >= ? * e.total_milli".into(),
-        ],
-        vec![
-            Value::Text(day(q.today)),
-            Value::Text(day(q.today)),
-            Value::Integer(q.threshold.min(100)),
-        ],
-        "ORDER BY e.id",
-    )
+    let threshold = q.threshold.min(100);
+    let mut extra = vec![
+        ACTIVE_LIMITED.to_string(),
+        "b.held_milli * 100 >= ? * e.total_milli".into(),
+    ];
+    if threshold > 0 {
+        extra.push(HOLDING_OR_NONE.into());
+    }
+    let args = vec![
+        Value::Text(day(q.today)),
+        Value::Text(day(q.today)),
+        Value::Integer(threshold),
+    ];
+    records(conn, cache, &q.filter, &extra, args, "ORDER BY e.id")
 }
 
 fn ending_between(

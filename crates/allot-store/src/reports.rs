@@ -71,7 +71,8 @@ pub trait ReportStore {
     /// ignored) whose held amount alone reaches the threshold of its
     /// period's allotment, `held × 100 ≥ min(threshold, 100) × total`: what
     /// any entitlement past a period reset must meet to be listed (a reset
-    /// zeroes use and keeps what is held), in id order.
+    /// zeroes use and keeps what is held), in id order. Above a threshold
+    /// of 0 only those holding something or without allotment can.
     async fn held_near_limit(&self, query: &LimitQuery) -> StoreResult<Vec<EntitlementRecord>>;
 
     /// Entitlements of `filter` with `start_date ≤ from` and `from ≤

@@ -962,20 +962,25 @@ async fn sorted_reports_page_to_the_end_once_in_order(app: TestApp) {
     app.clock.set(noon(6, 1));
 
     // Most urgent first: overage, exhausted, then by percent used; then id.
-    let mut urgent: Vec<(u8, i32, String)> = made
-        .iter()
-        .filter(|(_, used, _)| *used >= 8)
-        .map(|(id, used, _)| {
-            let state = match used {
-                u if *u > 10 => 0,
-                10 => 1,
-                _ => 2,
-            };
-            (state, -used, id.clone())
-        })
-        .collect();
-    urgent.sort();
-    let urgent: Vec<String> = urgent.into_iter().map(|(_, _, id)| id).collect();
+    // The monthly one has used nothing of June.
+    let urgent = |threshold: i32| {
+        let mut urgent: Vec<(u8, i32, String)> = made
+            .iter()
+            .map(|(id, used, _)| (id.clone(), *used))
+            .chain([(monthly.clone(), 0)])
+            .filter(|(_, used)| *used * 10 >= threshold)
+            .map(|(id, used)| {
+                let state = match used {
+                    u if u > 10 => 0,
+                    10 => 1,
+                    _ => 2,
+                };
+                (state, -used, id)
+            })
+            .collect();
+        urgent.sort();
+        urgent.into_iter().map(|(_, _, id)| id).collect::<Vec<_>>()
+    };
     let mut ending: Vec<(&str, String)> = made
         .iter()
         .map(|(id, _, end)| (*end, id.clone()))
@@ -985,7 +990,9 @@ async fn sorted_reports_page_to_the_end_once_in_order(app: TestApp) {
     let ending: Vec<String> = ending.into_iter().map(|(_, id)| id).collect();
 
     for (path, expected) in [
-        ("/v1/reports/approaching-limit", urgent),
+        ("/v1/reports/approaching-limit", urgent(80)),
+        // Stored in May at 90%: at 0% in June, in its place (once).
+        ("/v1/reports/approaching-limit?threshold=0", urgent(0)),
         ("/v1/reports/expiring?within_days=40", ending),
     ] {
         let whole = ok(&app, path).await;
