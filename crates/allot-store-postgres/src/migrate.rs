@@ -33,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_imports",
         include_str!("../migrations/0009_imports.sql"),
     ),
+    (
+        "0011_software_aggregate",
+        include_str!("../migrations/0011_software_aggregate.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

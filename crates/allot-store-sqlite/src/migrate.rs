@@ -36,6 +36,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_imports",
         include_str!("../migrations/0009_imports.sql"),
     ),
+    (
+        "0011_software_aggregate",
+        include_str!("../migrations/0011_software_aggregate.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {
