@@ -23,6 +23,7 @@ mod retry;
 mod rows;
 mod schedule;
 mod software;
+mod software_aggregate;
 mod transaction;
 mod usage;
 

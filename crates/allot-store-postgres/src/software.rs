@@ -9,7 +9,7 @@ use allot_core::software::reconcile::Installation;
 use allot_core::software::SoftwareEntitlement;
 use allot_store::model::Page;
 use allot_store::software::{
-    sequences, Allocated, Allocation, ComplianceSnapshot, Moment, Reconciliation,
+    aggregate, sequences, Allocated, Allocation, ComplianceSnapshot, Moment, Reconciliation,
     ReconciliationInputs, ReconciliationRun, SoftwareChange, SoftwareChanges,
     SoftwareEntitlementRecord, SoftwareFilter, SoftwareModel, SoftwareStore, SoftwareTx,
     StoredItems, Upgraded, RECONCILIATION_VERSION,
@@ -23,6 +23,7 @@ use tokio_postgres::Row;
 
 use crate::error::{Error, Res};
 use crate::rows;
+use crate::software_aggregate::PgReads;
 use crate::transaction::{in_tx, PgTx};
 use crate::PostgresStore;
 
@@ -83,16 +84,6 @@ fn reconciliation(r: &Row) -> Res<Reconciliation> {
         software_model_id: r.try_get(1)?,
         run_at: r.try_get(2)?,
         items: stored.items,
-    })
-}
-
-fn installation(r: &Row) -> Res<Installation> {
-    Ok(Installation {
-        software_model_id: r.try_get(0)?,
-        device: r.try_get(1)?,
-        user: r.try_get(2)?,
-        cores: r.try_get(3)?,
-        seen_at: r.try_get(4)?,
     })
 }
 
@@ -266,36 +257,6 @@ async fn write_installations(
     Ok(())
 }
 
-/// Every software entitlement, allocation and installation.
-async fn reconciliation_inputs<C: GenericClient>(c: &C) -> Res<ReconciliationInputs> {
-    let entitlements = many(
-        c,
-        &format!("SELECT {ENTITLEMENT_COLS} FROM software_entitlements"),
-        &[],
-        entitlement,
-    )
-    .await?;
-    let allocations = many(
-        c,
-        &format!("SELECT {ALLOCATION_COLS} FROM software_allocations"),
-        &[],
-        allocation,
-    )
-    .await?;
-    let installations = many(
-        c,
-        "SELECT software_model_id, device, user_name, cores, seen_at FROM installations",
-        &[],
-        installation,
-    )
-    .await?;
-    Ok(ReconciliationInputs {
-        entitlements: entitlements.into_iter().map(|r| r.entitlement).collect(),
-        allocations: allocations.iter().map(Allocation::held).collect(),
-        installations,
-    })
-}
-
 impl SoftwareTx for PgTx<'_> {
     async fn lock_software_entitlements(
         &self,
@@ -319,8 +280,11 @@ impl SoftwareTx for PgTx<'_> {
         one(&self.tx, &sql, &[&id], allocation).await
     }
 
-    async fn load_reconciliation_inputs(&self) -> Res<ReconciliationInputs> {
-        reconciliation_inputs(&self.tx).await
+    async fn load_reconciliation_inputs(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> Res<ReconciliationInputs> {
+        aggregate::reconciliation_inputs(&PgReads(&self.tx), stale_before).await
     }
 
     async fn lock_reconciliations(&self) -> Res<()> {
@@ -569,7 +533,10 @@ impl SoftwareStore for PostgresStore {
         Ok(paged(&client, &select, page, reconciliation).await?)
     }
 
-    async fn compliance_snapshot(&self) -> StoreResult<ComplianceSnapshot> {
+    async fn compliance_snapshot(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<ComplianceSnapshot> {
         let mut client = self.pool.get().await.map_err(Error::from)?;
         // One snapshot (REPEATABLE READ, read only): no row lock taken.
         let tx = client
@@ -579,7 +546,7 @@ impl SoftwareStore for PostgresStore {
             .start()
             .await
             .map_err(Error::from)?;
-        let inputs = reconciliation_inputs(&tx).await?;
+        let inputs = aggregate::reconciliation_inputs(&PgReads(&tx), stale_before).await?;
         let models = many(
             &tx,
             &format!("SELECT {MODEL_COLS} FROM software_models"),

@@ -25,6 +25,7 @@ mod pool;
 mod reports;
 mod schedule;
 mod software;
+mod software_aggregate;
 mod transaction;
 mod tx;
 mod usage;

@@ -40,6 +40,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_report_indexes",
         include_str!("../migrations/0010_report_indexes.sql"),
     ),
+    (
+        "0011_software_aggregate",
+        include_str!("../migrations/0011_software_aggregate.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {

@@ -9,18 +9,20 @@ use std::collections::BTreeSet;
 use allot_core::software::reconcile::Installation;
 use allot_store::model::Page;
 use allot_store::software::{
-    sequences, Allocated, Allocation, ComplianceSnapshot, Moment, Reconciliation,
+    aggregate, sequences, Allocated, Allocation, ComplianceSnapshot, Moment, Reconciliation,
     ReconciliationInputs, ReconciliationRun, SoftwareChange, SoftwareChanges,
     SoftwareEntitlementRecord, SoftwareFilter, SoftwareModel, SoftwareStore, SoftwareTx,
     StoredItems, Upgraded, RECONCILIATION_VERSION,
 };
 use allot_store::{Answering, AuditContext, StoreResult};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, Row};
 
 use crate::convert::{all, first, paged, ts, ts_at};
 use crate::error::{corrupt, Res};
+use crate::software_aggregate::SqliteReads;
 use crate::transaction::{self, SqliteTx};
 use crate::SqliteStore;
 
@@ -148,16 +150,6 @@ fn reconciliation(row: &Row) -> Res<Reconciliation> {
     })
 }
 
-fn installation(row: &Row) -> Res<Installation> {
-    Ok(Installation {
-        software_model_id: row.get(0)?,
-        device: row.get(1)?,
-        user: row.get(2)?,
-        cores: row.get(3)?,
-        seen_at: ts_at(row, 4)?,
-    })
-}
-
 fn write(conn: &Connection, changes: &SoftwareChanges) -> Res<()> {
     for m in &changes.models {
         conn.prepare_cached(
@@ -249,24 +241,6 @@ fn write(conn: &Connection, changes: &SoftwareChanges) -> Res<()> {
     Ok(())
 }
 
-/// Every software entitlement, allocation and installation.
-fn reconciliation_inputs(conn: &Connection) -> Res<ReconciliationInputs> {
-    let entitlements = all(&mut *conn.prepare_cached(ENTITLEMENT)?, [], entitlement)?;
-    let allocations = all(&mut *conn.prepare_cached(ALLOCATION)?, [], allocation)?;
-    let installations = all(
-        &mut *conn.prepare_cached(
-            "SELECT software_model_id, device, user_name, cores, seen_at FROM installations",
-        )?,
-        [],
-        installation,
-    )?;
-    Ok(ReconciliationInputs {
-        entitlements: entitlements.into_iter().map(|r| r.entitlement).collect(),
-        allocations: allocations.iter().map(Allocation::held).collect(),
-        installations,
-    })
-}
-
 impl SoftwareTx for SqliteTx<'_> {
     async fn lock_software_entitlements(
         &self,
@@ -293,8 +267,11 @@ impl SoftwareTx for SqliteTx<'_> {
         )
     }
 
-    async fn load_reconciliation_inputs(&self) -> Res<ReconciliationInputs> {
-        reconciliation_inputs(&self.tx)
+    async fn load_reconciliation_inputs(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> Res<ReconciliationInputs> {
+        aggregate::reconciliation_inputs(&SqliteReads(&self.tx), stale_before).await
     }
 
     async fn lock_reconciliations(&self) -> Res<()> {
@@ -597,12 +574,19 @@ impl SoftwareStore for SqliteStore {
         .await
     }
 
-    async fn compliance_snapshot(&self) -> StoreResult<ComplianceSnapshot> {
-        self.read(|c, _| {
+    async fn compliance_snapshot(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<ComplianceSnapshot> {
+        self.read(move |c, _| {
             // One read transaction: a WAL snapshot, no lock a writer waits on.
             c.execute_batch("BEGIN DEFERRED")?;
             let read = (|| {
-                let inputs = reconciliation_inputs(c)?;
+                // The reads never wait (see `SqliteReads`).
+                let inputs = futures::executor::block_on(aggregate::reconciliation_inputs(
+                    &SqliteReads(c),
+                    stale_before,
+                ))?;
                 let models = all(&mut *c.prepare_cached(MODEL)?, [], model)?;
                 Ok(ComplianceSnapshot { inputs, models })
             })();

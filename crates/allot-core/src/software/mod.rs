@@ -8,8 +8,10 @@
 //! | `rights` | state from dates, available rights, allocation, retirement, upgrades, licence keys |
 //! | `cost` | total cost over the term's billing periods, spend of the current period |
 //! | `reconcile` | rights owned against rights needed per model and metric |
+//! | `counted` | what reconciliation needs counted of the installations (the stores' aggregate) |
 
 pub mod cost;
+pub mod counted;
 pub mod reconcile;
 pub mod rights;
 pub mod terms;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::quantity::Quantity;
 
+use super::counted::{count_installations, Identity, InstallsAsk, ModelInstalls};
 use super::rights::{SoftwareEntitlement, SoftwareState};
 use super::terms::LicenseMetric;
 
@@ -76,7 +77,7 @@ pub struct ReconciliationItem {
     pub installed_not_allocated: Vec<String>,
 }
 
-type Group = (String, LicenseMetric);
+pub(crate) type Group = (String, LicenseMetric);
 
 #[derive(Default)]
 struct Tally {
@@ -88,27 +89,23 @@ struct Tally {
     entitlement_ids: BTreeSet<String>,
 }
 
-/// Reconciles the installations seen at or after `stale_before` against
-/// the entitlements in use today. A model installed without any
-/// entitlement gets a row under the metric of the entitlements whose
-/// downgrade rights list it, else `per_install`. Items are in (model, metric) order.
-pub fn reconcile(
+/// Every (model, metric) some entitlement is on, whatever its state, with
+/// those entitlements' ids.
+pub(crate) fn entitlement_groups(
     entitlements: &[SoftwareEntitlement],
-    allocations: &[AllocationHeld],
-    installations: &[Installation],
-    today: NaiveDate,
-    stale_before: DateTime<Utc>,
-) -> Vec<ReconciliationItem> {
-    // Indexed once: every group reads only its model's installations and
-    // its entitlements' allocations, so the work grows with the rows, not
-    // with rows × groups.
-    let mut by_model: HashMap<&str, Vec<&Installation>> = HashMap::new();
-    for i in installations.iter().filter(|i| i.seen_at >= stale_before) {
-        by_model
-            .entry(i.software_model_id.as_str())
-            .or_default()
-            .push(i);
+) -> BTreeMap<Group, BTreeSet<String>> {
+    let mut groups: BTreeMap<Group, BTreeSet<String>> = BTreeMap::new();
+    for e in entitlements {
+        let key = (e.terms.software_model_id.clone(), e.terms.license_metric);
+        groups.entry(key).or_default().insert(e.id.clone());
     }
+    groups
+}
+
+/// Allocations by entitlement id.
+pub(crate) fn held_by_entitlement(
+    allocations: &[AllocationHeld],
+) -> HashMap<&str, Vec<&AllocationHeld>> {
     let mut by_entitlement: HashMap<&str, Vec<&AllocationHeld>> = HashMap::new();
     for a in allocations {
         by_entitlement
@@ -116,14 +113,62 @@ pub fn reconcile(
             .or_default()
             .push(a);
     }
-    let mut groups: BTreeMap<Group, Tally> = BTreeMap::new();
+    by_entitlement
+}
+
+/// Reconciles the installations seen at or after `stale_before` against
+/// the entitlements in use today: counts them as a store would
+/// (`counted::count_installations`) and decides over the counts
+/// (`reconcile_counted`).
+pub fn reconcile(
+    entitlements: &[SoftwareEntitlement],
+    allocations: &[AllocationHeld],
+    installations: &[Installation],
+    today: NaiveDate,
+    stale_before: DateTime<Utc>,
+) -> Vec<ReconciliationItem> {
+    let ask = InstallsAsk::new(entitlements, allocations, stale_before);
+    let counted = count_installations(&ask, installations);
+    reconcile_counted(entitlements, allocations, &counted, today)
+}
+
+/// Reconciles the fresh installations, counted per model as
+/// `InstallsAsk::new(entitlements, allocations, …)` asked, against the
+/// entitlements in use today. A model installed without any entitlement
+/// gets a row under the metric of the entitlements whose downgrade rights
+/// list it, else `per_install`. Items are in (model, metric) order.
+pub fn reconcile_counted(
+    entitlements: &[SoftwareEntitlement],
+    allocations: &[AllocationHeld],
+    installs: &[ModelInstalls],
+    today: NaiveDate,
+) -> Vec<ReconciliationItem> {
+    // Indexed once: every group reads only its model's counts and its
+    // entitlements' allocations, so the work grows with the rows, not
+    // with rows × groups.
+    let by_model: HashMap<&str, &ModelInstalls> = installs
+        .iter()
+        .map(|i| (i.software_model_id.as_str(), i))
+        .collect();
+    let by_entitlement = held_by_entitlement(allocations);
+    let mut groups: BTreeMap<Group, Tally> = entitlement_groups(entitlements)
+        .into_iter()
+        .map(|(g, entitlement_ids)| {
+            let tally = Tally {
+                entitlement_ids,
+                ..Tally::default()
+            };
+            (g, tally)
+        })
+        .collect();
     for e in entitlements {
-        let key = (e.terms.software_model_id.clone(), e.terms.license_metric);
-        let tally = groups.entry(key).or_default();
-        tally.entitlement_ids.insert(e.id.clone());
         if e.state_on(today) != SoftwareState::InUse {
             continue;
         }
+        let key = (e.terms.software_model_id.clone(), e.terms.license_metric);
+        let tally = groups
+            .get_mut(&key)
+            .expect("every entitlement has its group");
         tally.owned += e.terms.active_rights;
         tally.covered |= e.terms.unlimited || e.terms.agreement_type.enterprise_wide();
         if let Some(cost) = e.terms.unit_cost {
@@ -141,8 +186,8 @@ pub fn reconcile(
             .unwrap_or(LicenseMetric::PerInstall);
         groups.entry((model.to_string(), metric)).or_default();
     }
-    let none: Vec<&Installation> = Vec::new();
-    let installs_of = |model: &str| by_model.get(model).unwrap_or(&none);
+    let none = ModelInstalls::default();
+    let installs_of = |model: &str| by_model.get(model).copied().unwrap_or(&none);
     let held_by = |tally: &Tally| -> Vec<&AllocationHeld> {
         tally
             .entitlement_ids
@@ -171,7 +216,9 @@ pub fn reconcile(
 
 /// For each model some entitlement lists as a downgrade right, the metric
 /// of the first such entitlement.
-fn downgrade_metrics(entitlements: &[SoftwareEntitlement]) -> HashMap<&str, LicenseMetric> {
+pub(crate) fn downgrade_metrics(
+    entitlements: &[SoftwareEntitlement],
+) -> HashMap<&str, LicenseMetric> {
     let mut metrics = HashMap::new();
     for e in entitlements {
         for d in &e.downgrade_rights {
@@ -183,39 +230,14 @@ fn downgrade_metrics(entitlements: &[SoftwareEntitlement]) -> HashMap<&str, Lice
     metrics
 }
 
-fn identity(metric: LicenseMetric, user: Option<&str>, device: Option<&str>) -> Option<String> {
-    match metric {
-        LicenseMetric::PerUser => user.or(device),
-        _ => device,
-    }
-    .map(str::to_string)
-}
-
-fn installed(metric: LicenseMetric, installs: &[&Installation]) -> BTreeSet<String> {
-    installs
-        .iter()
-        .filter_map(|i| identity(metric, i.user.as_deref(), Some(&i.device)))
-        .collect()
-}
-
-fn allocated(metric: LicenseMetric, held: &[&AllocationHeld]) -> BTreeSet<String> {
-    held.iter()
-        .filter_map(|a| identity(metric, a.user.as_deref(), a.device.as_deref()))
-        .collect()
-}
-
 /// What the current installations of a model need under a metric.
-fn rights_needed(
-    metric: LicenseMetric,
-    installs: &[&Installation],
-    held: &[&AllocationHeld],
-) -> i64 {
+fn rights_needed(metric: LicenseMetric, counted: &ModelInstalls, held: &[&AllocationHeld]) -> i64 {
     match metric {
-        LicenseMetric::PerUser | LicenseMetric::PerDevice | LicenseMetric::Concurrent => {
-            installed(metric, installs).len() as i64
-        }
-        LicenseMetric::PerInstall => installs.len() as i64,
-        LicenseMetric::PerCore => installs.iter().map(|i| i.cores.unwrap_or(1).max(1)).sum(),
+        LicenseMetric::PerUser => counted.users,
+        LicenseMetric::PerDevice | LicenseMetric::Concurrent => counted.devices,
+        LicenseMetric::PerInstall => counted.installations,
+        // An installation of unknown (or no) cores needs one core's right.
+        LicenseMetric::PerCore => counted.cores + counted.cores_unknown,
         // Consumption is measured by what was allocated, not by installs.
         LicenseMetric::Consumption => held.iter().map(|a| a.quantity).sum(),
     }
@@ -285,15 +307,11 @@ pub fn turned_under_licensed<'a>(
         .collect()
 }
 
-fn listed(set: impl Iterator<Item = String>) -> Vec<String> {
-    set.take(MAX_LISTED).collect()
-}
-
 fn item(
     group: &Group,
     tally: &Tally,
     needed: i64,
-    installs: &[&Installation],
+    counted: &ModelInstalls,
     held: &[&AllocationHeld],
 ) -> ReconciliationItem {
     let price = tally.price.as_ref().map(|(_, p)| *p);
@@ -312,8 +330,14 @@ fn item(
     } else {
         (Compliance::Compliant, 0, 0)
     };
-    let installed = installed(group.1, installs);
-    let allocated = allocated(group.1, held);
+    let identity = Identity::of(group.1);
+    let allocated: BTreeSet<&str> = held
+        .iter()
+        .filter_map(|a| identity.name(a.user.as_deref(), a.device.as_deref()))
+        .collect();
+    // Every allocated name was asked about; the leading names listed reach
+    // `MAX_LISTED` past the allocated ones.
+    let installed = |name: &str| counted.installed.contains(&(identity, name.to_string()));
     ReconciliationItem {
         software_model_id: group.0.clone(),
         license_metric: group.1,
@@ -326,8 +350,19 @@ fn item(
         true_up_cost: cost(shortfall),
         unused_rights: unused,
         potential_savings: cost(unused),
-        allocated_not_installed: listed(allocated.difference(&installed).cloned()),
-        installed_not_allocated: listed(installed.difference(&allocated).cloned()),
+        allocated_not_installed: allocated
+            .iter()
+            .filter(|n| !installed(n))
+            .take(MAX_LISTED)
+            .map(|n| n.to_string())
+            .collect(),
+        installed_not_allocated: counted
+            .first(identity)
+            .iter()
+            .filter(|n| !allocated.contains(n.as_str()))
+            .take(MAX_LISTED)
+            .cloned()
+            .collect(),
     }
 }
 

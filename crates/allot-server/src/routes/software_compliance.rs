@@ -1,13 +1,14 @@
 //! `GET /v1/reports/software-compliance`: per software model and licence
 //! metric, whether the organization is compliant, what the true-up costs
 //! and what could be saved — reconciled now by
-//! `allot_core::software::reconcile` over one consistent read (nothing is
+//! `allot_core::software::reconcile` over one consistent read of the
+//! installations counted per model in the database (nothing is
 //! kept: `POST /v1/reconciliations` keeps history). JSON or CSV, paged in
 //! (model, metric) order.
 
 use std::collections::HashMap;
 
-use allot_core::software::reconcile::{reconcile, Compliance, ReconciliationItem};
+use allot_core::software::reconcile::{Compliance, ReconciliationItem};
 use allot_core::software::LicenseMetric;
 use allot_core::Quantity;
 use allot_store::ids::{SoftwareModelId, TypedId};
@@ -151,16 +152,10 @@ pub async fn software_compliance(
             ));
         }
     }
-    let snapshot = state.store.compliance_snapshot().await?;
     let now = state.clock.now();
     let stale_before = now - chrono::Duration::days(i64::from(state.install_stale_days));
-    let items = reconcile(
-        &snapshot.inputs.entitlements,
-        &snapshot.inputs.allocations,
-        &snapshot.inputs.installations,
-        state.clock.today(),
-        stale_before,
-    );
+    let snapshot = state.store.compliance_snapshot(stale_before).await?;
+    let items = snapshot.inputs.reconcile(state.clock.today());
     let models: HashMap<&str, &SoftwareModel> =
         snapshot.models.iter().map(|m| (m.id.as_str(), m)).collect();
     let mut pager = Pager::new(&page);

@@ -311,3 +311,166 @@ pub async fn a_due_reconciliation_runs_once_across_instances(db: &TestDatabase) 
     assert_eq!(ran, 1);
     assert_eq!(store.list_reconciliations(&all()).await.unwrap().len(), 1);
 }
+
+/// An entitlement of `rights` on `model` under `metric`, published if `live`.
+async fn entitled(
+    store: &dyn Store,
+    id: &str,
+    model: &str,
+    metric: LicenseMetric,
+    rights: i64,
+    live: bool,
+) {
+    let mut terms = software_terms(model, rights);
+    terms.license_metric = metric;
+    let record = SoftwareEntitlementRecord {
+        entitlement: SoftwareEntitlement::new(id.into(), terms),
+        created_at: now(),
+        updated_at: now(),
+    };
+    store
+        .insert_software_entitlement(&record, &tester(), None)
+        .await
+        .unwrap();
+    if live {
+        let ctx = tester();
+        store
+            .change_software_entitlement(id, &SoftwareChange::Publish, moment(&ctx), None)
+            .await
+            .unwrap();
+    }
+}
+
+/// The store counts the installations in SQL (`allot_core::software::counted`);
+/// reconciling over its counts, kept or live, gives exactly what the rules
+/// give over every row: needs per metric, stale rows left out, names in byte
+/// order (not the database's collation), lists cut at `MAX_LISTED` past the
+/// allocated names, downgrade rights lending a per-user metric.
+pub async fn reconciliation_counts_in_the_store_as_the_rules_over_every_row(db: &TestDatabase) {
+    use allot_core::software::reconcile::{reconcile, MAX_LISTED};
+    let store = db.store();
+    let s = store.as_ref();
+    for model in ["swm_a", "swm_b", "swm_c", "swm_old", "swm_x"] {
+        add_model(s, model).await;
+    }
+    entitled(s, "swe_1", "swm_a", LicenseMetric::PerDevice, 50, true).await;
+    entitled(s, "swe_2", "swm_a", LicenseMetric::PerCore, 20, true).await;
+    entitled(s, "swe_3", "swm_b", LicenseMetric::PerUser, 5, true).await;
+    entitled(s, "swe_4", "swm_c", LicenseMetric::Consumption, 10, true).await;
+    entitled(s, "swe_5", "swm_a", LicenseMetric::PerInstall, 10, false).await;
+    let ctx = tester();
+    let lend = SoftwareChange::AddDowngradeRight {
+        software_model_id: "swm_old".into(),
+        order: None,
+    };
+    store
+        .change_software_entitlement("swe_3", &lend, moment(&ctx), None)
+        .await
+        .unwrap();
+    let held = |id: &str, e: &str, user: Option<&str>, device: Option<&str>, quantity| Allocation {
+        id: id.into(),
+        entitlement_id: e.into(),
+        user: user.map(str::to_string),
+        device: device.map(str::to_string),
+        quantity,
+        license_key: None,
+        created_at: now(),
+    };
+    let allocations = [
+        held("swa_1", "swe_1", None, Some("d005"), 1),
+        held("swa_2", "swe_1", Some("ann"), Some("D7"), 1),
+        held("swa_3", "swe_1", None, Some("é1"), 1),
+        held("swa_4", "swe_1", None, Some("gone"), 1),
+        held("swa_5", "swe_3", Some("ann"), None, 1),
+        held("swa_6", "swe_3", Some("Bob"), None, 1),
+        held("swa_7", "swe_3", None, Some("d3"), 1),
+        held("swa_8", "swe_4", None, Some("d1"), 3),
+    ];
+    for a in &allocations {
+        store
+            .allocate_software(a, moment(&ctx), None)
+            .await
+            .unwrap();
+    }
+    let seen = |model: &str, device: String, user: Option<&str>, cores, days_ago| Installation {
+        software_model_id: model.into(),
+        device,
+        user: user.map(str::to_string),
+        cores,
+        seen_at: now() - Duration::days(days_ago) - Duration::seconds(1),
+    };
+    let mut installations = Vec::new();
+    let prefixes = ["d", "D", "é", "Z", "a"];
+    for n in 0..(MAX_LISTED + 60) {
+        let prefix = prefixes[n % prefixes.len()];
+        let user = [None, Some("ann"), Some("Bob"), Some("zed")][n % 4];
+        let cores = [None, Some(0), Some(8), Some(1)][n % 4];
+        let days_ago = if n % 9 == 0 { 31 } else { 2 };
+        installations.push(seen(
+            "swm_a",
+            format!("{prefix}{n:03}"),
+            user,
+            cores,
+            days_ago,
+        ));
+    }
+    installations.push(seen("swm_a", "D7".into(), None, None, 1));
+    installations.push(seen("swm_a", "é1".into(), None, Some(64), 1));
+    for (n, user) in ["ann", "Zed", "émile", "ann", "bob"]
+        .into_iter()
+        .enumerate()
+    {
+        let user = (n != 4).then_some(user);
+        installations.push(seen("swm_b", format!("d{n}"), user, None, 3));
+        installations.push(seen("swm_old", format!("o{n}"), user, None, 3));
+    }
+    installations.push(seen("swm_c", "d1".into(), None, None, 40));
+    installations.push(seen("swm_x", "x1".into(), Some("ann"), None, 0));
+    installations.push(seen("swm_x", "x0".into(), None, None, 0));
+    store
+        .record_installations(&installations, moment(&ctx), None)
+        .await
+        .unwrap();
+    let stale_before = now() - Duration::days(30);
+    let entitlements: Vec<SoftwareEntitlement> = store
+        .list_software_entitlements(&SoftwareFilter::default(), &all())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.entitlement)
+        .collect();
+    let held: Vec<_> = allocations.iter().map(Allocation::held).collect();
+    let expected = reconcile(&entitlements, &held, &installations, today(), stale_before);
+    let keys: Vec<(&str, LicenseMetric)> = expected
+        .iter()
+        .map(|i| (i.software_model_id.as_str(), i.license_metric))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("swm_a", LicenseMetric::PerDevice),
+            ("swm_a", LicenseMetric::PerCore),
+            ("swm_a", LicenseMetric::PerInstall),
+            ("swm_b", LicenseMetric::PerUser),
+            ("swm_c", LicenseMetric::Consumption),
+            ("swm_old", LicenseMetric::PerUser),
+            ("swm_x", LicenseMetric::PerInstall),
+        ]
+    );
+    let per_device = &expected[0];
+    assert_eq!(per_device.installed_not_allocated.len(), MAX_LISTED);
+    assert_eq!(per_device.allocated_not_installed, ["gone"]);
+    let run = ReconciliationRun {
+        id: "rec_1",
+        software_model_id: None,
+        stale_before,
+    };
+    let kept = store
+        .run_reconciliation(&run, moment(&ctx), None)
+        .await
+        .unwrap();
+    assert_eq!(kept.items, expected, "kept");
+    let snapshot = store.compliance_snapshot(stale_before).await.unwrap();
+    assert_eq!(snapshot.inputs.reconcile(today()), expected, "live");
+    assert_eq!(snapshot.models.len(), 5);
+}

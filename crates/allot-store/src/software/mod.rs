@@ -18,6 +18,7 @@
 //! A reconciliation also writes a `software.under_licensed` event for each
 //! row that turned under-licensed since the previous reconciliation.
 
+pub mod aggregate;
 pub mod sequences;
 
 use std::collections::BTreeSet;
@@ -164,13 +165,7 @@ pub struct SoftwareChanges {
     pub reconciliations: Vec<Reconciliation>,
 }
 
-/// What reconciliation reads, in one transaction.
-#[derive(Debug, Default)]
-pub struct ReconciliationInputs {
-    pub entitlements: Vec<SoftwareEntitlement>,
-    pub allocations: Vec<AllocationHeld>,
-    pub installations: Vec<Installation>,
-}
+pub use aggregate::{ReconciliationInputs, ReconciliationReads, Rights};
 
 /// Reconciliation's inputs and every model, read at one moment and
 /// written nowhere: what the compliance report reconciles.
@@ -192,8 +187,13 @@ pub trait SoftwareTx: WriteTx {
     async fn lock_software_model(&self, id: &str) -> Result<Option<SoftwareModel>, Self::Error>;
     /// An allocation (read under its entitlement's lock).
     async fn load_allocation(&self, id: &str) -> Result<Option<Allocation>, Self::Error>;
-    /// Every software entitlement, allocation and installation.
-    async fn load_reconciliation_inputs(&self) -> Result<ReconciliationInputs, Self::Error>;
+    /// Every software entitlement and allocation, and the installations
+    /// seen at or after `stale_before` counted per model
+    /// (`aggregate::reconciliation_inputs`).
+    async fn load_reconciliation_inputs(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> Result<ReconciliationInputs, Self::Error>;
     /// Serializes reconciliations (held to commit): two instances never
     /// compare against the same previous run, nor both run a scheduled one.
     async fn lock_reconciliations(&self) -> Result<(), Self::Error>;
@@ -302,9 +302,13 @@ pub trait SoftwareStore: Send + Sync {
     async fn get_reconciliation(&self, id: &str) -> StoreResult<Option<Reconciliation>>;
     /// Oldest first (ids page forward).
     async fn list_reconciliations(&self, page: &Page) -> StoreResult<Vec<Reconciliation>>;
-    /// What a reconciliation would read now, from one consistent read
-    /// that takes no lock a write waits on.
-    async fn compliance_snapshot(&self) -> StoreResult<ComplianceSnapshot>;
+    /// What a reconciliation would read now (installations seen at or
+    /// after `stale_before` counting), from one consistent read that takes
+    /// no lock a write waits on.
+    async fn compliance_snapshot(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<ComplianceSnapshot>;
 }
 
 /// What one reconciliation covers.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use allot_core::software::reconcile::{reconcile, turned_under_licensed};
+use allot_core::software::reconcile::turned_under_licensed;
 use allot_core::software::rights::{self, SoftwareRefusal};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -411,14 +411,8 @@ async fn reconcile_locked<T: SoftwareTx>(
 ) -> Result<Option<Reconciliation>, T::Error> {
     let now = stored_time(at.now);
     let previous = tx.latest_reconciliation().await?;
-    let inputs = tx.load_reconciliation_inputs().await?;
-    let mut items = reconcile(
-        &inputs.entitlements,
-        &inputs.allocations,
-        &inputs.installations,
-        at.today,
-        run.stale_before,
-    );
+    let inputs = tx.load_reconciliation_inputs(run.stale_before).await?;
+    let mut items = inputs.reconcile(at.today);
     if let Some(model) = run.software_model_id {
         items.retain(|i| i.software_model_id == model);
     }
