@@ -356,6 +356,8 @@ async fn hostile_files_are_row_errors_never_a_5xx(app: TestApp) {
         ("usage", b"entitlement_id,quantity,idempotency_key\nent_x,1e99,k\nent_x,1,k\n".to_vec()),
         ("usage", "entitlement_id,quantity,idempotency_key\n\u{0}\u{202e},\u{1F600},\"a\"\"b\"\n".as_bytes().to_vec()),
         ("nothing", b"a\n1\n".to_vec()),
+        ("accounts", b"name,external_id\nAcme,\"CRM-1\n".to_vec()),
+        ("usage", b"entitlement_id,quantity,idempotency_key\nent_x,1,\"k\"\"\n".to_vec()),
     ];
     for (kind, body) in cases {
         let answer = import(&app, kind, body.clone(), "").await;
@@ -367,6 +369,24 @@ async fn hostile_files_are_row_errors_never_a_5xx(app: TestApp) {
             answer.body
         );
     }
+    // A quote opened and never closed is the error of the cell that opened
+    // it, even when what it swallowed would pass as that cell.
+    let open = import(
+        &app,
+        "accounts",
+        "name,external_id\nAcme,CRM-1\nBeta,\"CRM-2\n",
+        "",
+    )
+    .await;
+    assert_eq!(problems(&open), vec![(3, "external_id".to_string())]);
+    let closed = import(
+        &app,
+        "accounts",
+        "name,external_id\nBeta,\"CRM-2\"",
+        "?dry_run=true",
+    )
+    .await;
+    assert_eq!(closed.status, StatusCode::OK, "{:?}", closed.body);
     // Quoting per RFC 4180: commas, quotes and line breaks inside a cell.
     let quoted = "name,manager_name\n\"Line\nbreak, \"\"quoted\"\"\",\"Ann\"\r\n";
     let done = import(&app, "accounts", quoted, "").await;
