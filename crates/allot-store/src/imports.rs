@@ -30,9 +30,11 @@ use crate::backend::Changes;
 use crate::clock::stored_time;
 use crate::contracts::{ContractChanges, ContractTx};
 use crate::error::StoreResult;
+use crate::ids::new_id;
+use crate::model::LedgerEntry;
 use crate::model::{Account, Contact, Product};
 use crate::plan::{BatchItem, ItemAnswer, Outcome};
-use crate::sequences::{fresh_record, plan_and_write};
+use crate::sequences::{fresh_record, plan_and_write_audited};
 
 /// At most this many refused rows are kept for the report; the rest are
 /// only counted (memory stays bounded whatever the file).
@@ -160,6 +162,8 @@ pub async fn run_import<T: ImportTx>(
     let mut outcome = ImportOutcome::default();
     let mut commit = false;
     let mut keys_started = false;
+    // The import as the audit log names it: one entry per chunk of usage.
+    let import_id = new_id("imp", now);
     while let Some(message) = feed.recv().await {
         match message {
             ImportMsg::Chunk(ImportChunk::Rows(changes)) => {
@@ -177,7 +181,12 @@ pub async fn run_import<T: ImportTx>(
                 }
                 let (rows, items) = first_uses(&tx, rows, items, &mut outcome).await?;
                 if !items.is_empty() {
-                    let answers = plan_and_write(&tx, &items, today, now).await?;
+                    let (first, last) = (rows[0], rows[rows.len() - 1]);
+                    let ctx = &items[0].actor;
+                    let audit = |entries: &mut Vec<AuditEntry>, ledger: &[LedgerEntry]| {
+                        chunk_audit(entries, ledger, ctx, &import_id, (first, last), now);
+                    };
+                    let answers = plan_and_write_audited(&tx, &items, today, now, audit).await?;
                     for (row, answer) in rows.into_iter().zip(answers) {
                         tally(&mut outcome, row, answer);
                     }
@@ -203,6 +212,40 @@ pub async fn run_import<T: ImportTx>(
         outcome.committed = true;
     }
     Ok(outcome)
+}
+
+/// One audit entry for a chunk of imported usage in place of the write
+/// path's one per applied row: the import is one audited action (target
+/// `import`, its id shared by every chunk), whose entry lists what it
+/// created — the ledger entries, each naming its entitlement, quantity and
+/// actor — and the file's rows it came from. Who and when stay those of
+/// every row (the entries' actor and `created_at`).
+pub fn chunk_audit(
+    entries: &mut Vec<AuditEntry>,
+    ledger: &[LedgerEntry],
+    ctx: &AuditContext,
+    import_id: &str,
+    (first, last): (u64, u64),
+    now: DateTime<Utc>,
+) {
+    if entries.is_empty() {
+        return;
+    }
+    let after = serde_json::json!({
+        "rows": [first, last],
+        "applied": entries.len(),
+        "ledger_entries": ledger.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+    });
+    let entry = AuditEntry::new(
+        ctx,
+        "usage.import",
+        "import",
+        import_id,
+        None,
+        Some(after),
+        now,
+    );
+    *entries = vec![entry];
 }
 
 /// The rows of a chunk whose usage key no earlier row of the file had (the

@@ -185,6 +185,36 @@ async fn usage_imported_twice_applies_once_and_caps_hold(app: TestApp) {
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
     assert_eq!(first.body["applied"], 3);
     assert_eq!(app.balance(&ent).await["used"], json!(4));
+    // The import is one audited action listing the ledger entries it made
+    // (not one entry per row).
+    let audited = app.get("/v1/audit?action=usage.import").await.body;
+    let entries = audited["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audited}");
+    assert_eq!(entries[0]["target_type"], "import");
+    assert_eq!(entries[0]["after"]["rows"], json!([2, 4]));
+    let ledger = app.get(&format!("/v1/entitlements/{ent}/usage")).await.body;
+    let mut made: Vec<Value> = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
+    let mut listed = entries[0]["after"]["ledger_entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    made.sort_by_key(Value::to_string);
+    listed.sort_by_key(Value::to_string);
+    assert_eq!(listed, made);
+    let per_row = app.get(&format!("/v1/audit?target_id={ent}")).await.body;
+    assert!(
+        per_row["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "usage.record"),
+        "{per_row}"
+    );
     let second = import(&app, "usage", file.clone(), "").await;
     assert_eq!(second.status, StatusCode::OK, "{:?}", second.body);
     assert_eq!(second.body["applied"], 0);
