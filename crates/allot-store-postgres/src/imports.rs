@@ -11,6 +11,57 @@ use crate::error::Res;
 use crate::transaction::PgTx;
 use crate::PostgresStore;
 
+/// The file's usage keys: a temporary table dropped at the transaction's
+/// end (PostgreSQL keeps it in `temp_buffers`, spilling to disk).
+impl seq::ImportTx for PgTx<'_> {
+    async fn start_import_keys(&self) -> Res<()> {
+        self.inner()
+            .batch_execute(
+                "CREATE TEMP TABLE import_keys (key text PRIMARY KEY, row bigint NOT NULL) \
+                 ON COMMIT DROP",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn import_keys_seen(&self, keys: &[&str]) -> Res<Vec<(String, u64)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner()
+            .query(
+                "SELECT key, row FROM import_keys WHERE key = ANY($1)",
+                &[&keys],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<_, i64>(1)? as u64)))
+            .collect()
+    }
+
+    async fn add_import_keys(&self, keys: &[(&str, u64)]) -> Res<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (names, rows): (Vec<&str>, Vec<i64>) =
+            keys.iter().map(|(k, r)| (*k, *r as i64)).unzip();
+        self.inner()
+            .execute(
+                "INSERT INTO import_keys (key, row) SELECT * FROM UNNEST($1::text[], $2::bigint[])",
+                &[&names, &rows],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn finish_import_keys(&self) -> Res<()> {
+        self.inner()
+            .batch_execute("DROP TABLE IF EXISTS import_keys")
+            .await?;
+        Ok(())
+    }
+}
+
 async fn run(
     store: &PostgresStore,
     mut feed: Receiver<ImportMsg>,

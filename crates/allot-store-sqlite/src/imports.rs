@@ -12,8 +12,51 @@ use tokio::sync::mpsc::Receiver;
 
 use crate::convert::{all, placeholders};
 use crate::error::Res;
-use crate::transaction;
+use crate::transaction::{self, SqliteTx};
 use crate::SqliteStore;
+
+/// The file's usage keys: a temporary table (SQLite's temp store is a file
+/// behind a small cache: memory stays bounded).
+impl seq::ImportTx for SqliteTx<'_> {
+    async fn start_import_keys(&self) -> Res<()> {
+        self.conn().execute_batch(
+            "DROP TABLE IF EXISTS temp.import_keys; \
+             CREATE TEMP TABLE import_keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL) \
+             WITHOUT ROWID;",
+        )?;
+        Ok(())
+    }
+
+    async fn import_keys_seen(&self, keys: &[&str]) -> Res<Vec<(String, u64)>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT row FROM temp.import_keys WHERE key = ?1")?;
+        let mut seen = Vec::new();
+        for key in keys {
+            let mut rows = stmt.query([key])?;
+            if let Some(row) = rows.next()? {
+                seen.push((key.to_string(), row.get::<_, i64>(0)? as u64));
+            }
+        }
+        Ok(seen)
+    }
+
+    async fn add_import_keys(&self, keys: &[(&str, u64)]) -> Res<()> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("INSERT INTO temp.import_keys (key, row) VALUES (?1, ?2)")?;
+        for (key, row) in keys {
+            stmt.execute(rusqlite::params![key, *row as i64])?;
+        }
+        Ok(())
+    }
+
+    async fn finish_import_keys(&self) -> Res<()> {
+        self.conn()
+            .execute_batch("DROP TABLE IF EXISTS temp.import_keys")?;
+        Ok(())
+    }
+}
 
 fn keyed<T>(
     conn: &Connection,

@@ -13,19 +13,28 @@
 //! `Finish { commit: true }` and no usage row was refused: a bad row
 //! anywhere, a dry run, or a feed that stops early (the client went away)
 //! rolls every row back.
+//!
+//! A usage key that an earlier row of the same file had is that row's
+//! error (`RowRefusal::DuplicateKey`), found through a scratch table of the
+//! file's keys the database keeps inside the import's transaction
+//! (`ImportTx`): memory holds one chunk's keys, whatever the file's size.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::mpsc::Receiver;
+
+use std::collections::HashMap;
 
 use crate::audit::{snapshot, AuditContext, AuditEntry};
 use crate::backend::Changes;
 use crate::clock::stored_time;
 use crate::contracts::{ContractChanges, ContractTx};
 use crate::error::StoreResult;
+use crate::ids::new_id;
+use crate::model::LedgerEntry;
 use crate::model::{Account, Contact, Product};
 use crate::plan::{BatchItem, ItemAnswer, Outcome};
-use crate::sequences::{fresh_record, plan_and_write};
+use crate::sequences::{fresh_record, plan_and_write_audited};
 
 /// At most this many refused rows are kept for the report; the rest are
 /// only counted (memory stays bounded whatever the file).
@@ -58,11 +67,19 @@ pub enum ImportMsg {
     },
 }
 
-/// A usage row the planner refused, with what it answered.
+/// A usage row refused, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefusedRow {
     pub row: u64,
-    pub answer: ItemAnswer,
+    pub refusal: RowRefusal,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowRefusal {
+    /// What the planner answered.
+    Answer(ItemAnswer),
+    /// An earlier row of the file (`first`) had the same idempotency key.
+    DuplicateKey { first: u64, key: String },
 }
 
 #[derive(Debug, Default)]
@@ -117,10 +134,25 @@ pub trait ImportStore {
     async fn accounts_with_default(&self, account_ids: &[String]) -> StoreResult<Vec<String>>;
 }
 
+/// The backend steps only an import takes: a scratch table of the file's
+/// usage keys, each with the first row that had it, kept by the database
+/// (on disk past its cache) and gone when the transaction ends.
+#[allow(async_fn_in_trait)]
+pub trait ImportTx: ContractTx {
+    /// Makes the scratch table, empty.
+    async fn start_import_keys(&self) -> Result<(), Self::Error>;
+    /// Of these keys, those already in the table, each with its row.
+    async fn import_keys_seen(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, Self::Error>;
+    /// Adds these keys (none of them in the table yet) with their rows.
+    async fn add_import_keys(&self, keys: &[(&str, u64)]) -> Result<(), Self::Error>;
+    /// Drops the scratch table.
+    async fn finish_import_keys(&self) -> Result<(), Self::Error>;
+}
+
 /// The import's transaction: write each chunk as it arrives, commit at the
 /// end only if asked to and nothing was refused. Dropping `tx` uncommitted
 /// rolls back.
-pub async fn run_import<T: ContractTx>(
+pub async fn run_import<T: ImportTx>(
     tx: T,
     feed: &mut Receiver<ImportMsg>,
     today: NaiveDate,
@@ -129,6 +161,9 @@ pub async fn run_import<T: ContractTx>(
     let now = stored_time(now);
     let mut outcome = ImportOutcome::default();
     let mut commit = false;
+    let mut keys_started = false;
+    // The import as the audit log names it: one entry per chunk of usage.
+    let import_id = new_id("imp", now);
     while let Some(message) = feed.recv().await {
         match message {
             ImportMsg::Chunk(ImportChunk::Rows(changes)) => {
@@ -140,9 +175,21 @@ pub async fn run_import<T: ContractTx>(
             }
             ImportMsg::Chunk(ImportChunk::Usage { rows, items }) => {
                 assert_eq!(rows.len(), items.len(), "one row number per item");
-                let answers = plan_and_write(&tx, &items, today, now).await?;
-                for (row, answer) in rows.into_iter().zip(answers) {
-                    tally(&mut outcome, row, answer);
+                if !keys_started {
+                    tx.start_import_keys().await?;
+                    keys_started = true;
+                }
+                let (rows, items) = first_uses(&tx, rows, items, &mut outcome).await?;
+                if !items.is_empty() {
+                    let (first, last) = (rows[0], rows[rows.len() - 1]);
+                    let ctx = &items[0].actor;
+                    let audit = |entries: &mut Vec<AuditEntry>, ledger: &[LedgerEntry]| {
+                        chunk_audit(entries, ledger, ctx, &import_id, (first, last), now);
+                    };
+                    let answers = plan_and_write_audited(&tx, &items, today, now, audit).await?;
+                    for (row, answer) in rows.into_iter().zip(answers) {
+                        tally(&mut outcome, row, answer);
+                    }
                 }
             }
             ImportMsg::Chunk(ImportChunk::Contracts(both)) => {
@@ -158,10 +205,106 @@ pub async fn run_import<T: ContractTx>(
         }
     }
     if commit && outcome.refused_total == 0 {
+        if keys_started {
+            tx.finish_import_keys().await?;
+        }
         tx.commit().await?;
         outcome.committed = true;
     }
     Ok(outcome)
+}
+
+/// One audit entry for a chunk of imported usage in place of the write
+/// path's one per applied row: the import is one audited action (target
+/// `import`, its id shared by every chunk), whose entry lists what it
+/// created — the ledger entries, each naming its entitlement, quantity and
+/// actor — and the file's rows it came from. Who and when stay those of
+/// every row (the entries' actor and `created_at`).
+pub fn chunk_audit(
+    entries: &mut Vec<AuditEntry>,
+    ledger: &[LedgerEntry],
+    ctx: &AuditContext,
+    import_id: &str,
+    (first, last): (u64, u64),
+    now: DateTime<Utc>,
+) {
+    if entries.is_empty() {
+        return;
+    }
+    let after = serde_json::json!({
+        "rows": [first, last],
+        "applied": entries.len(),
+        "ledger_entries": ledger.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+    });
+    let entry = AuditEntry::new(
+        ctx,
+        "usage.import",
+        "import",
+        import_id,
+        None,
+        Some(after),
+        now,
+    );
+    *entries = vec![entry];
+}
+
+/// The rows of a chunk whose usage key no earlier row of the file had (the
+/// others are refused as duplicates); their keys join the scratch table.
+async fn first_uses<T: ImportTx>(
+    tx: &T,
+    rows: Vec<u64>,
+    items: Vec<BatchItem>,
+    outcome: &mut ImportOutcome,
+) -> Result<(Vec<u64>, Vec<BatchItem>), T::Error> {
+    fn key(item: &BatchItem) -> Option<&str> {
+        item.idempotency.as_ref().map(|k| k.key.as_str())
+    }
+    let keys: Vec<&str> = items.iter().filter_map(key).collect();
+    let mut first: HashMap<&str, u64> = HashMap::with_capacity(keys.len());
+    let seen = tx.import_keys_seen(&keys).await?;
+    for (k, row) in &seen {
+        first.insert(k.as_str(), *row);
+    }
+    let mut fresh = Vec::with_capacity(keys.len());
+    let mut keep = Vec::with_capacity(items.len());
+    for (&row, item) in rows.iter().zip(&items) {
+        let new = match key(item) {
+            None => true,
+            Some(k) => match first.get(k) {
+                Some(&earlier) => {
+                    let refusal = RowRefusal::DuplicateKey {
+                        first: earlier,
+                        key: k.to_string(),
+                    };
+                    refuse(outcome, row, refusal);
+                    false
+                }
+                None => {
+                    first.insert(k, row);
+                    fresh.push((k, row));
+                    true
+                }
+            },
+        };
+        keep.push(new);
+    }
+    tx.add_import_keys(&fresh).await?;
+    drop(fresh);
+    drop(first);
+    let (kept_rows, kept_items) = rows
+        .into_iter()
+        .zip(items)
+        .zip(keep)
+        .filter_map(|(pair, new)| new.then_some(pair))
+        .unzip();
+    Ok((kept_rows, kept_items))
+}
+
+fn refuse(outcome: &mut ImportOutcome, row: u64, refusal: RowRefusal) {
+    outcome.refused_total += 1;
+    if outcome.refused.len() < MAX_REPORTED {
+        outcome.refused.push(RefusedRow { row, refusal });
+    }
 }
 
 fn tally(outcome: &mut ImportOutcome, row: u64, answer: ItemAnswer) {
@@ -170,15 +313,7 @@ fn tally(outcome: &mut ImportOutcome, row: u64, answer: ItemAnswer) {
             outcome: Outcome::Applied { .. },
         } => outcome.applied += 1,
         ItemAnswer::Replayed { .. } => outcome.replayed += 1,
-        refused => {
-            outcome.refused_total += 1;
-            if outcome.refused.len() < MAX_REPORTED {
-                outcome.refused.push(RefusedRow {
-                    row,
-                    answer: refused,
-                });
-            }
-        }
+        refused => refuse(outcome, row, RowRefusal::Answer(refused)),
     }
 }
 

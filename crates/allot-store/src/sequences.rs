@@ -52,6 +52,19 @@ pub async fn plan_and_write<T: WriteTx>(
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Vec<ItemAnswer>, T::Error> {
+    plan_and_write_audited(tx, items, today, now, |_, _| {}).await
+}
+
+/// `plan_and_write`, with `audit` given the plan's changes before they are
+/// written: an import puts one entry for the chunk in place of the plan's
+/// one per applied item (`imports::chunk_audit`). Nothing else may change.
+pub async fn plan_and_write_audited<T: WriteTx>(
+    tx: &T,
+    items: &[BatchItem],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+    audit_hook: impl FnOnce(&mut Vec<AuditEntry>, &[crate::model::LedgerEntry]),
+) -> Result<Vec<ItemAnswer>, T::Error> {
     let now = stored_time(now);
     let mut loaded = Loaded::default();
     for case in tx.lock_cases(&plan::case_ids(items)).await? {
@@ -87,8 +100,10 @@ pub async fn plan_and_write<T: WriteTx>(
         cases,
         keys,
         events,
-        audit,
+        audit: audit_entries,
     } = plan;
+    let mut audit = audit_entries;
+    audit_hook(&mut audit, &ledger);
     let changes = Changes {
         counters,
         ledger,

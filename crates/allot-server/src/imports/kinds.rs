@@ -78,6 +78,16 @@ pub struct Header {
     width: usize,
 }
 
+impl Header {
+    /// The known column at cell `i` (`body` for a column read past).
+    fn name_at(&self, i: usize) -> &'static str {
+        self.index
+            .iter()
+            .find(|(_, at)| **at == i)
+            .map_or("body", |(name, _)| *name)
+    }
+}
+
 fn ignored(kind: &KindDef, name: &str) -> bool {
     kind.ignored.iter().any(|i| match i.strip_suffix('*') {
         Some(prefix) => name.starts_with(prefix),
@@ -187,11 +197,7 @@ fn readable<'h>(header: &'h Header, raw: RawRow) -> Result<Row<'h>, Vec<RowError
         match cell {
             Ok(text) => cells.push(text),
             Err(lossy) => {
-                let column = header
-                    .index
-                    .iter()
-                    .find(|(_, at)| **at == i)
-                    .map_or("body", |(name, _)| *name);
+                let column = header.name_at(i);
                 errors.push(RowError::new(raw.row, column, &lossy, "not UTF-8 text"));
                 cells.push(String::new());
             }
@@ -218,8 +224,6 @@ pub struct Session<'a> {
     /// The file's keys (`kind:column:value`) → the id made for that row and
     /// the row that has it.
     keys: HashMap<String, (String, u64)>,
-    /// 128-bit hashes of the usage rows' idempotency keys (16 bytes a row).
-    seen: HashMap<u128, u64>,
     /// Accounts given a default entitlement by this file.
     pub defaults: HashSet<String>,
     /// Contracts made by this file: id → (account, start, end).
@@ -243,7 +247,6 @@ impl<'a> Session<'a> {
             today,
             now,
             keys: HashMap::new(),
-            seen: HashMap::new(),
             defaults: HashSet::new(),
             contracts: HashMap::new(),
             templates: HashMap::new(),
@@ -263,22 +266,6 @@ impl<'a> Session<'a> {
         }
         self.keys.insert(key, (id.to_string(), row));
         Ok(())
-    }
-
-    /// Records a usage key; the row that had it first if it was taken.
-    pub fn claim_hashed(&mut self, value: &str, row: u64) -> Result<(), u64> {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(value.as_bytes());
-        let mut first = [0u8; 16];
-        first.copy_from_slice(&digest[..16]);
-        let hash = u128::from_be_bytes(first);
-        match self.seen.insert(hash, row) {
-            Some(earlier) => {
-                self.seen.insert(hash, earlier);
-                Err(earlier)
-            }
-            None => Ok(()),
-        }
     }
 }
 
@@ -343,6 +330,15 @@ pub async fn run(
                 report.error(RowError::new(row, "body", "", reason));
                 return Ok(false);
             }
+            Parsed::Unterminated { row, cell } => {
+                let column = header.as_ref().map_or("body", |h| h.name_at(cell));
+                report.error(RowError::new(
+                    row,
+                    column,
+                    "",
+                    "a quoted cell is not closed before the end of the file",
+                ));
+            }
             Parsed::Rows(raw) => {
                 report.rows += raw.len() as u64;
                 // Without a usable header the rows are only counted.
@@ -372,7 +368,7 @@ pub async fn run(
 /// The usage rows the write path refused, as row errors.
 pub fn refusals(outcome: &ImportOutcome, report: &mut ImportReport) {
     for refused in &outcome.refused {
-        report.error(usage::refusal(refused.row, &refused.answer));
+        report.error(usage::refusal(refused.row, &refused.refusal));
     }
     for _ in outcome.refused.len() as u64..outcome.refused_total {
         report.errors_total += 1;

@@ -26,12 +26,58 @@ pub enum Parsed {
         row: u64,
         reason: String,
     },
+    /// The file ended inside a quoted cell: the last row's cell `cell`
+    /// (0-based) opened a quote that nothing closed.
+    Unterminated {
+        row: u64,
+        cell: usize,
+    },
+}
+
+/// Where RFC 4180 quoting stands after the bytes seen so far (the `csv`
+/// crate's reading, which at the end of the input closes an open quote
+/// without a word): only `Quoted` at the end is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    /// At the start of a cell.
+    CellStart,
+    /// Inside a cell that did not start with a quote (a quote in it is text).
+    Plain,
+    /// Inside a quoted cell.
+    Quoted,
+    /// A quote inside a quoted cell: the end of the quoting, or the first
+    /// half of `""`.
+    QuoteInQuoted,
+}
+
+impl Quoting {
+    fn step(self, byte: u8) -> Quoting {
+        use Quoting::*;
+        match (self, byte) {
+            (Quoted, b'"') => QuoteInQuoted,
+            (Quoted, _) => Quoted,
+            (QuoteInQuoted, b'"') | (CellStart, b'"') => Quoted,
+            (_, b',' | b'\n' | b'\r') => CellStart,
+            _ => Plain,
+        }
+    }
+
+    fn scan(mut self, bytes: &[u8]) -> Quoting {
+        for &b in bytes {
+            self = self.step(b);
+        }
+        self
+    }
 }
 
 /// The body's chunks as a `Read`, blocking on the channel.
 struct ChannelReader {
     rx: mpsc::Receiver<Result<Bytes, String>>,
     current: Bytes,
+    /// The quoting after every byte handed to the parser.
+    quoting: Quoting,
+    /// Whether any byte was handed on yet (a leading BOM is no cell text).
+    started: bool,
 }
 
 impl Read for ChannelReader {
@@ -39,7 +85,15 @@ impl Read for ChannelReader {
         loop {
             if !self.current.is_empty() {
                 let n = buf.len().min(self.current.len());
-                buf[..n].copy_from_slice(&self.current.split_to(n));
+                let taken = self.current.split_to(n);
+                let text = if self.started {
+                    &taken[..]
+                } else {
+                    self.started = true;
+                    taken.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&taken)
+                };
+                self.quoting = self.quoting.scan(text);
+                buf[..n].copy_from_slice(&taken);
                 return Ok(n);
             }
             match self.rx.blocking_recv() {
@@ -64,6 +118,8 @@ pub fn parse(body: mpsc::Receiver<Result<Bytes, String>>, chunk: usize) -> mpsc:
         let reader = ChannelReader {
             rx: body,
             current: Bytes::new(),
+            quoting: Quoting::CellStart,
+            started: false,
         };
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -71,6 +127,8 @@ pub fn parse(body: mpsc::Receiver<Result<Bytes, String>>, chunk: usize) -> mpsc:
             .from_reader(reader);
         let mut record = csv::ByteRecord::new();
         let mut row: u64 = 0;
+        // The cells of the last record read (where an open quote would be).
+        let mut last_width = 0;
         let mut rows = Vec::with_capacity(chunk);
         loop {
             let more = match csv.read_byte_record(&mut record) {
@@ -91,6 +149,7 @@ pub fn parse(body: mpsc::Receiver<Result<Bytes, String>>, chunk: usize) -> mpsc:
                 break;
             }
             row += 1;
+            last_width = record.len();
             if row == 1 {
                 let header = record
                     .iter()
@@ -129,9 +188,36 @@ pub fn parse(body: mpsc::Receiver<Result<Bytes, String>>, chunk: usize) -> mpsc:
             let _ = tx.blocking_send(Parsed::Header(Err("the file is empty".into())));
             return;
         }
-        if !rows.is_empty() {
-            let _ = tx.blocking_send(Parsed::Rows(rows));
+        if !rows.is_empty() && tx.blocking_send(Parsed::Rows(rows)).is_err() {
+            return;
+        }
+        if csv.get_ref().quoting == Quoting::Quoted {
+            let _ = tx.blocking_send(Parsed::Unterminated {
+                row,
+                cell: last_width.saturating_sub(1),
+            });
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Quoting;
+
+    fn end(text: &str) -> Quoting {
+        Quoting::CellStart.scan(text.as_bytes())
+    }
+
+    #[test]
+    fn only_a_quote_left_open_at_the_end_is_unterminated() {
+        assert_eq!(end("a,\"b\"\"c\"\n"), Quoting::CellStart);
+        assert_eq!(end("a,\"b\"\"c\""), Quoting::QuoteInQuoted);
+        assert_eq!(end("a,\"line\nbreak"), Quoting::Quoted);
+        assert_eq!(end("a,\"b\"\""), Quoting::Quoted);
+        // A quote inside an unquoted cell is text (as the csv crate reads it).
+        assert_eq!(end("5\" screen,x"), Quoting::Plain);
+        assert_eq!(end("\"a\"b,\"c"), Quoting::Quoted);
+        assert_eq!(end("\"a\"b\r\n"), Quoting::CellStart);
+    }
 }

@@ -8,7 +8,7 @@ use allot_core::batch::Op;
 use allot_core::decide::{Change, Reason, Refusal};
 use allot_core::Quantity;
 use allot_store::ids::{EntitlementId, TypedId};
-use allot_store::imports::ImportChunk;
+use allot_store::imports::{ImportChunk, RowRefusal};
 use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome};
 
 use super::kinds::{parse_all, Column, KindDef, Row, Session};
@@ -106,16 +106,9 @@ pub async fn chunk(
     let good = parse_all(&rows, report, parse);
     let mut numbers = Vec::with_capacity(good.len());
     let mut items = Vec::with_capacity(good.len());
+    // A key an earlier row had is found by the store, inside the import's
+    // transaction (`RowRefusal::DuplicateKey`): nothing here grows with the file.
     for (row, g) in good {
-        if let Err(first) = session.claim_hashed(&g.key, row.number) {
-            let column = if row.get("idempotency_key").is_some() {
-                "idempotency_key"
-            } else {
-                "id"
-            };
-            report.error(row.error(column, format!("duplicate key: row {first} has it")));
-            continue;
-        }
         let reason = match (g.visit, session.options.allow_overage) {
             (true, _) => Reason::Visit,
             (false, true) => Reason::ImportedOverage,
@@ -163,8 +156,19 @@ pub async fn chunk(
     }))
 }
 
-/// A usage row the write path refused, as the report says it.
-pub fn refusal(row: u64, answer: &ItemAnswer) -> RowError {
+/// A usage row the store refused, as the report says it.
+pub fn refusal(row: u64, refusal: &RowRefusal) -> RowError {
+    let answer = match refusal {
+        RowRefusal::Answer(answer) => answer,
+        RowRefusal::DuplicateKey { first, key } => {
+            return RowError::new(
+                row,
+                "idempotency_key",
+                key,
+                format!("duplicate key: row {first} has it"),
+            )
+        }
+    };
     match answer {
         ItemAnswer::KeyMismatch => RowError::new(
             row,

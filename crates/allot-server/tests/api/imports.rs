@@ -185,6 +185,36 @@ async fn usage_imported_twice_applies_once_and_caps_hold(app: TestApp) {
     assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
     assert_eq!(first.body["applied"], 3);
     assert_eq!(app.balance(&ent).await["used"], json!(4));
+    // The import is one audited action listing the ledger entries it made
+    // (not one entry per row).
+    let audited = app.get("/v1/audit?action=usage.import").await.body;
+    let entries = audited["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audited}");
+    assert_eq!(entries[0]["target_type"], "import");
+    assert_eq!(entries[0]["after"]["rows"], json!([2, 4]));
+    let ledger = app.get(&format!("/v1/entitlements/{ent}/usage")).await.body;
+    let mut made: Vec<Value> = ledger["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
+    let mut listed = entries[0]["after"]["ledger_entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    made.sort_by_key(Value::to_string);
+    listed.sort_by_key(Value::to_string);
+    assert_eq!(listed, made);
+    let per_row = app.get(&format!("/v1/audit?target_id={ent}")).await.body;
+    assert!(
+        per_row["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "usage.record"),
+        "{per_row}"
+    );
     let second = import(&app, "usage", file.clone(), "").await;
     assert_eq!(second.status, StatusCode::OK, "{:?}", second.body);
     assert_eq!(second.body["applied"], 0);
@@ -356,6 +386,8 @@ async fn hostile_files_are_row_errors_never_a_5xx(app: TestApp) {
         ("usage", b"entitlement_id,quantity,idempotency_key\nent_x,1e99,k\nent_x,1,k\n".to_vec()),
         ("usage", "entitlement_id,quantity,idempotency_key\n\u{0}\u{202e},\u{1F600},\"a\"\"b\"\n".as_bytes().to_vec()),
         ("nothing", b"a\n1\n".to_vec()),
+        ("accounts", b"name,external_id\nAcme,\"CRM-1\n".to_vec()),
+        ("usage", b"entitlement_id,quantity,idempotency_key\nent_x,1,\"k\"\"\n".to_vec()),
     ];
     for (kind, body) in cases {
         let answer = import(&app, kind, body.clone(), "").await;
@@ -367,6 +399,24 @@ async fn hostile_files_are_row_errors_never_a_5xx(app: TestApp) {
             answer.body
         );
     }
+    // A quote opened and never closed is the error of the cell that opened
+    // it, even when what it swallowed would pass as that cell.
+    let open = import(
+        &app,
+        "accounts",
+        "name,external_id\nAcme,CRM-1\nBeta,\"CRM-2\n",
+        "",
+    )
+    .await;
+    assert_eq!(problems(&open), vec![(3, "external_id".to_string())]);
+    let closed = import(
+        &app,
+        "accounts",
+        "name,external_id\nBeta,\"CRM-2\"",
+        "?dry_run=true",
+    )
+    .await;
+    assert_eq!(closed.status, StatusCode::OK, "{:?}", closed.body);
     // Quoting per RFC 4180: commas, quotes and line breaks inside a cell.
     let quoted = "name,manager_name\n\"Line\nbreak, \"\"quoted\"\"\",\"Ann\"\r\n";
     let done = import(&app, "accounts", quoted, "").await;

@@ -1,7 +1,7 @@
 //! Imports: chunks written inside one transaction, committed only when
 //! asked and nothing was refused; the reads the checks make.
 
-use allot_store::imports::{new_rows, ImportChunk, ImportMsg, Table};
+use allot_store::imports::{new_rows, ImportChunk, ImportMsg, RowRefusal, Table};
 use allot_store::model::Account;
 
 use crate::fixtures::*;
@@ -71,6 +71,28 @@ pub async fn an_import_commits_whole_or_not_at_all(db: &TestDatabase) {
     assert_eq!(refused.refused_total, 1);
     assert_eq!(refused.refused[0].row, 3);
     assert!(store.get_account("acc_i1").await.unwrap().is_none());
+    assert_eq!(counters(store.as_ref(), "ent_imp").await.used.milli(), 0);
+    // A key an earlier row of the file had, in the same chunk or a later
+    // one: that row is refused, naming the first; nothing is written.
+    let twice = run(vec![
+        ImportMsg::Chunk(usage_chunk(vec![(2, 1, "d1"), (3, 1, "d2")])),
+        ImportMsg::Chunk(usage_chunk(vec![(4, 1, "d1"), (5, 1, "d3"), (6, 1, "d3")])),
+        ImportMsg::Finish { commit: true },
+    ])
+    .await;
+    assert!(!twice.committed);
+    let duplicate = |row: u64, first: u64, key: &str| allot_store::imports::RefusedRow {
+        row,
+        refusal: RowRefusal::DuplicateKey {
+            first,
+            key: key.into(),
+        },
+    };
+    assert_eq!(
+        twice.refused,
+        vec![duplicate(4, 2, "d1"), duplicate(6, 5, "d3")]
+    );
+    assert_eq!((twice.applied, twice.refused_total), (3, 2));
     assert_eq!(counters(store.as_ref(), "ent_imp").await.used.milli(), 0);
     // The same without the bad row commits; again, it replays.
     let good = || {
