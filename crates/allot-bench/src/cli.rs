@@ -36,7 +36,7 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
 
-    /// Comma-separated subset of scenarios to run (default: all but `reports` and `software`,
+    /// Comma-separated subset of scenarios to run (default: all but `reports`, `software` and `dashboard`,
     /// which load their own fixture and run only when named).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub scenarios: Vec<Scenario>,

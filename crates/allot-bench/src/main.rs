@@ -20,6 +20,7 @@ mod pg;
 mod repeat;
 mod report;
 mod runner;
+mod scenario_dashboard;
 mod scenario_reports;
 mod scenario_reports_fixture;
 mod scenario_software;

@@ -50,6 +50,7 @@ impl Bench {
         for &scenario in self.plan.scenarios.iter().filter(|s| s.standalone()) {
             let found = match scenario {
                 Scenario::Reports => crate::scenario_reports::run(self, backend, drops).await,
+                Scenario::Dashboard => crate::scenario_dashboard::run(self, backend, drops).await,
                 _ => crate::scenario_software::run(self, backend, drops).await,
             };
             match found {

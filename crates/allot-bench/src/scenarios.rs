@@ -27,6 +27,8 @@ pub enum Scenario {
     Software,
     /// `POST /v1/usage/batch`, 100 uses per request, uniform over the pool.
     ConsumeBatch,
+    /// Every dashboard page's server time over 10,000 entitlements (`scenario_dashboard.rs`).
+    Dashboard,
 }
 
 impl Scenario {
@@ -49,6 +51,7 @@ impl Scenario {
             Scenario::Reports => "reports",
             Scenario::Software => "software",
             Scenario::ConsumeBatch => "consume-batch",
+            Scenario::Dashboard => "dashboard",
         }
     }
 
@@ -61,7 +64,10 @@ impl Scenario {
 
     /// Runs on its own fixture, not on the shared layout (never in the default set).
     pub fn standalone(self) -> bool {
-        matches!(self, Scenario::Reports | Scenario::Software)
+        matches!(
+            self,
+            Scenario::Reports | Scenario::Software | Scenario::Dashboard
+        )
     }
 
     pub fn needs_pool(self) -> bool {
@@ -118,7 +124,9 @@ impl Layout {
             Scenario::ConsumeZipf => Pick::Zipf(Arc::new(ZipfTable::new(self.pool, ZIPF_S))),
             Scenario::ConsumeHot => Pick::Single(self.hot()),
             Scenario::ConsumeExhaust => Pick::Single(self.exhaust()),
-            Scenario::Reports | Scenario::Software => Pick::Uniform(self.pool.max(1)),
+            Scenario::Reports | Scenario::Software | Scenario::Dashboard => {
+                Pick::Uniform(self.pool.max(1))
+            }
         }
     }
 }

@@ -196,6 +196,7 @@ macro_rules! conformance_tests {
             contracts::contract_actions_flow_down_and_expiry_runs_once,
             contracts::instantiation_is_all_or_nothing_and_make_default_moves_it,
             dashboard::recent_events_are_newest_first_and_bounded,
+            dashboard::account_search_matches_name_or_id_in_any_case_and_pages,
             imports::an_import_commits_whole_or_not_at_all,
             software::reconciliation_counts_in_the_store_as_the_rules_over_every_row,
         );

@@ -1,7 +1,7 @@
 //! The dashboard's reads.
 
-use allot_store::dashboard::{DashboardStore, MAX_RECENT_EVENTS};
-use allot_store::model::Event;
+use allot_store::dashboard::{contains_pattern, DashboardStore, MAX_RECENT_EVENTS};
+use allot_store::model::{Account, Event, Page};
 use allot_store::StoreResult;
 use async_trait::async_trait;
 use rusqlite::params;
@@ -22,5 +22,12 @@ impl DashboardStore for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn search_accounts(&self, text: &str, page: &Page) -> StoreResult<Vec<Account>> {
+        let pattern = contains_pattern(text);
+        let page = page.clone();
+        self.read(move |c, _| crate::parties::search_accounts(c, &pattern, &page))
+            .await
     }
 }

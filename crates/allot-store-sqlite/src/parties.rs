@@ -62,6 +62,22 @@ pub(crate) fn list_accounts(conn: &Connection, page: &Page) -> Res<Vec<Account>>
     )
 }
 
+/// Accounts whose lowercased name or id is LIKE `pattern` (see
+/// `allot_store::dashboard::contains_pattern`).
+pub(crate) fn search_accounts(conn: &Connection, pattern: &str, page: &Page) -> Res<Vec<Account>> {
+    if page.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut args = vec![Value::Text(pattern.to_string())];
+    let matches = "(lower(name) LIKE ?1 ESCAPE '\\' OR lower(id) LIKE ?1 ESCAPE '\\')";
+    let sql = paged(ACCOUNT, &[matches], "id", page, &mut args);
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        account,
+    )
+}
+
 pub(crate) fn account_ancestors(conn: &Connection, id: &str) -> Res<Vec<String>> {
     let mut stmt = conn.prepare_cached("SELECT parent_id FROM accounts WHERE id = ?1")?;
     let mut seen = HashSet::from([id.to_string()]);

@@ -22,6 +22,10 @@ use super::{back, q, Form, Signed};
 use crate::auth::{allows, Permission};
 use crate::state::AppState;
 
+/// The lifecycle form's action that makes the entitlement its account's
+/// default (`POST /v1/entitlements/{id}/make-default`).
+const MAKE_DEFAULT: &str = "make-default";
+
 const ACTIONS: [Action; 4] = [
     Action::Activate,
     Action::Deactivate,
@@ -121,6 +125,9 @@ async fn render(
             .collect(),
         _ => Vec::new(),
     };
+    // Any entitlement not ended may become its account's default.
+    let can_default =
+        can_manage && e["is_default"] != true && !matches!(status, "expired" | "cancelled");
     let can_adjust = allows(signed.principal.role, Permission::Adjust);
     let ledger_rows = ledger["items"].as_array().unwrap_or(&empty);
     let channels = b["channels"].as_array().unwrap_or(&empty);
@@ -128,6 +135,7 @@ async fn render(
     let body = html! {
         dl.facts {
             dt { "Account" } dd { a href=(format!("/accounts/{account}")) { (account) } }
+            dt { "Default" } dd { @if e["is_default"] == true { "yes: its account's cases use it first" } @else { "no" } }
             dt { "Status" } dd { (badge(status)) @if e["restrict"] == true { " restricted: refuses use past the limit" } @else { " unrestricted: use past the limit is overage" } }
             dt { "Term" } dd { (text(&e["start_date"])) " – " (text(&e["end_date"])) }
             dt { "Period" } dd { (text(&b["period"]["start"])) " – " (text(&b["period"]["end"])) " (" (match e["period"].as_str() { Some("none") | None => "no periods".to_string(), Some(p) => format!("each {p}") }) ")" }
@@ -168,9 +176,17 @@ async fn render(
                 }
             }
         } @else { p.muted { "Unlimited: nothing runs out." } }
-        @if !allowed.is_empty() {
+        @if !allowed.is_empty() || can_default {
             h2 { "Lifecycle" }
             div.row {
+                @if can_default {
+                    form.inline method="post" action=(format!("/entitlements/{enc}/lifecycle")) {
+                        input type="hidden" name="csrf" value=(signed.csrf);
+                        input type="hidden" name="idem" value=(token());
+                        input type="hidden" name="action" value=(MAKE_DEFAULT);
+                        button type="submit" { "Make default" }
+                    }
+                }
                 @for a in &allowed {
                     form.inline method="post" action=(format!("/entitlements/{enc}/lifecycle")) {
                         input type="hidden" name="csrf" value=(signed.csrf);
@@ -230,6 +246,24 @@ pub async fn lifecycle(signed: Signed, Path(id): Path<String>, body: Bytes) -> R
         Err(r) => return r.into_response(),
     };
     let here = format!("/entitlements/{}", q(&id));
+    if form.get("action") == Some(MAKE_DEFAULT) {
+        let reply = signed
+            .call_keyed(
+                Method::POST,
+                &format!("/v1/entitlements/{}/{MAKE_DEFAULT}", q(&id)),
+                Some(&json!({})),
+                form.get("idem"),
+            )
+            .await;
+        if reply.status.is_success() {
+            signed.flash(Flash::Notice(
+                "Done: it is now its account's default.".into(),
+            ));
+        } else {
+            signed.flash(Flash::Error(reply.message()));
+        }
+        return back(&here);
+    }
     let Some(action) = form
         .get("action")
         .and_then(|a| ACTIONS.into_iter().find(|x| x.as_str() == a))

@@ -45,6 +45,9 @@ pub fn links(p: &Principal) -> Vec<(&'static str, String)> {
     if allows(p.role, Permission::Read) {
         out.push(("Reports", "/reports".into()));
     }
+    if allows(p.role, Permission::Read) {
+        out.push(("Software", "/software".into()));
+    }
     if allows(p.role, Permission::Manage) {
         out.push(("Webhooks", "/webhooks".into()));
         out.push(("Audit", "/audit".into()));

@@ -17,7 +17,9 @@ mod overview;
 mod reports;
 pub mod session;
 mod signin;
+mod software;
 mod svg;
+mod timing;
 
 use std::collections::HashMap;
 
@@ -70,6 +72,9 @@ pub fn router(api: Router) -> Router<AppState> {
         .route("/webhooks", get(admin::webhooks))
         .route("/audit", get(admin::audit))
         .route("/assets/style.css", get(layout::stylesheet))
+        .route("/software", get(software::list))
+        .route("/software/{id}", get(software::page))
+        .layer(axum::middleware::from_fn(timing::server_timing))
         .layer(Extension(dash))
 }
 
@@ -80,6 +85,7 @@ pub struct Signed {
     pub flash: Option<Flash>,
     session_id: String,
     pub dash: Dash,
+    calls: timing::Calls,
 }
 
 impl Signed {
@@ -94,6 +100,11 @@ impl Signed {
     /// A message for the next page this session shows.
     pub fn flash(&self, flash: Flash) {
         self.dash.sessions.flash(&self.session_id, flash);
+    }
+
+    /// Counts a store read the page makes itself (not through the API).
+    pub fn store_call(&self) {
+        self.calls.count();
     }
 
     /// Calls the API as the signed-in key.
@@ -130,6 +141,7 @@ impl Signed {
             req.extensions_mut()
                 .insert(crate::request_id::RequestId(id.clone()));
         }
+        self.calls.count();
         let response = match self.dash.api.clone().oneshot(req).await {
             Ok(r) => r,
             Err(never) => match never {},
@@ -226,6 +238,12 @@ impl FromRequestParts<AppState> for Signed {
             .to_string();
         let now = state.clock.now();
         let live = dash.sessions.touch(&id, now).ok_or_else(to_sign_in)?;
+        let calls = parts
+            .extensions
+            .get::<timing::Calls>()
+            .cloned()
+            .unwrap_or_default();
+        calls.count();
         let key = match state.store.api_key_by_hash(&live.key_hash).await {
             Ok(Some(k)) if k.revoked_at.is_none() => k,
             Ok(_) => {
@@ -252,6 +270,7 @@ impl FromRequestParts<AppState> for Signed {
             flash: live.flash,
             session_id: id,
             dash,
+            calls,
         })
     }
 }

@@ -1,6 +1,7 @@
-//! The overview: what needs attention now. Three report calls (limit
-//! states, expiring, unused at period end) and the ten newest events,
-//! whatever the number of entitlements.
+//! The overview: what needs attention now. The first page (eleven rows)
+//! of three reports (limit states, expiring, unused at period end) and the
+//! ten newest events, whatever the number of entitlements; each list links
+//! to its whole report.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -13,28 +14,78 @@ use crate::auth::{allows, Permission};
 use crate::state::AppState;
 use crate::views::EventView;
 
-/// Rows read per list; the counts say "N+" past it.
-const SCAN: u32 = 200;
-/// Rows shown per list (the report pages show the rest).
+/// Rows shown per list; the report pages show the rest ("see all").
 const SHOWN: usize = 10;
+/// Rows asked of each report: one more than shown tells whether there are
+/// more, so no list reads past its first page.
+const ASKED: usize = SHOWN + 1;
+
+/// A count read off a report's first page: exact when the page holds every
+/// row of that kind, "more than N" when it may not.
+#[derive(Debug, PartialEq)]
+pub enum Count {
+    Exact(usize),
+    AtLeast(usize),
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Count::Exact(n) => write!(f, "{n}"),
+            Count::AtLeast(n) => write!(f, "{n}+"),
+        }
+    }
+}
+
+/// How many rows of `state` the approaching-limit report has, from its
+/// first page (rows ordered most urgent first: overage, exhausted,
+/// approaching). A state's rows are all on the page when the page is the
+/// last one or a less urgent row follows them.
+pub fn state_count(rows: &[&Value], last_page: bool, state: &str) -> Count {
+    let rank = |s: &str| {
+        ["overage", "exhausted", "approaching"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    let n = rows.iter().filter(|r| r["state"] == state).count();
+    let mine = rank(state);
+    let passed = rows
+        .iter()
+        .any(|r| rank(r["state"].as_str().unwrap_or("")) > mine || r["state"] == "below");
+    if last_page || passed {
+        Count::Exact(n)
+    } else {
+        Count::AtLeast(n)
+    }
+}
+
+fn first_page_count(n: usize, last_page: bool) -> Count {
+    if last_page {
+        Count::Exact(n)
+    } else {
+        Count::AtLeast(n)
+    }
+}
 
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     let limits = match signed
-        .get(&format!("/v1/reports/approaching-limit?limit={SCAN}"))
+        .get(&format!("/v1/reports/approaching-limit?limit={ASKED}"))
         .await
     {
         Ok(v) => v,
         Err(r) => return r,
     };
     let expiring = match signed
-        .get(&format!("/v1/reports/expiring?within_days=30&limit={SCAN}"))
+        .get(&format!(
+            "/v1/reports/expiring?within_days=30&limit={ASKED}"
+        ))
         .await
     {
         Ok(v) => v,
         Err(r) => return r,
     };
     let unused = match signed
-        .get(&format!("/v1/reports/unused?limit={SCAN}"))
+        .get(&format!("/v1/reports/unused?limit={ASKED}"))
         .await
     {
         Ok(v) => v,
@@ -43,7 +94,8 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
     // The newest events (the API's feed pages from the oldest), for the
     // roles that may read the feed.
     let events = if allows(signed.principal.role, Permission::ReadEvents) {
-        match state.store.recent_events(10).await {
+        signed.store_call();
+        match state.store.recent_events(SHOWN as u32).await {
             Ok(rows) => {
                 let items: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
                 Some(serde_json::json!({ "items": items }))
@@ -57,10 +109,20 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         None
     };
     let empty = Vec::new();
-    let rows = limits["items"].as_array().unwrap_or(&empty);
-    let more = limits["next_cursor"].is_string();
-    let of = |state: &str| -> Vec<&Value> { rows.iter().filter(|r| r["state"] == state).collect() };
+    let last = |v: &Value| !v["next_cursor"].is_string();
+    let rows: Vec<&Value> = limits["items"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .collect();
+    let of = |state: &str| -> Vec<&Value> {
+        rows.iter()
+            .copied()
+            .filter(|r| r["state"] == state)
+            .collect()
+    };
     let (approaching, exhausted, overage) = (of("approaching"), of("exhausted"), of("overage"));
+    let state_n = |s: &str| state_count(&rows, last(&limits), s);
     let expiring_rows = expiring["items"].as_array().unwrap_or(&empty);
     let unused_rows: Vec<&Value> = unused["items"]
         .as_array()
@@ -68,18 +130,17 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         .iter()
         .filter(|r| num(&r["unused"]) > 0.0)
         .collect();
-    let count = |n: usize, more: bool| if more { format!("{n}+") } else { n.to_string() };
     let body = html! {
         section.cards aria-label="Counts" {
-            div.card { a href="#approaching" { span.n { (count(approaching.len(), more)) } "approaching the limit (≥ 80%)" } }
-            div.card { a href="#exhausted" { span.n { (count(exhausted.len(), more)) } "exhausted" } }
-            div.card { a href="#overage" { span.n { (count(overage.len(), more)) } "in overage" } }
-            div.card { a href="#expiring" { span.n { (count(expiring_rows.len(), expiring["next_cursor"].is_string())) } "expiring within 30 days" } }
-            div.card { a href="#unused" { span.n { (count(unused_rows.len(), unused["next_cursor"].is_string())) } "periods ended with some unused" } }
+            div.card { a href="#approaching" { span.n { (state_n("approaching")) } "approaching the limit (≥ 80%)" } }
+            div.card { a href="#exhausted" { span.n { (state_n("exhausted")) } "exhausted" } }
+            div.card { a href="#overage" { span.n { (state_n("overage")) } "in overage" } }
+            div.card { a href="#expiring" { span.n { (first_page_count(expiring_rows.len(), last(&expiring))) } "expiring within 30 days" } }
+            div.card { a href="#unused" { span.n { (first_page_count(unused_rows.len(), last(&unused))) } "periods ended with some unused" } }
         }
-        (limit_list("approaching", "Approaching the limit", &approaching))
-        (limit_list("exhausted", "Exhausted", &exhausted))
-        (limit_list("overage", "In overage", &overage))
+        (limit_list("approaching", "Approaching the limit", &approaching, last(&limits)))
+        (limit_list("exhausted", "Exhausted", &exhausted, last(&limits)))
+        (limit_list("overage", "In overage", &overage, last(&limits)))
         section aria-labelledby="expiring" {
             h2 id="expiring" { "Expiring within 30 days" }
             @if expiring_rows.is_empty() { p.muted { "None." } } @else {
@@ -94,7 +155,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
                         td data-label="Auto-renew" { (text(&r["auto_renew"])) }
                     } } }
                 } }
-                (more_link(expiring_rows.len(), "/reports?report=expiring"))
+                (more_link(expiring_rows.len(), last(&expiring), "/reports?report=expiring&within_days=30"))
             }
         }
         section aria-labelledby="unused" {
@@ -109,7 +170,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
                         td.n data-label="Unused" { (text(&r["unused"])) " " (text(&r["unit"])) }
                     } } }
                 } }
-                (more_link(unused_rows.len(), "/reports?report=unused"))
+                (more_link(unused_rows.len(), last(&unused), "/reports?report=unused"))
             }
         }
         @if let Some(events) = &events {
@@ -127,19 +188,22 @@ fn account_link(id: &Value) -> Markup {
     html! { a href=(format!("/accounts/{id}")) { (id) } }
 }
 
-fn more_link(n: usize, href: &str) -> Markup {
-    if n > SHOWN {
-        html! { p { a href=(href) { "All " (n) " in the report →" } } }
+/// "See all" under a list cut at `SHOWN` rows or read from a page with more.
+fn more_link(n: usize, last_page: bool, href: &str) -> Markup {
+    if n > SHOWN || !last_page {
+        html! { p { a href=(href) { "See all in the report →" } } }
     } else {
         html! {}
     }
 }
 
-fn limit_list(id: &str, title: &str, rows: &[&Value]) -> Markup {
+fn limit_list(id: &str, title: &str, rows: &[&Value], last_page: bool) -> Markup {
     html! {
         section aria-labelledby=(id) {
             h2 id=(id) { (title) }
-            @if rows.is_empty() { p.muted { "None." } } @else {
+            @if rows.is_empty() && !last_page {
+                p.muted { "None among the most urgent rows; " a href="/reports?report=approaching-limit" { "see the whole report" } "." }
+            } @else if rows.is_empty() { p.muted { "None." } } @else {
                 div.scroll { table.rwd {
                     thead { tr { th { "Entitlement" } th { "Account" } th { "State" } th { "Used" } th.n { "Remaining" } th { "Period ends" } } }
                     tbody { @for r in rows.iter().take(SHOWN) { tr {
@@ -154,7 +218,7 @@ fn limit_list(id: &str, title: &str, rows: &[&Value]) -> Markup {
                         td data-label="Period ends" { (text(&r["period_end"])) }
                     } } }
                 } }
-                (more_link(rows.len(), "/reports?report=approaching-limit"))
+                (more_link(rows.len(), last_page, "/reports?report=approaching-limit"))
             }
         }
     }
@@ -177,5 +241,35 @@ pub fn event_table(events: &Value) -> Markup {
                 } } }
             } }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rows(states: &[&str]) -> Vec<Value> {
+        states.iter().map(|s| json!({ "state": s })).collect()
+    }
+
+    #[test]
+    fn a_state_count_is_exact_only_when_the_page_holds_all_its_rows() {
+        let page = rows(&["overage", "overage", "exhausted", "approaching"]);
+        let refs: Vec<&Value> = page.iter().collect();
+        // More pages follow: states passed by a less urgent row are whole.
+        assert_eq!(state_count(&refs, false, "overage"), Count::Exact(2));
+        assert_eq!(state_count(&refs, false, "exhausted"), Count::Exact(1));
+        assert_eq!(state_count(&refs, false, "approaching"), Count::AtLeast(1));
+        // The last page: every count is exact.
+        assert_eq!(state_count(&refs, true, "approaching"), Count::Exact(1));
+        let full = rows(&["overage", "overage"]);
+        let refs: Vec<&Value> = full.iter().collect();
+        assert_eq!(state_count(&refs, false, "overage"), Count::AtLeast(2));
+        assert_eq!(state_count(&refs, false, "exhausted"), Count::AtLeast(0));
+        assert_eq!(Count::AtLeast(10).to_string(), "10+");
+        assert_eq!(Count::Exact(3).to_string(), "3");
+        assert_eq!(first_page_count(4, true), Count::Exact(4));
+        assert_eq!(first_page_count(11, false), Count::AtLeast(11));
     }
 }

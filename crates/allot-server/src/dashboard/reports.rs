@@ -13,22 +13,25 @@ use super::layout::{next_link, page as shell, text};
 use super::{q, Signed};
 
 /// Reports offered: (path under /v1/reports, label).
-const REPORTS: [(&str, &str); 6] = [
+const REPORTS: [(&str, &str); 7] = [
     ("approaching-limit", "Approaching the limit"),
     ("expiring", "Expiring"),
     ("unused", "Unused at period end"),
     ("consumption", "Consumption"),
     ("forecast", "Forecast"),
     ("unused/by-account", "Unused by account"),
+    ("software-compliance", "Software compliance"),
 ];
 /// Filters passed through to the API as they are.
-const FILTERS: [&str; 6] = [
+const FILTERS: [&str; 8] = [
     "account_id",
     "unit",
     "within_days",
     "threshold",
     "from",
     "to",
+    "status",
+    "software_model_id",
 ];
 
 /// The API query of this page (report, filters, page).
@@ -88,6 +91,10 @@ pub async fn page(signed: Signed, Query(query): Query<HashMap<String, String>>) 
             label { "Threshold % (approaching)" input name="threshold" type="number" min="0" max="1000" value=(value("threshold")); }
             label { "From" input name="from" type="date" value=(value("from")); }
             label { "To" input name="to" type="date" value=(value("to")); }
+            label { "Compliance (software)" select name="status" {
+                @for s in ["", "compliant", "under_licensed", "over_licensed"] { option value=(s) selected[value("status") == s] { @if s.is_empty() { "any" } @else { (s.replace('_', " ")) } } }
+            } }
+            label { "Software model id" input name="software_model_id" type="text" value=(value("software_model_id")); }
             button type="submit" { "Show" }
         }
         @if !reply.status.is_success() {

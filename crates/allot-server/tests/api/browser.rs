@@ -20,9 +20,28 @@ fn screenshots_dir() -> std::path::PathBuf {
     dir
 }
 
+/// The page's controls a person cannot use: inputs without a label (their
+/// own `<label>` or `aria-label`), and controls out of the keyboard's tab
+/// order (a negative `tabIndex`).
+async fn unusable_controls(d: &Driver) -> serde_json::Value {
+    d.script(
+        "const done = arguments[0]; const bad = [];
+         for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+           if (el.labels.length === 0 && !el.getAttribute('aria-label')) bad.push('no label: ' + el.outerHTML);
+         }
+         for (const el of document.querySelectorAll('a[href], button:not([disabled]), input:not([type=hidden]), select, textarea')) {
+           if (el.tabIndex < 0) bad.push('not in the tab order: ' + el.outerHTML);
+         }
+         done(bad);",
+    )
+    .await
+}
+
 /// Shoots the page at both widths (whole page) and checks that nothing
-/// overflows sideways at either.
+/// overflows sideways at either, that every input has a label and every
+/// control is in the keyboard's tab order.
 async fn shoot(d: &Driver, name: &str) {
+    assert_eq!(unusable_controls(d).await, json!([]), "{name}");
     for w in WIDTHS {
         d.resize(w, 900).await;
         let h = d.page_height().await.clamp(600, 4000);
@@ -89,6 +108,19 @@ async fn the_dashboard_in_a_real_browser() {
         .await;
     app.use_(&visits, json!(2)).await;
     let customer = app.key("customer", Some(&acme)).await;
+    // Software: Acme's seats, two of three allocated.
+    let model = app.software_model("Visio", "2024").await;
+    let seats = app
+        .rights_in_use(
+            &model,
+            3,
+            json!({ "account_id": acme, "display_name": "Visio seats" }),
+        )
+        .await;
+    let allocated = app
+        .allocate(&seats, json!({ "device": "pc-7", "quantity": 2 }))
+        .await;
+    assert_eq!(allocated.status.as_u16(), 201, "{:?}", allocated.body);
 
     // Sign in; the overview lists what needs attention.
     d.goto(&app.url).await;
@@ -119,12 +151,39 @@ async fn the_dashboard_in_a_real_browser() {
     shoot(&d, "entitlement").await;
     for (page, name) in [
         ("/reports", "reports"),
+        ("/reports?report=software-compliance", "reports-compliance"),
         ("/webhooks", "webhooks"),
         ("/audit", "audit"),
     ] {
         d.goto(&format!("{}{page}", app.url)).await;
         shoot(&d, name).await;
     }
+
+    // Make default: the button on another entitlement moves the default.
+    d.goto(&format!("{}/entitlements/{overflow}", app.url))
+        .await;
+    d.click("form:has(input[value='make-default']) button")
+        .await;
+    let moved = d.source_with("default.").await;
+    assert!(moved.contains("now its account"), "{moved}");
+    let e = app.get(&format!("/v1/entitlements/{overflow}")).await;
+    assert_eq!(e.body["is_default"], json!(true));
+
+    // The accounts search, answered by the server.
+    d.goto(&format!("{}/accounts", app.url)).await;
+    d.type_into("#q", "glob").await;
+    d.click("form[role=search] button").await;
+    let found = d.source_with("Globex").await;
+    assert!(!found.contains("Acme Corp"), "only the match");
+    shoot(&d, "accounts-search").await;
+
+    // Software: the list with allocated rights, one entitlement's allocations.
+    d.goto(&format!("{}/software", app.url)).await;
+    assert!(d.text().await.contains("2 of 3 allocated"));
+    shoot(&d, "software").await;
+    d.goto(&format!("{}/software/{seats}", app.url)).await;
+    assert!(d.text().await.contains("pc-7"));
+    shoot(&d, "software-entitlement").await;
 
     // The agent flow: account → covering entitlements with live remaining.
     d.goto(&format!("{}/agent", app.url)).await;

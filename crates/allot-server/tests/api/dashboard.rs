@@ -19,6 +19,9 @@ crate::on_both_backends!(
     each_role_sees_the_pages_its_permissions_allow,
     a_customer_sees_only_its_own_account,
     a_case_opened_from_the_dashboard_goes_through_the_write_path,
+    no_page_makes_more_calls_when_the_data_grows,
+    the_account_search_runs_on_the_server,
+    make_default_and_the_software_pages,
 );
 
 /// A browser without JavaScript: its session cookie and the page's token.
@@ -33,6 +36,9 @@ pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
     pub html: String,
+    /// `Server-Timing`'s `calls;desc="N"`: API handler calls and direct
+    /// store reads the page made.
+    pub calls: Option<u32>,
 }
 
 fn no_redirects() -> reqwest::Client {
@@ -125,10 +131,17 @@ async fn page(r: reqwest::Response) -> Page {
         .headers()
         .get(LOCATION)
         .map(|v| v.to_str().unwrap().to_string());
+    let calls = r
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("calls;desc=\"").nth(1))
+        .and_then(|v| v.trim_end_matches('"').parse().ok());
     Page {
         status,
         location,
         html: r.text().await.unwrap(),
+        calls,
     }
 }
 
@@ -281,8 +294,13 @@ async fn each_role_sees_the_pages_its_permissions_allow(app: TestApp) {
     let acc_page = format!("/accounts/{a}");
     let ent_page = format!("/entitlements/{ent}");
     let agent_page = format!("/agent?account={a}");
+    let model = app.software_model("Office", "2024").await;
+    let sw = app
+        .rights_in_use(&model, 5, json!({ "account_id": a }))
+        .await;
+    let sw_page = format!("/software/{sw}");
     #[rustfmt::skip]
-    let table: [(&str, [u16; 5]); 10] = [
+    let table: [(&str, [u16; 5]); 13] = [
         // page                    adm  mgr  agt  cus  oth
         ("/",                      [200, 200, 200, 200, 200]),
         ("/accounts",              [200, 200, 200, 303, 303]),
@@ -293,6 +311,9 @@ async fn each_role_sees_the_pages_its_permissions_allow(app: TestApp) {
         ("/reports/download",      [200, 200, 200, 200, 200]),
         ("/webhooks",              [200, 200, 403, 403, 403]),
         ("/audit",                 [200, 200, 403, 403, 403]),
+        ("/accounts?q=a",          [200, 200, 200, 303, 303]),
+        ("/software",              [200, 200, 200, 200, 200]),
+        (&sw_page,                 [200, 200, 200, 200, 404]),
         ("/assets/style.css",      [200, 200, 200, 200, 200]),
     ];
     let mut wrong = Vec::new();
@@ -328,7 +349,7 @@ async fn each_role_sees_the_pages_its_permissions_allow(app: TestApp) {
     }
     // Without a session, every page leads to sign-in.
     let http = no_redirects();
-    for (path, _) in &table[..9] {
+    for (path, _) in &table[..table.len() - 1] {
         let r = http.get(format!("{}{path}", app.url)).send().await.unwrap();
         if r.status() != StatusCode::SEE_OTHER {
             wrong.push(format!("no session GET {path}: {}", r.status()));
@@ -474,4 +495,188 @@ async fn a_case_opened_from_the_dashboard_goes_through_the_write_path(app: TestA
         "{:?}",
         audit.body
     );
+}
+
+/// The pages read in `no_page_makes_more_calls_when_the_data_grows`.
+fn counted_pages(acc: &str, ent: &str) -> Vec<String> {
+    vec![
+        "/".into(),
+        "/accounts".into(),
+        "/accounts?q=acme".into(),
+        format!("/accounts/{acc}"),
+        format!("/entitlements/{ent}"),
+        "/reports?report=approaching-limit".into(),
+        "/reports?report=expiring&within_days=30".into(),
+        "/reports/download?report=consumption".into(),
+        "/software".into(),
+        format!("/agent?account={acc}"),
+        format!("/cases/CASE"),
+        "/webhooks".into(),
+        "/audit".into(),
+    ]
+}
+
+/// Each page of `counted_pages` with its calls (all must answer 200).
+async fn page_calls(v: &Visitor, acc: &str, ent: &str, case: &str) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    for path in counted_pages(acc, ent) {
+        let path = path.replace("CASE", case);
+        let p = v.get(&path).await;
+        assert_eq!(p.status, StatusCode::OK, "{path}: {}", p.html);
+        out.push((path, p.calls.expect("every page says its calls")));
+    }
+    out
+}
+
+/// Each page's calls (API handlers and direct store reads, from its
+/// `Server-Timing`), with one account, one entitlement and one case, then
+/// with many more of everything on that account and others: the same.
+async fn no_page_makes_more_calls_when_the_data_grows(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let ent = app.active_entitlement(&acc, json!({ "total": 10 })).await;
+    let opened = app
+        .post(
+            "/v1/cases",
+            json!({ "account_id": acc, "title": "First", "entitlement_id": ent }),
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::CREATED, "{:?}", opened.body);
+    let case = opened.id();
+    let v = sign_in(&app, &app.admin).await;
+    let small = page_calls(&v, &acc, &ent, &case).await;
+    assert!(small.iter().all(|(_, n)| *n >= 2), "{small:?}");
+    // Grow: 30 more entitlements near or past their limit or ending soon
+    // (on this account and others), cases, usage, accounts, events, audit.
+    for i in 0..30 {
+        let owner = if i % 2 == 0 {
+            acc.clone()
+        } else {
+            app.account(&format!("Acme {i}")).await
+        };
+        let today = allot_store::Clock::today(&app.clock);
+        let end = today + Duration::days(10 + i);
+        let e = app
+            .active_entitlement(
+                &owner,
+                json!({ "total": 10, "restrict": false, "end_date": end.to_string() }),
+            )
+            .await;
+        app.use_(&e, json!(9 + i % 3)).await;
+        app.use_(&ent, json!(0.1)).await;
+        let c = app
+            .post(
+                "/v1/cases",
+                json!({ "account_id": owner, "title": format!("Case {i}"), "entitlement_id": e }),
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::CREATED, "{:?}", c.body);
+    }
+    let large = page_calls(&v, &acc, &ent, &case).await;
+    assert_eq!(small, large, "calls per page, small vs large data");
+    // A report's first page on the overview: more rows than it shows.
+    let home = v.get("/").await.html;
+    assert!(home.contains("See all in the report"), "{home}");
+}
+
+async fn the_account_search_runs_on_the_server(app: TestApp) {
+    for name in ["Alpha Ltd", "Beta GmbH", "Gamma Beta Inc"] {
+        app.account(name).await;
+    }
+    let v = sign_in(&app, &app.admin).await;
+    let found = v.get("/accounts?q=BETA").await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(found.html.contains("Beta GmbH") && found.html.contains("Gamma Beta Inc"));
+    assert!(!found.html.contains("Alpha Ltd"), "{}", found.html);
+    assert!(v
+        .get("/accounts?q=zzz")
+        .await
+        .html
+        .contains("No account matches"));
+    // An agent searches too; a customer is sent to its own account.
+    let agent = app.key("agent", None).await;
+    let a = sign_in(&app, &agent).await;
+    assert!(a.get("/accounts?q=alpha").await.html.contains("Alpha Ltd"));
+}
+
+async fn make_default_and_the_software_pages(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let ent = app
+        .active_entitlement(&acc, json!({ "name": "Support hours" }))
+        .await;
+    let agent = app.key("agent", None).await;
+    let page = sign_in(&app, &agent)
+        .await
+        .get(&format!("/entitlements/{ent}"))
+        .await;
+    assert!(!page.html.contains("Make default"), "an agent may not");
+    let v = sign_in(&app, &app.admin).await;
+    let page = v.get(&format!("/entitlements/{ent}")).await;
+    assert!(page.html.contains("Make default"), "{}", page.html);
+    let fields = [
+        ("csrf", v.csrf.as_str()),
+        ("action", "make-default"),
+        ("idem", "md-1"),
+    ];
+    let r = v
+        .post(&format!("/entitlements/{ent}/lifecycle"), &fields)
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let e = app.get(&format!("/v1/entitlements/{ent}")).await;
+    assert_eq!(e.body["is_default"], json!(true));
+    let page = v.get(&format!("/entitlements/{ent}")).await;
+    assert!(
+        page.html.contains("now its account&#39;s default")
+            || page.html.contains("now its account's default")
+    );
+    assert!(
+        !page.html.contains(r#"value="make-default""#),
+        "already the default"
+    );
+    // Without the token: refused.
+    let other = app.active_entitlement(&acc, json!({})).await;
+    let r = v
+        .post(
+            &format!("/entitlements/{other}/lifecycle"),
+            &[("action", "make-default")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // Software: the list with rights allocated, compliance for staff, and
+    // an entitlement's allocations.
+    let model = app.software_model("Visio", "2024").await;
+    let sw = app
+        .rights_in_use(
+            &model,
+            3,
+            json!({ "account_id": acc, "display_name": "Visio seats" }),
+        )
+        .await;
+    let a = app
+        .allocate(&sw, json!({ "device": "pc-7", "quantity": 2 }))
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+    let list = v.get("/software").await;
+    assert!(list.html.contains("Visio seats"), "{}", list.html);
+    assert!(list.html.contains("2 of 3 allocated"), "{}", list.html);
+    assert!(list.html.contains(r#"id="compliance""#));
+    let one = v.get(&format!("/software/{sw}")).await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert!(one.html.contains("pc-7"), "{}", one.html);
+    let customer = app.key("customer", Some(&acc)).await;
+    let c = sign_in(&app, &customer).await;
+    let theirs = c.get("/software").await;
+    assert!(theirs.html.contains("Visio seats"));
+    assert!(!theirs.html.contains(r#"id="compliance""#), "staff only");
+    // The compliance report with its filter, and its CSV.
+    let report = v
+        .get("/reports?report=software-compliance&status=over_licensed")
+        .await;
+    assert_eq!(report.status, StatusCode::OK);
+    assert!(report.html.contains("Visio"), "{}", report.html);
+    let csv = v
+        .get("/reports/download?report=software-compliance&status=under_licensed")
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(!csv.html.contains("Visio"), "{}", csv.html);
 }
