@@ -64,6 +64,9 @@ pub struct ConfigArgs {
     /// Refuse writes 503 overloaded while the write queue's head waits longer than this (ms; 0: off, the default).
     #[arg(long, env = "ALLOT_WRITE_QUEUE_DELAY_MS", global = true)]
     pub write_queue_delay_ms: Option<u64>,
+    /// Connections served at once; requests on more are answered 503 overloaded and closed (default 1024).
+    #[arg(long, env = "ALLOT_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
 }
 
 impl ConfigArgs {
@@ -96,6 +99,9 @@ impl ConfigArgs {
         }
         if let Some(v) = self.write_queue_delay_ms {
             config.write_queue_delay_ms = v;
+        }
+        if let Some(v) = self.max_connections {
+            config.max_connections = v;
         }
         if let Some(v) = self.writers {
             config.writers = Some(v);

@@ -37,6 +37,9 @@ pub struct Config {
     /// Writes are refused 503 `overloaded` while the write queue's head
     /// waits longer than this (milliseconds; 0: off, only `write_queue` bounds it).
     pub write_queue_delay_ms: u64,
+    /// Connections served at once; on one more, every request is answered
+    /// 503 `overloaded` and the connection closed (`connections.rs`).
+    pub max_connections: usize,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             max_requests: crate::shed::DEFAULT_MAX_REQUESTS,
             write_queue: allot_store::write_path::DEFAULT_QUEUE,
             write_queue_delay_ms: 0,
+            max_connections: crate::connections::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

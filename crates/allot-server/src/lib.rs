@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod contracts;
 pub mod csv_response;
 pub mod dashboard;
@@ -194,17 +195,21 @@ pub async fn start(
         .map_err(start_error::StartError::Alerts)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
+    let listener = connections::Limited::new(listener, config.max_connections);
     let app = app::router(state.clone()).layer(axum::middleware::from_fn_with_state(
         shed::Limit::new(config.max_requests),
         shed::limit,
     ));
     let mut until_stopped = stopped.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = until_stopped.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<connections::Admission>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = until_stopped.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     let jobs = jobs::spawn(
         state.clone(),

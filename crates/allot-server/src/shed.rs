@@ -2,16 +2,20 @@
 //! more is answered 503 `overloaded` with `Retry-After` at once, before any
 //! work (no authentication, no database). Health, readiness and metrics are
 //! never shed, so probes see an overloaded instance as alive. With the
-//! write path's bounded queue (`WritePathConfig::queue`) and the body limit,
-//! this bounds the memory the service can be made to hold.
+//! write path's bounded queue (`WritePathConfig::queue`), the body limit
+//! and the connection limit (`connections`), this bounds the memory the
+//! service can be made to hold. A request on a connection beyond the
+//! connection limit is shed too, and its connection closed.
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 
+use crate::connections::Admission;
 use crate::error::ApiError;
 
 /// Requests handled at once by default.
@@ -34,6 +38,13 @@ fn exempt(path: &str) -> bool {
 
 /// The middleware: a permit per request, held until its answer is made.
 pub async fn limit(State(limit): State<Limit>, req: Request, next: Next) -> Response {
+    let over_limit = req
+        .extensions()
+        .get::<ConnectInfo<Admission>>()
+        .is_some_and(|info| info.0.over_limit);
+    if over_limit {
+        return close(answer_and_close(req, next).await);
+    }
     if exempt(req.uri().path()) {
         return next.run(req).await;
     }
@@ -44,6 +55,24 @@ pub async fn limit(State(limit): State<Limit>, req: Request, next: Next) -> Resp
             ApiError::Overloaded.into_response()
         }
     }
+}
+
+/// On a connection beyond the limit: probes are answered, the rest shed.
+async fn answer_and_close(req: Request, next: Next) -> Response {
+    if exempt(req.uri().path()) {
+        next.run(req).await
+    } else {
+        metrics::counter!("allot_requests_shed_total").increment(1);
+        ApiError::Overloaded.into_response()
+    }
+}
+
+/// The answer ends its connection (hyper closes it once it is written).
+fn close(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 #[cfg(test)]

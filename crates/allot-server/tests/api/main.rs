@@ -14,6 +14,7 @@ mod browser;
 mod case_model;
 mod cases;
 mod concurrency;
+mod connections;
 mod contracts;
 mod dashboard;
 mod entitlements;
