@@ -127,7 +127,12 @@ pub async fn open(State(state): State<AppState>, request: Submission) -> ApiResu
     let channel = short_text("channel", &input.channel)?;
     let account = visible_account(&state, &request.principal, &input.account_id)
         .await
-        .map_err(|_| ApiError::field("account_id", "account does not exist"))?;
+        .map_err(|e| match e {
+            // Only a missing (or unseen) account is the caller's mistake; a
+            // database fault must stay a fault the client retries.
+            ApiError::NotFound { .. } => ApiError::field("account_id", "account does not exist"),
+            other => other,
+        })?;
     if let Some(contact) = &input.contact_id {
         let found = match ContactId::parse(contact) {
             Some(id) => state.store.get_contact(&id).await?,
