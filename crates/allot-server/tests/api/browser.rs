@@ -164,7 +164,7 @@ async fn the_dashboard_in_a_real_browser() {
         .await;
     d.click("form:has(input[value='make-default']) button")
         .await;
-    let moved = d.source_with("default.").await;
+    let moved = d.source_with("now its account").await;
     assert!(moved.contains("now its account"), "{moved}");
     let e = app.get(&format!("/v1/entitlements/{overflow}")).await;
     assert_eq!(e.body["is_default"], json!(true));
@@ -173,7 +173,9 @@ async fn the_dashboard_in_a_real_browser() {
     d.goto(&format!("{}/accounts", app.url)).await;
     d.type_into("#q", "glob").await;
     d.click("form[role=search] button").await;
-    let found = d.source_with("Globex").await;
+    // The answer's own field holds the search (typing sets no attribute).
+    let found = d.source_with(r#"value="glob""#).await;
+    assert!(found.contains("Globex"), "{found}");
     assert!(!found.contains("Acme Corp"), "only the match");
     shoot(&d, "accounts-search").await;
 
