@@ -15,6 +15,15 @@
 //! and p50/p99/max, the offered and achieved send rates (the load
 //! generator shares the machine), accepted p99 ÷ unloaded p99, and the
 //! server's peak RSS (`VmHWM`) before and after the overload.
+//!
+//! The generator keeps at most `MAX_CONNECTIONS` requests on the wire (one
+//! connection each); a request due while all are busy waits for one, and
+//! that wait counts in its latency (it is measured from when it was due).
+//! Each answer kind is also timed from the moment it went on the wire, so
+//! the generator's own queueing can be told apart. The cores the server
+//! and the generator used in each phase, and the load average, are printed:
+//! on a small machine the generator takes CPU the server would otherwise
+//! have.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -28,6 +37,7 @@ use tokio::sync::Mutex;
 
 use crate::api::Api;
 use crate::cli::Args;
+use crate::cpu::{load_average, CpuMeter};
 use crate::server::{self, status_field_kib};
 use crate::stats::{new_histogram, record};
 
@@ -37,13 +47,22 @@ const FACTOR: f64 = 8.0;
 const ENTITLEMENTS: usize = 64;
 /// The load generator gives up on a request after this.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Requests the generator keeps in flight at most (file descriptors).
+/// Requests the generator holds at most, on the wire or waiting for a
+/// connection; one more due is not sent (counted as not sent).
 const MAX_IN_FLIGHT: usize = 8_000;
+/// Requests on the wire at once at most: the generator's connections.
+/// Below `allot serve`'s connection limit (1,024 by default), so that the
+/// generator does not spend its CPU reconnecting after the answers a
+/// connection beyond the limit gets (tested in the API suite instead).
+const MAX_CONNECTIONS: usize = 512;
 
 #[derive(Default)]
 struct Tally {
     accepted: Option<Histogram<u64>>,
     shed: Option<Histogram<u64>>,
+    /// The same, timed from the moment each went on the wire.
+    accepted_on_wire: Option<Histogram<u64>>,
+    shed_on_wire: Option<Histogram<u64>>,
     shed_without_retry_after: u64,
     other: std::collections::BTreeMap<String, u64>,
     sent: u64,
@@ -146,8 +165,19 @@ async fn start(
     bail!("allot serve not ready; see {}", log.display())
 }
 
-/// One usage request; its latency counted from `due`.
-async fn one(client: reqwest::Client, url: String, due: Instant, tally: Arc<Mutex<Tally>>) {
+/// One usage request, once a connection is free; its latency counted
+/// from `due`.
+async fn one(
+    client: reqwest::Client,
+    url: String,
+    due: Instant,
+    connections: Arc<tokio::sync::Semaphore>,
+    tally: Arc<Mutex<Tally>>,
+) {
+    let Ok(_connection) = connections.acquire_owned().await else {
+        return;
+    };
+    let on_wire = Instant::now();
     let answer = client
         .post(&url)
         .header("content-type", "application/json")
@@ -155,14 +185,19 @@ async fn one(client: reqwest::Client, url: String, due: Instant, tally: Arc<Mute
         .send()
         .await;
     let took = due.elapsed();
+    let served = on_wire.elapsed();
     let mut t = tally.lock().await;
     match answer {
-        Ok(r) if r.status().is_success() => record(Tally::hist(&mut t.accepted), took),
+        Ok(r) if r.status().is_success() => {
+            record(Tally::hist(&mut t.accepted), took);
+            record(Tally::hist(&mut t.accepted_on_wire), served);
+        }
         Ok(r) if r.status().as_u16() == 503 => {
             if r.headers().get("retry-after").is_none() {
                 t.shed_without_retry_after += 1;
             }
             record(Tally::hist(&mut t.shed), took);
+            record(Tally::hist(&mut t.shed_on_wire), served);
         }
         Ok(r) => *t.other.entry(r.status().to_string()).or_default() += 1,
         Err(e) => {
@@ -241,6 +276,7 @@ async fn open_loop(
     let mut sent = 0u64;
     let mut skipped = 0u64;
     let mut tasks = tokio::task::JoinSet::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let now = Instant::now();
         let elapsed = now.duration_since(began);
@@ -256,7 +292,13 @@ async fn open_loop(
                 continue;
             }
             let url = urls[(sent as usize) % urls.len()].clone();
-            tasks.spawn(one(client.clone(), url, due, tally.clone()));
+            tasks.spawn(one(
+                client.clone(),
+                url,
+                due,
+                connections.clone(),
+                tally.clone(),
+            ));
         }
         while tasks.try_join_next().is_some() {}
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -266,6 +308,16 @@ async fn open_loop(
     t.sent = sent - skipped;
     t.skipped = skipped;
     t
+}
+
+/// Cores the server and the generator used since the meters started.
+fn cores((server, generator): (CpuMeter, CpuMeter)) -> String {
+    let show = |c: Option<f64>| c.map_or("?".into(), |c| format!("{c:.2}"));
+    format!(
+        "cores used: server {}, generator {}",
+        show(server.cores()),
+        show(generator.cores())
+    )
 }
 
 pub async fn run(args: &Args) -> Result<bool> {
@@ -307,43 +359,50 @@ pub async fn run(args: &Args) -> Result<bool> {
     }
     let client = client(&key)?;
     println!(
-        "overload (sqlite, synchronous={}, settings {:?}): {:?} per phase, {} CPUs",
+        "overload (sqlite, synchronous={}, settings {:?}): {:?} per phase, {} CPUs, load average {}",
         args.synchronous.env_value(),
         &env[1..],
         how_long,
-        std::thread::available_parallelism().map_or(1, usize::from)
+        std::thread::available_parallelism().map_or(1, usize::from),
+        load_average()
     );
     // Warm-up, then capacity.
     let _ = capacity(&client, &urls, args.concurrency, how_long / 3).await;
+    let meters = (CpuMeter::start(pid), CpuMeter::own());
     let (x, closed) = capacity(&client, &urls, args.concurrency, how_long).await;
     println!(
-        "  capacity: closed loop, {} connections: {:.0} req/s sustainable, p50 {} p99 {}",
+        "  capacity: closed loop, {} connections: {:.0} req/s sustainable, p50 {} p99 {}; {}",
         args.concurrency,
         x,
         ms(closed.value_at_quantile(0.5)),
-        ms(closed.value_at_quantile(0.99))
+        ms(closed.value_at_quantile(0.99)),
+        cores(meters)
     );
     if x < 1.0 {
         bail!("no request was accepted at capacity");
     }
+    let meters = (CpuMeter::start(pid), CpuMeter::own());
     let unloaded = open_loop(&client, &urls, x / 10.0, how_long).await;
     println!(
-        "  unloaded: open loop at {:.0} req/s: accepted {} ({}), other {:?}",
+        "  unloaded: open loop at {:.0} req/s: accepted {} ({}), other {:?}; {}",
         x / 10.0,
         unloaded.accepted.as_ref().map_or(0, Histogram::len),
         quantiles(&unloaded.accepted),
-        unloaded.other
+        unloaded.other,
+        cores(meters)
     );
     let rss_before = status_field_kib(pid, "VmHWM");
     let offered = x * FACTOR;
     let began = Instant::now();
+    let meters = (CpuMeter::start(pid), CpuMeter::own());
     let over = open_loop(&client, &urls, offered, how_long).await;
+    let used = cores(meters);
     let took = began.elapsed();
     let rss_after = status_field_kib(pid, "VmHWM");
     let accepted = over.accepted.as_ref().map_or(0, Histogram::len);
     let shed = over.shed.as_ref().map_or(0, Histogram::len);
     println!(
-        "  overload: open loop at {offered:.0} req/s offered ({FACTOR}x), {:.0} req/s sent ({} not sent: generator at {MAX_IN_FLIGHT} in flight)",
+        "  overload: open loop at {offered:.0} req/s offered ({FACTOR}x), {:.0} req/s sent ({} not sent: generator at {MAX_IN_FLIGHT} in flight); {used}",
         over.sent as f64 / took.as_secs_f64(),
         over.skipped
     );
@@ -357,6 +416,11 @@ pub async fn run(args: &Args) -> Result<bool> {
         over.shed_without_retry_after,
         quantiles(&over.shed)
     );
+    println!(
+        "    from the moment on the wire: accepted {}; shed {}",
+        quantiles(&over.accepted_on_wire),
+        quantiles(&over.shed_on_wire)
+    );
     println!("    other answers: {:?}", over.other);
     let ratio = match (&over.accepted, &unloaded.accepted) {
         (Some(a), Some(u)) if !a.is_empty() && !u.is_empty() => {
@@ -366,9 +430,10 @@ pub async fn run(args: &Args) -> Result<bool> {
     };
     println!("    accepted p99 / unloaded p99 = {ratio:.1}x (target: within 2x)");
     println!(
-        "  server peak RSS (VmHWM): {} KiB before the overload, {} KiB after",
+        "  server peak RSS (VmHWM): {} KiB before the overload, {} KiB after; load average {}",
         rss_before.map_or("?".into(), |v| v.to_string()),
-        rss_after.map_or("?".into(), |v| v.to_string())
+        rss_after.map_or("?".into(), |v| v.to_string()),
+        load_average()
     );
     drop(server);
     if !args.keep_data {

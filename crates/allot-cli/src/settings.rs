@@ -55,7 +55,7 @@ pub struct ConfigArgs {
     /// Seconds between scheduled reconciliations of every software model (default 86400, daily).
     #[arg(long, env = "ALLOT_RECONCILE_EVERY", global = true)]
     pub reconcile_every: Option<u64>,
-    /// Requests handled at once; more are answered 503 overloaded (default 1024).
+    /// Requests handled at once; more are answered 503 overloaded (default 128).
     #[arg(long, env = "ALLOT_MAX_REQUESTS", global = true)]
     pub max_requests: Option<usize>,
     /// Writes queued for the write path at most; more are answered 503 overloaded (default 2048).

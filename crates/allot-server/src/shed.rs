@@ -18,8 +18,13 @@ use tokio::sync::Semaphore;
 use crate::connections::Admission;
 use crate::error::ApiError;
 
-/// Requests handled at once by default.
-pub const DEFAULT_MAX_REQUESTS: usize = 1_024;
+/// Requests handled at once by default. By Little's law an accepted
+/// request waits about `max_requests / throughput`: at the 11,000 usage
+/// requests a second one SQLite instance answered on 2 cores (BENCHMARKS.md,
+/// `overload`), 128 is about 12 ms, the p99 the service has at capacity
+/// anyway; 1,024 let an accepted request wait behind a thousand others.
+/// Still twice the 64 clients the heaviest suites run at once.
+pub const DEFAULT_MAX_REQUESTS: usize = 128;
 
 /// The permits of requests in flight.
 #[derive(Clone)]

@@ -95,7 +95,10 @@ mod postgres {
         let proxy = Proxy::start(pg.port).await;
         let db = via(&direct, pg.port, proxy.port);
         let dir = tempfile::tempdir().unwrap();
-        let env = server_env(&[("ALLOT_PG_POOL_SIZE", "16")]);
+        // A slow database, not shedding, is tested here: every client is
+        // admitted (the heavy profile's 160 are more than the default
+        // `ALLOT_MAX_REQUESTS`, 128).
+        let env = server_env(&[("ALLOT_PG_POOL_SIZE", "16"), ("ALLOT_MAX_REQUESTS", "1024")]);
         let (mut servers, admin) =
             tokio::task::block_in_place(|| start_servers(1, &db, dir.path(), &env));
         let base = servers[0].url.clone();
