@@ -83,7 +83,10 @@ pub fn router(state: AppState) -> Router {
             get(usage::ledger).post(usage::record),
         )
         .route("/v1/entitlements/{id}/adjustments", post(usage::adjust))
-        .route("/v1/entitlements/{id}/reservations", post(usage::hold))
+        .route(
+            "/v1/entitlements/{id}/reservations",
+            get(usage::reservations).post(usage::hold),
+        )
         .route("/v1/reservations/{id}", get(usage::get_reservation))
         .route("/v1/reservations/{id}/commit", post(usage::commit))
         .route("/v1/reservations/{id}/release", post(usage::release))

@@ -524,7 +524,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         entitlements::create, entitlements::list, entitlements::get, entitlements::patch,
         entitlements::activate, entitlements::deactivate, entitlements::cancel, entitlements::renew,
         entitlements::balance, entitlements::transitions,
-        usage::record, usage::ledger, usage::adjust, usage::hold, usage::commit, usage::release, usage::get_reservation,
+        usage::record, usage::ledger, usage::adjust, usage::hold, usage::commit, usage::release, usage::get_reservation, usage::reservations,
         usage::events,
         cases::open, cases::list, cases::get, cases::patch, cases::delete, cases::resolve, cases::cancel, cases::reactivate,
         cases::log_time, cases::delete_time,

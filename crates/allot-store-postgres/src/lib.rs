@@ -262,6 +262,14 @@ impl Store for PostgresStore {
         Ok(usage::get_reservation(&self.pool, id).await?)
     }
 
+    async fn list_reservations(
+        &self,
+        entitlement_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<Reservation>> {
+        Ok(usage::list_reservations(&self.pool, entitlement_id, page).await?)
+    }
+
     async fn expired_reservations(
         &self,
         now: DateTime<Utc>,

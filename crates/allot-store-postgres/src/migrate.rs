@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_software_aggregate",
         include_str!("../migrations/0011_software_aggregate.sql"),
     ),
+    (
+        "0014_reservations_by_entitlement",
+        include_str!("../migrations/0014_reservations_by_entitlement.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

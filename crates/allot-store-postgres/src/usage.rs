@@ -48,6 +48,32 @@ pub(crate) async fn get_reservation(pool: &Pool, id: &str) -> Res<Option<Reserva
         .transpose()
 }
 
+pub(crate) async fn list_reservations(
+    pool: &Pool,
+    entitlement_id: &str,
+    page: &Page,
+) -> Res<Vec<Reservation>> {
+    if page.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {RESERVATION_COLS} FROM reservations WHERE entitlement_id = $1 AND id > $2
+             ORDER BY id LIMIT $3"
+        ))
+        .await?;
+    client
+        .query(
+            &stmt,
+            &[&entitlement_id, &rows::after(page), &rows::limit(page)],
+        )
+        .await?
+        .iter()
+        .map(rows::reservation)
+        .collect()
+}
+
 /// Oldest first, so a backlog drains in the order it built up.
 pub(crate) async fn expired_reservations(
     pool: &Pool,

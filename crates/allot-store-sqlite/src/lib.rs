@@ -349,6 +349,16 @@ impl Store for SqliteStore {
         self.read(move |c, _| usage::get_reservation(c, &id)).await
     }
 
+    async fn list_reservations(
+        &self,
+        entitlement_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<Reservation>> {
+        let (id, page) = (entitlement_id.to_string(), page.clone());
+        self.read(move |c, _| usage::list_reservations(c, &id, &page))
+            .await
+    }
+
     async fn expired_reservations(
         &self,
         now: DateTime<Utc>,

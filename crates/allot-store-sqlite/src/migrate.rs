@@ -44,6 +44,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_software_aggregate",
         include_str!("../migrations/0011_software_aggregate.sql"),
     ),
+    (
+        "0014_reservations_by_entitlement",
+        include_str!("../migrations/0014_reservations_by_entitlement.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {

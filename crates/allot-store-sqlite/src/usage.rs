@@ -89,8 +89,25 @@ pub(crate) fn upsert_reservation(conn: &Connection, r: &Reservation) -> Res<()> 
     Ok(())
 }
 
-const RESERVATION_BY_ID: &str = "SELECT id, entitlement_id, quantity_milli, channel, reference, \
-    status, expires_at, created_at, settled_at, committed_milli FROM reservations WHERE id = ?1";
+const RESERVATION: &str = "SELECT id, entitlement_id, quantity_milli, channel, reference, \
+    status, expires_at, created_at, settled_at, committed_milli FROM reservations";
+
+pub(crate) fn list_reservations(
+    conn: &Connection,
+    entitlement_id: &str,
+    page: &Page,
+) -> Res<Vec<Reservation>> {
+    if page.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut args = vec![Value::Text(entitlement_id.to_string())];
+    let sql = paged(RESERVATION, &["entitlement_id = ?"], "id", page, &mut args);
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        reservation,
+    )
+}
 
 fn reservation(row: &Row) -> Res<Reservation> {
     let status = row.get_ref(5)?.as_str()?;
@@ -111,7 +128,7 @@ fn reservation(row: &Row) -> Res<Reservation> {
 
 pub(crate) fn get_reservation(conn: &Connection, id: &str) -> Res<Option<Reservation>> {
     first(
-        &mut *conn.prepare_cached(RESERVATION_BY_ID)?,
+        &mut *conn.prepare_cached(&format!("{RESERVATION} WHERE id = ?1"))?,
         [id],
         reservation,
     )

@@ -150,6 +150,12 @@ pub trait Store:
     async fn list_ledger(&self, entitlement_id: &str, page: &Page)
         -> StoreResult<Vec<LedgerEntry>>;
     async fn get_reservation(&self, id: &str) -> StoreResult<Option<Reservation>>;
+    /// An entitlement's reservations, held and settled, in id order.
+    async fn list_reservations(
+        &self,
+        entitlement_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<Reservation>>;
     /// Held reservations whose timeout has passed.
     async fn expired_reservations(
         &self,

@@ -7,7 +7,7 @@ use axum::extract::Query;
 use axum::response::Response;
 use maud::html;
 
-use super::layout::{badge, next_link, page as shell, text};
+use super::layout::{badge, moment, next_link, page as shell, text};
 use super::{q, Signed};
 
 pub async fn webhooks(signed: Signed, Query(query): Query<HashMap<String, String>>) -> Response {
@@ -90,7 +90,7 @@ pub async fn audit(signed: Signed, Query(query): Query<HashMap<String, String>>)
             div.scroll { table.rwd {
                 thead { tr { th { "When" } th { "Actor" } th { "Role" } th { "Action" } th { "Target" } } }
                 tbody { @for a in items { tr {
-                    td data-label="When" { (text(&a["created_at"]).replace('T', " ").chars().take(19).collect::<String>()) }
+                    td data-label="When" { (moment(&a["created_at"])) }
                     td data-label="Actor" { (text(&a["actor"])) }
                     td data-label="Role" { (text(&a["role"])) }
                     td data-label="Action" { (text(&a["action"])) }

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use maud::html;
 use serde_json::{json, Value};
 
-use super::layout::{badge, gauge, next_link, num, page as shell, raw, text};
+use super::layout::{badge, gauge, moment, next_link, num, page as shell, raw, text};
 use super::overview::event_table;
 use super::session::{token, Flash};
 use super::svg::Burndown;
@@ -64,6 +64,11 @@ async fn render(
         ledger_uri.push_str(&format!("&cursor={}", q(c)));
     }
     let ledger = signed.get(&ledger_uri).await?;
+    let mut holds_uri = format!("/v1/entitlements/{enc}/reservations?limit=20");
+    if let Some(c) = query.get("holds") {
+        holds_uri.push_str(&format!("&cursor={}", q(c)));
+    }
+    let holds = signed.get(&holds_uri).await?;
     let today = state.clock.today();
     let start = date(&b["period"]["start"]).unwrap_or(today);
     let end = date(&b["period"]["end"]).unwrap_or(today);
@@ -130,6 +135,7 @@ async fn render(
         can_manage && e["is_default"] != true && !matches!(status, "expired" | "cancelled");
     let can_adjust = allows(signed.principal.role, Permission::Adjust);
     let ledger_rows = ledger["items"].as_array().unwrap_or(&empty);
+    let hold_rows = holds["items"].as_array().unwrap_or(&empty);
     let channels = b["channels"].as_array().unwrap_or(&empty);
     let account = text(&e["account_id"]);
     let body = html! {
@@ -215,7 +221,7 @@ async fn render(
             div.scroll { table.rwd {
                 thead { tr { th { "When" } th { "Reason" } th.n { "Quantity" } th { "Channel" } th { "Reference" } th { "By" } } }
                 tbody { @for l in ledger_rows { tr {
-                    td data-label="When" { (text(&l["created_at"]).replace('T', " ").chars().take(19).collect::<String>()) }
+                    td data-label="When" { (moment(&l["created_at"])) }
                     td data-label="Reason" { (text(&l["reason"])) }
                     td.n data-label="Quantity" { (text(&l["quantity"])) }
                     td data-label="Channel" { (text(&l["channel"])) }
@@ -224,6 +230,22 @@ async fn render(
                 } } }
             } }
             (next_link(&ledger, &format!("/entitlements/{enc}"), "ledger"))
+        }
+        h2 { "Reservations" }
+        @if hold_rows.is_empty() { p.muted { "No reservations." } } @else {
+            div.scroll { table.rwd {
+                thead { tr { th { "Placed" } th { "Status" } th.n { "Quantity" } th.n { "Committed" } th { "Channel" } th { "Reference" } th { "Expires" } } }
+                tbody { @for r in hold_rows { tr {
+                    td data-label="Placed" { (moment(&r["created_at"])) }
+                    td data-label="Status" { (text(&r["status"])) }
+                    td.n data-label="Quantity" { (text(&r["quantity"])) }
+                    td.n data-label="Committed" { (text(&r["committed_quantity"])) }
+                    td data-label="Channel" { (text(&r["channel"])) }
+                    td data-label="Reference" { (text(&r["reference"])) }
+                    td data-label="Expires" { (moment(&r["expires_at"])) }
+                } } }
+            } }
+            (next_link(&holds, &format!("/entitlements/{enc}"), "holds"))
         }
         @if let Some(events) = &events {
             h2 { "Events" }

@@ -161,6 +161,11 @@ pub fn failure(signed: &Signed, reply: &Reply) -> Response {
 }
 
 /// A number, a string or nothing, as text.
+/// A stored time as people read it: `2026-11-30 14:05:09` (UTC).
+pub fn moment(v: &Value) -> String {
+    text(v).replace('T', " ").chars().take(19).collect()
+}
+
 pub fn text(v: &Value) -> String {
     match v {
         Value::Null => "—".into(),

@@ -8,7 +8,7 @@ use axum::response::Response;
 use maud::{html, Markup};
 use serde_json::Value;
 
-use super::layout::{badge, ent_link, gauge, num, page as shell, text};
+use super::layout::{badge, ent_link, gauge, moment, num, page as shell, text};
 use super::Signed;
 use crate::auth::{allows, Permission};
 use crate::state::AppState;
@@ -233,7 +233,7 @@ pub fn event_table(events: &Value) -> Markup {
             div.scroll { table.rwd {
                 thead { tr { th { "When" } th { "Event" } th { "Entitlement" } } }
                 tbody { @for e in items { tr {
-                    td data-label="When" { (text(&e["created_at"]).replace('T', " ").chars().take(19).collect::<String>()) }
+                    td data-label="When" { (moment(&e["created_at"])) }
                     td data-label="Event" { (badge(e["kind"].as_str().unwrap_or(""))) }
                     td data-label="Entitlement" {
                         @if let Some(id) = e["entitlement_id"].as_str() { a href=(format!("/entitlements/{id}")) { (id) } } @else { "—" }

@@ -274,8 +274,36 @@ pub async fn get_reservation(
         .ok_or_else(|| ApiError::not_found("reservation", &id))?;
     visible_entitlement(&state, &principal, &entitlement)
         .await
-        .map_err(|_| ApiError::not_found("reservation", &id))?;
+        .map_err(|e| match e {
+            ApiError::NotFound { .. } => ApiError::not_found("reservation", &id),
+            other => other,
+        })?;
     Ok(Json(reservation.into()))
+}
+
+#[utoipa::path(get, path = "/v1/entitlements/{id}/reservations", operation_id = "list_reservations", tag = "reservations",
+    params(("id" = String, Path), crate::extract::PageParams),
+    responses((status = 200, description = "The entitlement's reservations, held and settled, in id order.", body = Listing<ReservationView>), (status = 404, body = ErrorBody)))]
+pub async fn reservations(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathId(id): PathId<EntitlementId>,
+    query: Query,
+) -> ApiResult<Json<Listing<ReservationView>>> {
+    // Whoever may read one hold (an integration that places them, or a
+    // reader) may list an entitlement's.
+    if principal.require(Permission::RecordUsage).is_err() {
+        principal.require(Permission::Read)?;
+    }
+    let page = query.page()?;
+    visible_entitlement(&state, &principal, &id).await?;
+    let rows = state.store.list_reservations(&id, &fetch(&page)).await?;
+    Ok(Json(listing(
+        rows,
+        page.limit,
+        |r| r.id.clone(),
+        ReservationView::from,
+    )))
 }
 
 #[utoipa::path(get, path = "/v1/events", operation_id = "list_events", tag = "events",

@@ -48,7 +48,7 @@ async fn operation_ids_are_unique_and_errors_are_documented() {
     let app = spawn_app(Backend::Sqlite).await;
     let doc = served_document(&app).await;
     let ops = operations(&doc);
-    assert_eq!(ops.len(), 104);
+    assert_eq!(ops.len(), 105);
     let ids: std::collections::BTreeSet<String> = ops
         .iter()
         .map(|(_, _, op)| op["operationId"].as_str().unwrap().to_string())
@@ -118,7 +118,7 @@ async fn paging_bounds_are_stated_and_enforced() {
             }
         }
     }
-    assert_eq!(paged, 28, "every listing takes limit");
+    assert_eq!(paged, 29, "every listing takes limit");
     for query in ["limit=", "limit=0", "limit=1001", "limit=x"] {
         let answer = app.get(&format!("/v1/accounts?{query}")).await;
         assert_eq!(answer.status.as_u16(), 422, "?{query}: {:?}", answer.body);

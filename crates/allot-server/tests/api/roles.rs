@@ -87,6 +87,7 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("POST",   "/v1/entitlements/{ent}/adjustments",     Some(r#"{"quantity":1,"reason":"goodwill"}"#),  [201, 201, 403, 403, 404, 403, 401, 401]),
     ("POST",   "/v1/entitlements/{ent}/reservations",    Some(r#"{"quantity":1,"timeout_seconds":600}"#),[201, 201, 201, 403, 404, 201, 401, 401]),
     ("GET",    "/v1/reservations/{res}",                 None,                                           [200, 200, 200, 200, 404, 200, 401, 401]),
+    ("GET",    "/v1/entitlements/{ent}/reservations",    None,                                           [200, 200, 200, 200, 404, 200, 401, 401]),
     ("POST",   "/v1/reservations/{res}/commit",          Some("{}"),                                     [200, 200, 200, 403, 404, 200, 401, 401]),
     ("POST",   "/v1/reservations/{res}/release",         None,                                           [200, 200, 200, 403, 404, 200, 401, 401]),
     ("POST",   "/v1/usage/batch",                        Some(r#"{"items":[{"entitlement_id":"{ent}","quantity":1}]}"#), [200, 200, 200, 403, 403, 200, 401, 401]),

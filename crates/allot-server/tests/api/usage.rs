@@ -12,6 +12,7 @@ crate::on_both_backends!(
     idempotency_keys_apply_once,
     reservations_hold_commit_release_and_expire,
     an_adjustment_never_takes_a_channel_below_zero,
+    an_entitlements_reservations_are_listed_page_by_page,
 );
 
 async fn usage_is_recorded_and_capped(app: TestApp) {
@@ -405,4 +406,69 @@ async fn an_adjustment_never_takes_a_channel_below_zero(app: TestApp) {
     );
     assert_eq!(app.balance(&id).await["used"], json!(0));
     app.assert_ledger_matches(&id).await;
+}
+
+/// The entitlement page shows its holds: held and settled ones, in id
+/// order, another entitlement's never among them.
+async fn an_entitlements_reservations_are_listed_page_by_page(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let id = app
+        .active_entitlement(&acc, json!({ "unit": "visits", "total": 5 }))
+        .await;
+    let other = app
+        .active_entitlement(&acc, json!({ "unit": "visits", "total": 5 }))
+        .await;
+    let hold = |ent: String, reference: &'static str| {
+        let app = &app;
+        async move {
+            let held = app
+                .post(
+                    &format!("/v1/entitlements/{ent}/reservations"),
+                    json!({ "quantity": 1, "timeout_seconds": 600, "reference": reference }),
+                )
+                .await;
+            assert_eq!(held.status, StatusCode::CREATED, "{:?}", held.body);
+            held.body["reservation"]["id"].as_str().unwrap().to_string()
+        }
+    };
+    let first = hold(id.clone(), "WO-1").await;
+    let second = hold(id.clone(), "WO-2").await;
+    hold(other.clone(), "WO-3").await;
+    let committed = app
+        .post(&format!("/v1/reservations/{first}/commit"), json!({}))
+        .await;
+    assert_eq!(committed.status, StatusCode::OK, "{:?}", committed.body);
+
+    let mut seen = Vec::new();
+    let mut path = format!("/v1/entitlements/{id}/reservations?limit=1");
+    loop {
+        let page = app.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+        let items = page.body["items"].as_array().unwrap();
+        assert!(items.len() <= 1);
+        for r in items {
+            assert_eq!(r["entitlement_id"], json!(id));
+            seen.push((
+                r["id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+                r["reference"].as_str().unwrap().to_string(),
+            ));
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/entitlements/{id}/reservations?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    let mut expected = vec![
+        (first, "committed".to_string(), "WO-1".to_string()),
+        (second, "held".to_string(), "WO-2".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert_eq!(
+        app.get("/v1/entitlements/ent_nope/reservations")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }
