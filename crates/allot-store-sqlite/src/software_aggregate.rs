@@ -24,8 +24,10 @@ const COUNTS: &str = "SELECT software_model_id, COUNT(*),
 const USERS: &str = "SELECT COUNT(DISTINCT COALESCE(user_name, device)) FROM installations
     WHERE software_model_id = ?1 AND seen_at >= ?2";
 
+// `+seen_at`: walk the primary key in device order (and stop at the
+// limit) rather than range-scan `installations_by_model_seen` and sort.
 const FIRST_DEVICES: &str = "SELECT device FROM installations
-    WHERE software_model_id = ?1 AND seen_at >= ?2 ORDER BY device LIMIT ?3";
+    WHERE software_model_id = ?1 AND +seen_at >= ?2 ORDER BY device LIMIT ?3";
 
 const FIRST_USERS: &str = "SELECT DISTINCT COALESCE(user_name, device) AS name FROM installations
     WHERE software_model_id = ?1 AND seen_at >= ?2 ORDER BY name LIMIT ?3";

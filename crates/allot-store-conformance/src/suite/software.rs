@@ -72,22 +72,9 @@ fn software_terms(model: &str, rights: i64) -> SoftwareTerms {
     }
 }
 
-/// A published entitlement of `rights` on `model`.
+/// A published per-device entitlement of `rights` on `model`.
 async fn rights_in_use(store: &dyn Store, id: &str, model: &str, rights: i64) {
-    let record = SoftwareEntitlementRecord {
-        entitlement: SoftwareEntitlement::new(id.into(), software_terms(model, rights)),
-        created_at: now(),
-        updated_at: now(),
-    };
-    store
-        .insert_software_entitlement(&record, &tester(), None)
-        .await
-        .unwrap();
-    let ctx = tester();
-    store
-        .change_software_entitlement(id, &SoftwareChange::Publish, moment(&ctx), None)
-        .await
-        .unwrap();
+    entitled(store, id, model, LicenseMetric::PerDevice, rights, true).await;
 }
 
 fn allocation(id: &str, entitlement_id: &str, device: &str) -> Allocation {
