@@ -225,9 +225,13 @@ pub fn summary_lines(reports: &[ScenarioReport]) -> Vec<String> {
             }
         };
         let base = report.baseline.as_ref().map_or_else(|| "-".to_owned(), rps);
-        let ratio = report
-            .ratio
-            .map_or_else(|| "INVALID".to_owned(), |r| format!("{r:.2}x"));
+        let ratio = match report.ratio {
+            Some(r) => format!("{r:.2}x"),
+            // A scenario measured against no baseline has no ratio; only a
+            // failed verification is INVALID.
+            None if report.baseline.is_none() && report.allot.valid() => "-".to_owned(),
+            None => "INVALID".to_owned(),
+        };
         lines.push(format!(
             "{:<9} {:<16} {:>12} {:>12}  {:<28} {:>8}",
             report.backend.name(),
@@ -294,6 +298,21 @@ mod tests {
         assert!(!bad.valid());
         assert!(scenario_lines(&bad)[0].contains("INVALID"));
         assert!(scenario_lines(&ok)[0].contains("0.50+1.25"));
+    }
+
+    #[test]
+    fn a_scenario_without_a_baseline_is_invalid_only_when_its_run_is() {
+        let line = |valid| {
+            let report = ScenarioReport::new(
+                Backend::Sqlite,
+                Scenario::ConsumeHot,
+                measurement(300.0, valid),
+                None,
+            );
+            summary_lines(&[report])[1].clone()
+        };
+        assert!(!line(true).contains("INVALID"), "{}", line(true));
+        assert!(line(false).contains("INVALID"), "{}", line(false));
     }
 
     #[test]
