@@ -111,6 +111,8 @@ STATE_RULES = [
     ("validation_failed", r"account_id", r"customer", "required for, and only for, customer keys"),
     ("validation_failed", r"from", r"must not be after to|must be at most \d+ days before to",
      "relates a report's from to its to"),
+    ("validation_failed", r"cursor", r"is not a cursor this service issued",
+     "a sorted report's cursor is a previous page's next_cursor"),
     ("validation_failed", r"entitlement_id", r"this or account_id is required",
      "a usage series needs one of entitlement_id and account_id"),
     ("validation_failed", r"url", r"does not resolve|resolves to a loopback|is not a URL|must name a host",
