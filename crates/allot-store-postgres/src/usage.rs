@@ -4,23 +4,26 @@ use allot_store::model::{Event, LedgerEntry, Page};
 use allot_store::plan::Reservation;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
+use tokio_postgres::Row;
 
 use crate::error::Res;
 use crate::rows::{self, EVENT_COLS, LEDGER_COLS, RESERVATION_COLS};
 
-pub(crate) async fn list_ledger(
+/// One page, in id order, of a table's rows that belong to an entitlement.
+async fn by_entitlement<T>(
     pool: &Pool,
+    select: &str,
     entitlement_id: &str,
     page: &Page,
-) -> Res<Vec<LedgerEntry>> {
+    row: fn(&Row) -> Res<T>,
+) -> Res<Vec<T>> {
     if page.limit == 0 {
         return Ok(Vec::new());
     }
     let client = pool.get().await?;
     let stmt = client
         .prepare_cached(&format!(
-            "SELECT {LEDGER_COLS} FROM ledger WHERE entitlement_id = $1 AND id > $2
-             ORDER BY id LIMIT $3"
+            "{select} WHERE entitlement_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         ))
         .await?;
     client
@@ -30,8 +33,17 @@ pub(crate) async fn list_ledger(
         )
         .await?
         .iter()
-        .map(rows::ledger)
+        .map(row)
         .collect()
+}
+
+pub(crate) async fn list_ledger(
+    pool: &Pool,
+    entitlement_id: &str,
+    page: &Page,
+) -> Res<Vec<LedgerEntry>> {
+    let select = format!("SELECT {LEDGER_COLS} FROM ledger");
+    by_entitlement(pool, &select, entitlement_id, page, rows::ledger).await
 }
 
 pub(crate) async fn get_reservation(pool: &Pool, id: &str) -> Res<Option<Reservation>> {
@@ -53,25 +65,8 @@ pub(crate) async fn list_reservations(
     entitlement_id: &str,
     page: &Page,
 ) -> Res<Vec<Reservation>> {
-    if page.limit == 0 {
-        return Ok(Vec::new());
-    }
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(&format!(
-            "SELECT {RESERVATION_COLS} FROM reservations WHERE entitlement_id = $1 AND id > $2
-             ORDER BY id LIMIT $3"
-        ))
-        .await?;
-    client
-        .query(
-            &stmt,
-            &[&entitlement_id, &rows::after(page), &rows::limit(page)],
-        )
-        .await?
-        .iter()
-        .map(rows::reservation)
-        .collect()
+    let select = format!("SELECT {RESERVATION_COLS} FROM reservations");
+    by_entitlement(pool, &select, entitlement_id, page, rows::reservation).await
 }
 
 /// Oldest first, so a backlog drains in the order it built up.

@@ -48,21 +48,32 @@ fn ledger_entry(row: &Row) -> Res<LedgerEntry> {
     })
 }
 
+/// One page, in id order, of a table's rows that belong to an entitlement.
+fn by_entitlement<T>(
+    conn: &Connection,
+    select: &str,
+    entitlement_id: &str,
+    page: &Page,
+    row: fn(&Row) -> Res<T>,
+) -> Res<Vec<T>> {
+    if page.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut args = vec![Value::Text(entitlement_id.to_string())];
+    let sql = paged(select, &["entitlement_id = ?"], "id", page, &mut args);
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        row,
+    )
+}
+
 pub(crate) fn list_ledger(
     conn: &Connection,
     entitlement_id: &str,
     page: &Page,
 ) -> Res<Vec<LedgerEntry>> {
-    if page.limit == 0 {
-        return Ok(Vec::new());
-    }
-    let mut args = vec![Value::Text(entitlement_id.to_string())];
-    let sql = paged(LEDGER, &["entitlement_id = ?"], "id", page, &mut args);
-    all(
-        &mut *conn.prepare_cached(&sql)?,
-        params_from_iter(args),
-        ledger_entry,
-    )
+    by_entitlement(conn, LEDGER, entitlement_id, page, ledger_entry)
 }
 
 /// Inserts a reservation, or records how an existing one was settled.
@@ -97,16 +108,7 @@ pub(crate) fn list_reservations(
     entitlement_id: &str,
     page: &Page,
 ) -> Res<Vec<Reservation>> {
-    if page.limit == 0 {
-        return Ok(Vec::new());
-    }
-    let mut args = vec![Value::Text(entitlement_id.to_string())];
-    let sql = paged(RESERVATION, &["entitlement_id = ?"], "id", page, &mut args);
-    all(
-        &mut *conn.prepare_cached(&sql)?,
-        params_from_iter(args),
-        reservation,
-    )
+    by_entitlement(conn, RESERVATION, entitlement_id, page, reservation)
 }
 
 fn reservation(row: &Row) -> Res<Reservation> {
