@@ -10,9 +10,12 @@ use crate::period::{window_at, Window};
 use crate::quantity::Quantity;
 
 /// Per-channel usage in the current period, plus what is held for it.
+/// Stored as JSON: read back with the counters' bound, not the edge's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelCounter {
+    #[serde(deserialize_with = "crate::quantity::deserialize_counter")]
     pub used: Quantity,
+    #[serde(deserialize_with = "crate::quantity::deserialize_counter")]
     pub held: Quantity,
 }
 

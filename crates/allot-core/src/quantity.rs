@@ -305,10 +305,71 @@ impl Quantity {
     }
 }
 
+impl Quantity {
+    /// Reads a stored counter: what `Serialize` wrote, which may pass the
+    /// edge's `MAX_WHOLE` (a counter adds up many accepted quantities and
+    /// corrections) up to `MAX_COUNTER_WHOLE`.
+    pub fn counter_from_json(value: &serde_json::Value) -> Result<Quantity, QuantityError> {
+        match Quantity::from_json(value) {
+            Err(QuantityError::TooLarge) => {}
+            read => return read,
+        }
+        let counter = match value.as_i64() {
+            Some(whole) => whole.checked_mul(SCALE).map(Quantity),
+            // What `Serialize` wrote for a fraction is the nearest double;
+            // thousandths are exact up to about 4e12 whole units.
+            None => value
+                .as_f64()
+                .map(|f| Quantity((f * SCALE as f64).round() as i64)),
+        };
+        counter
+            .filter(|q| q.within_counter_bounds())
+            .ok_or(QuantityError::TooLarge)
+    }
+}
+
+/// `deserialize_with` for a stored counter (`Quantity::counter_from_json`).
+pub fn deserialize_counter<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Quantity, D::Error> {
+    use serde::de::Error;
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Quantity::counter_from_json(&value).map_err(D::Error::custom)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A channel's counter may pass the edge's bound (a manager's
+    /// correction of a trillion on top of what was used); it must still
+    /// read back, exactly, up to the counters' own bound.
+    #[test]
+    fn stored_counters_read_back_past_the_edge_bound() {
+        let read = |json: &str| Quantity::counter_from_json(&serde_json::from_str(json).unwrap());
+        for milli in [
+            1_000_000_001_100_000,
+            1_000_000_001_100_500,
+            MAX_COUNTER_WHOLE * SCALE,
+            -1_000_000_001_100_500,
+            1_250,
+        ] {
+            let q = Quantity::from_milli(milli);
+            assert_eq!(read(&serde_json::to_string(&q).unwrap()), Ok(q), "{milli}");
+        }
+        assert_eq!(read("\"2.5\""), Ok(Quantity::from_milli(2_500)));
+        assert_eq!(read("1000000000000001"), Err(QuantityError::TooLarge));
+        assert_eq!(read("1000000000000000.5"), Err(QuantityError::TooLarge));
+        assert_eq!(read("\"1000000000001\""), Err(QuantityError::TooLarge));
+        assert_eq!(read("9223372036854775807"), Err(QuantityError::TooLarge));
+        assert_eq!(read("\"x\""), Err(QuantityError::NotANumber));
+        // The edge keeps its own bound.
+        assert_eq!(
+            Quantity::from_json(&serde_json::json!(1_000_000_000_001_i64)),
+            Err(QuantityError::TooLarge)
+        );
+    }
 
     fn q(s: &str) -> Quantity {
         s.parse().unwrap()

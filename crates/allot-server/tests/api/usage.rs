@@ -13,6 +13,7 @@ crate::on_both_backends!(
     reservations_hold_commit_release_and_expire,
     an_adjustment_never_takes_a_channel_below_zero,
     an_entitlements_reservations_are_listed_page_by_page,
+    a_channel_corrected_past_a_trillion_still_reads,
 );
 
 async fn usage_is_recorded_and_capped(app: TestApp) {
@@ -471,4 +472,39 @@ async fn an_entitlements_reservations_are_listed_page_by_page(app: TestApp) {
             .status,
         StatusCode::NOT_FOUND
     );
+}
+
+/// Fuzzing found it: a manager's correction of a trillion on a channel that
+/// had use took the stored channel counter past the largest quantity a
+/// request may carry, and every read of the entitlement answered 500 from
+/// then on. A counter reads back up to the counters' own bound.
+async fn a_channel_corrected_past_a_trillion_still_reads(app: TestApp) {
+    let acc = app.account("Acme").await;
+    let id = app
+        .active_entitlement(
+            &acc,
+            json!({ "unit": "hours", "total": 4, "channels": [{ "channel": "phone", "total": 4 }] }),
+        )
+        .await;
+    let path = format!("/v1/entitlements/{id}/adjustments");
+    for quantity in [json!(1.1), json!(1_000_000_000_000_i64)] {
+        let adjusted = app
+            .post(
+                &path,
+                json!({ "quantity": quantity, "reason": "fix", "channel": "phone" }),
+            )
+            .await;
+        assert_eq!(adjusted.status, StatusCode::CREATED, "{:?}", adjusted.body);
+    }
+    let balance = app.get(&format!("/v1/entitlements/{id}/balance")).await;
+    assert_eq!(balance.status, StatusCode::OK, "{:?}", balance.body);
+    assert_eq!(balance.body["used"], json!(1_000_000_000_001.1));
+    let phone = &balance.body["channels"][0];
+    assert_eq!(phone["channel"], "phone");
+    assert_eq!(phone["used"], json!(1_000_000_000_001.1));
+    assert_eq!(
+        app.get(&format!("/v1/entitlements/{id}")).await.status,
+        StatusCode::OK
+    );
+    app.assert_ledger_matches(&id).await;
 }
