@@ -364,6 +364,11 @@ mod tests {
         assert_eq!(read("\"1000000000001\""), Err(QuantityError::TooLarge));
         assert_eq!(read("9223372036854775807"), Err(QuantityError::TooLarge));
         assert_eq!(read("\"x\""), Err(QuantityError::NotANumber));
+        // As a stored channel counter names its fields.
+        let stored: crate::balance::ChannelCounter =
+            serde_json::from_str(r#"{"used": 1000000001100, "held": 0.5}"#).unwrap();
+        assert_eq!(stored.used, Quantity::whole(1_000_000_001_100));
+        assert_eq!(stored.held, Quantity::from_milli(500));
         // The edge keeps its own bound.
         assert_eq!(
             Quantity::from_json(&serde_json::json!(1_000_000_000_001_i64)),
