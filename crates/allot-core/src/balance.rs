@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::entitlement::{Entitlement, Unit};
+use crate::entitlement::{Entitlement, Period, Unit};
 use crate::period::{window_at, Window};
 use crate::quantity::Quantity;
 
@@ -138,6 +138,18 @@ pub fn current_window(ent: &Entitlement, today: NaiveDate) -> Window {
     window_at(t.period, t.start_date, t.end_date, today)
 }
 
+/// Whether counters stored for period `stored_index` of a term (`period`s
+/// from `start` to `end`) lag `today`'s period: read today, they roll
+/// forward (`counters_today` resets them) before anything is decided.
+pub fn lags(
+    period: Period,
+    (start, end): (NaiveDate, NaiveDate),
+    stored_index: i64,
+    today: NaiveDate,
+) -> bool {
+    window_at(period, start, end, today).index > stored_index
+}
+
 /// Counters as they stand today, rolling forward if a period has begun since
 /// they were stored. Reads never need a write to see a reset.
 pub fn counters_today(
@@ -198,7 +210,6 @@ pub fn balance(ent: &Entitlement, stored: &Counters, today: NaiveDate) -> Balanc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entitlement::Period;
     use crate::test_support::{active, day, terms};
 
     fn monthly(total: i64, rollover: i64) -> Entitlement {
@@ -207,6 +218,41 @@ mod tests {
         t.total = Some(Quantity::whole(total));
         t.rollover = Quantity::whole(rollover);
         active(t)
+    }
+
+    #[test]
+    fn stored_counters_lag_exactly_when_reading_them_rolls_them() {
+        let mut anchored = monthly(10, 0);
+        anchored.terms.start_date = day(2026, 1, 31);
+        let mut quarterly = monthly(10, 0);
+        quarterly.terms.period = Period::Quarter;
+        let whole_term = active(terms());
+        for ent in [monthly(10, 0), anchored, quarterly, whole_term] {
+            let t = &ent.terms;
+            let mut today = t.start_date;
+            while today <= t.end_date {
+                for stored_index in 0..4 {
+                    let stored = Counters {
+                        period_index: stored_index,
+                        ..Counters::default()
+                    };
+                    let rolled = counters_today(&ent, &stored, today).1.is_some();
+                    assert_eq!(
+                        lags(t.period, (t.start_date, t.end_date), stored_index, today),
+                        rolled,
+                        "{:?} from {} stored {stored_index} on {today}",
+                        t.period,
+                        t.start_date
+                    );
+                }
+                today = today.succ_opt().unwrap();
+            }
+        }
+        // Before the period's first day nothing lags; on it, it does.
+        let ent = monthly(10, 0);
+        let dates = (ent.terms.start_date, ent.terms.end_date);
+        assert!(!lags(Period::Month, dates, 1, day(2026, 2, 28)));
+        assert!(lags(Period::Month, dates, 1, day(2026, 3, 1)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::{Datelike, Days, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::balance::{Balance, Counters};
-use crate::entitlement::Entitlement;
+use crate::entitlement::{Entitlement, Period};
 use crate::period::{window_at, Window};
 use crate::quantity::Quantity;
 
@@ -63,15 +63,51 @@ pub fn limit_state(
 /// Period `index` of the term, or `None` past its end.
 pub fn window_of(ent: &Entitlement, index: i64) -> Option<Window> {
     let t = &ent.terms;
-    let day = match t.period.months() {
-        None if index == 0 => t.start_date,
+    window_numbered(t.period, t.start_date, t.end_date, index)
+}
+
+/// Period `index` of a term cut into `period`s from `start` to `end`, or
+/// `None` past its end.
+fn window_numbered(period: Period, start: NaiveDate, end: NaiveDate, index: i64) -> Option<Window> {
+    let day = match period.months() {
+        None if index == 0 => start,
         None => return None,
         Some(months) => {
             let months = u32::try_from(i64::from(months).checked_mul(index)?).ok()?;
-            t.start_date.checked_add_months(Months::new(months))?
+            start.checked_add_months(Months::new(months))?
         }
     };
-    (day <= t.end_date).then(|| window_at(t.period, t.start_date, t.end_date, day))
+    (day <= end).then(|| window_at(period, start, end, day))
+}
+
+/// The periods of a term (`period`s from `start` to `end`) that ended
+/// before `today`, in order: the windows `closed_periods` replays.
+/// Bounded by the periods of the term.
+pub fn ended_windows(
+    period: Period,
+    start: NaiveDate,
+    end: NaiveDate,
+    today: NaiveDate,
+) -> impl Iterator<Item = Window> {
+    let periods = window_at(period, start, end, end).index + 1;
+    (0..periods).map_while(move |index| {
+        window_numbered(period, start, end, index).filter(|w| w.end < today)
+    })
+}
+
+/// How many periods of a term ended before `today` on a day from `from` to
+/// `to`: the rows of the unused report a limited entitlement with these
+/// dates may have (each leaves something unused unless its use reached
+/// its allowance).
+pub fn ended_between(
+    period: Period,
+    (start, end): (NaiveDate, NaiveDate),
+    today: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
+) -> u64 {
+    ended_windows(period, start, end, today)
+        .filter(|w| from <= w.end && w.end <= to)
+        .count() as u64
 }
 
 /// A period that has ended, and what it left.
@@ -104,10 +140,9 @@ pub fn closed_periods(
     };
     let mut out = Vec::new();
     let mut carried = Quantity::ZERO;
-    for index in 0..periods_in_term(ent) {
-        let Some(window) = window_of(ent, index).filter(|w| w.end < today) else {
-            break;
-        };
+    let t = &ent.terms;
+    for window in ended_windows(t.period, t.start_date, t.end_date, today) {
+        let index = window.index;
         let counters = Counters {
             period_index: index,
             used: used_in(index),
@@ -322,6 +357,49 @@ mod tests {
         assert_eq!(
             (february.carried_in, february.unused, february.carried_out),
             (whole(3), whole(2), whole(2))
+        );
+    }
+
+    #[test]
+    fn periods_ended_between_are_the_closed_periods_ending_in_the_span() {
+        let mut anchored = monthly(10, 0);
+        anchored.terms.start_date = day(2026, 1, 31);
+        let mut quarterly = monthly(10, 0);
+        quarterly.terms.period = Period::Quarter;
+        quarterly.terms.end_date = day(2026, 11, 15);
+        let whole_term = active(terms());
+        let spans = [
+            (day(2025, 6, 1), day(2026, 6, 1)),
+            (day(2026, 2, 27), day(2026, 3, 31)),
+            (day(2026, 3, 1), day(2026, 2, 1)),
+            (day(2026, 12, 31), day(2027, 1, 1)),
+        ];
+        for ent in [monthly(10, 0), anchored, quarterly, whole_term] {
+            let t = &ent.terms;
+            let mut today = t.start_date;
+            while today <= day(2027, 1, 2) {
+                for (from, to) in spans {
+                    let listed = closed_periods(&ent, today, |_| Quantity::ZERO)
+                        .iter()
+                        .filter(|p| from <= p.window.end && p.window.end <= to)
+                        .count() as u64;
+                    let counted =
+                        ended_between(t.period, (t.start_date, t.end_date), today, (from, to));
+                    assert_eq!(counted, listed, "{:?} on {today}, {from}..{to}", t.period);
+                }
+                today = today.succ_opt().unwrap();
+            }
+        }
+        // Twelve months by 1 January: a year of them ended within the year.
+        let ent = monthly(10, 0);
+        let (s, e) = (ent.terms.start_date, ent.terms.end_date);
+        assert_eq!(
+            ended_between(Period::Month, (s, e), day(2027, 1, 1), (s, e)),
+            12
+        );
+        assert_eq!(
+            ended_between(Period::Month, (s, e), day(2026, 12, 31), (s, e)),
+            11
         );
     }
 

@@ -121,6 +121,10 @@ pub fn router(state: AppState) -> Router {
             get(reports::approaching_limit),
         )
         .route("/v1/reports/expiring", get(reports::expiring))
+        .route(
+            "/v1/reports/counts",
+            get(crate::routes::report_counts::report_counts),
+        )
         .route("/v1/reports/unused", get(reports::unused))
         .route(
             "/v1/reports/unused/by-account",

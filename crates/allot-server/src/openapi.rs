@@ -532,6 +532,7 @@ fn link(doc: &mut Document, from: &str, status: &str, pointer: &str, targets: &[
         audit::list,
         reports::consumption, reports::approaching_limit, reports::expiring, reports::unused,
         report_totals::unused_by_account, report_totals::consumption_totals, reports::forecast_report, reports::usage_over_time,
+        crate::routes::report_counts::report_counts,
         notifications::patch_account, notifications::list,
         webhooks::create, webhooks::list, webhooks::get, webhooks::patch, webhooks::delete,
         webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::retry,

@@ -1,10 +1,11 @@
 //! The ledger summaries reports read (`allot_store::reports::ReportStore`).
 
+use allot_core::entitlement::Period;
 use allot_core::Quantity;
 use allot_store::model::{EntitlementFilter, EntitlementRecord};
 use allot_store::reports::{
-    DayUsage, LimitQuery, PeriodUsage, ReportStore, UrgencyKey, MAX_SUMMARY_ENTITLEMENTS,
-    NO_PERCENT,
+    DayUsage, LimitQuery, PeriodUsage, ReportStore, StateGroup, TermGroup, UrgencyKey,
+    MAX_SUMMARY_ENTITLEMENTS, NO_PERCENT,
 };
 use allot_store::StoreResult;
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::types::ToSql;
 
 use crate::entitlements::{filter_conditions, query_rows, FilterValues};
-use crate::error::Res;
+use crate::error::{Error, Res};
 use crate::rows::{self, RECORD_COLS};
 use crate::PostgresStore;
 
@@ -71,19 +72,10 @@ async fn approaching_limit(
     params.push(&q.today);
     let n = params.len();
     params.push(&threshold);
-    // u: used + held; a: the allowance (total + carried). The keys first,
-    // then the records of the page only.
+    // The keys first, then the records of the page only.
     let mut sql = format!(
-        "WITH s AS (SELECT e.id AS id, (b.used_milli + b.held_milli)::NUMERIC AS u, \
-         (e.total_milli + b.carried_milli)::NUMERIC AS a \
-         FROM entitlements e JOIN balances b ON b.entitlement_id = e.id WHERE {}), \
-         k AS (SELECT id, CASE WHEN u > a THEN 0 WHEN u = a THEN 1 ELSE 2 END AS state, \
-         CASE WHEN a > 0 THEN -GREATEST(div(u * 10000, a), 0)::BIGINT \
-         ELSE {NO_PERCENT}::BIGINT END AS ord \
-         FROM s WHERE u >= a OR (a > 0 AND div(u * 10000, a) >= ${}::BIGINT)), \
-         p AS (SELECT id, state, ord FROM k",
-        conditions.join(" AND "),
-        n + 1
+        "{}, p AS (SELECT id, state, ord FROM k",
+        urgency(&conditions, n + 1)
     );
     if let Some((state, order, id)) = &after {
         let n = params.len();
@@ -111,6 +103,157 @@ async fn approaching_limit(
             order: r.try_get(13)?,
         };
         Ok((key, record))
+    })
+    .await
+}
+
+/// The candidates of the approaching-limit report meeting `conditions`,
+/// the threshold being `$threshold`, as `k`: id, state, order, and what
+/// says whether their counters lag (period, dates, stored period index).
+/// u: used + held; a: the allowance (total + carried).
+fn urgency(conditions: &[String], threshold: usize) -> String {
+    format!(
+        "WITH s AS (SELECT e.id AS id, (b.used_milli + b.held_milli)::NUMERIC AS u, \
+         (e.total_milli + b.carried_milli)::NUMERIC AS a, e.terms->>'period' AS period, \
+         e.start_date AS start_date, e.end_date AS end_date, b.period_index AS period_index \
+         FROM entitlements e JOIN balances b ON b.entitlement_id = e.id WHERE {}), \
+         k AS (SELECT id, CASE WHEN u > a THEN 0 WHEN u = a THEN 1 ELSE 2 END AS state, \
+         CASE WHEN a > 0 THEN -GREATEST(div(u * 10000, a), 0)::BIGINT \
+         ELSE {NO_PERCENT}::BIGINT END AS ord, period, start_date, end_date, period_index \
+         FROM s WHERE u >= a OR (a > 0 AND div(u * 10000, a) >= ${threshold}::BIGINT))",
+        conditions.join(" AND ")
+    )
+}
+
+fn period_at(r: &tokio_postgres::Row, i: usize) -> Res<Period> {
+    let text: String = r.try_get(i)?;
+    Period::parse(&text).ok_or_else(|| Error::data(format!("period {text:?}")))
+}
+
+async fn count_limit_states(pool: &Pool, q: &LimitQuery) -> Res<Vec<StateGroup>> {
+    let values = FilterValues::of(&q.filter);
+    let threshold = q.threshold.saturating_mul(100);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let mut conditions = filter_conditions(&q.filter, &values, &mut params);
+    conditions.push(active_limited(params.len()));
+    params.push(&q.today);
+    params.push(&threshold);
+    let sql = format!(
+        "{} SELECT state, period, start_date, end_date, period_index, COUNT(*)::BIGINT FROM k \
+         GROUP BY state, period, start_date, end_date, period_index",
+        urgency(&conditions, params.len())
+    );
+    query_rows(pool, &sql, &params, |r| {
+        Ok(StateGroup {
+            state: r.try_get::<_, i32>(0)? as u8,
+            period: period_at(r, 1)?,
+            start_date: r.try_get(2)?,
+            end_date: r.try_get(3)?,
+            period_index: r.try_get(4)?,
+            count: r.try_get::<_, i64>(5)? as u64,
+        })
+    })
+    .await
+}
+
+/// Starts by `$n+1` and ends from `$n+1` to `$n+2`.
+fn ending(n: usize) -> String {
+    format!(
+        "e.start_date <= ${a} AND e.end_date >= ${a} AND e.end_date <= ${b}",
+        a = n + 1,
+        b = n + 2
+    )
+}
+
+async fn count_ending_between(
+    pool: &Pool,
+    filter: &EntitlementFilter,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Res<u64> {
+    let values = FilterValues::of(filter);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let mut conditions = filter_conditions(filter, &values, &mut params);
+    conditions.push(ending(params.len()));
+    params.extend([&from as &(dyn ToSql + Sync), &to]);
+    let sql = format!(
+        "SELECT COUNT(*)::BIGINT FROM entitlements e JOIN balances b ON b.entitlement_id = e.id \
+         WHERE {}",
+        conditions.join(" AND ")
+    );
+    let n = query_rows(pool, &sql, &params, |r| Ok(r.try_get::<_, i64>(0)?)).await?;
+    Ok(n.first().copied().unwrap_or(0) as u64)
+}
+
+/// `closed_between`'s condition over `$n+1` (to), `$n+2` (from), `$n+3`
+/// (today) and `$n+4` (28 days before today).
+fn closed(n: usize) -> String {
+    format!(
+        "e.total_milli IS NOT NULL AND e.start_date <= ${} AND e.end_date >= ${} \
+         AND (e.end_date < ${} OR (e.start_date <= ${} AND e.terms->>'period' <> 'none'))",
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4
+    )
+}
+
+fn periods_since(today: NaiveDate) -> NaiveDate {
+    today
+        .checked_sub_days(Days::new(28))
+        .unwrap_or(NaiveDate::MIN)
+}
+
+async fn count_closed_between(
+    pool: &Pool,
+    filter: &EntitlementFilter,
+    (from, to, today): (NaiveDate, NaiveDate, NaiveDate),
+) -> Res<Vec<TermGroup>> {
+    let values = FilterValues::of(filter);
+    let since = periods_since(today);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let mut conditions = filter_conditions(filter, &values, &mut params);
+    conditions.push(closed(params.len()));
+    conditions.push("e.total_milli > 0".into());
+    params.extend([&to as &(dyn ToSql + Sync), &from, &today, &since]);
+    let sql = format!(
+        "SELECT e.terms->>'period' AS period, e.start_date, e.end_date, COUNT(*)::BIGINT \
+         FROM entitlements e JOIN balances b ON b.entitlement_id = e.id WHERE {} \
+         GROUP BY period, e.start_date, e.end_date",
+        conditions.join(" AND ")
+    );
+    query_rows(pool, &sql, &params, |r| {
+        Ok(TermGroup {
+            period: period_at(r, 0)?,
+            start_date: r.try_get(1)?,
+            end_date: r.try_get(2)?,
+            count: r.try_get::<_, i64>(3)? as u64,
+        })
+    })
+    .await
+}
+
+async fn spent_periods(
+    pool: &Pool,
+    filter: &EntitlementFilter,
+    (from, to, today): (NaiveDate, NaiveDate, NaiveDate),
+) -> Res<Vec<(EntitlementRecord, i64)>> {
+    let values = FilterValues::of(filter);
+    let since = periods_since(today);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let mut conditions = filter_conditions(filter, &values, &mut params);
+    conditions.push(closed(params.len()));
+    conditions.push("e.total_milli > 0 AND l.used >= e.total_milli".into());
+    params.extend([&to as &(dyn ToSql + Sync), &from, &today, &since]);
+    let sql = format!(
+        "SELECT {RECORD_COLS}, l.period_index FROM entitlements e \
+         JOIN balances b ON b.entitlement_id = e.id \
+         JOIN (SELECT entitlement_id, period_index, SUM(quantity_milli) AS used FROM ledger \
+         GROUP BY entitlement_id, period_index) l ON l.entitlement_id = e.id \
+         WHERE {} ORDER BY e.id, l.period_index",
+        conditions.join(" AND ")
+    );
+    query_rows(pool, &sql, &params, |r| {
+        Ok((rows::record(r)?, r.try_get::<_, i64>(12)?))
     })
     .await
 }
@@ -157,10 +300,8 @@ async fn ending_between(
         filter,
         &|n| {
             format!(
-                "e.start_date <= ${a} AND e.end_date >= ${a} AND e.end_date <= ${b} \
-                 AND (e.end_date, e.id) > (${c}, ${d})",
-                a = n + 1,
-                b = n + 2,
+                "{} AND (e.end_date, e.id) > (${c}, ${d})",
+                ending(n),
                 c = n + 3,
                 d = n + 4
             )
@@ -180,25 +321,12 @@ async fn closed_between(
     limit: u32,
 ) -> Res<Vec<EntitlementRecord>> {
     let limit = i64::from(limit);
-    let periods_since = today
-        .checked_sub_days(Days::new(28))
-        .unwrap_or(NaiveDate::MIN);
+    let periods_since = periods_since(today);
     let after = after.unwrap_or_default();
     records(
         pool,
         filter,
-        &|n| {
-            format!(
-                "e.total_milli IS NOT NULL AND e.start_date <= ${} AND e.end_date >= ${} \
-                 AND (e.end_date < ${} OR (e.start_date <= ${} \
-                 AND e.terms->>'period' <> 'none')) AND e.id > ${}",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5
-            )
-        },
+        &|n| format!("{} AND e.id > ${}", closed(n), n + 5),
         &[&to, &from, &today, &periods_since, &after],
         &|n| format!("ORDER BY e.id LIMIT ${}", n + 1),
         &[&limit],
@@ -305,6 +433,39 @@ impl ReportStore for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<EntitlementRecord>> {
         Ok(closed_between(&self.pool, filter, (from, to, today), after, limit).await?)
+    }
+
+    async fn count_limit_states(&self, query: &LimitQuery) -> StoreResult<Vec<StateGroup>> {
+        Ok(count_limit_states(&self.pool, query).await?)
+    }
+
+    async fn count_ending_between(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<u64> {
+        Ok(count_ending_between(&self.pool, filter, (from, to)).await?)
+    }
+
+    async fn count_closed_between(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<TermGroup>> {
+        Ok(count_closed_between(&self.pool, filter, (from, to, today)).await?)
+    }
+
+    async fn spent_periods(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<(EntitlementRecord, i64)>> {
+        Ok(spent_periods(&self.pool, filter, (from, to, today)).await?)
     }
 
     async fn usage_by_period(&self, entitlement_ids: &[String]) -> StoreResult<Vec<PeriodUsage>> {

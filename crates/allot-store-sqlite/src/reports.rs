@@ -1,10 +1,11 @@
 //! The ledger summaries reports read (`allot_store::reports::ReportStore`).
 
+use allot_core::entitlement::Period;
 use allot_core::Quantity;
 use allot_store::model::{EntitlementFilter, EntitlementRecord};
 use allot_store::reports::{
-    DayUsage, LimitQuery, PeriodUsage, ReportStore, UrgencyKey, MAX_SUMMARY_ENTITLEMENTS,
-    NO_PERCENT,
+    DayUsage, LimitQuery, PeriodUsage, ReportStore, StateGroup, TermGroup, UrgencyKey,
+    MAX_SUMMARY_ENTITLEMENTS, NO_PERCENT,
 };
 use allot_store::StoreResult;
 use async_trait::async_trait;
@@ -57,17 +58,7 @@ fn approaching_limit(
     }
     conditions.push(ACTIVE_LIMITED.into());
     args.extend([Value::Text(day(q.today)), Value::Text(day(q.today))]);
-    // u: used + held; a: the allowance (total + carried).
-    let mut sql = format!(
-        "WITH s AS (SELECT e.id AS id, b.used_milli + b.held_milli AS u, \
-         e.total_milli + b.carried_milli AS a \
-         FROM entitlements e JOIN balances b ON b.entitlement_id = e.id WHERE {}), \
-         k AS (SELECT id, CASE WHEN u > a THEN 0 WHEN u = a THEN 1 ELSE 2 END AS state, \
-         CASE WHEN a > 0 THEN -MAX(CAST(u * 10000 / a AS INTEGER), 0) ELSE {NO_PERCENT} END AS ord \
-         FROM s WHERE u >= a OR (a > 0 AND u * 10000 / a >= ?)) \
-         SELECT id, state, ord FROM k",
-        conditions.join(" AND ")
-    );
+    let mut sql = format!("{} SELECT id, state, ord FROM k", urgency(&conditions));
     args.push(Value::Integer(q.threshold.saturating_mul(100)));
     if let Some(after) = &q.after {
         sql.push_str(" WHERE state > ? OR (state = ? AND (ord > ? OR (ord = ? AND id > ?)))");
@@ -104,6 +95,168 @@ fn approaching_limit(
             Some((k, r))
         })
         .collect())
+}
+
+/// The candidates of the approaching-limit report meeting `conditions`
+/// (then the threshold, `?`) as `k`: id, state, order, and what says
+/// whether their counters lag (period, dates, stored period index).
+/// u: used + held; a: the allowance (total + carried).
+fn urgency(conditions: &[String]) -> String {
+    format!(
+        "WITH s AS (SELECT e.id AS id, b.used_milli + b.held_milli AS u, \
+         e.total_milli + b.carried_milli AS a, json_extract(e.terms, '$.period') AS period, \
+         e.start_date AS start_date, e.end_date AS end_date, b.period_index AS period_index \
+         FROM entitlements e JOIN balances b ON b.entitlement_id = e.id WHERE {}), \
+         k AS (SELECT id, CASE WHEN u > a THEN 0 WHEN u = a THEN 1 ELSE 2 END AS state, \
+         CASE WHEN a > 0 THEN -MAX(CAST(u * 10000 / a AS INTEGER), 0) ELSE {NO_PERCENT} END AS ord, \
+         period, start_date, end_date, period_index \
+         FROM s WHERE u >= a OR (a > 0 AND u * 10000 / a >= ?))",
+        conditions.join(" AND ")
+    )
+}
+
+fn date_at(r: &rusqlite::Row, i: usize) -> Res<NaiveDate> {
+    let text = r.get_ref(i)?.as_str()?;
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| corrupt("date", text))
+}
+
+fn period_at(r: &rusqlite::Row, i: usize) -> Res<Period> {
+    let text = r.get_ref(i)?.as_str()?;
+    Period::parse(text).ok_or_else(|| corrupt("period", text))
+}
+
+fn count_limit_states(conn: &Connection, q: &LimitQuery) -> Res<Vec<StateGroup>> {
+    let Some((mut conditions, mut args)) = filter_conditions(&q.filter) else {
+        return Ok(Vec::new());
+    };
+    conditions.push(ACTIVE_LIMITED.into());
+    args.extend([Value::Text(day(q.today)), Value::Text(day(q.today))]);
+    args.push(Value::Integer(q.threshold.saturating_mul(100)));
+    let sql = format!(
+        "{} SELECT state, period, start_date, end_date, period_index, COUNT(*) FROM k \
+         GROUP BY state, period, start_date, end_date, period_index",
+        urgency(&conditions)
+    );
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        |r| {
+            Ok(StateGroup {
+                state: r.get::<_, i64>(0)? as u8,
+                period: period_at(r, 1)?,
+                start_date: date_at(r, 2)?,
+                end_date: date_at(r, 3)?,
+                period_index: r.get(4)?,
+                count: r.get::<_, i64>(5)? as u64,
+            })
+        },
+    )
+}
+
+fn count_ending_between(
+    conn: &Connection,
+    filter: &EntitlementFilter,
+    (from, to): (NaiveDate, NaiveDate),
+) -> Res<u64> {
+    let Some((mut conditions, mut args)) = filter_conditions(filter) else {
+        return Ok(0);
+    };
+    conditions.push(ENDING_BETWEEN.into());
+    args.extend([
+        Value::Text(day(from)),
+        Value::Text(day(from)),
+        Value::Text(day(to)),
+    ]);
+    let sql = format!(
+        "SELECT COUNT(*) FROM entitlements e JOIN balances b ON b.entitlement_id = e.id \
+         WHERE {}",
+        conditions.join(" AND ")
+    );
+    let n: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args), |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+/// Starts by `from` (`?`) and ends from `from` to `to` (`?`, `?`).
+const ENDING_BETWEEN: &str = "e.start_date <= ? AND e.end_date >= ? AND e.end_date <= ?";
+
+/// `closed_between`'s condition, with `closed_args`' arguments.
+const CLOSED_BETWEEN: &str = "e.total_milli IS NOT NULL AND e.start_date <= ? AND e.end_date >= ? \
+     AND (e.end_date < ? OR (e.start_date <= ? \
+     AND json_extract(e.terms, '$.period') <> 'none'))";
+
+fn closed_args(from: NaiveDate, to: NaiveDate, today: NaiveDate) -> Vec<Value> {
+    let periods_since = today
+        .checked_sub_days(Days::new(28))
+        .unwrap_or(NaiveDate::MIN);
+    vec![
+        Value::Text(day(to)),
+        Value::Text(day(from)),
+        Value::Text(day(today)),
+        Value::Text(day(periods_since)),
+    ]
+}
+
+fn count_closed_between(
+    conn: &Connection,
+    filter: &EntitlementFilter,
+    (from, to, today): (NaiveDate, NaiveDate, NaiveDate),
+) -> Res<Vec<TermGroup>> {
+    let Some((mut conditions, mut args)) = filter_conditions(filter) else {
+        return Ok(Vec::new());
+    };
+    conditions.push(CLOSED_BETWEEN.into());
+    conditions.push("e.total_milli > 0".into());
+    args.extend(closed_args(from, to, today));
+    let sql = format!(
+        "SELECT json_extract(e.terms, '$.period') AS period, e.start_date, e.end_date, COUNT(*) \
+         FROM entitlements e JOIN balances b ON b.entitlement_id = e.id WHERE {} \
+         GROUP BY period, e.start_date, e.end_date",
+        conditions.join(" AND ")
+    );
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        |r| {
+            Ok(TermGroup {
+                period: period_at(r, 0)?,
+                start_date: date_at(r, 1)?,
+                end_date: date_at(r, 2)?,
+                count: r.get::<_, i64>(3)? as u64,
+            })
+        },
+    )
+}
+
+fn spent_periods(
+    conn: &Connection,
+    cache: &TermsCache,
+    filter: &EntitlementFilter,
+    (from, to, today): (NaiveDate, NaiveDate, NaiveDate),
+) -> Res<Vec<(EntitlementRecord, i64)>> {
+    let Some((mut conditions, mut args)) = filter_conditions(filter) else {
+        return Ok(Vec::new());
+    };
+    conditions.push(CLOSED_BETWEEN.into());
+    conditions.push("e.total_milli > 0 AND l.used >= e.total_milli".into());
+    args.extend(closed_args(from, to, today));
+    // The record's columns, then the period's index.
+    let (columns, joined) = RECORD
+        .split_once(" FROM entitlements e ")
+        .expect("RECORD reads entitlements e");
+    let sql = format!(
+        "{columns}, l.period_index FROM entitlements e {joined} \
+         JOIN (SELECT entitlement_id, period_index, SUM(quantity_milli) AS used FROM ledger \
+         GROUP BY entitlement_id, period_index) l ON l.entitlement_id = e.id \
+         WHERE {} ORDER BY e.id, l.period_index",
+        conditions.join(" AND ")
+    );
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        |r| Ok((record(r, cache)?, r.get(12)?)),
+    )
 }
 
 /// The records of `ids` (those that exist), by id.
@@ -160,7 +313,7 @@ fn ending_between(
     after: Option<(NaiveDate, String)>,
     limit: u32,
 ) -> Res<Vec<EntitlementRecord>> {
-    let mut extra = vec!["e.start_date <= ? AND e.end_date >= ? AND e.end_date <= ?".to_string()];
+    let mut extra = vec![ENDING_BETWEEN.to_string()];
     let mut args = vec![
         Value::Text(day(from)),
         Value::Text(day(from)),
@@ -189,21 +342,8 @@ fn closed_between(
     after: Option<String>,
     limit: u32,
 ) -> Res<Vec<EntitlementRecord>> {
-    let periods_since = today
-        .checked_sub_days(Days::new(28))
-        .unwrap_or(NaiveDate::MIN);
-    let mut extra = vec![
-        "e.total_milli IS NOT NULL AND e.start_date <= ? AND e.end_date >= ? \
-         AND (e.end_date < ? OR (e.start_date <= ? \
-         AND json_extract(e.terms, '$.period') <> 'none'))"
-            .to_string(),
-    ];
-    let mut args = vec![
-        Value::Text(day(to)),
-        Value::Text(day(from)),
-        Value::Text(day(today)),
-        Value::Text(day(periods_since)),
-    ];
+    let mut extra = vec![CLOSED_BETWEEN.to_string()];
+    let mut args = closed_args(from, to, today);
     if let Some(id) = after {
         extra.push("e.id > ?".into());
         args.push(Value::Text(id));
@@ -310,6 +450,46 @@ impl ReportStore for SqliteStore {
             closed_between(c, cache, &filter, (from, to, today), after, limit)
         })
         .await
+    }
+
+    async fn count_limit_states(&self, query: &LimitQuery) -> StoreResult<Vec<StateGroup>> {
+        let q = query.clone();
+        self.read(move |c, _| count_limit_states(c, &q)).await
+    }
+
+    async fn count_ending_between(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<u64> {
+        let filter = filter.clone();
+        self.read(move |c, _| count_ending_between(c, &filter, (from, to)))
+            .await
+    }
+
+    async fn count_closed_between(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<TermGroup>> {
+        let filter = filter.clone();
+        self.read(move |c, _| count_closed_between(c, &filter, (from, to, today)))
+            .await
+    }
+
+    async fn spent_periods(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<(EntitlementRecord, i64)>> {
+        let filter = filter.clone();
+        self.read(move |c, cache| spent_periods(c, cache, &filter, (from, to, today)))
+            .await
     }
 
     async fn usage_by_period(&self, entitlement_ids: &[String]) -> StoreResult<Vec<PeriodUsage>> {

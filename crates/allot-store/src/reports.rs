@@ -2,6 +2,13 @@
 //! period and per day, one statement for many entitlements. Reads only;
 //! they take no lock a write would wait on.
 
+use std::collections::HashMap;
+
+use allot_core::balance::{balance, lags};
+use allot_core::entitlement::Period;
+use allot_core::report::{
+    closed_periods, ended_between, limit_state, percent_used, window_of, LimitState,
+};
 use allot_core::Quantity;
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -56,8 +63,67 @@ pub struct LimitQuery {
     pub limit: u32,
 }
 
+/// Candidates of the approaching-limit report counted together because
+/// everything that decides their row is the same: the `state` their stored
+/// counters give (as `UrgencyKey::state`), and the term's dates and the
+/// stored period index, which tell whether those counters lag today.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateGroup {
+    pub state: u8,
+    pub period: Period,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub period_index: i64,
+    pub count: u64,
+}
+
+/// Entitlements counted together because their terms have the same dates
+/// and periods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermGroup {
+    pub period: Period,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub count: u64,
+}
+
 #[async_trait]
 pub trait ReportStore {
+    /// `LimitQuery`'s entitlements (`after` and `limit` ignored) as
+    /// `approaching_limit` finds them by their stored counters, counted by
+    /// `StateGroup`.
+    async fn count_limit_states(&self, query: &LimitQuery) -> StoreResult<Vec<StateGroup>>;
+
+    /// How many entitlements `ending_between` finds from `from` to `to`.
+    async fn count_ending_between(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<u64>;
+
+    /// `closed_between`'s entitlements with an allotment above zero,
+    /// counted by `TermGroup`.
+    async fn count_closed_between(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<TermGroup>>;
+
+    /// The periods of `count_closed_between`'s entitlements whose ledger
+    /// sum reaches the period's allotment (`total`): each record with the
+    /// period's index, in id and index order. Only these can end a period
+    /// with nothing unused.
+    async fn spent_periods(
+        &self,
+        filter: &EntitlementFilter,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<(EntitlementRecord, i64)>>;
+
     /// `LimitQuery`'s entitlements in `UrgencyKey` order, each with its key
     /// as the stored counters give it. Counters of a period that has since
     /// ended are as stored (the caller rolls them forward and finds those
@@ -114,4 +180,159 @@ pub trait ReportStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> StoreResult<Vec<DayUsage>>;
+}
+
+/// What the overview counts, each over the entitlements of its filter
+/// (the reports' own scopes: `active` for the limit states and the
+/// expiring, `ended` for the unused).
+#[derive(Debug, Clone)]
+pub struct CountsQuery {
+    pub active: EntitlementFilter,
+    pub ended: EntitlementFilter,
+    pub today: NaiveDate,
+    /// Whole percent, as the approaching-limit report takes it.
+    pub threshold: i64,
+    /// Ending from today to this day.
+    pub expiring_to: NaiveDate,
+    /// Periods ending from `unused_from` to `unused_to`.
+    pub unused_from: NaiveDate,
+    pub unused_to: NaiveDate,
+}
+
+/// The rows each report lists, counted: the approaching-limit report's
+/// rows by state, the expiring report's rows, and the unused report's rows
+/// that left something unused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub overage: u64,
+    pub exhausted: u64,
+    pub approaching: u64,
+    pub expiring: u64,
+    pub unused: u64,
+}
+
+impl Counts {
+    fn add_state(&mut self, state: LimitState, n: u64) {
+        match state {
+            LimitState::Overage => self.overage += n,
+            LimitState::Exhausted => self.exhausted += n,
+            LimitState::Approaching => self.approaching += n,
+            LimitState::Below => {}
+        }
+    }
+}
+
+/// The state `UrgencyKey::state` numbers.
+fn state_numbered(state: u8) -> LimitState {
+    match state {
+        0 => LimitState::Overage,
+        1 => LimitState::Exhausted,
+        2 => LimitState::Approaching,
+        other => panic!("no limit state numbered {other}"),
+    }
+}
+
+/// Counts every row of the overview's reports exactly, whatever their
+/// number, in a fixed number of reads (the replay of rolled-over unused
+/// reads the ledger of at most `MAX_SUMMARY_ENTITLEMENTS` entitlements at a
+/// time). The store counts in groups what its stored counters and dates
+/// decide; `allot-core` decides what they cannot: whether a group's
+/// counters lag today (those entitlements come from `held_near_limit`, as
+/// in the report, and are rolled forward), how many periods a term closed
+/// in the span, and what rolled into a period whose use reached its
+/// allotment.
+pub async fn counts<S: ReportStore + ?Sized + Sync>(
+    store: &S,
+    q: &CountsQuery,
+) -> StoreResult<Counts> {
+    let mut counts = Counts::default();
+    let limits = LimitQuery {
+        filter: q.active.clone(),
+        today: q.today,
+        threshold: q.threshold,
+        after: None,
+        limit: 0,
+    };
+    for g in store.count_limit_states(&limits).await? {
+        if !lags(
+            g.period,
+            (g.start_date, g.end_date),
+            g.period_index,
+            q.today,
+        ) {
+            counts.add_state(state_numbered(g.state), g.count);
+        }
+    }
+    let threshold = Quantity::whole(q.threshold);
+    for r in store.held_near_limit(&limits).await? {
+        let t = &r.entitlement.terms;
+        if lags(
+            t.period,
+            (t.start_date, t.end_date),
+            r.counters.period_index,
+            q.today,
+        ) {
+            let b = balance(&r.entitlement, &r.counters, q.today);
+            counts.add_state(limit_state(b.remaining, percent_used(&b), threshold), 1);
+        }
+    }
+    counts.expiring = store
+        .count_ending_between(&q.active, q.today, q.expiring_to)
+        .await?;
+    counts.unused = count_unused(store, q).await?;
+    Ok(counts)
+}
+
+/// Closed periods in the span that left something unused: every period
+/// leaves something unless its use reached its allotment (what rolled in
+/// is never negative), and then only what rolled in can leave some.
+async fn count_unused<S: ReportStore + ?Sized + Sync>(
+    store: &S,
+    q: &CountsQuery,
+) -> StoreResult<u64> {
+    let (from, to, today) = (q.unused_from, q.unused_to, q.today);
+    let mut periods: u64 = 0;
+    for g in store
+        .count_closed_between(&q.ended, from, to, today)
+        .await?
+    {
+        periods += g.count * ended_between(g.period, (g.start_date, g.end_date), today, (from, to));
+    }
+    let mut spent: u64 = 0;
+    let mut replay: Vec<(EntitlementRecord, i64)> = Vec::new();
+    for (r, index) in store.spent_periods(&q.ended, from, to, today).await? {
+        let listed = window_of(&r.entitlement, index)
+            .is_some_and(|w| w.end < today && from <= w.end && w.end <= to);
+        if listed {
+            spent += 1;
+            if r.entitlement.terms.rollover > Quantity::ZERO {
+                replay.push((r, index));
+            }
+        }
+    }
+    assert!(spent <= periods, "spent periods are among the closed ones");
+    let mut unused = periods - spent;
+    let mut ids: Vec<String> = replay
+        .iter()
+        .map(|(r, _)| r.entitlement.id.clone())
+        .collect();
+    ids.dedup();
+    let mut used: HashMap<(String, i64), Quantity> = HashMap::new();
+    for chunk in ids.chunks(MAX_SUMMARY_ENTITLEMENTS) {
+        for u in store.usage_by_period(chunk).await? {
+            used.insert((u.entitlement_id, u.period_index), u.used);
+        }
+    }
+    for (r, index) in &replay {
+        let id = &r.entitlement.id;
+        let used_in = |i| used.get(&(id.clone(), i)).copied().unwrap_or_default();
+        let closed = closed_periods(&r.entitlement, today, used_in);
+        if closed
+            .iter()
+            .any(|p| p.window.index == *index && p.unused > Quantity::ZERO)
+        {
+            unused += 1;
+        }
+    }
+    Ok(unused)
 }

@@ -1,5 +1,6 @@
-//! The overview: what needs attention now. The first page (eleven rows)
-//! of three reports (limit states, expiring, unused at period end) and the
+//! The overview: what needs attention now. The exact count of each
+//! report's rows (`/v1/reports/counts`), the first page (eleven rows) of
+//! three reports (limit states, expiring, unused at period end) and the
 //! ten newest events, whatever the number of entitlements; each list links
 //! to its whole report.
 
@@ -20,54 +21,11 @@ const SHOWN: usize = 10;
 /// more, so no list reads past its first page.
 const ASKED: usize = SHOWN + 1;
 
-/// A count read off a report's first page: exact when the page holds every
-/// row of that kind, "more than N" when it may not.
-#[derive(Debug, PartialEq)]
-pub enum Count {
-    Exact(usize),
-    AtLeast(usize),
-}
-
-impl std::fmt::Display for Count {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Count::Exact(n) => write!(f, "{n}"),
-            Count::AtLeast(n) => write!(f, "{n}+"),
-        }
-    }
-}
-
-/// How many rows of `state` the approaching-limit report has, from its
-/// first page (rows ordered most urgent first: overage, exhausted,
-/// approaching). A state's rows are all on the page when the page is the
-/// last one or a less urgent row follows them.
-pub fn state_count(rows: &[&Value], last_page: bool, state: &str) -> Count {
-    let rank = |s: &str| {
-        ["overage", "exhausted", "approaching"]
-            .iter()
-            .position(|x| *x == s)
-    };
-    let n = rows.iter().filter(|r| r["state"] == state).count();
-    let mine = rank(state);
-    let passed = rows
-        .iter()
-        .any(|r| rank(r["state"].as_str().unwrap_or("")) > mine || r["state"] == "below");
-    if last_page || passed {
-        Count::Exact(n)
-    } else {
-        Count::AtLeast(n)
-    }
-}
-
-fn first_page_count(n: usize, last_page: bool) -> Count {
-    if last_page {
-        Count::Exact(n)
-    } else {
-        Count::AtLeast(n)
-    }
-}
-
 pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
+    let counts = match signed.get("/v1/reports/counts").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let limits = match signed
         .get(&format!("/v1/reports/approaching-limit?limit={ASKED}"))
         .await
@@ -122,7 +80,7 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
             .collect()
     };
     let (approaching, exhausted, overage) = (of("approaching"), of("exhausted"), of("overage"));
-    let state_n = |s: &str| state_count(&rows, last(&limits), s);
+    let count = |name: &str| counts[name].as_u64().unwrap_or(0);
     let expiring_rows = expiring["items"].as_array().unwrap_or(&empty);
     let unused_rows: Vec<&Value> = unused["items"]
         .as_array()
@@ -132,11 +90,11 @@ pub async fn page(State(state): State<AppState>, signed: Signed) -> Response {
         .collect();
     let body = html! {
         section.cards aria-label="Counts" {
-            div.card { a href="#approaching" { span.n { (state_n("approaching")) } "approaching the limit (≥ 80%)" } }
-            div.card { a href="#exhausted" { span.n { (state_n("exhausted")) } "exhausted" } }
-            div.card { a href="#overage" { span.n { (state_n("overage")) } "in overage" } }
-            div.card { a href="#expiring" { span.n { (first_page_count(expiring_rows.len(), last(&expiring))) } "expiring within 30 days" } }
-            div.card { a href="#unused" { span.n { (first_page_count(unused_rows.len(), last(&unused))) } "periods ended with some unused" } }
+            div.card { a href="#approaching" { span.n { (count("approaching")) } "approaching the limit (≥ 80%)" } }
+            div.card { a href="#exhausted" { span.n { (count("exhausted")) } "exhausted" } }
+            div.card { a href="#overage" { span.n { (count("overage")) } "in overage" } }
+            div.card { a href="#expiring" { span.n { (count("expiring")) } "expiring within 30 days" } }
+            div.card { a href="#unused" { span.n { (count("unused")) } "periods ended with some unused" } }
         }
         (limit_list("approaching", "Approaching the limit", &approaching, last(&limits)))
         (limit_list("exhausted", "Exhausted", &exhausted, last(&limits)))
@@ -241,35 +199,5 @@ pub fn event_table(events: &Value) -> Markup {
                 } } }
             } }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn rows(states: &[&str]) -> Vec<Value> {
-        states.iter().map(|s| json!({ "state": s })).collect()
-    }
-
-    #[test]
-    fn a_state_count_is_exact_only_when_the_page_holds_all_its_rows() {
-        let page = rows(&["overage", "overage", "exhausted", "approaching"]);
-        let refs: Vec<&Value> = page.iter().collect();
-        // More pages follow: states passed by a less urgent row are whole.
-        assert_eq!(state_count(&refs, false, "overage"), Count::Exact(2));
-        assert_eq!(state_count(&refs, false, "exhausted"), Count::Exact(1));
-        assert_eq!(state_count(&refs, false, "approaching"), Count::AtLeast(1));
-        // The last page: every count is exact.
-        assert_eq!(state_count(&refs, true, "approaching"), Count::Exact(1));
-        let full = rows(&["overage", "overage"]);
-        let refs: Vec<&Value> = full.iter().collect();
-        assert_eq!(state_count(&refs, false, "overage"), Count::AtLeast(2));
-        assert_eq!(state_count(&refs, false, "exhausted"), Count::AtLeast(0));
-        assert_eq!(Count::AtLeast(10).to_string(), "10+");
-        assert_eq!(Count::Exact(3).to_string(), "3");
-        assert_eq!(first_page_count(4, true), Count::Exact(4));
-        assert_eq!(first_page_count(11, false), Count::AtLeast(11));
     }
 }

@@ -9,6 +9,7 @@ pub mod installations;
 pub mod keys;
 pub mod notifications;
 pub mod parties;
+pub mod report_counts;
 pub mod report_totals;
 pub mod reports;
 pub mod software;

@@ -37,7 +37,13 @@ fn ids(batch: &[EntitlementRecord]) -> Vec<String> {
 }
 
 /// A whole number parameter within bounds, or its default.
-fn bounded(query: &Query, name: &str, default: u32, min: u32, max: u32) -> ApiResult<u32> {
+pub(crate) fn bounded(
+    query: &Query,
+    name: &str,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> ApiResult<u32> {
     match query.get(name) {
         None => Ok(default),
         Some(v) => v

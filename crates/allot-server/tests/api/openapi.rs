@@ -48,7 +48,7 @@ async fn operation_ids_are_unique_and_errors_are_documented() {
     let app = spawn_app(Backend::Sqlite).await;
     let doc = served_document(&app).await;
     let ops = operations(&doc);
-    assert_eq!(ops.len(), 105);
+    assert_eq!(ops.len(), 106);
     let ids: std::collections::BTreeSet<String> = ops
         .iter()
         .map(|(_, _, op)| op["operationId"].as_str().unwrap().to_string())

@@ -16,6 +16,7 @@ crate::on_both_backends!(
     a_case_every_three_days_runs_out_on_the_day_forecast,
     reports_are_confined_to_a_customers_account,
     sorted_reports_page_to_the_end_once_in_order,
+    counts_are_the_reports_rows_whatever_their_number,
 );
 
 /// Noon UTC on a day of 2026.
@@ -1013,4 +1014,132 @@ async fn sorted_reports_page_to_the_end_once_in_order(app: TestApp) {
             "cursor"
         );
     }
+}
+
+/// A quantity of a report row (a JSON number or string).
+fn amount(v: &Value) -> f64 {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("not a quantity: {v}"))
+}
+
+/// `/v1/reports/counts` and the overview's cards equal the rows of the
+/// whole reports, each report holding more rows than the overview's first
+/// page (eleven): limit states by stored counters and by counters rolled
+/// into a new period (one listed again only for what it holds), expiring
+/// terms, and closed periods replayed with rollover (a period whose use
+/// reached its allotment leaves something only from what rolled in).
+async fn counts_are_the_reports_rows_whatever_their_number(app: TestApp) {
+    app.clock.set(noon(5, 20));
+    let a = app.account("Acme").await;
+    // The year's term, 10 each: (used, restrict, how many).
+    for (used, restrict, n) in [(8, true, 5), (9, true, 4), (10, true, 3), (12, false, 2)] {
+        for _ in 0..n {
+            let id = app
+                .active_entitlement(&a, json!({ "restrict": restrict }))
+                .await;
+            use_on(&app, &id, json!(used), None).await;
+        }
+    }
+    // Monthly from January: (rollover, use in May, held on 31 May).
+    let mut monthly = Vec::new();
+    for (rollover, used, held) in [(0, 9, 0), (0, 0, 9), (0, 10, 0), (5, 12, 0), (5, 16, 0)] {
+        let id = app
+            .active_entitlement(
+                &a,
+                json!({ "period": "month", "rollover": rollover, "restrict": false }),
+            )
+            .await;
+        if used > 0 {
+            use_on(&app, &id, json!(used), None).await;
+        }
+        monthly.push((id, held));
+    }
+    // A term that ended in May with 6 unused, and twelve ending in June.
+    let ended = app
+        .active_entitlement(&a, json!({ "end_date": "2026-05-31" }))
+        .await;
+    use_on(&app, &ended, json!(4), None).await;
+    for day in 10..22 {
+        app.active_entitlement(&a, json!({ "end_date": format!("2026-06-{day}") }))
+            .await;
+    }
+    app.clock.set(noon(5, 31));
+    for (id, held) in &monthly {
+        if *held > 0 {
+            let r = app
+                .post(
+                    &format!("/v1/entitlements/{id}/reservations"),
+                    json!({ "quantity": held, "timeout_seconds": 604800 }),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        }
+    }
+    // June: the monthly counters stored in May lag (the write path has not
+    // rolled them); only the one holding 9 of June's 10 is near its limit.
+    app.clock.set(noon(6, 1));
+
+    let limits = all_pages(&app, "/v1/reports/approaching-limit", 100).await;
+    let in_state = |s: &str| limits.iter().filter(|r| r["state"] == s).count() as u64;
+    let expiring = all_pages(&app, "/v1/reports/expiring?within_days=30", 100).await;
+    let unused = all_pages(&app, "/v1/reports/unused", 100).await;
+    let left_unused = unused.iter().filter(|r| amount(&r["unused"]) > 0.0).count() as u64;
+    let reports = [
+        ("overage", in_state("overage")),
+        ("exhausted", in_state("exhausted")),
+        ("approaching", in_state("approaching")),
+        ("expiring", expiring.len() as u64),
+        ("unused", left_unused),
+    ];
+    // The rows themselves, as the rules give them: 9 + 1 rolled approaching;
+    // 5 + 5 + 4 + 5 + 4 closed months left something, and the ended term.
+    assert_eq!(
+        reports.map(|(_, n)| n),
+        [2, 3, 10, 12, 24],
+        "{limits:?} {unused:?}"
+    );
+    let counts = ok(&app, "/v1/reports/counts").await;
+    for (name, n) in reports {
+        assert_eq!(counts[name], json!(n), "{name}: {counts}");
+    }
+    // The overview shows them, exactly (no "N+").
+    let v = crate::dashboard::sign_in(&app, &app.admin).await;
+    let home = v.get("/").await.html;
+    for (n, label) in [
+        (10, "approaching the limit"),
+        (3, "exhausted"),
+        (2, "in overage"),
+        (12, "expiring within 30 days"),
+        (24, "periods ended with some unused"),
+    ] {
+        assert!(
+            home.contains(&format!(r#"<span class="n">{n}</span>{label}"#)),
+            "{label}: {home}"
+        );
+    }
+    // A customer counts its own account only; bad parameters name themselves.
+    let other = app.account("Other").await;
+    let customer = app.key("customer", Some(&other)).await;
+    let theirs = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/reports/counts",
+            Some(&customer),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    assert_eq!(
+        theirs.body,
+        json!({ "overage": 0, "exhausted": 0, "approaching": 0, "expiring": 0, "unused": 0 })
+    );
+    let bad = app.get("/v1/reports/counts?threshold=1001").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad.body["error"]["details"]["fields"][0]["field"], "threshold",
+        "{:?}",
+        bad.body
+    );
 }

@@ -110,6 +110,7 @@ const TABLE: &[(&str, &str, Option<&str>, [u16; 8])] = &[
     ("GET",    "/v1/reports/consumption/totals",         None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("GET",    "/v1/reports/approaching-limit",          None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("GET",    "/v1/reports/expiring",                   None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
+    ("GET",    "/v1/reports/counts",                     None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("GET",    "/v1/reports/unused",                     None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("GET",    "/v1/reports/unused/by-account",          None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
     ("GET",    "/v1/reports/forecast",                   None,                                           [200, 200, 200, 200, 200, 403, 401, 401]),
