@@ -19,6 +19,7 @@ mod report;
 mod settings;
 mod software;
 mod usage_import;
+mod users;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -64,6 +65,13 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manage people's accounts (email and password, for the dashboard)
+    /// directly on the database.
+    #[command(after_help = examples!("allot users create --email ana@example.com --role manager --db sqlite://./allot.db"))]
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCommand,
     },
     /// Run the service on a fresh embedded database filled with demo data.
     #[command(after_help = examples!("allot demo", "allot demo --listen 127.0.0.1:9090"))]
@@ -189,6 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { command } => keys(&cli.settings, command).await,
+        Command::Users { command } => users::users(&cli.settings, command).await,
         Command::Demo => demo::run(&cli.settings).await,
         Command::Config => {
             let config = cli.settings.resolve()?;

@@ -18,6 +18,7 @@ pub mod imports;
 pub mod inputs;
 pub mod jobs;
 pub mod openapi;
+pub mod people;
 pub mod report_rows;
 pub mod reporting;
 pub mod request_id;

@@ -26,6 +26,7 @@ mod software;
 mod software_aggregate;
 mod transaction;
 mod usage;
+mod users;
 
 use allot_core::entitlement::{Entitlement, Terms};
 use allot_store::audit::{AuditContext, AuditEntry, AuditFilter};

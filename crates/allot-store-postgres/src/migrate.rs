@@ -45,6 +45,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0014_reservations_by_entitlement",
         include_str!("../migrations/0014_reservations_by_entitlement.sql"),
     ),
+    ("0015_users", include_str!("../migrations/0015_users.sql")),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

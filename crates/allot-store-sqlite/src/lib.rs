@@ -29,6 +29,7 @@ mod software_aggregate;
 mod transaction;
 mod tx;
 mod usage;
+mod users;
 
 use std::sync::Arc;
 

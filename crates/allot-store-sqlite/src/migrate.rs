@@ -48,6 +48,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0014_reservations_by_entitlement",
         include_str!("../migrations/0014_reservations_by_entitlement.sql"),
     ),
+    ("0015_users", include_str!("../migrations/0015_users.sql")),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {

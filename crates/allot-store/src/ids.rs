@@ -101,6 +101,7 @@ typed_ids! {
     TimeEntryId => "tim", "time entry";
     ReservationId => "res", "reservation";
     ApiKeyId => "key", "api key";
+    UserId => "usr", "user";
     WebhookId => "whk", "webhook";
     DeliveryId => "dlv", "delivery";
     SoftwareModelId => "swm", "software model";

@@ -21,6 +21,7 @@ pub mod schedule;
 pub mod sequences;
 pub mod software;
 pub mod store;
+pub mod users;
 pub mod write_path;
 
 pub use answer::{Answering, StoredAnswer};

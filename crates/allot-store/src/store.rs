@@ -38,6 +38,7 @@ pub struct TransitionResult {
 /// | `sync_statuses` | `entitlement.follow_dates` (system) | entitlement | `{"status"}` → `{"status"}` |
 /// | `run_schedule` | `entitlement.follow_dates`, `entitlement.period_reset` (`{"period_index"}` → `{"period_index"}`), `entitlement.auto_renew` (– → `{"renewal"}`), all by the system | entitlement | |
 /// | `insert_api_key` / `revoke_api_key` | `api_key.create` / `api_key.revoke` | key (never its hash) | key → key |
+/// | `insert_user` / `disable_user` | `user.create` / `user.disable` | user (never its hash) | user → user |
 /// | `apply_batch` | what `plan_batch` lists in `Plan::audit` | | |
 ///
 /// Every mutation a client asks for takes `Option<Answering<_>>`: with an
@@ -52,6 +53,7 @@ pub trait Store:
     + crate::imports::ImportStore
     + crate::contracts::ContractStore
     + crate::dashboard::DashboardStore
+    + crate::users::UserStore
     + Send
     + Sync
     + 'static

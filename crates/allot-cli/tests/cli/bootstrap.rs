@@ -1,14 +1,66 @@
 //! The real `allot serve` on a fresh database of either backend: its first
 //! start makes an admin key, `allot keys` makes and revokes keys on the
-//! database itself, the client commands work against it, and SIGTERM stops
-//! it cleanly.
+//! database itself, `allot users` makes people's accounts (the password
+//! from standard input) that sign in to the dashboard, the client commands
+//! work against it, and SIGTERM stops it cleanly.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{allot, on_both_backends, Database};
+use crate::common::{allot, on_both_backends, Database, Run};
+
+/// `allot ARGS` with `input` on its standard input.
+async fn allot_fed(args: &[&str], input: &str, dir: &std::path::Path) -> Run {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args(args)
+        .env("ALLOT_CONFIG_DIR", dir)
+        .env("ALLOT_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run allot");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Signs in to the dashboard with an email and a password: the status of
+/// the form's answer (303 when signed in).
+async fn dashboard_sign_in(service: &str, email: &str, password: &str) -> u16 {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = http.get(format!("{service}/sign-in")).send().await.unwrap();
+    let cookie = form.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = form.text().await.unwrap();
+    let token = html.split(r#"name="csrf" value=""#).nth(1).unwrap();
+    let token = token.split('"').next().unwrap();
+    http.post(format!("{service}/sign-in"))
+        .header("cookie", cookie)
+        .form(&[("csrf", token), ("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
 
 on_both_backends!(fresh_database => serve_keys_and_clients_from_scratch);
 
@@ -104,6 +156,63 @@ async fn serve_keys_and_clients_from_scratch(db: Database) {
         format!("revoked {id}\n")
     );
     allot(&list, &as_manager, dir).await.failed(&list, 5);
+
+    // A person: the password from standard input, never a flag.
+    let user = [
+        "users",
+        "create",
+        "--email",
+        "Ana@Example.com",
+        "--role",
+        "manager",
+        "--db",
+        url,
+    ];
+    let out = allot_fed(&user, "a long pass phrase\n", dir)
+        .await
+        .ok(&user);
+    assert!(out.starts_with("created manager user usr_"), "{out}");
+    assert!(!out.contains("a long pass phrase"), "{out}");
+    let user_id = out.split_whitespace().nth(3).unwrap().to_string();
+    let short = [
+        "users",
+        "create",
+        "--email",
+        "bo@example.com",
+        "--role",
+        "agent",
+        "--db",
+        url,
+    ];
+    let run = allot_fed(&short, "short\n", dir).await;
+    run.failed(&short, 1);
+    assert!(run.stderr.contains("password must be"), "{run:?}");
+    let twice = allot_fed(&user, "another long phrase\n", dir).await;
+    twice.failed(&user, 1);
+    assert_eq!(
+        dashboard_sign_in(&service, "ana@example.com", "a long pass phrase").await,
+        303
+    );
+    assert_eq!(
+        dashboard_sign_in(&service, "ana@example.com", "a wrong pass phrase").await,
+        401
+    );
+    let users = ["users", "list", "--db", url];
+    let out = allot(&users, &quiet, dir).await.ok(&users);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("{user_id} Ana@Example.com manager created"))),
+        "{out}"
+    );
+    let disable = ["users", "disable", &user_id, "--db", url];
+    assert_eq!(
+        allot(&disable, &quiet, dir).await.ok(&disable),
+        format!("disabled {user_id}\n")
+    );
+    assert_eq!(
+        dashboard_sign_in(&service, "ana@example.com", "a long pass phrase").await,
+        401
+    );
 
     let pid = serve.id().expect("serve is running").to_string();
     let sent = tokio::process::Command::new("kill")

@@ -244,14 +244,25 @@ impl FromRequestParts<AppState> for Signed {
             .cloned()
             .unwrap_or_default();
         calls.count();
-        let key = match state.store.api_key_by_hash(&live.key_hash).await {
-            Ok(Some(k)) if k.revoked_at.is_none() => k,
-            Ok(_) => {
+        // The key or user again: revoked or disabled ends the session.
+        let found = match &live.owner {
+            session::Owner::Key(hash) => state.store.api_key_by_hash(hash).await.map(|k| {
+                k.filter(|k| k.revoked_at.is_none())
+                    .map(|k| (k.id, k.role, k.account_id))
+            }),
+            session::Owner::User(id) => state.store.user_by_id(id).await.map(|u| {
+                u.filter(|u| u.disabled_at.is_none())
+                    .map(|u| (u.id, u.role, u.account_id))
+            }),
+        };
+        let (actor, role, account_id) = match found {
+            Ok(Some(who)) => who,
+            Ok(None) => {
                 dash.sessions.end(&id);
                 return Err(to_sign_in());
             }
             Err(e) => {
-                tracing::error!(error = %e, "dashboard session key");
+                tracing::error!(error = %e, "dashboard session owner");
                 return Err(StatusCode::SERVICE_UNAVAILABLE.into_response());
             }
         };
@@ -261,9 +272,9 @@ impl FromRequestParts<AppState> for Signed {
             .map(|r| r.0.clone());
         Ok(Signed {
             principal: Principal {
-                key_id: key.id,
-                role: key.role,
-                account_id: key.account_id,
+                key_id: actor,
+                role,
+                account_id,
                 request_id,
             },
             csrf: live.csrf,

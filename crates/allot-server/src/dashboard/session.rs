@@ -1,8 +1,9 @@
-//! Dashboard sessions: an API key signs in once, the browser then holds
-//! only an opaque session cookie (`HttpOnly; SameSite=Strict`, `Secure`
-//! behind TLS). The session keeps the key's hash, never the key: every page
-//! resolves the key again (a revoked key ends its sessions at once), and a
-//! session idle for `IDLE` ends too. Every form carries the session's CSRF
+//! Dashboard sessions: an API key or a person (email and password) signs
+//! in once, the browser then holds only an opaque session cookie
+//! (`HttpOnly; SameSite=Strict`, `Secure` behind TLS). The session keeps
+//! the key's hash (never the key) or the user's id: every page resolves it
+//! again (a revoked key or a disabled user ends its sessions at once), and
+//! a session idle for `IDLE` ends too. Every form carries the session's CSRF
 //! token; a POST without it is refused.
 //!
 //! Sessions live in the memory of the instance that made them: a restart
@@ -32,9 +33,18 @@ pub enum Flash {
     Error(String),
 }
 
+/// Who signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// An API key, by the hash of its secret.
+    Key(String),
+    /// A person, by user id.
+    User(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub key_hash: String,
+    pub owner: Owner,
     pub csrf: String,
     pub last_seen: DateTime<Utc>,
     pub flash: Option<Flash>,
@@ -62,8 +72,8 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 }
 
 impl Sessions {
-    /// Starts a session for the key; returns its token.
-    pub fn start(&self, key_hash: String, now: DateTime<Utc>) -> String {
+    /// Starts a session for `owner`; returns its token.
+    pub fn start(&self, owner: Owner, now: DateTime<Utc>) -> String {
         let id = token();
         let mut map = self.inner.lock().expect("sessions lock");
         map.retain(|_, s| now - s.last_seen < IDLE);
@@ -79,7 +89,7 @@ impl Sessions {
         map.insert(
             id.clone(),
             Session {
-                key_hash,
+                owner,
                 csrf: token(),
                 last_seen: now,
                 flash: None,
@@ -161,7 +171,7 @@ mod tests {
     #[test]
     fn a_session_lives_while_used_and_ends_after_idle_time() {
         let sessions = Sessions::default();
-        let id = sessions.start("hash".into(), at(0));
+        let id = sessions.start(Owner::Key("hash".into()), at(0));
         assert!(sessions.touch(&id, at(29)).is_some());
         // Touched at 29: idle from there.
         assert!(sessions.touch(&id, at(58)).is_some());
@@ -174,7 +184,7 @@ mod tests {
     #[test]
     fn sign_out_ends_the_session_and_a_flash_is_shown_once() {
         let sessions = Sessions::default();
-        let id = sessions.start("hash".into(), at(0));
+        let id = sessions.start(Owner::Key("hash".into()), at(0));
         sessions.flash(&id, Flash::Notice("done".into()));
         assert_eq!(
             sessions.touch(&id, at(1)).unwrap().flash,

@@ -60,7 +60,7 @@ async fn shoot(d: &Driver, name: &str) {
 async fn sign_in(d: &Driver, app: &TestApp, key: &str) {
     d.goto(&format!("{}/sign-in", app.url)).await;
     d.type_into("#key", key).await;
-    d.click("form.stack button[type=submit]").await;
+    d.click("#sign-in-key button[type=submit]").await;
     assert_eq!(
         d.url_ending("/").await,
         format!("{}/", app.url),
@@ -273,5 +273,33 @@ async fn the_dashboard_in_a_real_browser() {
     }
     d.goto(&format!("{}/accounts/{acme}", app.url)).await;
     shoot(&d, "customer-account").await;
+
+    // A person signs in with an email and a password (`allot users create`).
+    d.click("form.signout button").await;
+    assert!(d.url_ending("/sign-in").await.ends_with("/sign-in"));
+    allot_server::people::create_user(
+        app.running.state.store.as_ref(),
+        "ana@example.com",
+        allot_store::model::Role::Manager,
+        None,
+        "ana's long password",
+        allot_store::Clock::now(&app.clock),
+        &allot_server::auth::operator(),
+    )
+    .await
+    .unwrap();
+    d.type_into("#email", "ana@example.com").await;
+    d.type_into("#password", "ana's long password").await;
+    d.click("#sign-in-password button[type=submit]").await;
+    assert_eq!(
+        d.url_ending("/").await,
+        format!("{}/", app.url),
+        "signed in with a password"
+    );
+    let home = d.text().await;
+    assert!(
+        home.contains("On-site visits"),
+        "a manager sees every account: {home}"
+    );
     drop(d);
 }

@@ -22,6 +22,7 @@ crate::on_both_backends!(
     no_page_makes_more_calls_when_the_data_grows,
     the_account_search_runs_on_the_server,
     make_default_and_the_software_pages,
+    people_sign_in_with_a_password,
 );
 
 /// A browser without JavaScript: its session cookie and the page's token.
@@ -63,6 +64,17 @@ pub async fn sign_in(app: &TestApp, key: &str) -> Visitor {
 }
 
 async fn try_sign_in(app: &TestApp, key: &str) -> Result<Visitor, StatusCode> {
+    try_sign_in_with(app, &[("key", key)])
+        .await
+        .map_err(|(s, _)| s)
+}
+
+/// Signs in with the sign-in form's `fields` (a key, or an email and a
+/// password); the refusal's status and page otherwise.
+async fn try_sign_in_with(
+    app: &TestApp,
+    fields: &[(&str, &str)],
+) -> Result<Visitor, (StatusCode, String)> {
     let http = no_redirects();
     let form = http
         .get(format!("{}/sign-in", app.url))
@@ -71,15 +83,17 @@ async fn try_sign_in(app: &TestApp, key: &str) -> Result<Visitor, StatusCode> {
         .unwrap();
     let signin_cookie = cookie_value(form.headers()[SET_COOKIE].to_str().unwrap());
     let token = csrf_of(&form.text().await.unwrap()).unwrap();
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend_from_slice(fields);
     let answer = http
         .post(format!("{}/sign-in", app.url))
         .header(COOKIE, &signin_cookie)
-        .form(&[("csrf", token.as_str()), ("key", key)])
+        .form(&form)
         .send()
         .await
         .unwrap();
     if answer.status() != StatusCode::SEE_OTHER {
-        return Err(answer.status());
+        return Err((answer.status(), answer.text().await.unwrap()));
     }
     let session = answer
         .headers()
@@ -679,4 +693,119 @@ async fn make_default_and_the_software_pages(app: TestApp) {
         .await;
     assert_eq!(csv.status, StatusCode::OK);
     assert!(!csv.html.contains("Visio"), "{}", csv.html);
+}
+
+/// People's accounts: an email (any case) and a password sign in like a
+/// key of the user's role; a wrong password and an unknown email get one
+/// message; a customer sees its own account only; a disabled user's
+/// session ends at its next request and it cannot sign in again.
+async fn people_sign_in_with_a_password(app: TestApp) {
+    use allot_server::people::create_user;
+    use allot_store::model::Role;
+    let acme = app.account("Acme").await;
+    let globex = app.account("Globex").await;
+    app.active_entitlement(&acme, json!({ "name": "Acme support" }))
+        .await;
+    app.active_entitlement(&globex, json!({ "name": "Globex support" }))
+        .await;
+    let store = app.running.state.store.clone();
+    let now = allot_store::Clock::now(&app.clock);
+    let operator = allot_server::auth::operator();
+    let ana = create_user(
+        store.as_ref(),
+        "Ana@Example.com",
+        Role::Manager,
+        None,
+        "ana's long password",
+        now,
+        &operator,
+    )
+    .await
+    .unwrap();
+    create_user(
+        store.as_ref(),
+        "bo@client.example",
+        Role::Customer,
+        Some(acme.clone()),
+        "bo's long password",
+        now,
+        &operator,
+    )
+    .await
+    .unwrap();
+
+    // A manager, by its email in another case: the manager's pages.
+    let manager = try_sign_in_with(
+        &app,
+        &[
+            ("email", "ana@example.COM"),
+            ("password", "ana's long password"),
+        ],
+    )
+    .await
+    .map_err(|(s, _)| s)
+    .expect("signed in");
+    assert_eq!(manager.get("/audit").await.status, StatusCode::OK);
+    let audit = manager.get("/audit").await.html;
+    assert!(audit.contains("user.create"), "{audit}");
+
+    // Wrong password, unknown email: one answer, naming neither.
+    let refusal = |fields: [(&'static str, &'static str); 2]| {
+        let app = &app;
+        async move {
+            let (status, page) = try_sign_in_with(app, &fields).await.err().expect("refused");
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            let message = page
+                .split("role=\"alert\">")
+                .nth(1)
+                .and_then(|m| m.split('<').next())
+                .expect("a message")
+                .to_string();
+            message
+        }
+    };
+    let wrong = refusal([
+        ("email", "ana@example.com"),
+        ("password", "not the password"),
+    ])
+    .await;
+    let unknown = refusal([
+        ("email", "eve@example.com"),
+        ("password", "ana's long password"),
+    ])
+    .await;
+    assert_eq!(wrong, unknown);
+    assert!(!wrong.contains("ana") && !wrong.contains("eve"), "{wrong}");
+
+    // A customer: its own account, not another (also by the address).
+    let bo = try_sign_in_with(
+        &app,
+        &[
+            ("email", "bo@client.example"),
+            ("password", "bo's long password"),
+        ],
+    )
+    .await
+    .map_err(|(s, _)| s)
+    .expect("signed in");
+    let own = bo.get(&format!("/accounts/{acme}")).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.html.contains("Acme support"), "{}", own.html);
+    let other = bo.get(&format!("/accounts/{globex}")).await;
+    assert!(!other.html.contains("Globex support"), "{}", other.html);
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert_eq!(bo.get("/audit").await.status, StatusCode::FORBIDDEN);
+
+    // Disabled: the open session ends at its next request, and the right
+    // password no longer signs in.
+    assert!(store.disable_user(&ana.id, now, &operator).await.unwrap());
+    let after = manager.get("/").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location.as_deref(), Some("/sign-in"));
+    let again = refusal([
+        ("email", "ana@example.com"),
+        ("password", "ana's long password"),
+    ])
+    .await;
+    assert_eq!(again, wrong);
 }

@@ -14,3 +14,4 @@ pub mod records;
 pub mod reports;
 pub mod schedule;
 pub mod software;
+pub mod users;
