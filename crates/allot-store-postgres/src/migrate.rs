@@ -45,6 +45,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0014_reservations_by_entitlement",
         include_str!("../migrations/0014_reservations_by_entitlement.sql"),
     ),
+    (
+        "0016_reconciliation_storage",
+        include_str!("../migrations/0016_reconciliation_storage.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.
