@@ -46,6 +46,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0014_reservations_by_entitlement.sql"),
     ),
     ("0015_users", include_str!("../migrations/0015_users.sql")),
+    (
+        "0016_reconciliation_storage",
+        include_str!("../migrations/0016_reconciliation_storage.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

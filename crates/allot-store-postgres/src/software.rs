@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use allot_core::software::counted::Lists;
 use allot_core::software::reconcile::Installation;
 use allot_core::software::SoftwareEntitlement;
 use allot_store::model::Page;
@@ -213,7 +214,7 @@ async fn write(tx: &deadpool_postgres::Transaction<'_>, changes: &SoftwareChange
     for r in &changes.reconciliations {
         let stored = StoredItems {
             v: RECONCILIATION_VERSION,
-            items: r.items.clone(),
+            items: &r.items,
         };
         let stmt = tx
             .prepare_cached(
@@ -284,7 +285,7 @@ impl SoftwareTx for PgTx<'_> {
         &self,
         stale_before: DateTime<Utc>,
     ) -> Res<ReconciliationInputs> {
-        aggregate::reconciliation_inputs(&PgReads(&self.tx), stale_before).await
+        aggregate::reconciliation_inputs(&PgReads(&self.tx), stale_before, Lists::Names).await
     }
 
     async fn lock_reconciliations(&self) -> Res<()> {
@@ -546,7 +547,9 @@ impl SoftwareStore for PostgresStore {
             .start()
             .await
             .map_err(Error::from)?;
-        let inputs = aggregate::reconciliation_inputs(&PgReads(&tx), stale_before).await?;
+        let inputs =
+            aggregate::reconciliation_inputs(&PgReads(&tx), stale_before, Lists::CountsOnly)
+                .await?;
         let models = many(
             &tx,
             &format!("SELECT {MODEL_COLS} FROM software_models"),

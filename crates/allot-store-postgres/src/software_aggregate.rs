@@ -18,10 +18,14 @@ use crate::error::{Error, Res};
 /// The reads, on any client: a write transaction or a read-only snapshot.
 pub(crate) struct PgReads<'a, C>(pub(crate) &'a C);
 
-const COUNTS: &str = "SELECT software_model_id, COUNT(*),
+const COUNTS: &str = "SELECT software_model_id, COUNT(*)
+    FROM installations WHERE seen_at >= $1 GROUP BY software_model_id";
+
+const CORES: &str = "SELECT software_model_id,
         COALESCE(SUM(cores) FILTER (WHERE cores >= 1), 0)::INT8,
         COUNT(*) FILTER (WHERE cores IS NULL OR cores < 1)
-    FROM installations WHERE seen_at >= $1 GROUP BY software_model_id";
+    FROM installations WHERE seen_at >= $1 AND software_model_id = ANY($2)
+    GROUP BY software_model_id";
 
 const USERS: &str = "SELECT software_model_id, COUNT(DISTINCT COALESCE(user_name, device))
     FROM installations WHERE seen_at >= $1 AND software_model_id = ANY($2)
@@ -101,11 +105,27 @@ impl<C: GenericClient + Sync> ReconciliationReads for PgReads<'_, C> {
                     installations,
                     // One row per (model, device): the primary key.
                     devices: installations,
-                    cores: r.try_get(2)?,
-                    cores_unknown: r.try_get(3)?,
                     ..ModelInstalls::default()
                 },
             );
+        }
+        let by_cores: Vec<&str> = ask
+            .cores
+            .iter()
+            .filter(|m| counted.contains_key(*m))
+            .map(String::as_str)
+            .collect();
+        if !by_cores.is_empty() {
+            for r in c
+                .query(&c.prepare_cached(CORES).await?, &[fresh, &by_cores])
+                .await?
+            {
+                let model: String = r.try_get(0)?;
+                if let Some(m) = counted.get_mut(&model) {
+                    m.cores = r.try_get(1)?;
+                    m.cores_unknown = r.try_get(2)?;
+                }
+            }
         }
         let by_user: Vec<&str> = ask
             .users

@@ -49,6 +49,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0014_reservations_by_entitlement.sql"),
     ),
     ("0015_users", include_str!("../migrations/0015_users.sql")),
+    (
+        "0016_reconciliation_storage",
+        include_str!("../migrations/0016_reconciliation_storage.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {
@@ -87,5 +91,56 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(names, sorted);
+    }
+
+    /// `0016` rebuilds `installations` clustered on its primary key: every
+    /// row comes through, and the table has no rowid left.
+    #[test]
+    fn installations_survive_their_clustering() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let (before, after): (Vec<_>, Vec<_>) = super::MIGRATIONS
+            .iter()
+            .partition(|(name, _)| *name < "0016");
+        assert!(!after.is_empty());
+        for (_, sql) in &before {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO software_models (id, publisher, product, created_at, updated_at)
+                 VALUES ('swm_a', 'P', 'Q', 't', 't');
+             INSERT INTO installations (software_model_id, device, user_name, cores, seen_at)
+                 VALUES ('swm_a', 'd2', 'ann', 4, 's2'), ('swm_a', 'd1', NULL, NULL, 's1');",
+        )
+        .unwrap();
+        let rows =
+            |conn: &rusqlite::Connection| -> Vec<(String, Option<String>, Option<i64>, String)> {
+                let mut statement = conn
+                    .prepare(
+                        "SELECT device, user_name, cores, seen_at FROM installations
+                     WHERE software_model_id = 'swm_a' ORDER BY device",
+                    )
+                    .unwrap();
+                statement
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .unwrap()
+                    .collect::<rusqlite::Result<_>>()
+                    .unwrap()
+            };
+        let kept = rows(&conn);
+        assert!(conn.prepare("SELECT rowid FROM installations").is_ok());
+        for (_, sql) in &after {
+            conn.execute_batch(sql).unwrap();
+        }
+        assert_eq!(rows(&conn), kept);
+        assert_eq!(kept.len(), 2);
+        assert!(
+            conn.prepare("SELECT rowid FROM installations").is_err(),
+            "WITHOUT ROWID"
+        );
+        let duplicate = conn.execute(
+            "INSERT INTO installations (software_model_id, device, seen_at) VALUES ('swm_a', 'd1', 's3')",
+            [],
+        );
+        assert!(duplicate.is_err(), "one row per model and device");
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use allot_core::software::counted::Lists;
 use allot_core::software::reconcile::Installation;
 use allot_store::model::Page;
 use allot_store::software::{
@@ -225,7 +226,7 @@ fn write(conn: &Connection, changes: &SoftwareChanges) -> Res<()> {
     for r in &changes.reconciliations {
         let stored = StoredItems {
             v: RECONCILIATION_VERSION,
-            items: r.items.clone(),
+            items: &r.items,
         };
         conn.prepare_cached(
             "INSERT INTO reconciliations (id, software_model_id, run_at, items) \
@@ -271,7 +272,7 @@ impl SoftwareTx for SqliteTx<'_> {
         &self,
         stale_before: DateTime<Utc>,
     ) -> Res<ReconciliationInputs> {
-        aggregate::reconciliation_inputs(&SqliteReads(&self.tx), stale_before).await
+        aggregate::reconciliation_inputs(&SqliteReads(&self.tx), stale_before, Lists::Names).await
     }
 
     async fn lock_reconciliations(&self) -> Res<()> {
@@ -586,6 +587,7 @@ impl SoftwareStore for SqliteStore {
                 let inputs = futures::executor::block_on(aggregate::reconciliation_inputs(
                     &SqliteReads(c),
                     stale_before,
+                    Lists::CountsOnly,
                 ))?;
                 let models = all(&mut *c.prepare_cached(MODEL)?, [], model)?;
                 Ok(ComplianceSnapshot { inputs, models })

@@ -16,16 +16,20 @@ use crate::error::{Fail, Res};
 /// synchronous (it never waits), like `SqliteTx`'s.
 pub(crate) struct SqliteReads<'a>(pub(crate) &'a Connection);
 
-const COUNTS: &str = "SELECT software_model_id, COUNT(*),
-        COALESCE(SUM(CASE WHEN cores >= 1 THEN cores END), 0),
-        SUM(CASE WHEN cores IS NULL OR cores < 1 THEN 1 ELSE 0 END)
+const COUNTS: &str = "SELECT software_model_id, COUNT(*)
     FROM installations WHERE seen_at >= ?1 GROUP BY software_model_id ORDER BY software_model_id";
+
+const CORES: &str = "SELECT COALESCE(SUM(CASE WHEN cores >= 1 THEN cores END), 0),
+        COALESCE(SUM(CASE WHEN cores IS NULL OR cores < 1 THEN 1 ELSE 0 END), 0)
+    FROM installations WHERE software_model_id = ?1 AND seen_at >= ?2";
 
 const USERS: &str = "SELECT COUNT(DISTINCT COALESCE(user_name, device)) FROM installations
     WHERE software_model_id = ?1 AND seen_at >= ?2";
 
 // `+seen_at`: walk the primary key in device order (and stop at the
 // limit) rather than range-scan `installations_by_model_seen` and sort.
+// The table is clustered on that key (`0016`, WITHOUT ROWID): each row's
+// seen_at is beside its device, not a lookup elsewhere.
 const FIRST_DEVICES: &str = "SELECT device FROM installations
     WHERE software_model_id = ?1 AND +seen_at >= ?2 ORDER BY device LIMIT ?3";
 
@@ -78,13 +82,16 @@ impl ReconciliationReads for SqliteReads<'_> {
                 installations,
                 // One row per (model, device): the primary key.
                 devices: installations,
-                cores: r.get(2)?,
-                cores_unknown: r.get(3)?,
                 ..ModelInstalls::default()
             })
         })?;
         for m in &mut counted {
             let model = m.software_model_id.as_str();
+            if ask.cores.contains(model) {
+                (m.cores, m.cores_unknown) = c
+                    .prepare_cached(CORES)?
+                    .query_row(params![model, fresh], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            }
             if ask.users.contains_key(model) {
                 m.users = c
                     .prepare_cached(USERS)?
@@ -108,7 +115,10 @@ impl ReconciliationReads for SqliteReads<'_> {
                     Identity::UserOrDevice => m.first_users = names,
                 }
             }
-            let probes = ask.probes.iter().filter(|(p, _, _)| p == model);
+            // The probes are in (model, identity, name) order: this model's
+            // are one range, not a pass over every model's.
+            let from = (model.to_string(), Identity::Device, String::new());
+            let probes = ask.probes.range(from..).take_while(|(p, _, _)| p == model);
             for (_, identity, name) in probes {
                 let sql = match identity {
                     Identity::Device => PROBED_DEVICE,

@@ -14,11 +14,14 @@
 //! | `installations` | the rows |
 //! | `devices` | distinct devices |
 //! | `users` | distinct `Identity::UserOrDevice` names, for a model in `ask.users` (else 0) |
-//! | `cores` | Σ cores over the rows with cores ≥ 1 |
-//! | `cores_unknown` | rows without cores, or with cores < 1 |
+//! | `cores` | Σ cores over the rows with cores ≥ 1, for a model in `ask.cores` (else 0) |
+//! | `cores_unknown` | rows without cores, or with cores < 1, for a model in `ask.cores` (else 0) |
 //! | `first_devices` | the first `ask.listed(model, Device)` distinct devices, in byte order |
 //! | `first_users` | the first `ask.listed(model, UserOrDevice)` distinct names, in byte order |
 //! | `installed` | the probes `(identity, name)` of `ask.probes` on this model some row answers |
+//!
+//! An ask for `Lists::CountsOnly` (the compliance report, which shows no
+//! names) lists and probes nothing: only the counts are read.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,15 +66,30 @@ impl Identity {
     }
 }
 
+/// Whether reconciliation's items carry their lists of names
+/// (`allocated_not_installed`, `installed_not_allocated`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lists {
+    /// The lists, as a kept reconciliation holds them.
+    #[default]
+    Names,
+    /// Empty lists, and nothing read to fill them: for a view of the counts.
+    CountsOnly,
+}
+
 /// What the store counts of the installations seen at or after `stale_before`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallsAsk {
     pub stale_before: DateTime<Utc>,
+    pub lists: Lists,
     /// Models also counted by `Identity::UserOrDevice`, with how many
     /// leading names to list.
     pub users: BTreeMap<String, usize>,
     /// Leading devices to list where a model needs more than `MAX_LISTED`.
     pub devices: BTreeMap<String, usize>,
+    /// Models whose cores are counted (a per-core row needs them; the
+    /// other rows leave them unread).
+    pub cores: BTreeSet<String>,
     /// Allocated (model, identity, name)s: is each installed?
     pub probes: BTreeSet<(String, Identity, String)>,
 }
@@ -79,6 +97,9 @@ pub struct InstallsAsk {
 impl InstallsAsk {
     /// How many leading names of a model to list under an identity.
     pub fn listed(&self, model: &str, identity: Identity) -> usize {
+        if self.lists == Lists::CountsOnly {
+            return 0;
+        }
         match identity {
             Identity::Device => self.devices.get(model).copied().unwrap_or(MAX_LISTED),
             Identity::UserOrDevice => self.users.get(model).copied().unwrap_or(0),
@@ -89,22 +110,29 @@ impl InstallsAsk {
     /// (model, metric) group lists `MAX_LISTED` names beyond the ones its
     /// allocations hold (so the first `MAX_LISTED` installed and not
     /// allocated are among them) and asks whether each allocated name is
-    /// installed; a model lent a per-user metric by downgrade rights is
-    /// counted by user too.
+    /// installed; a model with a per-core row (its own, or lent by
+    /// downgrade rights) has its cores counted, one lent a per-user metric
+    /// is counted by user too. `Lists::CountsOnly` lists and probes nothing.
     pub fn new(
         entitlements: &[super::SoftwareEntitlement],
         allocations: &[AllocationHeld],
         stale_before: DateTime<Utc>,
+        lists: Lists,
     ) -> InstallsAsk {
         let mut ask = InstallsAsk {
             stale_before,
+            lists,
             users: BTreeMap::new(),
             devices: BTreeMap::new(),
+            cores: BTreeSet::new(),
             probes: BTreeSet::new(),
         };
         let groups = super::reconcile::entitlement_groups(entitlements);
         let held = super::reconcile::held_by_entitlement(allocations);
         for ((model, metric), ids) in &groups {
+            if *metric == LicenseMetric::PerCore {
+                ask.cores.insert(model.clone());
+            }
             let identity = Identity::of(*metric);
             let names: BTreeSet<&str> = ids
                 .iter()
@@ -118,6 +146,9 @@ impl InstallsAsk {
             };
             let limit = limits.entry(model.clone()).or_insert(MAX_LISTED);
             *limit = (*limit).max(MAX_LISTED + names.len());
+            if lists == Lists::CountsOnly {
+                continue;
+            }
             ask.probes.extend(
                 names
                     .into_iter()
@@ -126,8 +157,14 @@ impl InstallsAsk {
         }
         let licensed: BTreeSet<&str> = groups.keys().map(|(m, _)| m.as_str()).collect();
         for (model, metric) in super::reconcile::downgrade_metrics(entitlements) {
-            if !licensed.contains(model) && Identity::of(metric) == Identity::UserOrDevice {
+            if licensed.contains(model) {
+                continue;
+            }
+            if Identity::of(metric) == Identity::UserOrDevice {
                 ask.users.entry(model.to_string()).or_insert(MAX_LISTED);
+            }
+            if metric == LicenseMetric::PerCore {
+                ask.cores.insert(model.to_string());
             }
         }
         ask
@@ -188,6 +225,7 @@ pub fn count_installations(
                 Identity::Device => devices.contains(name),
                 Identity::UserOrDevice => every_user.contains(name),
             };
+            let counts_cores = ask.cores.contains(model);
             let users = if ask.users.contains_key(model) {
                 every_user.clone()
             } else {
@@ -212,11 +250,13 @@ pub fn count_installations(
                 users: users.len() as i64,
                 cores: rows
                     .iter()
+                    .filter(|_| counts_cores)
                     .filter_map(|i| i.cores)
                     .filter(|c| *c >= 1)
                     .sum(),
                 cores_unknown: rows
                     .iter()
+                    .filter(|_| counts_cores)
                     .filter(|i| i.cores.is_none_or(|c| c < 1))
                     .count() as i64,
                 first_devices: first(&devices, Identity::Device),
@@ -230,7 +270,7 @@ pub fn count_installations(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::software::reconcile::{reconcile, ReconciliationItem};
+    use crate::software::reconcile::{reconcile, reconcile_counted, ReconciliationItem};
     use crate::software::rights::{add_downgrade_right, publish};
     use crate::software::terms::tests::{day, terms};
     use crate::software::SoftwareEntitlement;
@@ -310,7 +350,8 @@ mod tests {
             held("swe_2", Some("ann"), Some("d1")),
             held("swe_9", None, Some("d3")),
         ];
-        let ask = InstallsAsk::new(&[per_device, per_user], &allocations, stale_before());
+        let both = [per_device, per_user];
+        let ask = InstallsAsk::new(&both, &allocations, stale_before(), Lists::Names);
         assert_eq!(ask.stale_before, stale_before());
         assert_eq!(ask.listed("swm_a", Identity::Device), MAX_LISTED + 2);
         assert_eq!(ask.listed("swm_b", Identity::Device), MAX_LISTED);
@@ -346,9 +387,67 @@ mod tests {
     }
 
     #[test]
+    fn cores_are_counted_only_for_per_core_rows() {
+        let mut per_core = entitlement("swe_1", "swm_c", LicenseMetric::PerCore, 5);
+        add_downgrade_right(&mut per_core, "swm_old", None).unwrap();
+        add_downgrade_right(&mut per_core, "swm_a", None).unwrap();
+        let per_device = entitlement("swe_2", "swm_a", LicenseMetric::PerDevice, 5);
+        for lists in [Lists::Names, Lists::CountsOnly] {
+            let ask = InstallsAsk::new(
+                &[per_core.clone(), per_device.clone()],
+                &[],
+                stale_before(),
+                lists,
+            );
+            let cores: Vec<&str> = ask.cores.iter().map(String::as_str).collect();
+            assert_eq!(
+                cores,
+                ["swm_c", "swm_old"],
+                "swm_a has a per-device row of its own, no per-core one"
+            );
+        }
+    }
+
+    #[test]
+    fn a_counts_only_ask_lists_and_probes_nothing_but_still_counts_users() {
+        let per_user = entitlement("swe_2", "swm_b", LicenseMetric::PerUser, 5);
+        let per_device = entitlement("swe_1", "swm_a", LicenseMetric::PerDevice, 5);
+        let allocations = [
+            held("swe_1", None, Some("d1")),
+            held("swe_2", Some("ann"), None),
+        ];
+        let ask = InstallsAsk::new(
+            &[per_device, per_user],
+            &allocations,
+            stale_before(),
+            Lists::CountsOnly,
+        );
+        assert!(ask.probes.is_empty());
+        assert!(
+            ask.users.contains_key("swm_b"),
+            "per-user needs are counted"
+        );
+        for model in ["swm_a", "swm_b", "swm_z"] {
+            for identity in [Identity::Device, Identity::UserOrDevice] {
+                assert_eq!(ask.listed(model, identity), 0, "{model} {identity:?}");
+            }
+        }
+        let rows = [
+            seen("swm_a", "d1", None, None),
+            seen("swm_b", "d2", Some("ann"), None),
+        ];
+        let counted = count_installations(&ask, &rows);
+        assert_eq!(counted[1].users, 1);
+        assert!(counted
+            .iter()
+            .all(|m| m.first_devices.is_empty() && m.installed.is_empty()));
+    }
+
+    #[test]
     fn counts_follow_the_table() {
-        let mut ask = InstallsAsk::new(&[], &[], stale_before());
+        let mut ask = InstallsAsk::new(&[], &[], stale_before(), Lists::Names);
         ask.users.insert("swm_a".into(), 2);
+        ask.cores.insert("swm_a".into());
         ask.devices.insert("swm_a".into(), 3);
         ask.probes
             .insert(("swm_a".into(), Identity::UserOrDevice, "ann".into()));
@@ -398,6 +497,7 @@ mod tests {
         );
         assert_eq!(other.software_model_id, "swm_c");
         assert_eq!((other.users, other.first_users.len()), (0, 0), "not asked");
+        assert_eq!((other.cores, other.cores_unknown), (0, 0), "not asked");
         assert_eq!(other.first_devices, ["d1"]);
         assert!(other.installed.is_empty(), "another model's probe");
     }
@@ -571,6 +671,19 @@ mod tests {
                 prop_assert_eq!(&item.allocated_not_installed, &not_installed);
                 prop_assert_eq!(&item.installed_not_allocated, &not_allocated);
             }
+            // Counted for the counts alone: the same items, without names.
+            let ask = InstallsAsk::new(&e, &a, stale_before(), Lists::CountsOnly);
+            let counts = count_installations(&ask, &i);
+            let counts_only = reconcile_counted(&e, &a, &counts, today(), Lists::CountsOnly);
+            let unnamed: Vec<ReconciliationItem> = items
+                .into_iter()
+                .map(|mut item| {
+                    item.allocated_not_installed.clear();
+                    item.installed_not_allocated.clear();
+                    item
+                })
+                .collect();
+            prop_assert_eq!(counts_only, unnamed);
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::quantity::Quantity;
 
-use super::counted::{count_installations, Identity, InstallsAsk, ModelInstalls};
+use super::counted::{count_installations, Identity, InstallsAsk, Lists, ModelInstalls};
 use super::rights::{SoftwareEntitlement, SoftwareState};
 use super::terms::LicenseMetric;
 
@@ -127,21 +127,23 @@ pub fn reconcile(
     today: NaiveDate,
     stale_before: DateTime<Utc>,
 ) -> Vec<ReconciliationItem> {
-    let ask = InstallsAsk::new(entitlements, allocations, stale_before);
+    let ask = InstallsAsk::new(entitlements, allocations, stale_before, Lists::Names);
     let counted = count_installations(&ask, installations);
-    reconcile_counted(entitlements, allocations, &counted, today)
+    reconcile_counted(entitlements, allocations, &counted, today, Lists::Names)
 }
 
 /// Reconciles the fresh installations, counted per model as
-/// `InstallsAsk::new(entitlements, allocations, …)` asked, against the
-/// entitlements in use today. A model installed without any entitlement
+/// `InstallsAsk::new(entitlements, allocations, …, lists)` asked, against
+/// the entitlements in use today. A model installed without any entitlement
 /// gets a row under the metric of the entitlements whose downgrade rights
-/// list it, else `per_install`. Items are in (model, metric) order.
+/// list it, else `per_install`. Items are in (model, metric) order; their
+/// lists are empty under `Lists::CountsOnly`.
 pub fn reconcile_counted(
     entitlements: &[SoftwareEntitlement],
     allocations: &[AllocationHeld],
     installs: &[ModelInstalls],
     today: NaiveDate,
+    lists: Lists,
 ) -> Vec<ReconciliationItem> {
     // Indexed once: every group reads only its model's counts and its
     // entitlements' allocations, so the work grows with the rows, not
@@ -209,7 +211,11 @@ pub fn reconcile_counted(
         .iter()
         .map(|(group, tally)| {
             let need = needed[group];
-            item(group, tally, need, installs_of(&group.0), &held_by(tally))
+            let held = match lists {
+                Lists::Names => held_by(tally),
+                Lists::CountsOnly => Vec::new(),
+            };
+            item(group, tally, need, installs_of(&group.0), &held, lists)
         })
         .collect()
 }
@@ -294,16 +300,16 @@ pub fn turned_under_licensed<'a>(
     previous: &[ReconciliationItem],
     current: &'a [ReconciliationItem],
 ) -> Vec<&'a ReconciliationItem> {
+    // Indexed once: a run of every model compares thousands of rows.
+    let was_under: HashSet<(&str, LicenseMetric)> = previous
+        .iter()
+        .filter(|p| p.status == Compliance::UnderLicensed)
+        .map(|p| (p.software_model_id.as_str(), p.license_metric))
+        .collect();
     current
         .iter()
         .filter(|item| item.status == Compliance::UnderLicensed)
-        .filter(|item| {
-            !previous.iter().any(|p| {
-                p.software_model_id == item.software_model_id
-                    && p.license_metric == item.license_metric
-                    && p.status == Compliance::UnderLicensed
-            })
-        })
+        .filter(|item| !was_under.contains(&(item.software_model_id.as_str(), item.license_metric)))
         .collect()
 }
 
@@ -313,6 +319,7 @@ fn item(
     needed: i64,
     counted: &ModelInstalls,
     held: &[&AllocationHeld],
+    lists: Lists,
 ) -> ReconciliationItem {
     let price = tally.price.as_ref().map(|(_, p)| *p);
     let cost = |rights: i64| {
@@ -331,6 +338,10 @@ fn item(
         (Compliance::Compliant, 0, 0)
     };
     let identity = Identity::of(group.1);
+    let listed = match lists {
+        Lists::Names => counted.first(identity),
+        Lists::CountsOnly => &[],
+    };
     let allocated: BTreeSet<&str> = held
         .iter()
         .filter_map(|a| identity.name(a.user.as_deref(), a.device.as_deref()))
@@ -356,8 +367,7 @@ fn item(
             .take(MAX_LISTED)
             .map(|n| n.to_string())
             .collect(),
-        installed_not_allocated: counted
-            .first(identity)
+        installed_not_allocated: listed
             .iter()
             .filter(|n| !allocated.contains(n.as_str()))
             .take(MAX_LISTED)

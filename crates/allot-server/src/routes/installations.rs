@@ -217,7 +217,8 @@ pub async fn run(
         .store
         .run_reconciliation(&run, at, keyed.answering(render))
         .await?;
-    Ok(send(&render(&result)))
+    let view = ReconciliationView::from(result);
+    Ok(send(&answer(StatusCode::CREATED, &view)))
 }
 
 #[utoipa::path(get, path = "/v1/reconciliations", operation_id = "list_reconciliations", tag = "software",

@@ -229,10 +229,10 @@ pub struct ReconciliationItemView {
     pub installed_not_allocated: Vec<String>,
 }
 
-impl From<&ReconciliationItem> for ReconciliationItemView {
-    fn from(i: &ReconciliationItem) -> Self {
+impl From<ReconciliationItem> for ReconciliationItemView {
+    fn from(i: ReconciliationItem) -> Self {
         ReconciliationItemView {
-            software_model_id: i.software_model_id.clone(),
+            software_model_id: i.software_model_id,
             license_metric: i.license_metric.as_str(),
             rights_owned: i.rights_owned,
             rights_from_downgrades: i.rights_from_downgrades,
@@ -243,9 +243,15 @@ impl From<&ReconciliationItem> for ReconciliationItemView {
             true_up_cost: i.true_up_cost,
             unused_rights: i.unused_rights,
             potential_savings: i.potential_savings,
-            allocated_not_installed: i.allocated_not_installed.clone(),
-            installed_not_allocated: i.installed_not_allocated.clone(),
+            allocated_not_installed: i.allocated_not_installed,
+            installed_not_allocated: i.installed_not_allocated,
         }
+    }
+}
+
+impl From<&ReconciliationItem> for ReconciliationItemView {
+    fn from(i: &ReconciliationItem) -> Self {
+        ReconciliationItemView::from(i.clone())
     }
 }
 
@@ -256,6 +262,18 @@ pub struct ReconciliationView {
     pub software_model_id: Option<String>,
     pub run_at: DateTime<Utc>,
     pub items: Vec<ReconciliationItemView>,
+}
+
+/// Moves the rows' names rather than copying them (the run just made).
+impl From<Reconciliation> for ReconciliationView {
+    fn from(r: Reconciliation) -> Self {
+        ReconciliationView {
+            id: r.id,
+            software_model_id: r.software_model_id,
+            run_at: r.run_at,
+            items: r.items.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 impl From<&Reconciliation> for ReconciliationView {

@@ -3,9 +3,9 @@
 //! counted in the database per model as `allot_core`'s `InstallsAsk`
 //! says (`allot_core::software::counted` defines the aggregate). Nothing
 //! but the counts and at most a few hundred names per model leaves the
-//! database.
+//! database (and only the counts where the items' lists are not wanted).
 
-use allot_core::software::counted::{InstallsAsk, ModelInstalls};
+use allot_core::software::counted::{InstallsAsk, Lists, ModelInstalls};
 use allot_core::software::reconcile::{reconcile_counted, AllocationHeld, ReconciliationItem};
 use allot_core::software::SoftwareEntitlement;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -23,6 +23,8 @@ pub struct ReconciliationInputs {
     pub rights: Rights,
     /// The fresh installations, one aggregate per model that has any.
     pub installs: Vec<ModelInstalls>,
+    /// What was counted for: the items' lists, or the counts alone.
+    pub lists: Lists,
 }
 
 impl ReconciliationInputs {
@@ -33,6 +35,7 @@ impl ReconciliationInputs {
             &self.rights.allocations,
             &self.installs,
             today,
+            self.lists,
         )
     }
 }
@@ -55,9 +58,19 @@ pub trait ReconciliationReads {
 pub async fn reconciliation_inputs<R: ReconciliationReads>(
     reads: &R,
     stale_before: DateTime<Utc>,
+    lists: Lists,
 ) -> Result<ReconciliationInputs, R::Error> {
     let rights = reads.load_rights().await?;
-    let ask = InstallsAsk::new(&rights.entitlements, &rights.allocations, stale_before);
+    let ask = InstallsAsk::new(
+        &rights.entitlements,
+        &rights.allocations,
+        stale_before,
+        lists,
+    );
     let installs = reads.count_installations(&ask).await?;
-    Ok(ReconciliationInputs { rights, installs })
+    Ok(ReconciliationInputs {
+        rights,
+        installs,
+        lists,
+    })
 }

@@ -92,11 +92,13 @@ pub struct Reconciliation {
 pub const RECONCILIATION_VERSION: u64 = 1;
 
 /// Reconciliation items as stored: versioned, so history written by one
-/// version reads back after an upgrade.
+/// version reads back after an upgrade. Written from a borrow
+/// (`StoredItems { v, items: &r.items }`: a run of every model holds
+/// thousands of rows and names), read back owned.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredItems {
+pub struct StoredItems<I = Vec<ReconciliationItem>> {
     pub v: u64,
-    pub items: Vec<ReconciliationItem>,
+    pub items: I,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -167,8 +169,8 @@ pub struct SoftwareChanges {
 
 pub use aggregate::{ReconciliationInputs, ReconciliationReads, Rights};
 
-/// Reconciliation's inputs and every model, read at one moment and
-/// written nowhere: what the compliance report reconciles.
+/// Reconciliation's inputs (counts only) and every model, read at one
+/// moment and written nowhere: what the compliance report reconciles.
 #[derive(Debug, Default)]
 pub struct ComplianceSnapshot {
     pub inputs: ReconciliationInputs,
@@ -304,7 +306,8 @@ pub trait SoftwareStore: Send + Sync {
     async fn list_reconciliations(&self, page: &Page) -> StoreResult<Vec<Reconciliation>>;
     /// What a reconciliation would read now (installations seen at or
     /// after `stale_before` counting), from one consistent read that takes
-    /// no lock a write waits on.
+    /// no lock a write waits on; the counts only (`Lists::CountsOnly`: the
+    /// report shows no names, so none are read).
     async fn compliance_snapshot(
         &self,
         stale_before: DateTime<Utc>,

@@ -38,19 +38,19 @@ async fn finish<T: SoftwareTx, R>(
         audit: vec![audit],
         ..Changes::default()
     };
-    finish_with(tx, software, changes, answer, result, now).await
+    finish_with(tx, &software, changes, answer, result, now).await
 }
 
 /// `finish`, with more shared rows (events) beside the audit entry.
 async fn finish_with<T: SoftwareTx, R>(
     tx: T,
-    software: SoftwareChanges,
+    software: &SoftwareChanges,
     mut changes: Changes,
     answer: Option<&Answering<R>>,
     result: &R,
     now: DateTime<Utc>,
 ) -> Result<(), T::Error> {
-    tx.write_software(&software).await?;
+    tx.write_software(software).await?;
     changes.answers.extend(answer.map(|a| a.write(result)));
     tx.write(&changes, now).await?;
     tx.commit().await
@@ -456,15 +456,18 @@ async fn reconcile_locked<T: SoftwareTx>(
         &summary,
         now,
     );
-    let software = SoftwareChanges {
-        reconciliations: vec![result.clone()],
-        ..SoftwareChanges::default()
-    };
     let changes = Changes {
         audit: vec![audit],
         events,
         ..Changes::default()
     };
-    finish_with(tx, software, changes, answer, &result, now).await?;
-    Ok(Some(result))
+    // Moved in and back out, not copied: a run of every model holds
+    // thousands of rows and names.
+    let mut software = SoftwareChanges {
+        reconciliations: vec![result],
+        ..SoftwareChanges::default()
+    };
+    let kept = &software.reconciliations[0];
+    finish_with(tx, &software, changes, answer, kept, now).await?;
+    Ok(software.reconciliations.pop())
 }
