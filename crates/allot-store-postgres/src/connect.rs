@@ -1,7 +1,7 @@
 //! Connection pool, and fresh databases for tests and benchmarks.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use allot_store::{StoreError, StoreResult};
@@ -45,12 +45,14 @@ async fn check(pool: &Pool) -> Res<()> {
 }
 
 static FRESH: AtomicU64 = AtomicU64::new(0);
+static SWEPT: AtomicBool = AtomicBool::new(false);
+const FRESH_PREFIX: &str = "allot_test_";
 
 /// Creates an empty database with a unique name on the server `admin_url`
 /// points to, and returns a URL for it.
 pub async fn create_fresh_database(admin_url: &str) -> StoreResult<String> {
     let name = format!(
-        "allot_test_{}_{}_{:08x}",
+        "{FRESH_PREFIX}{}_{}_{:08x}",
         std::process::id(),
         FRESH.fetch_add(1, Ordering::Relaxed),
         rand::thread_rng().gen::<u32>()
@@ -59,6 +61,9 @@ pub async fn create_fresh_database(admin_url: &str) -> StoreResult<String> {
         .await
         .map_err(StoreError::backend)?;
     let driver = tokio::spawn(connection);
+    if !SWEPT.swap(true, Ordering::Relaxed) {
+        sweep_abandoned(&client).await;
+    }
     let created = client
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .await
@@ -67,6 +72,43 @@ pub async fn create_fresh_database(admin_url: &str) -> StoreResult<String> {
     let _ = driver.await;
     created?;
     Ok(with_database(admin_url, &name))
+}
+
+/// Drops the fresh databases of test processes that have ended: every test
+/// makes its own database and none drops it, so without this each run of the
+/// suite leaves hundreds behind and the disk fills up. Only databases named
+/// for a process id that no longer runs on this machine are dropped, and a
+/// database someone is still connected to stays (no `FORCE`).
+async fn sweep_abandoned(client: &tokio_postgres::Client) {
+    let Ok(rows) = client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1",
+            &[&format!("{FRESH_PREFIX}%")],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let Some(pid) = creator_pid(&name) else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                .await;
+        }
+    }
+}
+
+/// The process id a fresh database's name carries.
+fn creator_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(FRESH_PREFIX)?
+        .split('_')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The same server and credentials, another database.
@@ -85,7 +127,15 @@ fn with_database(url: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::with_database;
+    use super::{creator_pid, with_database};
+
+    #[test]
+    fn reads_the_creator_from_a_fresh_name() {
+        assert_eq!(creator_pid("allot_test_4242_7_0000abcd"), Some(4242));
+        assert_eq!(creator_pid("allot_test_x_7_0000abcd"), None);
+        assert_eq!(creator_pid("allot_bench_srv_4242"), None);
+        assert_eq!(creator_pid("test"), None);
+    }
 
     #[test]
     fn swaps_only_the_database() {

@@ -4,7 +4,7 @@ use allot_core::entitlement::Period;
 use allot_core::Quantity;
 use allot_store::model::{EntitlementFilter, EntitlementRecord};
 use allot_store::reports::{
-    DayUsage, LimitQuery, PeriodUsage, ReportStore, StateGroup, TermGroup, UrgencyKey,
+    DayUsage, LimitQuery, PeriodUsage, ReportStore, SpanUsage, StateGroup, TermGroup, UrgencyKey,
     MAX_SUMMARY_ENTITLEMENTS, NO_PERCENT,
 };
 use allot_store::StoreResult;
@@ -365,6 +365,38 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
+async fn usage_between(
+    pool: &Pool,
+    ids: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Res<Vec<SpanUsage>> {
+    if ids.is_empty() || from > to {
+        return Ok(Vec::new());
+    }
+    let until = to.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
+    let client = pool.get().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT entitlement_id, SUM(quantity_milli)::BIGINT
+             FROM ledger
+             WHERE entitlement_id = ANY($1) AND created_at >= $2 AND created_at < $3
+             GROUP BY entitlement_id ORDER BY entitlement_id",
+        )
+        .await?;
+    client
+        .query(&stmt, &[&ids, &midnight(from), &midnight(until)])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SpanUsage {
+                entitlement_id: r.try_get(0)?,
+                used: Quantity::from_milli(r.try_get(1)?),
+            })
+        })
+        .collect()
+}
+
 async fn usage_by_day(
     pool: &Pool,
     ids: &[String],
@@ -471,6 +503,16 @@ impl ReportStore for PostgresStore {
     async fn usage_by_period(&self, entitlement_ids: &[String]) -> StoreResult<Vec<PeriodUsage>> {
         assert!(entitlement_ids.len() <= MAX_SUMMARY_ENTITLEMENTS);
         Ok(usage_by_period(&self.pool, entitlement_ids).await?)
+    }
+
+    async fn usage_between(
+        &self,
+        entitlement_ids: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<SpanUsage>> {
+        assert!(entitlement_ids.len() <= MAX_SUMMARY_ENTITLEMENTS);
+        Ok(usage_between(&self.pool, entitlement_ids, from, to).await?)
     }
 
     async fn usage_by_day(

@@ -4,7 +4,7 @@ use allot_core::entitlement::Period;
 use allot_core::Quantity;
 use allot_store::model::{EntitlementFilter, EntitlementRecord};
 use allot_store::reports::{
-    DayUsage, LimitQuery, PeriodUsage, ReportStore, StateGroup, TermGroup, UrgencyKey,
+    DayUsage, LimitQuery, PeriodUsage, ReportStore, SpanUsage, StateGroup, TermGroup, UrgencyKey,
     MAX_SUMMARY_ENTITLEMENTS, NO_PERCENT,
 };
 use allot_store::StoreResult;
@@ -373,6 +373,36 @@ fn usage_by_period(conn: &Connection, ids: &[String]) -> Res<Vec<PeriodUsage>> {
     )
 }
 
+fn usage_between(
+    conn: &Connection,
+    ids: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Res<Vec<SpanUsage>> {
+    if ids.is_empty() || from > to {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT entitlement_id, SUM(quantity_milli) FROM ledger \
+         WHERE entitlement_id IN ({}) AND created_at >= ? AND created_at < ? \
+         GROUP BY entitlement_id ORDER BY entitlement_id",
+        placeholders(ids.len())
+    );
+    let mut args: Vec<Value> = ids.iter().cloned().map(Value::Text).collect();
+    args.push(Value::Text(day(from)));
+    args.push(Value::Text(format!("{}T99", day(to))));
+    all(
+        &mut *conn.prepare_cached(&sql)?,
+        params_from_iter(args),
+        |r| {
+            Ok(SpanUsage {
+                entitlement_id: r.get(0)?,
+                used: Quantity::from_milli(r.get(1)?),
+            })
+        },
+    )
+}
+
 fn usage_by_day(
     conn: &Connection,
     ids: &[String],
@@ -496,6 +526,18 @@ impl ReportStore for SqliteStore {
         assert!(entitlement_ids.len() <= MAX_SUMMARY_ENTITLEMENTS);
         let ids = entitlement_ids.to_vec();
         self.read(move |c, _| usage_by_period(c, &ids)).await
+    }
+
+    async fn usage_between(
+        &self,
+        entitlement_ids: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<SpanUsage>> {
+        assert!(entitlement_ids.len() <= MAX_SUMMARY_ENTITLEMENTS);
+        let ids = entitlement_ids.to_vec();
+        self.read(move |c, _| usage_between(c, &ids, from, to))
+            .await
     }
 
     async fn usage_by_day(

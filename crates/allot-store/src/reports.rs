@@ -35,6 +35,13 @@ pub struct DayUsage {
     pub used: Quantity,
 }
 
+/// The net use of one entitlement over a span of days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanUsage {
+    pub entitlement_id: String,
+    pub used: Quantity,
+}
+
 /// Where an entitlement stands in the approaching-limit report, most urgent
 /// first: `state` (0 overage, 1 exhausted, 2 approaching), then `order`
 /// (minus the percent used in hundredths, never above 0; `NO_PERCENT` when
@@ -170,6 +177,18 @@ pub trait ReportStore {
     /// The ledger of these entitlements summed per period, ordered by
     /// entitlement and period. At most `MAX_SUMMARY_ENTITLEMENTS` ids.
     async fn usage_by_period(&self, entitlement_ids: &[String]) -> StoreResult<Vec<PeriodUsage>>;
+
+    /// The ledger of these entitlements summed from `from` to `to` (both
+    /// included, UTC days), ordered by entitlement; entitlements without
+    /// entries are absent. The forecast's window needs only this total, and
+    /// one sum per entitlement reads the index in order where a sum per day
+    /// must sort. At most `MAX_SUMMARY_ENTITLEMENTS` ids.
+    async fn usage_between(
+        &self,
+        entitlement_ids: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> StoreResult<Vec<SpanUsage>>;
 
     /// The ledger of these entitlements summed per day of its time, from
     /// `from` to `to` (both included), ordered by entitlement and day; days

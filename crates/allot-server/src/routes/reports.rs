@@ -384,14 +384,13 @@ pub async fn forecasts(
         remaining: None,
     }
     .window_start();
-    let mut used: HashMap<String, Quantity> = HashMap::new();
-    for u in state
+    let used: HashMap<String, Quantity> = state
         .store
-        .usage_by_day(&ids(batch), window_start, today)
+        .usage_between(&ids(batch), window_start, today)
         .await?
-    {
-        *used.entry(u.entitlement_id).or_default() += u.used;
-    }
+        .into_iter()
+        .map(|u| (u.entitlement_id, u.used))
+        .collect();
     Ok(batch
         .iter()
         .map(|r| {

@@ -2,7 +2,7 @@
 
 use allot_core::entitlement::Period;
 use allot_core::Quantity;
-use allot_store::reports::{DayUsage, PeriodUsage};
+use allot_store::reports::{DayUsage, PeriodUsage, SpanUsage};
 use chrono::{TimeZone, Utc};
 
 use crate::fixtures::*;
@@ -70,6 +70,27 @@ pub async fn ledger_sums_by_period_and_by_day(db: &TestDatabase) {
             .unwrap(),
         vec![per_day("ent_r1", day(2026, 1, 31), 7)]
     );
+    let per_span = |id: &str, used: i64| SpanUsage {
+        entitlement_id: id.into(),
+        used: Quantity::whole(used),
+    };
+    assert_eq!(
+        s.usage_between(&ids, day(2026, 1, 5), day(2026, 2, 1))
+            .await
+            .unwrap(),
+        vec![per_span("ent_r1", 16), per_span("ent_r2", 1)]
+    );
+    assert_eq!(
+        s.usage_between(&ids, day(2026, 1, 6), day(2026, 1, 31))
+            .await
+            .unwrap(),
+        vec![per_span("ent_r1", 7)]
+    );
+    assert!(s
+        .usage_between(&ids, day(2026, 2, 2), day(2026, 2, 1))
+        .await
+        .unwrap()
+        .is_empty());
     assert!(s
         .usage_by_day(&ids, day(2026, 2, 2), day(2026, 2, 1))
         .await
