@@ -87,8 +87,85 @@ pub async fn create_key(
     Ok((key, secret))
 }
 
-/// Resolves the bearer key on every `/v1` request; revocation takes effect
-/// on the next request because nothing is cached.
+/// How long a resolved key is trusted by default (`Config::key_cache_ms`).
+pub const DEFAULT_KEY_CACHE_MS: u64 = 1_000;
+
+/// Most keys the cache holds; past it, it starts again empty.
+const KEY_CACHE_LIMIT: usize = 10_000;
+
+/// API keys resolved recently, by the hash of their secret, so a request
+/// needs no key query. Revocation stays exact where it matters:
+///
+/// - a revocation through this process evicts the key at once
+///   (`routes::keys::revoke`): its next request is refused;
+/// - the write path reads, inside its transaction, whether each of the
+///   batch's keys is revoked (`WriteTx::revoked_keys`): a revoked key's use
+///   is refused (401) and never applied, whichever instance revoked it;
+/// - any other request through this process trusts a key resolved at most
+///   `fresh_for` ago: a key revoked through another instance (or `allot
+///   keys revoke`) may still read or make changes off the write path here
+///   for up to `fresh_for` (default 1 s), never longer.
+///
+/// Only live keys are held: an unknown or revoked secret asks the database
+/// every time.
+pub struct KeyCache {
+    fresh_for: std::time::Duration,
+    keys: std::sync::Mutex<std::collections::HashMap<String, (ApiKey, std::time::Instant)>>,
+}
+
+impl KeyCache {
+    pub fn new(fresh_for: std::time::Duration) -> Self {
+        KeyCache {
+            fresh_for,
+            keys: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The key behind this hash, if it was resolved less than `fresh_for` ago.
+    fn fresh(&self, hash: &str) -> Option<ApiKey> {
+        let keys = self.keys.lock().ok()?;
+        let (key, resolved) = keys.get(hash)?;
+        (resolved.elapsed() < self.fresh_for).then(|| key.clone())
+    }
+
+    fn remember(&self, hash: String, key: &ApiKey) {
+        if self.fresh_for.is_zero() {
+            return;
+        }
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= KEY_CACHE_LIMIT && !keys.contains_key(&hash) {
+                keys.clear();
+            }
+            keys.insert(hash, (key.clone(), std::time::Instant::now()));
+        }
+    }
+
+    /// Forgets the key with this id (it was revoked through this process).
+    pub fn evict(&self, key_id: &str) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.retain(|_, (key, _)| key.id != key_id);
+        }
+    }
+
+    /// The live key behind `secret`: from the cache, or from the store
+    /// (and then remembered).
+    pub async fn resolve(&self, store: &dyn Store, secret: &str) -> Result<ApiKey, ApiError> {
+        let hash = hash_secret(secret);
+        if let Some(key) = self.fresh(&hash) {
+            return Ok(key);
+        }
+        let key = store
+            .api_key_by_hash(&hash)
+            .await?
+            .filter(|key| key.revoked_at.is_none())
+            .ok_or(ApiError::Unauthorized)?;
+        self.remember(hash, &key);
+        Ok(key)
+    }
+}
+
+/// Resolves the bearer key on every `/v1` request (`KeyCache::resolve`:
+/// what it says about revocation holds here).
 pub async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
@@ -105,14 +182,7 @@ pub async fn authenticate(
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .ok_or(ApiError::Unauthorized)?;
-    let key = state
-        .store
-        .api_key_by_hash(&hash_secret(secret))
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    if key.revoked_at.is_some() {
-        return Err(ApiError::Unauthorized);
-    }
+    let key = state.keys.resolve(state.store.as_ref(), secret).await?;
     let request_id = req
         .extensions()
         .get::<crate::request_id::RequestId>()

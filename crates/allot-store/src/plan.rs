@@ -247,6 +247,9 @@ pub enum ItemAnswer {
     Replayed { answer: StoredAnswer },
     /// The key was used before with a different request.
     KeyMismatch,
+    /// The item's API key was revoked before this transaction read it:
+    /// nothing applied, nothing stored under its idempotency key.
+    KeyRevoked,
 }
 
 /// The rows a batch touches, as the backend loaded (and locked) them.
@@ -258,6 +261,10 @@ pub struct Loaded {
     /// Of the pairs `usage_references` asked for, those already in the ledger.
     pub references: UsedReferences,
     pub keys: HashMap<(String, String), IdempotencyRecord>,
+    /// Of the batch's actors (`actors`), the API keys revoked, read in the
+    /// transaction: the server resolves keys from a cache, so this is
+    /// where a revocation stays exact for every use.
+    pub revoked_actors: BTreeSet<String>,
 }
 
 /// A key to record, with its answer.
@@ -377,6 +384,12 @@ pub fn usage_references(items: &[BatchItem]) -> BTreeSet<(String, String)> {
         })
         .flatten()
         .collect()
+}
+
+/// The distinct actors of the batch (API key ids, or `operator`), sorted:
+/// whose revocation the transaction reads (`Loaded::revoked_actors`).
+pub fn actors(items: &[BatchItem]) -> BTreeSet<String> {
+    items.iter().map(|i| i.actor.actor.clone()).collect()
 }
 
 /// Keys to look up, sorted.
@@ -802,6 +815,12 @@ pub fn plan_batch(
         cases_written: BTreeSet::new(),
     };
     for item in items {
+        // Before the key's replay: a revoked key gets nothing, not even
+        // an answer it was given before.
+        if planner.loaded.revoked_actors.contains(&item.actor.actor) {
+            planner.plan.answers.push(ItemAnswer::KeyRevoked);
+            continue;
+        }
         if let Some(key) = &item.idempotency {
             let stored = planner
                 .loaded
