@@ -343,6 +343,26 @@ pub fn entitlement_ids(
     ids
 }
 
+/// The row an item contends for first: the write path sends items with
+/// the same one to the same writer, so a hot entitlement's uses form one
+/// batch instead of several queued on its row lock. Only speed depends on
+/// it; the locks keep any routing correct.
+pub fn contended_row(command: &Command) -> &str {
+    match command {
+        Command::Ledger { ops } => ops.first().map_or("", |o| o.entitlement_id.as_str()),
+        Command::Hold { entitlement_id, .. } => entitlement_id,
+        Command::Commit { reservation_id, .. }
+        | Command::Release { reservation_id }
+        | Command::Expire { reservation_id } => reservation_id,
+        Command::OpenCase { case, .. } => case
+            .state
+            .entitlement_id
+            .as_deref()
+            .unwrap_or(&case.account_id),
+        Command::Case { case_id, .. } => case_id,
+    }
+}
+
 /// Accounts whose entitlements a case opened by matching may use: the
 /// backend finds their candidates, which are locked with the batch's others.
 pub fn matching_accounts(items: &[BatchItem]) -> BTreeSet<String> {

@@ -981,3 +981,26 @@ fn a_revoked_key_gets_no_replay_of_what_it_was_answered_before() {
     );
     assert_eq!(plan.answers[0], ItemAnswer::KeyRevoked);
 }
+
+#[test]
+fn the_batchs_actors_are_each_one_once() {
+    let mut other = usage("ent_1", None);
+    other.actor = "key_2".into();
+    let items = vec![usage("ent_1", None), other, usage("ent_1", None)];
+    let actors: Vec<String> = actors(&items).into_iter().collect();
+    assert_eq!(actors, vec!["key_1".to_string(), "key_2".to_string()]);
+}
+
+#[test]
+fn an_items_contended_row_is_what_it_locks_first() {
+    assert_eq!(contended_row(&usage("ent_7", None).command), "ent_7");
+    let hold = hold_item("res_1", 1, at(12, 0, 0));
+    assert_eq!(contended_row(&hold.command), "ent_1");
+    let commit = Command::Commit {
+        reservation_id: "res_1".into(),
+        actual: None,
+    };
+    assert_eq!(contended_row(&commit), "res_1");
+    let case = case_item(CaseAction::Delete, None);
+    assert_eq!(contended_row(&case.command), "case_1");
+}
