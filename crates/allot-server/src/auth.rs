@@ -94,17 +94,17 @@ pub const DEFAULT_KEY_CACHE_MS: u64 = 1_000;
 const KEY_CACHE_LIMIT: usize = 10_000;
 
 /// API keys resolved recently, by the hash of their secret, so a request
-/// needs no key query. Revocation stays exact where it matters:
+/// bound for the write path needs no key query. Revocation stays immediate:
 ///
-/// - a revocation through this process evicts the key at once
-///   (`routes::keys::revoke`): its next request is refused;
-/// - the write path reads, inside its transaction, whether each of the
-///   batch's keys is revoked (`WriteTx::revoked_keys`): a revoked key's use
-///   is refused (401) and never applied, whichever instance revoked it;
-/// - any other request through this process trusts a key resolved at most
-///   `fresh_for` ago: a key revoked through another instance (or `allot
-///   keys revoke`) may still read or make changes off the write path here
-///   for up to `fresh_for` (default 1 s), never longer.
+/// - a request bound for the write path (the `Submission` extractor)
+///   trusts a key resolved at most `fresh_for` ago; the write path reads,
+///   inside its transaction, whether each of the batch's keys is revoked
+///   (`WriteTx::revoked_keys`): a revoked key's use is refused (401) and
+///   never applied, whichever instance (or `allot keys revoke`) revoked it;
+/// - every other request (reads, changes off the write path) takes its
+///   caller through the `Principal` extractor, which confirms a key served
+///   from the cache with the database (`confirm`) before the handler runs;
+/// - a revocation through this process evicts the key at once.
 ///
 /// Only live keys are held: an unknown or revoked secret asks the database
 /// every time.
@@ -147,25 +147,52 @@ impl KeyCache {
         }
     }
 
-    /// The live key behind `secret`: from the cache, or from the store
-    /// (and then remembered).
-    pub async fn resolve(&self, store: &dyn Store, secret: &str) -> Result<ApiKey, ApiError> {
+    /// The live key behind `secret`, and whether it came from the cache
+    /// (unconfirmed) rather than from the store (then remembered).
+    async fn resolve(&self, store: &dyn Store, secret: &str) -> Result<Resolved, ApiError> {
         let hash = hash_secret(secret);
         if let Some(key) = self.fresh(&hash) {
-            return Ok(key);
+            return Ok(Resolved {
+                key,
+                unconfirmed: Some(Unconfirmed(hash)),
+            });
         }
-        let key = store
-            .api_key_by_hash(&hash)
-            .await?
-            .filter(|key| key.revoked_at.is_none())
-            .ok_or(ApiError::Unauthorized)?;
-        self.remember(hash, &key);
-        Ok(key)
+        let key = self.lookup(store, hash).await?;
+        Ok(Resolved {
+            key,
+            unconfirmed: None,
+        })
+    }
+
+    /// Asks the store for the key behind `hash`: remembered when live,
+    /// forgotten when revoked.
+    async fn lookup(&self, store: &dyn Store, hash: String) -> Result<ApiKey, ApiError> {
+        match store.api_key_by_hash(&hash).await? {
+            Some(key) if key.revoked_at.is_none() => {
+                self.remember(hash, &key);
+                Ok(key)
+            }
+            Some(key) => {
+                self.evict(&key.id);
+                Err(ApiError::Unauthorized)
+            }
+            None => Err(ApiError::Unauthorized),
+        }
     }
 }
 
-/// Resolves the bearer key on every `/v1` request (`KeyCache::resolve`:
-/// what it says about revocation holds here).
+struct Resolved {
+    key: ApiKey,
+    unconfirmed: Option<Unconfirmed>,
+}
+
+/// In a request's extensions: its key came from the cache, by this hash;
+/// the `Principal` extractor confirms it with the database.
+#[derive(Clone)]
+struct Unconfirmed(String);
+
+/// Resolves the bearer key on every `/v1` request (`KeyCache`: what it
+/// says about revocation holds here).
 pub async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
@@ -182,7 +209,10 @@ pub async fn authenticate(
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .ok_or(ApiError::Unauthorized)?;
-    let key = state.keys.resolve(state.store.as_ref(), secret).await?;
+    let Resolved { key, unconfirmed } = state.keys.resolve(state.store.as_ref(), secret).await?;
+    if let Some(unconfirmed) = unconfirmed {
+        req.extensions_mut().insert(unconfirmed);
+    }
     let request_id = req
         .extensions()
         .get::<crate::request_id::RequestId>()
@@ -196,10 +226,19 @@ pub async fn authenticate(
     Ok(next.run(req).await)
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
+/// The caller of a request off the write path: a key served from the
+/// cache is confirmed with the database first (`KeyCache`), so a key
+/// revoked anywhere reads and changes nothing from then on.
+impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(Unconfirmed(hash)) = parts.extensions.remove::<Unconfirmed>() {
+            state.keys.lookup(state.store.as_ref(), hash).await?;
+        }
         parts
             .extensions
             .get::<Principal>()
