@@ -67,6 +67,9 @@ pub struct ConfigArgs {
     /// Connections served at once; requests on more are answered 503 overloaded and closed (default 1024).
     #[arg(long, env = "ALLOT_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<usize>,
+    /// How long a resolved API key is trusted before the database is asked again, in ms (default 1000; 0: always ask).
+    #[arg(long, env = "ALLOT_KEY_CACHE_MS", global = true)]
+    pub key_cache_ms: Option<u64>,
 }
 
 impl ConfigArgs {
@@ -102,6 +105,9 @@ impl ConfigArgs {
         }
         if let Some(v) = self.max_connections {
             config.max_connections = v;
+        }
+        if let Some(v) = self.key_cache_ms {
+            config.key_cache_ms = v;
         }
         if let Some(v) = self.writers {
             config.writers = Some(v);

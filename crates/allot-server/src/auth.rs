@@ -87,8 +87,112 @@ pub async fn create_key(
     Ok((key, secret))
 }
 
-/// Resolves the bearer key on every `/v1` request; revocation takes effect
-/// on the next request because nothing is cached.
+/// How long a resolved key is trusted by default (`Config::key_cache_ms`).
+pub const DEFAULT_KEY_CACHE_MS: u64 = 1_000;
+
+/// Most keys the cache holds; past it, it starts again empty.
+const KEY_CACHE_LIMIT: usize = 10_000;
+
+/// API keys resolved recently, by the hash of their secret, so a request
+/// bound for the write path needs no key query. Revocation stays immediate:
+///
+/// - a request bound for the write path (the `Submission` extractor)
+///   trusts a key resolved at most `fresh_for` ago; the write path reads,
+///   inside its transaction, whether each of the batch's keys is revoked
+///   (`WriteTx::revoked_keys`): a revoked key's use is refused (401) and
+///   never applied, whichever instance (or `allot keys revoke`) revoked it;
+/// - every other request (reads, changes off the write path) takes its
+///   caller through the `Principal` extractor, which confirms a key served
+///   from the cache with the database (`confirm`) before the handler runs;
+/// - a revocation through this process evicts the key at once.
+///
+/// Only live keys are held: an unknown or revoked secret asks the database
+/// every time.
+pub struct KeyCache {
+    fresh_for: std::time::Duration,
+    keys: std::sync::Mutex<std::collections::HashMap<String, (ApiKey, std::time::Instant)>>,
+}
+
+impl KeyCache {
+    pub fn new(fresh_for: std::time::Duration) -> Self {
+        KeyCache {
+            fresh_for,
+            keys: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The key behind this hash, if it was resolved less than `fresh_for` ago.
+    fn fresh(&self, hash: &str) -> Option<ApiKey> {
+        let keys = self.keys.lock().ok()?;
+        let (key, resolved) = keys.get(hash)?;
+        (resolved.elapsed() < self.fresh_for).then(|| key.clone())
+    }
+
+    fn remember(&self, hash: String, key: &ApiKey) {
+        if self.fresh_for.is_zero() {
+            return;
+        }
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= KEY_CACHE_LIMIT && !keys.contains_key(&hash) {
+                keys.clear();
+            }
+            keys.insert(hash, (key.clone(), std::time::Instant::now()));
+        }
+    }
+
+    /// Forgets the key with this id (it was revoked through this process).
+    pub fn evict(&self, key_id: &str) {
+        if let Ok(mut keys) = self.keys.lock() {
+            keys.retain(|_, (key, _)| key.id != key_id);
+        }
+    }
+
+    /// The live key behind `secret`, and whether it came from the cache
+    /// (unconfirmed) rather than from the store (then remembered).
+    async fn resolve(&self, store: &dyn Store, secret: &str) -> Result<Resolved, ApiError> {
+        let hash = hash_secret(secret);
+        if let Some(key) = self.fresh(&hash) {
+            return Ok(Resolved {
+                key,
+                unconfirmed: Some(Unconfirmed(hash)),
+            });
+        }
+        let key = self.lookup(store, hash).await?;
+        Ok(Resolved {
+            key,
+            unconfirmed: None,
+        })
+    }
+
+    /// Asks the store for the key behind `hash`: remembered when live,
+    /// forgotten when revoked.
+    async fn lookup(&self, store: &dyn Store, hash: String) -> Result<ApiKey, ApiError> {
+        match store.api_key_by_hash(&hash).await? {
+            Some(key) if key.revoked_at.is_none() => {
+                self.remember(hash, &key);
+                Ok(key)
+            }
+            Some(key) => {
+                self.evict(&key.id);
+                Err(ApiError::Unauthorized)
+            }
+            None => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
+struct Resolved {
+    key: ApiKey,
+    unconfirmed: Option<Unconfirmed>,
+}
+
+/// In a request's extensions: its key came from the cache, by this hash;
+/// the `Principal` extractor confirms it with the database.
+#[derive(Clone)]
+struct Unconfirmed(String);
+
+/// Resolves the bearer key on every `/v1` request (`KeyCache`: what it
+/// says about revocation holds here).
 pub async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
@@ -105,13 +209,9 @@ pub async fn authenticate(
         .map(str::trim)
         .filter(|s| !s.is_empty() && s.len() <= 256)
         .ok_or(ApiError::Unauthorized)?;
-    let key = state
-        .store
-        .api_key_by_hash(&hash_secret(secret))
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    if key.revoked_at.is_some() {
-        return Err(ApiError::Unauthorized);
+    let Resolved { key, unconfirmed } = state.keys.resolve(state.store.as_ref(), secret).await?;
+    if let Some(unconfirmed) = unconfirmed {
+        req.extensions_mut().insert(unconfirmed);
     }
     let request_id = req
         .extensions()
@@ -126,10 +226,19 @@ pub async fn authenticate(
     Ok(next.run(req).await)
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
+/// The caller of a request off the write path: a key served from the
+/// cache is confirmed with the database first (`KeyCache`), so a key
+/// revoked anywhere reads and changes nothing from then on.
+impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(Unconfirmed(hash)) = parts.extensions.remove::<Unconfirmed>() {
+            state.keys.lookup(state.store.as_ref(), hash).await?;
+        }
         parts
             .extensions
             .get::<Principal>()

@@ -40,6 +40,9 @@ pub struct Config {
     /// Connections served at once; on one more, every request is answered
     /// 503 `overloaded` and the connection closed (`connections.rs`).
     pub max_connections: usize,
+    /// How long a resolved API key is trusted without asking the database
+    /// again (milliseconds; 0: every request asks). See `auth::KeyCache`.
+    pub key_cache_ms: u64,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             write_queue: allot_store::write_path::DEFAULT_QUEUE,
             write_queue_delay_ms: 0,
             max_connections: crate::connections::DEFAULT_MAX_CONNECTIONS,
+            key_cache_ms: crate::auth::DEFAULT_KEY_CACHE_MS,
         }
     }
 }

@@ -186,6 +186,9 @@ pub async fn start(
         store,
         writes,
         clock,
+        keys: Arc::new(auth::KeyCache::new(Duration::from_millis(
+            config.key_cache_ms,
+        ))),
         expiring_soon: Arc::new(expiring_soon),
         alerts: Arc::new(config.alerts.clone()),
         install_stale_days: config.install_stale_days,

@@ -9,6 +9,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub writes: WritePath,
     pub clock: Arc<dyn Clock>,
+    /// API keys resolved recently (`auth::KeyCache`).
+    pub keys: Arc<crate::auth::KeyCache>,
     /// When the scheduler sends `entitlement.expiring_soon`.
     pub expiring_soon: Arc<allot_core::schedule::ExpiringSoon>,
     pub alerts: Arc<crate::config::AlertSettings>,

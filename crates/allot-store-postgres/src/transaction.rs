@@ -114,6 +114,24 @@ impl WriteTx for PgTx<'_> {
         load_keys(&self.tx, keys).await
     }
 
+    async fn revoked_keys(&self, actors: &BTreeSet<String>) -> Res<BTreeSet<String>> {
+        if actors.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let ids: Vec<&str> = actors.iter().map(String::as_str).collect();
+        let stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM api_keys WHERE id = ANY($1::text[]) AND revoked_at IS NOT NULL",
+            )
+            .await?;
+        let mut revoked = BTreeSet::new();
+        for row in self.tx.query(&stmt, &[&ids]).await? {
+            revoked.insert(row.try_get(0)?);
+        }
+        Ok(revoked)
+    }
+
     async fn load_references(&self, pairs: &BTreeSet<(String, String)>) -> Res<UsedReferences> {
         load_references(&self.tx, pairs).await
     }

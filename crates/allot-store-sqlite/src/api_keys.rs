@@ -1,5 +1,7 @@
 //! API keys, found by the hash of their secret.
 
+use std::collections::BTreeSet;
+
 use allot_store::model::{ApiKey, Role};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Row};
@@ -47,6 +49,19 @@ pub(crate) fn by_hash(conn: &Connection, secret_hash: &str) -> Res<Option<ApiKey
 pub(crate) fn list(conn: &Connection) -> Res<Vec<ApiKey>> {
     let mut stmt = conn.prepare_cached(&format!("{API_KEY} ORDER BY id"))?;
     all(&mut stmt, [], api_key)
+}
+
+/// Of these ids, those of revoked keys (one indexed read each).
+pub(crate) fn revoked(conn: &Connection, ids: &BTreeSet<String>) -> Res<BTreeSet<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1 AND revoked_at IS NOT NULL")?;
+    let mut revoked = BTreeSet::new();
+    for id in ids {
+        if stmt.exists([id])? {
+            revoked.insert(id.clone());
+        }
+    }
+    Ok(revoked)
 }
 
 pub(crate) fn get(conn: &Connection, id: &str) -> Res<Option<ApiKey>> {

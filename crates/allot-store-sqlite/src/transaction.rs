@@ -121,6 +121,10 @@ impl WriteTx for SqliteTx<'_> {
         Ok(found)
     }
 
+    async fn revoked_keys(&self, actors: &BTreeSet<String>) -> Res<BTreeSet<String>> {
+        api_keys::revoked(&self.tx, actors)
+    }
+
     async fn load_references(&self, pairs: &BTreeSet<(String, String)>) -> Res<UsedReferences> {
         let mut used = UsedReferences::new();
         for (entitlement_id, reference) in pairs {

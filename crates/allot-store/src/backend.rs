@@ -76,6 +76,14 @@ pub trait WriteTx {
         &self,
         keys: &BTreeSet<KeyName>,
     ) -> Result<HashMap<KeyName, IdempotencyRecord>, Self::Error>;
+    /// Of these actors, the API keys revoked (ids not naming a key, such
+    /// as `operator`, are not). No lock: a revocation that commits after
+    /// this read is later than the use, which was answered as allowed
+    /// before it.
+    async fn revoked_keys(
+        &self,
+        actors: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, Self::Error>;
     /// Which of these (entitlement, reference) pairs the ledger holds as a
     /// direct use. Read only under the entitlements' locks: every writer of
     /// their ledger holds them, so the answer cannot change before commit.

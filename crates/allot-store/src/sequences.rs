@@ -28,7 +28,8 @@ pub const MATCHING_LIMIT: u32 = 10_000;
 
 /// The write path's transaction: lock what the batch touches (cases, then
 /// reservations, then entitlements — with the candidates of cases opened by
-/// matching — each in id order), read the idempotency keys, and only then
+/// matching — each in id order), read the idempotency keys and which of
+/// the batch's API keys are revoked, and only then
 /// the work-order references the locks protect; plan every item in arrival
 /// order; write the plan; commit.
 pub async fn apply_batch<T: WriteTx>(
@@ -81,13 +82,16 @@ pub async fn plan_and_write_audited<T: WriteTx>(
         entitlement_ids.extend(tx.entitlements_of(&accounts, MATCHING_LIMIT).await?);
     }
     let key_names = plan::idempotency_keys(items);
+    let actors = plan::actors(items);
     // Independent of each other: a backend may send them together.
-    let (entitlements, keys) = futures::join!(
+    let (entitlements, keys, revoked) = futures::join!(
         tx.lock_entitlements(&entitlement_ids),
-        tx.load_keys(&key_names)
+        tx.load_keys(&key_names),
+        tx.revoked_keys(&actors)
     );
     loaded.entitlements = states(entitlements?);
     loaded.keys = keys?;
+    loaded.revoked_actors = revoked?;
     loaded.references = tx.load_references(&plan::usage_references(items)).await?;
     let plan = plan_batch(&mut loaded, items, today, now);
     assert_eq!(plan.answers.len(), items.len(), "one answer per batch item");

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::error::StoreError;
-use crate::plan::{BatchItem, ItemAnswer};
+use crate::plan::{contended_row, BatchItem, ItemAnswer};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Copy)]
@@ -22,8 +22,9 @@ pub struct WritePathConfig {
     /// Batches in flight at once; 1 for SQLite (one writer), more for
     /// PostgreSQL, where row locks keep concurrent batches correct.
     pub writers: usize,
-    /// Items waiting for a writer at most; a request beyond it is refused
-    /// at once (`SubmitError::Overloaded`) instead of waiting in line.
+    /// Items waiting for a writer at most (each writer's queue holds
+    /// `queue / writers`); a request beyond it is refused at once
+    /// (`SubmitError::Overloaded`) instead of waiting in line.
     pub queue: usize,
     /// When the last batch's first item had waited longer than this in
     /// the queue, and the queue is not empty, a new request is refused at
@@ -80,7 +81,9 @@ type InFlight = Arc<Mutex<HashSet<(String, String)>>>;
 
 #[derive(Clone)]
 pub struct WritePath {
-    queue: mpsc::Sender<Job>,
+    /// One queue per writer; an item goes to its contended row's
+    /// (`lane`), so one entitlement's items are batched together.
+    queues: Arc<[mpsc::Sender<Job>]>,
     /// How long the last batch's first item waited, in microseconds.
     head_wait_us: Arc<AtomicU64>,
     max_queue_delay: Option<std::time::Duration>,
@@ -109,29 +112,38 @@ impl Drop for KeyHold {
 
 impl WritePath {
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: WritePathConfig) -> Self {
-        let (queue, rx) = mpsc::channel::<Job>(config.queue.max(1));
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let lanes = config.writers.max(1);
+        // The bound is the path's: each writer's queue holds its share
+        // (so one hot entitlement's lane is shed sooner than the whole).
+        let per_lane = (config.queue / lanes).max(1);
         let (closing, closed) = watch::channel(false);
         let head_wait_us = Arc::new(AtomicU64::new(0));
-        let writers = (0..config.writers.max(1))
+        let (queues, writers): (Vec<_>, Vec<_>) = (0..lanes)
             .map(|_| {
-                let (store, clock, rx) = (store.clone(), clock.clone(), rx.clone());
+                let (queue, rx) = mpsc::channel::<Job>(per_lane);
+                let (store, clock) = (store.clone(), clock.clone());
                 let closed = closed.clone();
                 let max_batch = config.max_batch.max(1);
                 let head_wait_us = head_wait_us.clone();
-                tokio::spawn(async move {
+                let writer = tokio::spawn(async move {
                     writer(store, clock, rx, closed, max_batch, head_wait_us).await
-                })
+                });
+                (queue, writer)
             })
-            .collect();
+            .unzip();
         WritePath {
-            queue,
+            queues: queues.into(),
             head_wait_us,
             max_queue_delay: config.max_queue_delay,
             in_flight: Arc::new(Mutex::new(HashSet::new())),
             closing: Arc::new(closing),
             writers: Arc::new(Mutex::new(writers)),
         }
+    }
+
+    /// The queue of the writer that takes `item`.
+    fn queue_of(&self, item: &BatchItem) -> &mpsc::Sender<Job> {
+        &self.queues[lane(contended_row(&item.command), self.queues.len())]
     }
 
     /// Graceful stop: from now on `submit` answers `Stopped`; every item
@@ -168,12 +180,12 @@ impl WritePath {
     }
 
     /// The queue is not empty and its last head waited over `max_queue_delay`.
-    fn backed_up(&self) -> bool {
+    fn backed_up(&self, queue: &mpsc::Sender<Job>) -> bool {
         let Some(limit) = self.max_queue_delay else {
             return false;
         };
         let waited = self.head_wait_us.load(Ordering::Relaxed);
-        let queued = self.queue.max_capacity() - self.queue.capacity();
+        let queued = queue.max_capacity() - queue.capacity();
         queued > 0 && u128::from(waited) > limit.as_micros()
     }
 
@@ -182,14 +194,15 @@ impl WritePath {
             .idempotency
             .as_ref()
             .map(|k| (k.scope.clone(), k.key.clone()));
-        if self.backed_up() {
+        let queue = self.queue_of(&item).clone();
+        if self.backed_up(&queue) {
             metrics::counter!("allot_write_queue_delay_shed_total").increment(1);
             return Err(SubmitError::Overloaded);
         }
         let _hold = self.hold_key(key)?;
         let (reply, answer) = oneshot::channel();
         // Never wait for room: a full queue sheds the request at once.
-        self.queue
+        queue
             .try_send(Job {
                 queued_at: Instant::now(),
                 item,
@@ -226,14 +239,15 @@ impl WritePath {
         let Some(item) = items.next() else {
             return Ok(Vec::new());
         };
-        if self.backed_up() {
+        let queue = self.queue_of(&item).clone();
+        if self.backed_up(&queue) {
             metrics::counter!("allot_write_queue_delay_shed_total").increment(1);
             return Err(SubmitError::Overloaded);
         }
         let (reply, first) = oneshot::channel();
         let (rest_reply, rest) = oneshot::channel();
         // Never wait for room: a full queue sheds the request at once.
-        self.queue
+        queue
             .try_send(Job {
                 queued_at: Instant::now(),
                 item,
@@ -259,7 +273,7 @@ impl WritePath {
 async fn writer(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    mut rx: mpsc::Receiver<Job>,
     mut closed: watch::Receiver<bool>,
     max_batch: usize,
     head_wait_us: Arc<AtomicU64>,
@@ -267,7 +281,6 @@ async fn writer(
     loop {
         let mut jobs = Vec::new();
         {
-            let mut rx = rx.lock().await;
             let first = tokio::select! {
                 biased;
                 job = rx.recv() => job,
@@ -357,6 +370,16 @@ fn flatten(jobs: Vec<Job>) -> (Vec<BatchItem>, Vec<Reply>, Vec<GroupReply>) {
     (items, replies, groups)
 }
 
+/// Which of `lanes` writers takes the items contending for `row`: the
+/// same writer for the same row, rows spread evenly (FNV-1a, stable
+/// across processes and runs).
+fn lane(row: &str, lanes: usize) -> usize {
+    let hash = row.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    usize::try_from(hash % lanes.max(1) as u64).expect("a lane fits in usize")
+}
+
 /// Items the jobs carry beyond one each.
 fn grouped(jobs: &[Job]) -> usize {
     jobs.iter()
@@ -387,5 +410,27 @@ fn record_metrics(answer: &ItemAnswer) {
             metrics::counter!("allot_idempotent_replays_total").increment(1);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lane;
+
+    #[test]
+    fn one_rows_items_go_to_one_writer_and_rows_spread_over_all() {
+        let rows: Vec<String> = (0..400).map(|n| format!("ent_{n:026}")).collect();
+        for row in &rows {
+            assert_eq!(lane(row, 4), lane(row, 4));
+            assert_eq!(lane(row, 1), 0);
+        }
+        let mut per_lane = [0usize; 4];
+        for row in &rows {
+            per_lane[lane(row, 4)] += 1;
+        }
+        assert!(
+            per_lane.iter().all(|&n| (60..=140).contains(&n)),
+            "rows spread over every writer: {per_lane:?}"
+        );
     }
 }

@@ -121,5 +121,8 @@ pub async fn revoke(
             keyed.answering(render.clone()),
         )
         .await?;
+    // This process refuses the key from the next request on; other
+    // instances within `key_cache_ms`, their write paths at once.
+    state.keys.evict(&id);
     Ok(send(&render(&found)))
 }

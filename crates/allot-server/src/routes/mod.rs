@@ -111,6 +111,7 @@ impl Submission {
         };
         match state.writes.submit(item).await? {
             ItemAnswer::KeyMismatch => Err(ApiError::KeyReused),
+            ItemAnswer::KeyRevoked => Err(ApiError::Unauthorized),
             ItemAnswer::Done { outcome } => Ok(send(&render.answer(outcome))),
             ItemAnswer::Replayed { answer } => Ok(replay(&answer)),
         }

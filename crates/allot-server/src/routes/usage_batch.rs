@@ -228,12 +228,13 @@ pub async fn record_batch(
             Err(error) => answered.push(Some(error_answer(&at_item(n, error)))),
         }
     }
-    let mut decided = state
-        .writes
-        .submit_all(items)
-        .await?
-        .into_iter()
-        .zip(renders);
+    let decided = state.writes.submit_all(items).await?;
+    // Every item is the caller's: its key, revoked since it was resolved,
+    // refuses the whole request (nothing was applied).
+    if decided.iter().any(|a| matches!(a, ItemAnswer::KeyRevoked)) {
+        return Err(ApiError::Unauthorized);
+    }
+    let mut decided = decided.into_iter().zip(renders);
     let mut out = String::with_capacity(answered.len() * 320 + 16);
     out.push_str("{\"items\":[");
     let mut all_replayed = !answered.is_empty();
@@ -249,6 +250,7 @@ pub async fn record_batch(
                 }
                 Some((ItemAnswer::Replayed { answer }, _)) => (at_position(n, answer), true),
                 Some((ItemAnswer::KeyMismatch, _)) => (error_answer(&ApiError::KeyReused), false),
+                Some((ItemAnswer::KeyRevoked, _)) => (error_answer(&ApiError::Unauthorized), false),
                 None => (
                     error_answer(&ApiError::Internal("an item went unanswered".into())),
                     false,

@@ -6,7 +6,9 @@ use crate::common::TestApp;
 crate::on_both_backends!(
     roles_get_what_they_may,
     customers_see_only_their_account,
-    keys_are_revocable
+    keys_are_revocable,
+    a_key_revoked_through_another_instance_uses_nothing_at_once,
+    a_key_revoked_through_another_instance_reads_nothing_at_once
 );
 
 async fn roles_get_what_they_may(app: TestApp) {
@@ -194,4 +196,81 @@ async fn keys_are_revocable(app: TestApp) {
         customer_without_account.status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+}
+
+/// Instance `here` trusts the keys it resolved for an hour; the key is
+/// revoked through `app`, another server on the same database. The write
+/// path's in-transaction check refuses its next use at once, alone and in a
+/// batch, and applies nothing.
+async fn a_key_revoked_through_another_instance_uses_nothing_at_once(app: TestApp) {
+    let here = app.second_instance(|c| c.key_cache_ms = 3_600_000).await;
+    let account = app.account("Acme").await;
+    let ent = app.active_entitlement(&account, json!({})).await;
+    let created = app.post("/v1/api-keys", json!({ "role": "agent" })).await;
+    let (id, secret) = (
+        created.id(),
+        created.body["secret"].as_str().unwrap().to_string(),
+    );
+    let usage = format!("/v1/entitlements/{ent}/usage");
+    let used = here
+        .post_as(&secret, &usage, json!({ "quantity": 1 }))
+        .await;
+    assert_eq!(used.status, StatusCode::CREATED, "{:?}", used.body);
+    let revoked = app
+        .post(&format!("/v1/api-keys/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+
+    let refused = here
+        .call(
+            Method::POST,
+            &usage,
+            Some(&secret),
+            Some(json!({ "quantity": 1 })),
+            Some("after-revocation"),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{:?}",
+        refused.body
+    );
+    let batch = here
+        .post_as(
+            &secret,
+            "/v1/usage/batch",
+            json!({ "items": [{ "entitlement_id": ent, "quantity": 1 }] }),
+        )
+        .await;
+    assert_eq!(batch.status, StatusCode::UNAUTHORIZED, "{:?}", batch.body);
+    assert_eq!(
+        here.balance(&ent).await["used"],
+        json!(1),
+        "only the use made before the revocation"
+    );
+}
+
+/// A read confirms a cached key with the database: a key revoked through
+/// another instance reads nothing there from the next request on, however
+/// long that instance's cache window.
+async fn a_key_revoked_through_another_instance_reads_nothing_at_once(app: TestApp) {
+    let here = app.second_instance(|c| c.key_cache_ms = 3_600_000).await;
+    let created = app.post("/v1/api-keys", json!({ "role": "agent" })).await;
+    let (id, secret) = (
+        created.id(),
+        created.body["secret"].as_str().unwrap().to_string(),
+    );
+    let read = || here.call(Method::GET, "/v1/accounts", Some(&secret), None, None);
+    assert_eq!(read().await.status, StatusCode::OK);
+    assert_eq!(
+        read().await.status,
+        StatusCode::OK,
+        "served from the cache, confirmed"
+    );
+    let revoked = app
+        .post(&format!("/v1/api-keys/{id}/revoke"), json!({}))
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT);
+    assert_eq!(read().await.status, StatusCode::UNAUTHORIZED);
 }

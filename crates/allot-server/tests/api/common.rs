@@ -26,6 +26,8 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
     /// Which database it runs on (a test may start a second app on the same kind).
     pub backend: Backend,
+    /// Its settings (`second_instance` starts another server with them).
+    pub config: Config,
 }
 
 /// PostgreSQL tests reach here only when they must run (see
@@ -80,6 +82,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config
         running,
         _dir: dir,
         backend,
+        config,
     }
 }
 
@@ -102,6 +105,28 @@ impl Answer {
 }
 
 impl TestApp {
+    /// Another server on this app's database, as a second process would
+    /// be, with settings of its own (`configure`); the same admin key and clock.
+    pub async fn second_instance(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.config.clone();
+        configure(&mut config);
+        let store = allot_server::open_store(&config).await.expect("open store");
+        let shared: Arc<dyn Clock> = Arc::new(self.clock.clone());
+        let running = allot_server::start(&config, store, shared)
+            .await
+            .expect("start");
+        TestApp {
+            url: running.url(),
+            admin: self.admin.clone(),
+            clock: self.clock.clone(),
+            http: reqwest::Client::new(),
+            running,
+            _dir: tempfile::tempdir().expect("temp dir"),
+            backend: self.backend,
+            config,
+        }
+    }
+
     pub async fn call(
         &self,
         method: Method,

@@ -935,3 +935,72 @@ fn a_case_nothing_covers_opens_without_an_entitlement_and_says_so() {
     assert_eq!(warnings, &[NOTHING_COVERS.to_string()]);
     assert!(plan.ledger.is_empty());
 }
+
+#[test]
+fn a_revoked_keys_items_are_refused_whole_and_the_others_applied() {
+    let mut l = loaded(10);
+    l.revoked_actors.insert("key_1".into());
+    let mut other = usage("ent_1", None);
+    other.actor = "key_2".into();
+    let items = vec![usage("ent_1", Some(("k", "fp"))), other];
+    let plan = plan_batch(&mut l, &items, today(), Utc::now());
+    assert_eq!(plan.answers[0], ItemAnswer::KeyRevoked);
+    applied(&plan.answers[1]);
+    assert_eq!(plan.ledger.len(), 1, "only the live key's use");
+    assert!(plan.keys.is_empty(), "nothing stored under the revoked key");
+    assert_eq!(plan.audit.len(), 1);
+    assert_eq!(plan.audit[0].actor, "key_2");
+    assert_eq!(l.entitlements["ent_1"].counters.used, Quantity::whole(1));
+}
+
+#[test]
+fn a_revoked_key_gets_no_replay_of_what_it_was_answered_before() {
+    let mut l = loaded(10);
+    let first = plan_batch(
+        &mut l,
+        &[usage("ent_1", Some(("k", "fp")))],
+        today(),
+        at(9, 0, 0),
+    );
+    applied(&first.answers[0]);
+    let stored = &first.keys[0];
+    l.keys.insert(
+        ("key_1".into(), "k".into()),
+        IdempotencyRecord {
+            fingerprint: stored.fingerprint.clone(),
+            answer: Some(stored.answer.clone()),
+            created_at: at(9, 0, 0),
+        },
+    );
+    l.revoked_actors.insert("key_1".into());
+    let plan = plan_batch(
+        &mut l,
+        &[usage("ent_1", Some(("k", "fp")))],
+        today(),
+        at(10, 0, 0),
+    );
+    assert_eq!(plan.answers[0], ItemAnswer::KeyRevoked);
+}
+
+#[test]
+fn the_batchs_actors_are_each_one_once() {
+    let mut other = usage("ent_1", None);
+    other.actor = "key_2".into();
+    let items = vec![usage("ent_1", None), other, usage("ent_1", None)];
+    let actors: Vec<String> = actors(&items).into_iter().collect();
+    assert_eq!(actors, vec!["key_1".to_string(), "key_2".to_string()]);
+}
+
+#[test]
+fn an_items_contended_row_is_what_it_locks_first() {
+    assert_eq!(contended_row(&usage("ent_7", None).command), "ent_7");
+    let hold = hold_item("res_1", 1, at(12, 0, 0));
+    assert_eq!(contended_row(&hold.command), "ent_1");
+    let commit = Command::Commit {
+        reservation_id: "res_1".into(),
+        actual: None,
+    };
+    assert_eq!(contended_row(&commit), "res_1");
+    let case = case_item(CaseAction::Delete, None);
+    assert_eq!(contended_row(&case.command), "case_1");
+}
