@@ -15,6 +15,12 @@ use crate::error::Res;
 use crate::transaction::{self, SqliteTx};
 use crate::SqliteStore;
 
+/// The writer's page cache while an import holds it. One import's
+/// transaction dirties far more pages than the usual cache holds; each one
+/// spilled to the WAL early is read back from it by the next chunk that
+/// touches it (the ledger's and the keys' indexes). Given back at the end.
+const IMPORT_CACHE_KIB: i64 = 32 * 1024;
+
 /// The file's usage keys: a temporary table (SQLite's temp store is a file
 /// behind a small cache: memory stays bounded).
 impl seq::ImportTx for SqliteTx<'_> {
@@ -27,26 +33,32 @@ impl seq::ImportTx for SqliteTx<'_> {
         Ok(())
     }
 
-    async fn import_keys_seen(&self, keys: &[&str]) -> Res<Vec<(String, u64)>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT row FROM temp.import_keys WHERE key = ?1")?;
-        let mut seen = Vec::new();
-        for key in keys {
-            let mut rows = stmt.query([key])?;
-            if let Some(row) = rows.next()? {
-                seen.push((key.to_string(), row.get::<_, i64>(0)? as u64));
+    async fn claim_import_keys(&self, keys: &[(&str, u64)]) -> Res<Vec<Option<u64>>> {
+        let conn = self.conn();
+        let mut claim = conn.prepare_cached(
+            "INSERT INTO temp.import_keys (key, row) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+        )?;
+        let mut earlier = conn.prepare_cached("SELECT row FROM temp.import_keys WHERE key = ?1")?;
+        let mut claims = Vec::with_capacity(keys.len());
+        for (key, row) in keys {
+            if claim.execute(rusqlite::params![key, *row as i64])? == 1 {
+                claims.push(None);
+            } else {
+                let first: i64 = earlier.query_row([key], |r| r.get(0))?;
+                claims.push(Some(first as u64));
             }
         }
-        Ok(seen)
+        Ok(claims)
     }
 
-    async fn add_import_keys(&self, keys: &[(&str, u64)]) -> Res<()> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached("INSERT INTO temp.import_keys (key, row) VALUES (?1, ?2)")?;
-        for (key, row) in keys {
-            stmt.execute(rusqlite::params![key, *row as i64])?;
+    async fn insert_entitlements(
+        &self,
+        entitlements: &[allot_core::Entitlement],
+        now: DateTime<Utc>,
+    ) -> Res<()> {
+        let at = crate::convert::ts(allot_store::clock::stored_time(now));
+        for entitlement in entitlements {
+            crate::entitlements::insert_rows(self.conn(), entitlement, &at)?;
         }
         Ok(())
     }
@@ -90,9 +102,13 @@ impl ImportStore for SqliteStore {
             });
         }
         self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| async move {
+            let usual: i64 = c.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+            c.pragma_update(None, "cache_size", -IMPORT_CACHE_KIB)?;
+            let outcome = transaction::run(c, cache, |tx| async move {
                 seq::run_import(tx, &mut feed, today, now).await
-            })
+            });
+            c.pragma_update(None, "cache_size", usual)?;
+            outcome
         })
         .await
     }

@@ -23,8 +23,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::mpsc::Receiver;
 
-use std::collections::HashMap;
-
 use crate::audit::{snapshot, AuditContext, AuditEntry};
 use crate::backend::Changes;
 use crate::clock::stored_time;
@@ -44,7 +42,8 @@ pub const MAX_REPORTED: usize = 1_000;
 #[derive(Debug)]
 pub enum ImportChunk {
     /// New accounts, contacts, products and entitlements (drafts or
-    /// activated, zeroed counters), with their audit entries (`new_rows`).
+    /// activated, zeroed counters), with their audit entries (`new_rows`):
+    /// nothing else.
     Rows(Box<Changes>),
     /// Usage for the write path's planner, with each item's spreadsheet row.
     Usage {
@@ -141,10 +140,21 @@ pub trait ImportStore {
 pub trait ImportTx: ContractTx {
     /// Makes the scratch table, empty.
     async fn start_import_keys(&self) -> Result<(), Self::Error>;
-    /// Of these keys, those already in the table, each with its row.
-    async fn import_keys_seen(&self, keys: &[&str]) -> Result<Vec<(String, u64)>, Self::Error>;
-    /// Adds these keys (none of them in the table yet) with their rows.
-    async fn add_import_keys(&self, keys: &[(&str, u64)]) -> Result<(), Self::Error>;
+    /// Claims each key for its row, in order: `None` when the key is now
+    /// this row's, `Some(first)` when an earlier row (`first`, of this
+    /// call or an earlier one) has it.
+    async fn claim_import_keys(
+        &self,
+        keys: &[(&str, u64)],
+    ) -> Result<Vec<Option<u64>>, Self::Error>;
+    /// Inserts new entitlements with zeroed counters (their rows and
+    /// balances), a chunk at once where the database allows it. `now` is
+    /// their created and updated time.
+    async fn insert_entitlements(
+        &self,
+        entitlements: &[allot_core::Entitlement],
+        now: DateTime<Utc>,
+    ) -> Result<(), Self::Error>;
     /// Drops the scratch table.
     async fn finish_import_keys(&self) -> Result<(), Self::Error>;
 }
@@ -166,12 +176,22 @@ pub async fn run_import<T: ImportTx>(
     let import_id = new_id("imp", now);
     while let Some(message) = feed.recv().await {
         match message {
-            ImportMsg::Chunk(ImportChunk::Rows(changes)) => {
+            ImportMsg::Chunk(ImportChunk::Rows(mut changes)) => {
                 outcome.written += (changes.accounts.len()
                     + changes.contacts.len()
                     + changes.products.len()
                     + changes.new_entitlements.len()) as u64;
+                // In `write`'s order (parties, entitlements, audit), with the
+                // entitlements in bulk.
+                let entitlements = std::mem::take(&mut changes.new_entitlements);
+                let audit = std::mem::take(&mut changes.audit);
                 tx.write(&changes, now).await?;
+                tx.insert_entitlements(&entitlements, now).await?;
+                let audit = Changes {
+                    audit,
+                    ..Changes::default()
+                };
+                tx.write(&audit, now).await?;
             }
             ImportMsg::Chunk(ImportChunk::Usage { rows, items }) => {
                 assert_eq!(rows.len(), items.len(), "one row number per item");
@@ -256,41 +276,33 @@ async fn first_uses<T: ImportTx>(
     items: Vec<BatchItem>,
     outcome: &mut ImportOutcome,
 ) -> Result<(Vec<u64>, Vec<BatchItem>), T::Error> {
-    fn key(item: &BatchItem) -> Option<&str> {
-        item.idempotency.as_ref().map(|k| k.key.as_str())
-    }
-    let keys: Vec<&str> = items.iter().filter_map(key).collect();
-    let mut first: HashMap<&str, u64> = HashMap::with_capacity(keys.len());
-    let seen = tx.import_keys_seen(&keys).await?;
-    for (k, row) in &seen {
-        first.insert(k.as_str(), *row);
-    }
-    let mut fresh = Vec::with_capacity(keys.len());
+    let keyed: Vec<(&str, u64)> = rows
+        .iter()
+        .zip(&items)
+        .filter_map(|(&row, item)| Some((item.idempotency.as_ref()?.key.as_str(), row)))
+        .collect();
+    let claims = tx.claim_import_keys(&keyed).await?;
+    assert_eq!(claims.len(), keyed.len(), "one claim per key");
+    let mut claims = claims.into_iter();
     let mut keep = Vec::with_capacity(items.len());
     for (&row, item) in rows.iter().zip(&items) {
-        let new = match key(item) {
-            None => true,
-            Some(k) => match first.get(k) {
-                Some(&earlier) => {
-                    let refusal = RowRefusal::DuplicateKey {
-                        first: earlier,
-                        key: k.to_string(),
-                    };
-                    refuse(outcome, row, refusal);
-                    false
-                }
-                None => {
-                    first.insert(k, row);
-                    fresh.push((k, row));
-                    true
-                }
-            },
+        let Some(key) = &item.idempotency else {
+            keep.push(true);
+            continue;
         };
-        keep.push(new);
+        match claims.next().flatten() {
+            None => keep.push(true),
+            Some(first) => {
+                let refusal = RowRefusal::DuplicateKey {
+                    first,
+                    key: key.key.clone(),
+                };
+                refuse(outcome, row, refusal);
+                keep.push(false);
+            }
+        }
     }
-    tx.add_import_keys(&fresh).await?;
-    drop(fresh);
-    drop(first);
+    drop(keyed);
     let (kept_rows, kept_items) = rows
         .into_iter()
         .zip(items)

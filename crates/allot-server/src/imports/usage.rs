@@ -7,9 +7,10 @@
 use allot_core::batch::Op;
 use allot_core::decide::{Change, Reason, Refusal};
 use allot_core::Quantity;
+use allot_store::answer::StoredAnswer;
 use allot_store::ids::{EntitlementId, TypedId};
 use allot_store::imports::{ImportChunk, RowRefusal};
-use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome};
+use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome, Render};
 
 use super::kinds::{parse_all, Column, KindDef, Row, Session};
 use super::{ImportReport, RowError};
@@ -34,6 +35,27 @@ pub const DEF: KindDef = KindDef {
     ignored: &["period_index", "actor", "created_at"],
     example: &["ent_0000000000000000000000000000", "2", "crm-2026-000123", "usage", "", "WO-4711", "", ""],
 };
+
+/// What an imported row's key stores: 201 and the ledger entry the row
+/// made. An import only tells a replayed key from a fresh one (it never
+/// sends the answer back), so the key keeps this instead of the usage
+/// route's answer (entry and balance, ten times the bytes, written a
+/// million times by a large file). Refusals are never stored: a refused
+/// row rolls the whole import back.
+const IMPORTED_ANSWER: Render = Render(imported_answer);
+
+fn imported_answer(outcome: Outcome) -> StoredAnswer {
+    match outcome {
+        Outcome::Applied { entries, .. } => {
+            let entry = entries.first().map(|e| e.id.as_str());
+            StoredAnswer {
+                status: 201,
+                body: serde_json::json!({ "entry_id": entry }).to_string(),
+            }
+        }
+        other => crate::routes::usage::USAGE_ANSWER.answer(other),
+    }
+}
 
 struct Good {
     entitlement_id: String,
@@ -143,7 +165,7 @@ pub async fn chunk(
                 key: g.key,
                 fingerprint,
             }),
-            render: crate::routes::usage::USAGE_ANSWER,
+            render: IMPORTED_ANSWER,
         });
         numbers.push(row.number);
     }
@@ -200,5 +222,53 @@ pub fn refusal(row: u64, refusal: &RowRefusal) -> RowError {
             )
         }
         other => RowError::new(row, "body", "", format!("refused: {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use allot_core::decide::{Reason, Refusal};
+    use allot_core::Quantity;
+    use allot_store::model::LedgerEntry;
+    use allot_store::plan::Outcome;
+    use chrono::Utc;
+
+    use super::imported_answer;
+
+    #[test]
+    fn an_imported_key_stores_its_ledger_entry_and_nothing_more() {
+        let entry = LedgerEntry {
+            id: "use_1".into(),
+            entitlement_id: "ent_1".into(),
+            period_index: 0,
+            channel: None,
+            quantity: Quantity::from_milli(1000),
+            reason: Reason::Usage,
+            reference: None,
+            actor: "key_1".into(),
+            created_at: Utc::now(),
+        };
+        let applied = Outcome::Applied {
+            entries: vec![entry],
+            balances: Vec::new(),
+            warnings: Vec::new(),
+            reservation: None,
+            case: None,
+        };
+        let answer = imported_answer(applied);
+        assert_eq!(
+            (answer.status, answer.body.as_str()),
+            (201, r#"{"entry_id":"use_1"}"#)
+        );
+        // A refusal answers as the usage route would (never stored: the
+        // import rolls back).
+        let refused = Outcome::Refused {
+            refusal: Refusal::EntitlementNotFound {
+                entitlement_id: "ent_2".into(),
+            },
+        };
+        let answer = imported_answer(refused);
+        assert!(answer.status >= 400, "{answer:?}");
+        assert!(answer.body.contains("ent_2"), "{answer:?}");
     }
 }
