@@ -170,6 +170,7 @@ macro_rules! conformance_tests {
             keys::answers_are_recorded_with_their_change_and_purged,
             keys::api_keys_by_hash_list_revoke_count,
             users::users_by_email_unique_in_any_case_and_disabled_once,
+            users::one_user_per_email_when_created_at_once,
             batch::the_cap_holds_with_many_writers_on_two_instances,
             batch::a_key_replays_its_first_answer,
             batch::one_key_on_two_instances_at_once_applies_once,

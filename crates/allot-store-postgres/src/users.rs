@@ -31,32 +31,29 @@ fn user(r: &Row) -> Res<User> {
 async fn insert(pool: &Pool, u: &User, password_hash: &str, ctx: &AuditContext) -> Res<()> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let taken = tx
-        .query_opt(
-            &format!("{USER} WHERE lower(email) = lower($1) FOR UPDATE"),
-            &[&u.email],
+    // The unique index on lower(email) decides, so two creations of one
+    // email at once give one user and one `email_taken`, never a 500.
+    let inserted = tx
+        .execute(
+            "INSERT INTO users (id, email, role, account_id, password_hash, created_at, disabled_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            &[
+                &u.id,
+                &u.email,
+                &u.role.as_str(),
+                &u.account_id,
+                &password_hash,
+                &u.created_at,
+                &u.disabled_at,
+            ],
         )
         .await?;
-    if taken.is_some() {
+    if inserted == 0 {
         return Err(Error::Store(StoreError::Conflict {
             code: "email_taken",
             message: format!("a user with email {} exists", u.email),
         }));
     }
-    tx.execute(
-        "INSERT INTO users (id, email, role, account_id, password_hash, created_at, disabled_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            &u.id,
-            &u.email,
-            &u.role.as_str(),
-            &u.account_id,
-            &password_hash,
-            &u.created_at,
-            &u.disabled_at,
-        ],
-    )
-    .await?;
     let entries = [users::created(ctx, u)];
     tx.execute(WRITE_ALL, &AuditColumns::of(&entries).params())
         .await?;

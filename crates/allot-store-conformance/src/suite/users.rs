@@ -10,6 +10,47 @@ use chrono::Duration;
 use crate::fixtures::*;
 use crate::TestDatabase;
 
+/// Many creations of one email at once (in any case) leave one user; every
+/// other gets `email_taken`, never a storage error.
+pub async fn one_user_per_email_when_created_at_once(db: &TestDatabase) {
+    let store = db.store();
+    let attempts = (0..8).map(|i| {
+        let store = store.clone();
+        async move {
+            let u = User {
+                id: format!("usr_{i}"),
+                email: if i % 2 == 0 {
+                    "same@example.com"
+                } else {
+                    "SAME@example.com"
+                }
+                .into(),
+                role: Role::Agent,
+                account_id: None,
+                created_at: now(),
+                disabled_at: None,
+            };
+            store.insert_user(&u, "$argon2id$x", &tester()).await
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 1, "{results:?}");
+    for r in results.iter().filter(|r| r.is_err()) {
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::Conflict {
+                    code: "email_taken",
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+    }
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+}
+
 pub async fn users_by_email_unique_in_any_case_and_disabled_once(db: &TestDatabase) {
     let store = db.store();
     let s = store.as_ref();
