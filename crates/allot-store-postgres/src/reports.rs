@@ -242,14 +242,19 @@ async fn spent_periods(
     let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
     let mut conditions = filter_conditions(filter, &values, &mut params);
     conditions.push(closed(params.len()));
-    conditions.push("e.total_milli > 0 AND l.used >= e.total_milli".into());
+    conditions.push("e.total_milli > 0".into());
     params.extend([&to as &(dyn ToSql + Sync), &from, &today, &since]);
+    // The ledger is summed for the candidates only (`c`), not as a whole.
     let sql = format!(
-        "SELECT {RECORD_COLS}, l.period_index FROM entitlements e \
+        "WITH c AS (SELECT e.id FROM entitlements e JOIN balances b ON b.entitlement_id = e.id \
+         WHERE {}) \
+         SELECT {RECORD_COLS}, l.period_index FROM entitlements e \
          JOIN balances b ON b.entitlement_id = e.id \
          JOIN (SELECT entitlement_id, period_index, SUM(quantity_milli) AS used FROM ledger \
+         WHERE entitlement_id IN (SELECT id FROM c) \
          GROUP BY entitlement_id, period_index) l ON l.entitlement_id = e.id \
-         WHERE {} ORDER BY e.id, l.period_index",
+         WHERE e.id IN (SELECT id FROM c) AND l.used >= e.total_milli \
+         ORDER BY e.id, l.period_index",
         conditions.join(" AND ")
     );
     query_rows(pool, &sql, &params, |r| {

@@ -239,17 +239,23 @@ fn spent_periods(
         return Ok(Vec::new());
     };
     conditions.push(CLOSED_BETWEEN.into());
-    conditions.push("e.total_milli > 0 AND l.used >= e.total_milli".into());
+    conditions.push("e.total_milli > 0".into());
     args.extend(closed_args(from, to, today));
     // The record's columns, then the period's index.
     let (columns, joined) = RECORD
         .split_once(" FROM entitlements e ")
         .expect("RECORD reads entitlements e");
+    // The ledger is summed for the candidates only (`c`), not as a whole:
+    // summing every entitlement's periods cost the overview most of its time.
     let sql = format!(
-        "{columns}, l.period_index FROM entitlements e {joined} \
+        "WITH c AS (SELECT e.id FROM entitlements e JOIN balances b ON b.entitlement_id = e.id \
+         WHERE {}) \
+         {columns}, l.period_index FROM entitlements e {joined} \
          JOIN (SELECT entitlement_id, period_index, SUM(quantity_milli) AS used FROM ledger \
+         WHERE entitlement_id IN (SELECT id FROM c) \
          GROUP BY entitlement_id, period_index) l ON l.entitlement_id = e.id \
-         WHERE {} ORDER BY e.id, l.period_index",
+         WHERE e.id IN (SELECT id FROM c) AND l.used >= e.total_milli \
+         ORDER BY e.id, l.period_index",
         conditions.join(" AND ")
     );
     all(
