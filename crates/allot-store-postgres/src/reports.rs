@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 use crate::entitlements::{filter_conditions, query_rows, FilterValues};
 use crate::error::{Error, Res};
@@ -370,36 +371,50 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
+/// The rows of `sql` over the ledger of `ids` from `from` to `to`, whole
+/// UTC days (`$1` the ids, `$2`/`$3` the instants the days span); none
+/// when no id or no day is asked.
+async fn ledger_over_days(
+    pool: &Pool,
+    sql: &str,
+    ids: &[String],
+    (from, to): (NaiveDate, NaiveDate),
+) -> Res<Vec<Row>> {
+    if ids.is_empty() || from > to {
+        return Ok(Vec::new());
+    }
+    let until = to.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
+    let client = pool.get().await?;
+    let stmt = client.prepare_cached(sql).await?;
+    Ok(client
+        .query(&stmt, &[&ids, &midnight(from), &midnight(until)])
+        .await?)
+}
+
 async fn usage_between(
     pool: &Pool,
     ids: &[String],
     from: NaiveDate,
     to: NaiveDate,
 ) -> Res<Vec<SpanUsage>> {
-    if ids.is_empty() || from > to {
-        return Ok(Vec::new());
-    }
-    let until = to.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT entitlement_id, SUM(quantity_milli)::BIGINT
-             FROM ledger
-             WHERE entitlement_id = ANY($1) AND created_at >= $2 AND created_at < $3
-             GROUP BY entitlement_id ORDER BY entitlement_id",
-        )
-        .await?;
-    client
-        .query(&stmt, &[&ids, &midnight(from), &midnight(until)])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(SpanUsage {
-                entitlement_id: r.try_get(0)?,
-                used: Quantity::from_milli(r.try_get(1)?),
-            })
+    ledger_over_days(
+        pool,
+        "SELECT entitlement_id, SUM(quantity_milli)::BIGINT
+         FROM ledger
+         WHERE entitlement_id = ANY($1) AND created_at >= $2 AND created_at < $3
+         GROUP BY entitlement_id ORDER BY entitlement_id",
+        ids,
+        (from, to),
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(SpanUsage {
+            entitlement_id: r.try_get(0)?,
+            used: Quantity::from_milli(r.try_get(1)?),
         })
-        .collect()
+    })
+    .collect()
 }
 
 async fn usage_by_day(
@@ -408,32 +423,26 @@ async fn usage_by_day(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Res<Vec<DayUsage>> {
-    if ids.is_empty() || from > to {
-        return Ok(Vec::new());
-    }
-    let until = to.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
-    let client = pool.get().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT entitlement_id, (created_at AT TIME ZONE 'UTC')::DATE AS day,
-                    SUM(quantity_milli)::BIGINT
-             FROM ledger
-             WHERE entitlement_id = ANY($1) AND created_at >= $2 AND created_at < $3
-             GROUP BY entitlement_id, day ORDER BY entitlement_id, day",
-        )
-        .await?;
-    client
-        .query(&stmt, &[&ids, &midnight(from), &midnight(until)])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(DayUsage {
-                entitlement_id: r.try_get(0)?,
-                day: r.try_get(1)?,
-                used: Quantity::from_milli(r.try_get(2)?),
-            })
+    ledger_over_days(
+        pool,
+        "SELECT entitlement_id, (created_at AT TIME ZONE 'UTC')::DATE AS day,
+                SUM(quantity_milli)::BIGINT
+         FROM ledger
+         WHERE entitlement_id = ANY($1) AND created_at >= $2 AND created_at < $3
+         GROUP BY entitlement_id, day ORDER BY entitlement_id, day",
+        ids,
+        (from, to),
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(DayUsage {
+            entitlement_id: r.try_get(0)?,
+            day: r.try_get(1)?,
+            used: Quantity::from_milli(r.try_get(2)?),
         })
-        .collect()
+    })
+    .collect()
 }
 
 #[async_trait]

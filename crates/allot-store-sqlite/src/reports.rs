@@ -379,19 +379,25 @@ fn usage_by_period(conn: &Connection, ids: &[String]) -> Res<Vec<PeriodUsage>> {
     )
 }
 
-fn usage_between(
+/// `SELECT {columns}` over the ledger of `ids` from `from` to `to`, whole
+/// UTC days, grouped and ordered by `group`; none when no id or no day is
+/// asked.
+fn ledger_over_days<T>(
     conn: &Connection,
+    (columns, group): (&str, &str),
     ids: &[String],
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Res<Vec<SpanUsage>> {
+    (from, to): (NaiveDate, NaiveDate),
+    row: impl Fn(&rusqlite::Row) -> Res<T>,
+) -> Res<Vec<T>> {
     if ids.is_empty() || from > to {
         return Ok(Vec::new());
     }
+    // Times are RFC 3339 UTC text: a day's entries sort from its date on,
+    // and before its date followed by "T99" (hours never reach 99).
     let sql = format!(
-        "SELECT entitlement_id, SUM(quantity_milli) FROM ledger \
+        "SELECT {columns} FROM ledger \
          WHERE entitlement_id IN ({}) AND created_at >= ? AND created_at < ? \
-         GROUP BY entitlement_id ORDER BY entitlement_id",
+         GROUP BY {group} ORDER BY {group}",
         placeholders(ids.len())
     );
     let mut args: Vec<Value> = ids.iter().cloned().map(Value::Text).collect();
@@ -400,6 +406,21 @@ fn usage_between(
     all(
         &mut *conn.prepare_cached(&sql)?,
         params_from_iter(args),
+        row,
+    )
+}
+
+fn usage_between(
+    conn: &Connection,
+    ids: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Res<Vec<SpanUsage>> {
+    ledger_over_days(
+        conn,
+        ("entitlement_id, SUM(quantity_milli)", "entitlement_id"),
+        ids,
+        (from, to),
         |r| {
             Ok(SpanUsage {
                 entitlement_id: r.get(0)?,
@@ -415,21 +436,14 @@ fn usage_by_day(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Res<Vec<DayUsage>> {
-    if ids.is_empty() || from > to {
-        return Ok(Vec::new());
-    }
-    // Times are RFC 3339 UTC text: a day's entries sort from its date on,
-    // and before its date followed by "T99" (hours never reach 99).
-    let sql = format!(
-        "SELECT entitlement_id, substr(created_at, 1, 10), SUM(quantity_milli) FROM ledger          WHERE entitlement_id IN ({}) AND created_at >= ? AND created_at < ?          GROUP BY entitlement_id, substr(created_at, 1, 10)          ORDER BY entitlement_id, substr(created_at, 1, 10)",
-        placeholders(ids.len())
-    );
-    let mut args: Vec<Value> = ids.iter().cloned().map(Value::Text).collect();
-    args.push(Value::Text(day(from)));
-    args.push(Value::Text(format!("{}T99", day(to))));
-    all(
-        &mut *conn.prepare_cached(&sql)?,
-        params_from_iter(args),
+    ledger_over_days(
+        conn,
+        (
+            "entitlement_id, substr(created_at, 1, 10), SUM(quantity_milli)",
+            "entitlement_id, substr(created_at, 1, 10)",
+        ),
+        ids,
+        (from, to),
         |r| {
             let text = r.get_ref(1)?.as_str()?;
             Ok(DayUsage {

@@ -194,8 +194,8 @@ impl WritePath {
             .idempotency
             .as_ref()
             .map(|k| (k.scope.clone(), k.key.clone()));
-        let queue = self.queue_of(&item).clone();
-        if self.backed_up(&queue) {
+        let queue = self.queue_of(&item);
+        if self.backed_up(queue) {
             metrics::counter!("allot_write_queue_delay_shed_total").increment(1);
             return Err(SubmitError::Overloaded);
         }
@@ -239,8 +239,8 @@ impl WritePath {
         let Some(item) = items.next() else {
             return Ok(Vec::new());
         };
-        let queue = self.queue_of(&item).clone();
-        if self.backed_up(&queue) {
+        let queue = self.queue_of(&item);
+        if self.backed_up(queue) {
             metrics::counter!("allot_write_queue_delay_shed_total").increment(1);
             return Err(SubmitError::Overloaded);
         }
