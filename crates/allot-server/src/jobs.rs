@@ -39,6 +39,7 @@ async fn until(stop: &mut tokio::sync::watch::Receiver<bool>) {
 
 /// One pass of every job; errors are logged and retried on the next pass.
 pub async fn run_once(state: &AppState) {
+    let _one_pass_at_a_time = state.jobs_running.lock().await;
     expire_contracts(state).await;
     schedule(state).await;
     let now = state.clock.now();

@@ -193,6 +193,7 @@ pub async fn start(
         alerts: Arc::new(config.alerts.clone()),
         install_stale_days: config.install_stale_days,
         reconcile_every_seconds: config.reconcile_every_seconds,
+        jobs_running: Arc::default(),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let deliveries = alerts::worker::spawn(state.clone(), &config.alerts, stopped.clone())

@@ -18,4 +18,8 @@ pub struct AppState {
     pub install_stale_days: u32,
     /// Seconds between scheduled reconciliations.
     pub reconcile_every_seconds: u64,
+    /// Held by a pass of the jobs (`jobs::run_once`): a pass started by hand
+    /// (a test, an operator's command) waits for the timer's pass instead of
+    /// running beside it and returning while that one still holds the rows.
+    pub jobs_running: Arc<tokio::sync::Mutex<()>>,
 }
