@@ -14,6 +14,8 @@ use allot_store::model::{EntitlementRecord, Page};
 use allot_store::{Answering, AuditContext, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, Row};
 use serde::de::DeserializeOwned;
@@ -289,9 +291,37 @@ impl ContractTx for SqliteTx<'_> {
     }
 }
 
-/// The `Moment` a closure on the writer thread rebuilds from owned parts.
-fn owned(at: Moment<'_>) -> (AuditContext, NaiveDate, DateTime<Utc>) {
-    (at.audit.clone(), at.today, at.now)
+/// A shared sequence's future over the writer thread's transaction.
+pub(crate) type Sequence<'c, T> = LocalBoxFuture<'c, Res<T>>;
+
+impl SqliteStore {
+    /// Runs `sequence` in one write transaction on the writer thread.
+    pub(crate) async fn write_tx<T: Send + 'static>(
+        &self,
+        sequence: impl for<'c> FnOnce(SqliteTx<'c>) -> Sequence<'c, T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.write(move |c, cache| transaction::run(c, cache, sequence))
+            .await
+    }
+
+    /// Runs `sequence` in one write transaction at the moment `at`, which
+    /// the writer thread rebuilds from owned parts.
+    pub(crate) async fn write_at<T: Send + 'static>(
+        &self,
+        at: Moment<'_>,
+        sequence: impl for<'c> FnOnce(SqliteTx<'c>, Moment<'c>) -> Sequence<'c, T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (ctx, today, now) = (at.audit.clone(), at.today, at.now);
+        self.write(move |c, cache| {
+            let at = Moment {
+                audit: &ctx,
+                today,
+                now,
+            };
+            transaction::run(c, cache, |tx| sequence(tx, at))
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -303,10 +333,9 @@ impl ContractStore for SqliteStore {
         answer: Option<Answering<Contract>>,
     ) -> StoreResult<()> {
         let (contract, ctx) = (contract.clone(), audit.clone());
-        self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| {
-                sequences::insert_contract(tx, &contract, &ctx, answer.as_ref())
-            })
+        self.write_tx(move |tx| {
+            async move { sequences::insert_contract(tx, &contract, &ctx, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -340,16 +369,9 @@ impl ContractStore for SqliteStore {
         answer: Option<Answering<ContractLine>>,
     ) -> StoreResult<ContractLine> {
         let line = line.clone();
-        let (ctx, today, now) = owned(at);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::insert_contract_line(tx, &line, at, answer.as_ref())
-            })
+        self.write_at(at, move |tx, at| {
+            async move { sequences::insert_contract_line(tx, &line, at, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -386,16 +408,9 @@ impl ContractStore for SqliteStore {
         answer: Option<Answering<ContractActed>>,
     ) -> StoreResult<ContractActed> {
         let act = act.clone();
-        let (ctx, today, now) = owned(at);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::contract_action(tx, &act, at, answer.as_ref())
-            })
+        self.write_at(at, move |tx, at| {
+            async move { sequences::contract_action(tx, &act, at, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -406,10 +421,8 @@ impl ContractStore for SqliteStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<u64> {
-        self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| {
-                sequences::expire_contracts(tx, today, now, limit)
-            })
+        self.write_tx(move |tx| {
+            async move { sequences::expire_contracts(tx, today, now, limit).await }.boxed_local()
         })
         .await
     }
@@ -421,10 +434,9 @@ impl ContractStore for SqliteStore {
         answer: Option<Answering<EntitlementTemplate>>,
     ) -> StoreResult<()> {
         let (template, ctx) = (template.clone(), audit.clone());
-        self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| {
-                sequences::insert_template(tx, &template, &ctx, answer.as_ref())
-            })
+        self.write_tx(move |tx| {
+            async move { sequences::insert_template(tx, &template, &ctx, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -436,10 +448,9 @@ impl ContractStore for SqliteStore {
         answer: Option<Answering<EntitlementTemplate>>,
     ) -> StoreResult<EntitlementTemplate> {
         let (template, ctx) = (template.clone(), audit.clone());
-        self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| {
-                sequences::update_template(tx, &template, &ctx, answer.as_ref())
-            })
+        self.write_tx(move |tx| {
+            async move { sequences::update_template(tx, &template, &ctx, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -451,16 +462,9 @@ impl ContractStore for SqliteStore {
         answer: Option<Answering<bool>>,
     ) -> StoreResult<bool> {
         let id = id.to_string();
-        let (ctx, today, now) = owned(at);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::delete_template(tx, &id, at, answer.as_ref())
-            })
+        self.write_at(at, move |tx, at| {
+            async move { sequences::delete_template(tx, &id, at, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -489,16 +493,9 @@ impl ContractStore for SqliteStore {
         answer: Option<Answering<Vec<EntitlementRecord>>>,
     ) -> StoreResult<Vec<EntitlementRecord>> {
         let request = request.clone();
-        let (ctx, today, now) = owned(at);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::instantiate_template(tx, &request, at, answer.as_ref())
-            })
+        self.write_at(at, move |tx, at| {
+            async move { sequences::instantiate_template(tx, &request, at, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -515,16 +512,8 @@ impl ContractStore for SqliteStore {
         answer: Option<Answering<EntitlementRecord>>,
     ) -> StoreResult<EntitlementRecord> {
         let id = id.to_string();
-        let (ctx, today, now) = owned(at);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::make_default(tx, &id, at, answer.as_ref())
-            })
+        self.write_at(at, move |tx, at| {
+            async move { sequences::make_default(tx, &id, at, answer.as_ref()).await }.boxed_local()
         })
         .await
     }
@@ -536,17 +525,16 @@ impl ContractStore for SqliteStore {
         answer: Option<Answering<Job>>,
     ) -> StoreResult<()> {
         let (job, ctx) = (job.clone(), audit.clone());
-        self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| {
-                sequences::insert_job(tx, &job, &ctx, answer.as_ref())
-            })
+        self.write_tx(move |tx| {
+            async move { sequences::insert_job(tx, &job, &ctx, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
 
     async fn update_job(&self, job: &Job) -> StoreResult<()> {
         let job = job.clone();
-        self.write(move |c, cache| transaction::run(c, cache, |tx| sequences::update_job(tx, &job)))
+        self.write_tx(move |tx| async move { sequences::update_job(tx, &job).await }.boxed_local())
             .await
     }
 

@@ -18,13 +18,14 @@ use allot_store::software::{
 use allot_store::{Answering, AuditContext, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, Row};
 
 use crate::convert::{all, first, paged, ts, ts_at};
 use crate::error::{corrupt, Res};
 use crate::software_aggregate::SqliteReads;
-use crate::transaction::{self, SqliteTx};
+use crate::transaction::SqliteTx;
 use crate::SqliteStore;
 
 const MODEL: &str = "SELECT id, publisher, product, version, edition, platform, created_at, \
@@ -304,10 +305,9 @@ impl SoftwareStore for SqliteStore {
         answer: Option<Answering<SoftwareModel>>,
     ) -> StoreResult<()> {
         let (model, ctx) = (model.clone(), audit.clone());
-        self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| {
-                sequences::insert_model(tx, &model, &ctx, answer.as_ref())
-            })
+        self.write_tx(move |tx| {
+            async move { sequences::insert_model(tx, &model, &ctx, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -319,10 +319,9 @@ impl SoftwareStore for SqliteStore {
         answer: Option<Answering<SoftwareModel>>,
     ) -> StoreResult<SoftwareModel> {
         let (model, ctx) = (model.clone(), audit.clone());
-        self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| {
-                sequences::update_model(tx, &model, &ctx, answer.as_ref())
-            })
+        self.write_tx(move |tx| {
+            async move { sequences::update_model(tx, &model, &ctx, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -344,10 +343,9 @@ impl SoftwareStore for SqliteStore {
         answer: Option<Answering<SoftwareEntitlementRecord>>,
     ) -> StoreResult<()> {
         let (record, ctx) = (record.clone(), audit.clone());
-        self.write(move |c, cache| {
-            transaction::run(c, cache, |tx| {
-                sequences::insert_entitlement(tx, &record, &ctx, answer.as_ref())
-            })
+        self.write_tx(move |tx| {
+            async move { sequences::insert_entitlement(tx, &record, &ctx, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -377,17 +375,10 @@ impl SoftwareStore for SqliteStore {
         at: Moment<'_>,
         answer: Option<Answering<SoftwareEntitlementRecord>>,
     ) -> StoreResult<SoftwareEntitlementRecord> {
-        let (id, change, ctx) = (id.to_string(), change.clone(), at.audit.clone());
-        let (today, now) = (at.today, at.now);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::change(tx, &id, &change, at, answer.as_ref())
-            })
+        let (id, change) = (id.to_string(), change.clone());
+        self.write_at(at, move |tx, at| {
+            async move { sequences::change(tx, &id, &change, at, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -398,17 +389,10 @@ impl SoftwareStore for SqliteStore {
         at: Moment<'_>,
         answer: Option<Answering<Allocated>>,
     ) -> StoreResult<Allocated> {
-        let (allocation, ctx) = (allocation.clone(), at.audit.clone());
-        let (today, now) = (at.today, at.now);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::allocate(tx, &allocation, at, answer.as_ref())
-            })
+        let allocation = allocation.clone();
+        self.write_at(at, move |tx, at| {
+            async move { sequences::allocate(tx, &allocation, at, answer.as_ref()).await }
+                .boxed_local()
         })
         .await
     }
@@ -422,16 +406,11 @@ impl SoftwareStore for SqliteStore {
     ) -> StoreResult<SoftwareEntitlementRecord> {
         let (entitlement_id, allocation_id) =
             (entitlement_id.to_string(), allocation_id.to_string());
-        let (ctx, today, now) = (at.audit.clone(), at.today, at.now);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::free(tx, &entitlement_id, &allocation_id, at, answer.as_ref())
-            })
+        self.write_at(at, move |tx, at| {
+            async move {
+                sequences::free(tx, &entitlement_id, &allocation_id, at, answer.as_ref()).await
+            }
+            .boxed_local()
         })
         .await
     }
@@ -454,16 +433,11 @@ impl SoftwareStore for SqliteStore {
         answer: Option<Answering<Upgraded>>,
     ) -> StoreResult<Upgraded> {
         let (to_id, from_id) = (to_id.to_string(), from_id.to_string());
-        let (ctx, today, now) = (at.audit.clone(), at.today, at.now);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::upgrade(tx, &to_id, &from_id, rights, at, answer.as_ref())
-            })
+        self.write_at(at, move |tx, at| {
+            async move {
+                sequences::upgrade(tx, &to_id, &from_id, rights, at, answer.as_ref()).await
+            }
+            .boxed_local()
         })
         .await
     }
@@ -475,16 +449,11 @@ impl SoftwareStore for SqliteStore {
         answer: Option<Answering<usize>>,
     ) -> StoreResult<usize> {
         let installations = installations.to_vec();
-        let (ctx, today, now) = (at.audit.clone(), at.today, at.now);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::record_installations(tx, &installations, at, answer.as_ref())
-            })
+        self.write_at(at, move |tx, at| {
+            async move {
+                sequences::record_installations(tx, &installations, at, answer.as_ref()).await
+            }
+            .boxed_local()
         })
         .await
     }
@@ -500,21 +469,16 @@ impl SoftwareStore for SqliteStore {
             run.software_model_id.map(str::to_string),
         );
         let stale_before = run.stale_before;
-        let (ctx, today, now) = (at.audit.clone(), at.today, at.now);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            let run = ReconciliationRun {
-                id: &id,
-                software_model_id: model.as_deref(),
-                stale_before,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::run_reconciliation(tx, &run, at, answer.as_ref())
-            })
+        self.write_at(at, move |tx, at| {
+            async move {
+                let run = ReconciliationRun {
+                    id: &id,
+                    software_model_id: model.as_deref(),
+                    stale_before,
+                };
+                sequences::run_reconciliation(tx, &run, at, answer.as_ref()).await
+            }
+            .boxed_local()
         })
         .await
     }
@@ -527,21 +491,16 @@ impl SoftwareStore for SqliteStore {
     ) -> StoreResult<Option<Reconciliation>> {
         let id = run.id.to_string();
         let stale_before = run.stale_before;
-        let (ctx, today, now) = (at.audit.clone(), at.today, at.now);
-        self.write(move |c, cache| {
-            let at = Moment {
-                audit: &ctx,
-                today,
-                now,
-            };
-            let run = ReconciliationRun {
-                id: &id,
-                software_model_id: None,
-                stale_before,
-            };
-            transaction::run(c, cache, |tx| {
-                sequences::reconcile_if_due(tx, &run, every, at)
-            })
+        self.write_at(at, move |tx, at| {
+            async move {
+                let run = ReconciliationRun {
+                    id: &id,
+                    software_model_id: None,
+                    stale_before,
+                };
+                sequences::reconcile_if_due(tx, &run, every, at).await
+            }
+            .boxed_local()
         })
         .await
     }
