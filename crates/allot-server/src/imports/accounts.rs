@@ -8,10 +8,9 @@ use allot_store::ids::{AccountId, TypedId};
 use allot_store::imports::{new_rows, ImportChunk, Table};
 use allot_store::model::Account;
 
-use super::kinds::{parse_all, Column, KindDef, Row, Session};
+use super::kinds::{existing, parse_all, Column, KindDef, Row, Session};
 use super::{ImportReport, RowError};
 use crate::error::{ApiError, ApiResult};
-use crate::inputs::{text, MAX_TEXT};
 use crate::state::AppState;
 
 pub const DEF: KindDef = KindDef {
@@ -56,6 +55,25 @@ pub fn account_ref(
     }
 }
 
+/// The account a row belongs to (`account_id` or `account_external_id`),
+/// which the row must name.
+pub fn required_account(row: &Row<'_>, errors: &mut Vec<RowError>) -> Option<AccountRef> {
+    match account_ref(row, "account_id", "account_external_id") {
+        Ok(Some(r)) => Some(r),
+        Ok(None) => {
+            errors.push(row.error(
+                "account_id",
+                "account_id or account_external_id is required",
+            ));
+            None
+        }
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
 /// Existing accounts the refs of a chunk may name, read once per chunk.
 #[derive(Debug, Default)]
 pub struct KnownAccounts {
@@ -79,17 +97,7 @@ impl KnownAccounts {
         ids.dedup();
         keys.sort();
         keys.dedup();
-        let ids = if ids.is_empty() {
-            HashSet::new()
-        } else {
-            state
-                .store
-                .existing_ids(Table::Accounts, &ids)
-                .await?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect()
-        };
+        let ids = existing(state, Table::Accounts, &ids).await?;
         let external = if keys.is_empty() {
             HashMap::new()
         } else {
@@ -172,39 +180,10 @@ struct Good {
 
 fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
     let mut errors = Vec::new();
-    let id = match row.get("id") {
-        None => None,
-        Some(raw) => match AccountId::parse(raw) {
-            Some(id) => Some(id.into_string()),
-            None => {
-                errors.push(row.error("id", "not an account id (acc_…)"));
-                None
-            }
-        },
-    };
-    let name = text("name", row.raw("name"), MAX_TEXT)
-        .map_err(|e| errors.extend(row.errors_of(e, "name")))
-        .ok();
-    let external_id = row.get("external_id").map(str::to_string);
-    if external_id
-        .as_ref()
-        .is_some_and(|k| k.chars().count() > MAX_TEXT)
-    {
-        errors.push(row.error(
-            "external_id",
-            format!("must be at most {MAX_TEXT} characters"),
-        ));
-    }
-    let manager_name = row.get("manager_name").map(str::to_string);
-    if manager_name
-        .as_ref()
-        .is_some_and(|k| k.chars().count() > MAX_TEXT)
-    {
-        errors.push(row.error(
-            "manager_name",
-            format!("must be at most {MAX_TEXT} characters"),
-        ));
-    }
+    let id = row.new_id::<AccountId>(&mut errors);
+    let name = row.text("name", &mut errors);
+    let external_id = row.short("external_id", &mut errors);
+    let manager_name = row.short("manager_name", &mut errors);
     let manager_email = crate::alerts::inputs::email(
         "manager_email",
         row.get("manager_email").map(str::to_string),
@@ -250,21 +229,12 @@ pub async fn chunk(
         let number = row.number;
         let mut errors = Vec::new();
         if let Some(id) = &g.id {
-            if known.id_exists(id) {
-                errors.push(row.error("id", "an account with this id exists"));
-            } else if let Some((_, first)) = session.key("account:id", id) {
-                errors.push(row.error("id", format!("duplicate id: row {first} has it")));
-            }
+            let exists = known.id_exists(id);
+            session.check_free(row, ("account", "id"), id, exists, &mut errors);
         }
         if let Some(key) = &g.external_id {
-            if known.external_exists(key) {
-                errors.push(row.error("external_id", "an account with this external_id exists"));
-            } else if let Some((_, first)) = session.key("account:external_id", key) {
-                errors.push(row.error(
-                    "external_id",
-                    format!("duplicate external_id: row {first} has it"),
-                ));
-            }
+            let exists = known.external_exists(key);
+            session.check_free(row, ("account", "external_id"), key, exists, &mut errors);
         }
         let parent_id = match &g.parent {
             None => None,

@@ -1,15 +1,15 @@
 //! Contacts: `name`, the account (`account_id` or `account_external_id`, an
 //! existing account), optionally `email` and the id to keep.
 
-use allot_store::ids::{ContactId, TypedId};
+use allot_store::ids::ContactId;
 use allot_store::imports::{new_rows, ImportChunk, Table};
 use allot_store::model::Contact;
 
-use super::accounts::{account_ref, unknown_account, AccountRef, KnownAccounts};
-use super::kinds::{parse_all, Column, KindDef, Row, Session};
+use super::accounts::{required_account, unknown_account, AccountRef, KnownAccounts};
+use super::kinds::{existing, parse_all, Column, KindDef, Row, Session};
 use super::{ImportReport, RowError};
 use crate::error::ApiResult;
-use crate::inputs::{text, MAX_TEXT};
+use crate::inputs::MAX_TEXT;
 
 pub const DEF: KindDef = KindDef {
     name: "contacts",
@@ -53,19 +53,8 @@ struct Good {
 
 fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
     let mut errors = Vec::new();
-    let id = match row.get("id") {
-        None => None,
-        Some(raw) => match ContactId::parse(raw) {
-            Some(id) => Some(id.into_string()),
-            None => {
-                errors.push(row.error("id", "not a contact id (con_…)"));
-                None
-            }
-        },
-    };
-    let name = text("name", row.raw("name"), MAX_TEXT)
-        .map_err(|e| errors.extend(row.errors_of(e, "name")))
-        .ok();
+    let id = row.new_id::<ContactId>(&mut errors);
+    let name = row.text("name", &mut errors);
     let email = row.get("email").map(str::to_string);
     if email
         .as_ref()
@@ -73,20 +62,7 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
     {
         errors.push(row.error("email", "must be an e-mail address"));
     }
-    let account = match account_ref(row, "account_id", "account_external_id") {
-        Ok(Some(r)) => Some(r),
-        Ok(None) => {
-            errors.push(row.error(
-                "account_id",
-                "account_id or account_external_id is required",
-            ));
-            None
-        }
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
+    let account = required_account(row, &mut errors);
     match (name, account) {
         (Some(name), Some(account)) if errors.is_empty() => Ok(Good {
             id,
@@ -106,25 +82,13 @@ pub async fn chunk(
     let good = parse_all(&rows, report, parse);
     let known = KnownAccounts::read(session.state, good.iter().map(|(_, g)| &g.account)).await?;
     let own: Vec<String> = good.iter().filter_map(|(_, g)| g.id.clone()).collect();
-    let taken: std::collections::HashSet<String> = if own.is_empty() {
-        Default::default()
-    } else {
-        let found = session
-            .state
-            .store
-            .existing_ids(Table::Contacts, &own)
-            .await?;
-        found.into_iter().map(|(id, _)| id).collect()
-    };
+    let taken = existing(session.state, Table::Contacts, &own).await?;
     let mut contacts = Vec::with_capacity(good.len());
     for (row, g) in good {
         let mut errors = Vec::new();
         if let Some(id) = &g.id {
-            if taken.contains(id) {
-                errors.push(row.error("id", "a contact with this id exists"));
-            } else if let Some((_, first)) = session.key("contact:id", id) {
-                errors.push(row.error("id", format!("duplicate id: row {first} has it")));
-            }
+            let exists = taken.contains(id);
+            session.check_free(row, ("contact", "id"), id, exists, &mut errors);
         }
         let account_id = known.resolve(session, &g.account);
         if account_id.is_none() {

@@ -18,7 +18,7 @@ use allot_store::imports::ImportChunk;
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
-use super::accounts::{account_ref, unknown_account, AccountRef, KnownAccounts};
+use super::accounts::{required_account, unknown_account, AccountRef, KnownAccounts};
 use super::kinds::{parse_all, Column, KindDef, Row, Session};
 use super::products::KnownProducts;
 use super::{ImportReport, RowError};
@@ -194,30 +194,8 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
             ContractStatus::Draft
         }
     };
-    let id = match row.get("id") {
-        None => None,
-        Some(raw) => match ContractId::parse(raw) {
-            Some(id) => Some(id.into_string()),
-            None => {
-                errors.push(row.error("id", "not a contract id (ctr_…)"));
-                None
-            }
-        },
-    };
-    let account = match account_ref(row, "account_id", "account_external_id") {
-        Ok(Some(r)) => Some(r),
-        Ok(None) => {
-            errors.push(row.error(
-                "account_id",
-                "account_id or account_external_id is required",
-            ));
-            None
-        }
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
+    let id = row.new_id::<ContractId>(&mut errors);
+    let account = required_account(row, &mut errors);
     match account {
         Some(account) if errors.is_empty() => Ok(Good {
             id,

@@ -9,12 +9,12 @@ use std::collections::HashSet;
 
 use allot_core::entitlement::{Entitlement, Status};
 use allot_core::lifecycle::effective_status;
-use allot_store::ids::{EntitlementId, TypedId};
+use allot_store::ids::EntitlementId;
 use allot_store::imports::{new_rows, ImportChunk, Table};
 use serde_json::{Map, Value};
 
-use super::accounts::{account_ref, unknown_account, AccountRef, KnownAccounts};
-use super::kinds::{parse_all, Column, KindDef, Row, Session};
+use super::accounts::{required_account, unknown_account, AccountRef, KnownAccounts};
+use super::kinds::{existing, parse_all, Column, KindDef, Row, Session};
 use super::products::KnownProducts;
 use super::{ImportReport, RowError};
 use crate::error::ApiResult;
@@ -174,16 +174,7 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
         };
         body.insert(column.to_string(), value);
     }
-    let id = match row.get("id") {
-        None => None,
-        Some(raw) => match EntitlementId::parse(raw) {
-            Some(id) => Some(id.into_string()),
-            None => {
-                errors.push(row.error("id", "not an entitlement id (ent_…)"));
-                None
-            }
-        },
-    };
+    let id = row.new_id::<EntitlementId>(&mut errors);
     let status = match row.get("status") {
         None | Some("draft") => Status::Draft,
         Some("active" | "waiting" | "expired") => Status::Active,
@@ -199,20 +190,7 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
     let skus = id_list(row, "product_skus")
         .map_err(|e| errors.push(e))
         .unwrap_or_default();
-    let account = match account_ref(row, "account_id", "account_external_id") {
-        Ok(Some(r)) => Some(r),
-        Ok(None) => {
-            errors.push(row.error(
-                "account_id",
-                "account_id or account_external_id is required",
-            ));
-            None
-        }
-        Err(e) => {
-            errors.push(e);
-            None
-        }
-    };
+    let account = required_account(row, &mut errors);
     let template = row.get("template").map(str::to_string);
     if template.is_some() {
         for column in body.keys().filter(|c| !WITH_TEMPLATE.contains(&c.as_str())) {
@@ -315,12 +293,7 @@ pub async fn chunk(
             .collect()
     };
     let own: Vec<String> = good.iter().filter_map(|(_, g)| g.id.clone()).collect();
-    let taken: HashSet<String> = if own.is_empty() {
-        HashSet::new()
-    } else {
-        let found = store.existing_ids(Table::Entitlements, &own).await?;
-        found.into_iter().map(|(id, _)| id).collect()
-    };
+    let taken = existing(session.state, Table::Entitlements, &own).await?;
     let resolved: Vec<Option<String>> = good
         .iter()
         .map(|(_, g)| accounts.resolve(session, &g.account))
@@ -344,11 +317,8 @@ pub async fn chunk(
     for ((row, mut g), account_id) in good.into_iter().zip(resolved) {
         let mut errors = Vec::new();
         if let Some(id) = &g.id {
-            if taken.contains(id) {
-                errors.push(row.error("id", "an entitlement with this id exists"));
-            } else if let Some((_, first)) = session.key("entitlement:id", id) {
-                errors.push(row.error("id", format!("duplicate id: row {first} has it")));
-            }
+            let exists = taken.contains(id);
+            session.check_free(row, ("entitlement", "id"), id, exists, &mut errors);
         }
         let Some(account_id) = account_id else {
             report.error(unknown_account(

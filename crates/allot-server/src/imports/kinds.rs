@@ -14,7 +14,8 @@
 use std::collections::{HashMap, HashSet};
 
 use allot_store::audit::AuditContext;
-use allot_store::imports::{ImportChunk, ImportMsg, ImportOutcome};
+use allot_store::ids::TypedId;
+use allot_store::imports::{ImportChunk, ImportMsg, ImportOutcome, Table};
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::mpsc;
 
@@ -22,6 +23,7 @@ use super::read::{Parsed, RawRow};
 use super::{ImportReport, Options, RowError};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::inputs::{text, MAX_TEXT};
 use crate::state::AppState;
 
 use super::{accounts, contacts, contracts, entitlements, products, usage};
@@ -159,6 +161,34 @@ impl Row<'_> {
         RowError::new(self.number, column, self.raw(column), reason)
     }
 
+    /// An optional cell of at most `MAX_TEXT` characters (a longer one is
+    /// an error, and kept so that the row's other errors are reported too).
+    pub fn short(&self, column: &str, errors: &mut Vec<RowError>) -> Option<String> {
+        let cell = self.get(column)?;
+        if cell.chars().count() > MAX_TEXT {
+            errors.push(self.error(column, format!("must be at most {MAX_TEXT} characters")));
+        }
+        Some(cell.to_string())
+    }
+
+    /// A required cell of text, checked as the API checks a name.
+    pub fn text(&self, column: &str, errors: &mut Vec<RowError>) -> Option<String> {
+        text(column, self.raw(column), MAX_TEXT)
+            .map_err(|e| errors.extend(self.errors_of(e, column)))
+            .ok()
+    }
+
+    /// The optional `id` column: an id of kind `I` given for the new object.
+    pub fn new_id<I: TypedId>(&self, errors: &mut Vec<RowError>) -> Option<String> {
+        let raw = self.get("id")?;
+        let id = I::parse(raw).map(|id| (*id).to_owned());
+        if id.is_none() {
+            let (noun, prefix) = (indefinite(I::NOUN), I::PREFIX);
+            errors.push(self.error("id", format!("not {noun} id ({prefix}_…)")));
+        }
+        id
+    }
+
     /// An error of the API's checks: each field it names is a column (the
     /// part before any `.` or `[`).
     pub fn errors_of(&self, e: ApiError, fallback: &str) -> Vec<RowError> {
@@ -175,6 +205,29 @@ impl Row<'_> {
             other => vec![self.error(fallback, other.to_string())],
         }
     }
+}
+
+/// Which of `ids` exist in `table` (one query; none for no ids).
+pub async fn existing(
+    state: &AppState,
+    table: Table,
+    ids: &[String],
+) -> ApiResult<HashSet<String>> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found = state.store.existing_ids(table, ids).await?;
+    Ok(found.into_iter().map(|(id, _)| id).collect())
+}
+
+/// "an account", "a contact".
+fn indefinite(noun: &str) -> String {
+    let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {noun}")
 }
 
 /// Cells that are text, as many as the header has; else the row's errors.
@@ -250,6 +303,24 @@ impl<'a> Session<'a> {
             defaults: HashSet::new(),
             contracts: HashMap::new(),
             templates: HashMap::new(),
+        }
+    }
+
+    /// A key the row gives its new `kind` (its `column`) must be free: no
+    /// existing object has it (`exists`), no earlier row of the file either.
+    pub fn check_free(
+        &self,
+        row: &Row<'_>,
+        (kind, column): (&str, &str),
+        value: &str,
+        exists: bool,
+        errors: &mut Vec<RowError>,
+    ) {
+        if exists {
+            let what = indefinite(kind);
+            errors.push(row.error(column, format!("{what} with this {column} exists")));
+        } else if let Some((_, first)) = self.key(&format!("{kind}:{column}"), value) {
+            errors.push(row.error(column, format!("duplicate {column}: row {first} has it")));
         }
     }
 

@@ -3,14 +3,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use allot_store::ids::{ProductId, TypedId};
+use allot_store::ids::ProductId;
 use allot_store::imports::{new_rows, ImportChunk, Table};
 use allot_store::model::Product;
 
-use super::kinds::{parse_all, Column, KindDef, Row, Session};
+use super::kinds::{existing, parse_all, Column, KindDef, Row, Session};
 use super::{ImportReport, RowError};
 use crate::error::ApiResult;
-use crate::inputs::{text, MAX_TEXT};
 use crate::state::AppState;
 
 pub const DEF: KindDef = KindDef {
@@ -44,23 +43,9 @@ struct Good {
 
 fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
     let mut errors = Vec::new();
-    let id = match row.get("id") {
-        None => None,
-        Some(raw) => match ProductId::parse(raw) {
-            Some(id) => Some(id.into_string()),
-            None => {
-                errors.push(row.error("id", "not a product id (prd_…)"));
-                None
-            }
-        },
-    };
-    let name = text("name", row.raw("name"), MAX_TEXT)
-        .map_err(|e| errors.extend(row.errors_of(e, "name")))
-        .ok();
-    let sku = row.get("sku").map(str::to_string);
-    if sku.as_ref().is_some_and(|s| s.chars().count() > MAX_TEXT) {
-        errors.push(row.error("sku", format!("must be at most {MAX_TEXT} characters")));
-    }
+    let id = row.new_id::<ProductId>(&mut errors);
+    let name = row.text("name", &mut errors);
+    let sku = row.short("sku", &mut errors);
     match name {
         Some(name) if errors.is_empty() => Ok(Good { id, name, sku }),
         _ => Err(errors),
@@ -76,12 +61,7 @@ pub struct KnownProducts {
 
 impl KnownProducts {
     pub async fn read(state: &AppState, ids: Vec<String>, skus: Vec<String>) -> ApiResult<Self> {
-        let ids = if ids.is_empty() {
-            HashSet::new()
-        } else {
-            let found = state.store.existing_ids(Table::Products, &ids).await?;
-            found.into_iter().map(|(id, _)| id).collect()
-        };
+        let ids = existing(state, Table::Products, &ids).await?;
         let skus = if skus.is_empty() {
             HashMap::new()
         } else {
@@ -117,18 +97,12 @@ pub async fn chunk(
     for (row, g) in good {
         let mut errors = Vec::new();
         if let Some(id) = &g.id {
-            if known.id_exists(id) {
-                errors.push(row.error("id", "a product with this id exists"));
-            } else if let Some((_, first)) = session.key("product:id", id) {
-                errors.push(row.error("id", format!("duplicate id: row {first} has it")));
-            }
+            let exists = known.id_exists(id);
+            session.check_free(row, ("product", "id"), id, exists, &mut errors);
         }
         if let Some(sku) = &g.sku {
-            if known.by_sku(sku).is_some() {
-                errors.push(row.error("sku", "a product with this sku exists"));
-            } else if let Some((_, first)) = session.key("product:sku", sku) {
-                errors.push(row.error("sku", format!("duplicate sku: row {first} has it")));
-            }
+            let exists = known.by_sku(sku).is_some();
+            session.check_free(row, ("product", "sku"), sku, exists, &mut errors);
         }
         if !errors.is_empty() {
             errors.into_iter().for_each(|e| report.error(e));

@@ -15,7 +15,6 @@ use allot_store::plan::{BatchItem, Command, IdemKey, ItemAnswer, Outcome, Render
 use super::kinds::{parse_all, Column, KindDef, Row, Session};
 use super::{ImportReport, RowError};
 use crate::error::ApiResult;
-use crate::inputs::MAX_TEXT;
 
 /// The idempotency keys of imported usage are in this scope, whoever imports.
 pub const KEY_SCOPE: &str = "import";
@@ -66,14 +65,6 @@ struct Good {
     reference: Option<String>,
 }
 
-fn short(row: &Row<'_>, column: &str, errors: &mut Vec<RowError>) -> Option<String> {
-    let cell = row.get(column)?;
-    if cell.chars().count() > MAX_TEXT {
-        errors.push(row.error(column, format!("must be at most {MAX_TEXT} characters")));
-    }
-    Some(cell.to_string())
-}
-
 fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
     let mut errors = Vec::new();
     let entitlement_id = row.get("entitlement_id").and_then(EntitlementId::parse);
@@ -87,7 +78,9 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
             None
         }
     };
-    let key = short(row, "idempotency_key", &mut errors).or_else(|| short(row, "id", &mut errors));
+    let key = row
+        .short("idempotency_key", &mut errors)
+        .or_else(|| row.short("id", &mut errors));
     if key.is_none() {
         errors.push(row.error("idempotency_key", "is required (or an id column)"));
     }
@@ -105,8 +98,8 @@ fn parse(row: &Row<'_>) -> Result<Good, Vec<RowError>> {
             false
         }
     };
-    let channel = short(row, "channel", &mut errors);
-    let reference = short(row, "reference", &mut errors);
+    let channel = row.short("channel", &mut errors);
+    let reference = row.short("reference", &mut errors);
     match (entitlement_id, quantity, key) {
         (Some(e), Some(quantity), Some(key)) if errors.is_empty() => Ok(Good {
             entitlement_id: e.into_string(),
