@@ -199,11 +199,7 @@ pub fn renewal_dates(start: NaiveDate, end: NaiveDate) -> (NaiveDate, NaiveDate)
 /// contract's dates), never the account's default until a manager says so.
 /// The caller names the new contract and line.
 pub fn renewed_entitlement_terms(old: &Terms, shift: chrono::Duration) -> Terms {
-    let mut terms = old.clone();
-    terms.start_date = old.start_date + shift;
-    terms.end_date = old.end_date + shift;
-    terms.is_default = false;
-    terms
+    crate::lifecycle::shifted_renewal(old, shift)
 }
 
 #[cfg(test)]

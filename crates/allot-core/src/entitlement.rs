@@ -114,6 +114,15 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Draft,
+        Status::Waiting,
+        Status::Active,
+        Status::Expired,
+        Status::Cancelled,
+        Status::Suspended,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Draft => "draft",
@@ -126,16 +135,7 @@ impl Status {
     }
 
     pub fn parse(s: &str) -> Option<Status> {
-        [
-            Status::Draft,
-            Status::Waiting,
-            Status::Active,
-            Status::Expired,
-            Status::Cancelled,
-            Status::Suspended,
-        ]
-        .into_iter()
-        .find(|x| x.as_str() == s)
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
     }
 }
 
@@ -228,14 +228,7 @@ mod tests {
             assert_eq!(DecrementOn::parse(on.as_str()), Some(on));
             assert_eq!(serde_json::to_value(on).unwrap(), on.as_str());
         }
-        for status in [
-            Status::Draft,
-            Status::Waiting,
-            Status::Active,
-            Status::Expired,
-            Status::Cancelled,
-            Status::Suspended,
-        ] {
+        for status in Status::ALL {
             assert_eq!(Status::parse(status.as_str()), Some(status));
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
         }

@@ -157,10 +157,15 @@ pub fn resumed(
 
 /// The terms of a renewal: same duration, starting today, everything else copied.
 pub fn renewed_terms(old: &Terms, today: NaiveDate) -> Terms {
+    shifted_renewal(old, today - old.start_date)
+}
+
+/// A renewal's terms: the old ones with both dates moved by `shift`. A
+/// renewal becomes the account's default only if a manager says so again.
+pub fn shifted_renewal(old: &Terms, shift: chrono::Duration) -> Terms {
     let mut terms = old.clone();
-    terms.start_date = today;
-    terms.end_date = today + (old.end_date - old.start_date);
-    // A renewal becomes the account's default only if a manager says so again.
+    terms.start_date = old.start_date + shift;
+    terms.end_date = old.end_date + shift;
     terms.is_default = false;
     terms
 }
@@ -384,17 +389,7 @@ mod tests {
 
     #[test]
     fn only_open_entitlements_may_be_default() {
-        let may: Vec<bool> = [
-            Status::Draft,
-            Status::Waiting,
-            Status::Active,
-            Status::Expired,
-            Status::Cancelled,
-            Status::Suspended,
-        ]
-        .into_iter()
-        .map(may_be_default)
-        .collect();
+        let may: Vec<bool> = Status::ALL.into_iter().map(may_be_default).collect();
         assert_eq!(may, [true, true, true, false, false, true]);
     }
 

@@ -162,54 +162,56 @@ mod tests {
     #[test]
     fn quarters_and_years_across_calendar_years() {
         let (s, e) = (d(2025, 11, 30), d(2029, 11, 29));
-        assert_eq!(
-            window_at(Period::Quarter, s, e, d(2026, 2, 27)),
-            Window {
-                index: 0,
-                start: d(2025, 11, 30),
-                end: d(2026, 2, 27)
-            }
-        );
-        assert_eq!(
-            window_at(Period::Quarter, s, e, d(2026, 2, 28)),
-            Window {
-                index: 1,
-                start: d(2026, 2, 28),
-                end: d(2026, 5, 29)
-            }
-        );
-        assert_eq!(
-            window_at(Period::Quarter, s, e, d(2028, 11, 30)),
-            Window {
-                index: 12,
-                start: d(2028, 11, 30),
-                end: d(2029, 2, 27)
-            }
-        );
-        assert_eq!(
-            window_at(Period::Year, s, e, d(2027, 11, 29)),
-            Window {
-                index: 1,
-                start: d(2026, 11, 30),
-                end: d(2027, 11, 29)
-            }
-        );
-        assert_eq!(
-            window_at(Period::Year, s, e, d(2027, 11, 30)),
-            Window {
-                index: 2,
-                start: d(2027, 11, 30),
-                end: d(2028, 11, 29)
-            }
-        );
-        assert_eq!(
-            window_at(Period::Year, s, e, d(2029, 11, 29)),
-            Window {
-                index: 3,
-                start: d(2028, 11, 30),
-                end: d(2029, 11, 29)
-            }
-        );
+        for (period, day, index, start, end) in [
+            (
+                Period::Quarter,
+                d(2026, 2, 27),
+                0,
+                d(2025, 11, 30),
+                d(2026, 2, 27),
+            ),
+            (
+                Period::Quarter,
+                d(2026, 2, 28),
+                1,
+                d(2026, 2, 28),
+                d(2026, 5, 29),
+            ),
+            (
+                Period::Quarter,
+                d(2028, 11, 30),
+                12,
+                d(2028, 11, 30),
+                d(2029, 2, 27),
+            ),
+            (
+                Period::Year,
+                d(2027, 11, 29),
+                1,
+                d(2026, 11, 30),
+                d(2027, 11, 29),
+            ),
+            (
+                Period::Year,
+                d(2027, 11, 30),
+                2,
+                d(2027, 11, 30),
+                d(2028, 11, 29),
+            ),
+            (
+                Period::Year,
+                d(2029, 11, 29),
+                3,
+                d(2028, 11, 30),
+                d(2029, 11, 29),
+            ),
+        ] {
+            assert_eq!(
+                window_at(period, s, e, day),
+                Window { index, start, end },
+                "{period:?} on {day}"
+            );
+        }
     }
 
     #[test]

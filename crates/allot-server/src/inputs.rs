@@ -701,15 +701,7 @@ pub mod schemas {
     names!(
         StatusName,
         "An entitlement's state.",
-        [
-            Status::Draft,
-            Status::Waiting,
-            Status::Active,
-            Status::Expired,
-            Status::Cancelled,
-            Status::Suspended,
-        ]
-        .map(Status::as_str)
+        Status::ALL.map(Status::as_str)
     );
     names!(
         CaseStatusName,
