@@ -6,7 +6,7 @@
 use allot_core::software::SoftwareEntitlement;
 use allot_store::ids::{AccountId, AllocationId, SoftwareEntitlementId, SoftwareModelId, TypedId};
 use allot_store::software::{
-    Allocated, Allocation, Moment, SoftwareChange, SoftwareEntitlementRecord, SoftwareFilter,
+    Allocated, Allocation, SoftwareChange, SoftwareEntitlementRecord, SoftwareFilter,
     SoftwareModel, Upgraded,
 };
 use axum::body::Bytes;
@@ -16,6 +16,7 @@ use axum::response::Response;
 use axum::Json;
 use serde_json::Value;
 
+use super::contracts::at;
 use super::{fetch, listing};
 use crate::auth::{Permission, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -58,14 +59,6 @@ pub async fn visible_software_entitlement(
     match found {
         Some(r) if seen(&r) => Ok(r),
         _ => Err(ApiError::not_found("software entitlement", id)),
-    }
-}
-
-fn at<'a>(state: &AppState, audit: &'a allot_store::AuditContext) -> Moment<'a> {
-    Moment {
-        audit,
-        today: state.clock.today(),
-        now: state.clock.now(),
     }
 }
 
@@ -313,6 +306,22 @@ async fn change(
     Ok(send(&render(&record)))
 }
 
+/// A change that takes no body (`publish`, `retire`) of an entitlement the
+/// caller may see and manage.
+async fn without_body(
+    state: &AppState,
+    principal: &Principal,
+    keyed: &Keyed,
+    id: &str,
+    body: &Bytes,
+    software_change: SoftwareChange,
+) -> ApiResult<Response> {
+    visible_software_entitlement(state, principal, id).await?;
+    principal.require(Permission::Manage)?;
+    parse_optional_json::<NoFields>(body)?;
+    change(state, principal, keyed, id, software_change).await
+}
+
 #[utoipa::path(patch, path = "/v1/software-entitlements/{id}", operation_id = "patch_software_entitlement", tag = "software", params(("id" = String, Path)),
     request_body(content = Object, description = "Any fields of the create body, merged into the current terms. Giving rights_per_pack or number_of_packs recomputes purchased_rights; active rights follow purchased rights when they were equal, and never go below what is allocated."),
     responses((status = 200, body = SoftwareEntitlementView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -362,10 +371,15 @@ pub async fn publish(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    visible_software_entitlement(&state, &principal, &id).await?;
-    principal.require(Permission::Manage)?;
-    parse_optional_json::<NoFields>(&body)?;
-    change(&state, &principal, &keyed, &id, SoftwareChange::Publish).await
+    without_body(
+        &state,
+        &principal,
+        &keyed,
+        &id,
+        &body,
+        SoftwareChange::Publish,
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/software-entitlements/{id}/retire", operation_id = "retire_software_entitlement", tag = "software", params(("id" = String, Path)),
@@ -378,10 +392,15 @@ pub async fn retire(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    visible_software_entitlement(&state, &principal, &id).await?;
-    principal.require(Permission::Manage)?;
-    parse_optional_json::<NoFields>(&body)?;
-    change(&state, &principal, &keyed, &id, SoftwareChange::Retire).await
+    without_body(
+        &state,
+        &principal,
+        &keyed,
+        &id,
+        &body,
+        SoftwareChange::Retire,
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/software-entitlements/{id}/license-keys", operation_id = "add_license_keys", tag = "software", params(("id" = String, Path)),
