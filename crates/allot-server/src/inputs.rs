@@ -112,6 +112,24 @@ pub struct ChannelInput {
     pub total: Quantity,
 }
 
+impl From<ChannelInput> for ChannelTerm {
+    fn from(c: ChannelInput) -> ChannelTerm {
+        ChannelTerm {
+            channel: c.channel,
+            total: c.total,
+        }
+    }
+}
+
+impl From<&ChannelTerm> for ChannelInput {
+    fn from(c: &ChannelTerm) -> ChannelInput {
+        ChannelInput {
+            channel: c.channel.clone(),
+            total: c.total,
+        }
+    }
+}
+
 /// An entitlement's terms as a client writes them (create, and the result
 /// of applying a PATCH to the current terms).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -224,14 +242,7 @@ impl EntitlementInput {
             decrement_on: self.decrement_on,
             start_date: self.start_date,
             end_date: self.end_date,
-            channels: self
-                .channels
-                .into_iter()
-                .map(|c| ChannelTerm {
-                    channel: c.channel,
-                    total: c.total,
-                })
-                .collect(),
+            channels: self.channels.into_iter().map(ChannelTerm::from).collect(),
             product_ids: self.product_ids,
             contact_ids: self.contact_ids,
             is_default: self.is_default,
@@ -264,14 +275,7 @@ impl EntitlementInput {
             end_date: t.end_date,
             period: t.period,
             rollover: t.rollover,
-            channels: t
-                .channels
-                .iter()
-                .map(|c| ChannelInput {
-                    channel: c.channel.clone(),
-                    total: c.total,
-                })
-                .collect(),
+            channels: t.channels.iter().map(ChannelInput::from).collect(),
             product_ids: t.product_ids.clone(),
             contact_ids: t.contact_ids.clone(),
             is_default: t.is_default,
@@ -488,7 +492,6 @@ pub mod schemas {
     use allot_store::model::Role;
     use utoipa::openapi::schema::SchemaType;
     use utoipa::openapi::{Object, ObjectBuilder, OneOfBuilder, RefOr, Schema, Type};
-    use utoipa::{PartialSchema, ToSchema};
 
     use super::{MAX_TEXT, NOT_BLANK};
 
@@ -663,25 +666,28 @@ pub mod schemas {
             .build()
     }
 
-    fn one_of(names: impl IntoIterator<Item = &'static str>) -> RefOr<Schema> {
+    /// A string schema that takes only these names.
+    pub fn one_of(names: impl IntoIterator<Item = &'static str>) -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .enum_values(Some(names))
             .into()
     }
 
+    /// A schema type for a closed set of names (`$list`).
     macro_rules! names {
         ($name:ident, $doc:literal, $list:expr) => {
             #[doc = $doc]
             pub struct $name;
-            impl PartialSchema for $name {
-                fn schema() -> RefOr<Schema> {
-                    one_of($list)
+            impl utoipa::PartialSchema for $name {
+                fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                    $crate::inputs::schemas::one_of($list)
                 }
             }
-            impl ToSchema for $name {}
+            impl utoipa::ToSchema for $name {}
         };
     }
+    pub(crate) use names;
 
     names!(
         UnitName,

@@ -2,7 +2,7 @@
 //! in the OpenAPI document from these very types.
 
 use allot_core::balance::Balance;
-use allot_core::entitlement::{AlertThreshold, Status};
+use allot_core::entitlement::{AlertThreshold, ChannelTerm, Status};
 use allot_core::lifecycle::effective_status;
 use allot_store::model::{
     Account, ApiKey, Contact, EntitlementRecord, Event, LedgerEntry, Product, Transition,
@@ -86,6 +86,15 @@ pub struct ChannelTermView {
     pub total: allot_core::Quantity,
 }
 
+impl From<&ChannelTerm> for ChannelTermView {
+    fn from(c: &ChannelTerm) -> ChannelTermView {
+        ChannelTermView {
+            channel: c.channel.clone(),
+            total: c.total,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntitlementView {
     pub id: String,
@@ -163,14 +172,7 @@ impl EntitlementView {
             start_date: t.start_date,
             end_date: t.end_date,
             status: status_today(record, today).as_str().into(),
-            channels: t
-                .channels
-                .iter()
-                .map(|c| ChannelTermView {
-                    channel: c.channel.clone(),
-                    total: c.total,
-                })
-                .collect(),
+            channels: t.channels.iter().map(ChannelTermView::from).collect(),
             product_ids: t.product_ids.clone(),
             contact_ids: t.contact_ids.clone(),
             is_default: t.is_default,

@@ -186,14 +186,7 @@ impl TemplateInput {
             rollover: self.rollover,
             restrict: self.restrict,
             decrement_on: self.decrement_on,
-            channels: self
-                .channels
-                .into_iter()
-                .map(|c| ChannelTerm {
-                    channel: c.channel,
-                    total: c.total,
-                })
-                .collect(),
+            channels: self.channels.into_iter().map(ChannelTerm::from).collect(),
             product_ids: self.product_ids,
             alert_thresholds: self.alert_thresholds,
             rounding: self.rounding,
@@ -218,14 +211,7 @@ impl TemplateInput {
             rollover: t.rollover,
             restrict: t.restrict,
             decrement_on: t.decrement_on,
-            channels: t
-                .channels
-                .iter()
-                .map(|c| ChannelInput {
-                    channel: c.channel.clone(),
-                    total: c.total,
-                })
-                .collect(),
+            channels: t.channels.iter().map(ChannelInput::from).collect(),
             product_ids: t.product_ids.clone(),
             alert_thresholds: t.alert_thresholds.clone(),
             rounding: t.rounding,

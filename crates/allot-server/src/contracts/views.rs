@@ -172,13 +172,7 @@ impl From<&EntitlementTemplate> for TemplateView {
             rollover: *rollover,
             restrict: *restrict,
             decrement_on: decrement_on.as_str().into(),
-            channels: channels
-                .iter()
-                .map(|c| ChannelTermView {
-                    channel: c.channel.clone(),
-                    total: c.total,
-                })
-                .collect(),
+            channels: channels.iter().map(ChannelTermView::from).collect(),
             product_ids: product_ids.clone(),
             alert_thresholds: alert_thresholds.clone(),
             rounding: *rounding,

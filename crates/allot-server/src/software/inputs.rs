@@ -403,57 +403,37 @@ pub mod names {
     use allot_core::software::{
         AgreementType, LicenseMetric, LicenseType, SoftwareState, SubscriptionPeriod,
     };
-    use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
-    use utoipa::{PartialSchema, ToSchema};
 
-    fn one_of(names: Vec<&'static str>) -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(names))
-            .into()
-    }
-
-    macro_rules! names {
-        ($name:ident, $doc:literal, $list:expr) => {
-            #[doc = $doc]
-            pub struct $name;
-            impl PartialSchema for $name {
-                fn schema() -> RefOr<Schema> {
-                    one_of($list)
-                }
-            }
-            impl ToSchema for $name {}
-        };
-    }
+    use crate::inputs::schemas::names;
 
     names!(
         LicenseMetricName,
         "What one right counts.",
-        LicenseMetric::ALL.iter().map(|v| v.as_str()).collect()
+        LicenseMetric::ALL.iter().map(|v| v.as_str())
     );
     names!(
         LicenseTypeName,
         "How the rights were bought.",
-        LicenseType::ALL.iter().map(|v| v.as_str()).collect()
+        LicenseType::ALL.iter().map(|v| v.as_str())
     );
     names!(
         AgreementTypeName,
         "The agreement the rights come under; ea, ela and ula cover every installation.",
-        AgreementType::ALL.iter().map(|v| v.as_str()).collect()
+        AgreementType::ALL.iter().map(|v| v.as_str())
     );
     names!(
         SubscriptionPeriodName,
         "How often the rights are billed.",
-        SubscriptionPeriod::ALL.iter().map(|v| v.as_str()).collect()
+        SubscriptionPeriod::ALL.iter().map(|v| v.as_str())
     );
     names!(
         SoftwareStateName,
         "A software entitlement's state.",
-        SoftwareState::ALL.iter().map(|v| v.as_str()).collect()
+        SoftwareState::ALL.iter().map(|v| v.as_str())
     );
     names!(
         ComplianceName,
         "A reconciliation row's status.",
-        vec!["compliant", "under_licensed", "over_licensed"]
+        ["compliant", "under_licensed", "over_licensed"]
     );
 }
