@@ -3,10 +3,9 @@
 //! how it leaves (`Mailer`, SMTP with lettre). Which events mail whom is
 //! configuration (`AlertSettings::mail_manager_on`, `mail_owner_on`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use allot_core::balance::Balance;
-use allot_store::alerts::Attempt;
 use allot_store::model::{Account, EntitlementRecord, Event};
 use chrono::{DateTime, Utc};
 use lettre::message::{Mailbox, MultiPart};
@@ -172,22 +171,13 @@ impl Mailer {
     }
 
     pub async fn deliver(&self, to: &str, letter: &Letter, now: DateTime<Utc>) -> Tried {
-        let started = Instant::now();
-        let outcome = self.send(to, letter).await;
-        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let (status_code, error) = match outcome {
-            Ok(code) => (Some(code), None),
-            Err((code, e)) => (code, Some(e)),
-        };
-        Tried {
-            delivered: error.is_none(),
-            attempt: Attempt {
-                at: now,
-                status_code,
-                latency_ms,
-                error,
-            },
-        }
+        Tried::timed(now, async {
+            match self.send(to, letter).await {
+                Ok(code) => (Some(code), None),
+                Err((code, e)) => (code, Some(e)),
+            }
+        })
+        .await
     }
 
     async fn send(&self, to: &str, letter: &Letter) -> Result<u16, (Option<u16>, String)> {

@@ -3,6 +3,7 @@
 //! timeout, following no redirect and reading no response body, so a
 //! hostile receiver costs only its own delivery.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use allot_core::alerts::{decode_secret, sign};
@@ -30,6 +31,28 @@ pub struct Tried {
     pub delivered: bool,
 }
 
+impl Tried {
+    /// A try made at `now`, timed while `trying` comes to its status code
+    /// and error (delivered when there is none).
+    pub async fn timed(
+        now: DateTime<Utc>,
+        trying: impl Future<Output = (Option<u16>, Option<String>)>,
+    ) -> Tried {
+        let started = Instant::now();
+        let (status_code, error) = trying.await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Tried {
+            delivered: error.is_none(),
+            attempt: Attempt {
+                at: now,
+                status_code,
+                latency_ms,
+                error,
+            },
+        }
+    }
+}
+
 pub struct Settings {
     pub allow_private: bool,
     pub timeout: Duration,
@@ -44,23 +67,14 @@ pub async fn deliver(
     now: DateTime<Utc>,
     settings: &Settings,
 ) -> Tried {
-    let started = Instant::now();
-    let outcome = post(row, event, now, settings).await;
-    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let (status_code, error) = match outcome {
-        Ok(status) if (200..300).contains(&status) => (Some(status), None),
-        Ok(status) => (Some(status), Some(format!("answered {status}"))),
-        Err(e) => (None, Some(e)),
-    };
-    Tried {
-        delivered: error.is_none(),
-        attempt: Attempt {
-            at: now,
-            status_code,
-            latency_ms,
-            error,
-        },
-    }
+    Tried::timed(now, async {
+        match post(row, event, now, settings).await {
+            Ok(status) if (200..300).contains(&status) => (Some(status), None),
+            Ok(status) => (Some(status), Some(format!("answered {status}"))),
+            Err(e) => (None, Some(e)),
+        }
+    })
+    .await
 }
 
 async fn post(
