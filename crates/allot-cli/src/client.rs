@@ -230,10 +230,7 @@ impl Remote {
             .bearer_auth(self.key()?)
             .send()
             .await
-            .map_err(|e| Failure::Unreachable {
-                url: self.url(),
-                cause: e.to_string(),
-            })?;
+            .map_err(|e| self.unreachable(e))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -243,16 +240,20 @@ impl Remote {
         Ok(text)
     }
 
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
-        let unreachable = |e: reqwest::Error| Failure::Unreachable {
+    /// The server did not answer: the request never reached it.
+    pub fn unreachable(&self, e: reqwest::Error) -> Failure {
+        Failure::Unreachable {
             url: self.url(),
             cause: e.to_string(),
-        };
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
         let response = request
             .bearer_auth(self.key()?)
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(|e| self.unreachable(e))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {

@@ -180,10 +180,7 @@ async fn import(
         .body(body)
         .send()
         .await
-        .map_err(|e| Failure::Unreachable {
-            url: remote.url(),
-            cause: e.to_string(),
-        })?;
+        .map_err(|e| remote.unreachable(e))?;
     let _ = reader.await;
     if let Ok(progress) = std::sync::Arc::try_unwrap(progress) {
         progress.finish();
@@ -313,10 +310,7 @@ async fn export(remote: &Remote, kind: &str, filters: &[String]) -> anyhow::Resu
         .bearer_auth(remote.key()?)
         .send()
         .await
-        .map_err(|e| Failure::Unreachable {
-            url: remote.url(),
-            cause: e.to_string(),
-        })?;
+        .map_err(|e| remote.unreachable(e))?;
     let status = response.status();
     if !status.is_success() {
         let body: Value = response.json().await.unwrap_or(Value::Null);
