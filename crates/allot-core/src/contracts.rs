@@ -327,33 +327,33 @@ mod tests {
     #[test]
     fn suspend_pauses_what_runs_and_resume_restores_the_dates() {
         let (s, e) = (d(3, 1), d(3, 31));
-        assert_eq!(
-            flow_down(A::Suspend, Status::Active, s, e, d(3, 5)),
-            Some(Status::Suspended)
-        );
-        assert_eq!(
-            flow_down(A::Suspend, Status::Waiting, s, e, d(2, 5)),
-            Some(Status::Suspended)
-        );
-        // Stored waiting whose start has come: active, so it pauses too.
-        assert_eq!(
-            flow_down(A::Suspend, Status::Waiting, s, e, d(3, 5)),
-            Some(Status::Suspended)
-        );
-        for stored in [Status::Draft, Status::Cancelled, Status::Suspended] {
-            assert_eq!(flow_down(A::Suspend, stored, s, e, d(3, 5)), None);
+        for (action, stored, day, want) in [
+            (A::Suspend, Status::Active, d(3, 5), Some(Status::Suspended)),
+            (
+                A::Suspend,
+                Status::Waiting,
+                d(2, 5),
+                Some(Status::Suspended),
+            ),
+            // Stored waiting whose start has come: active, so it pauses too.
+            (
+                A::Suspend,
+                Status::Waiting,
+                d(3, 5),
+                Some(Status::Suspended),
+            ),
+            (A::Suspend, Status::Draft, d(3, 5), None),
+            (A::Suspend, Status::Cancelled, d(3, 5), None),
+            (A::Suspend, Status::Suspended, d(3, 5), None),
+            (A::Suspend, Status::Active, d(4, 5), None),
+            (A::Resume, Status::Suspended, d(3, 5), Some(Status::Active)),
+            (A::Resume, Status::Suspended, d(4, 5), Some(Status::Expired)),
+            (A::Resume, Status::Active, d(3, 5), None),
+            (A::Resume, Status::Draft, d(3, 5), None),
+        ] {
+            let got = flow_down(action, stored, s, e, day);
+            assert_eq!(got, want, "{action:?} of {stored:?} on {day}");
         }
-        assert_eq!(flow_down(A::Suspend, Status::Active, s, e, d(4, 5)), None);
-        assert_eq!(
-            flow_down(A::Resume, Status::Suspended, s, e, d(3, 5)),
-            Some(Status::Active)
-        );
-        assert_eq!(
-            flow_down(A::Resume, Status::Suspended, s, e, d(4, 5)),
-            Some(Status::Expired)
-        );
-        assert_eq!(flow_down(A::Resume, Status::Active, s, e, d(3, 5)), None);
-        assert_eq!(flow_down(A::Resume, Status::Draft, s, e, d(3, 5)), None);
         for stored in [Status::Draft, Status::Active, Status::Suspended] {
             assert_eq!(flow_down(A::Activate, stored, s, e, d(3, 5)), None);
             assert_eq!(flow_down(A::Renew, stored, s, e, d(3, 5)), None);

@@ -947,6 +947,15 @@ mod tests {
         }
     }
 
+    /// Counters with `used` overall, of which the phone channel's are `phone`.
+    fn with_phone(used: &str, phone: crate::balance::ChannelCounter) -> Counters {
+        Counters {
+            used: q(used),
+            channels: BTreeMap::from([("phone".to_string(), phone)]),
+            ..Default::default()
+        }
+    }
+
     fn kinds(a: &Applied) -> Vec<EventKind> {
         a.events.iter().map(|e| e.kind).collect()
     }
@@ -1067,10 +1076,8 @@ mod tests {
     fn a_channel_is_capped_by_its_total_and_by_the_overall_total() {
         let ent = phone("5");
         let c = Counters {
-            used: q("16"),
             held: q("1"),
-            channels: BTreeMap::from([("phone".to_string(), channel("3", "1"))]),
-            ..Default::default()
+            ..with_phone("16", channel("3", "1"))
         };
         // The channel has 1 left: exactly 1 fits, 1.5 does not.
         let ok = decide(&ent, &c, &on("phone", consume("1")), today()).unwrap();
@@ -1135,11 +1142,7 @@ mod tests {
     #[test]
     fn holds_and_releases_move_held_on_the_channel_too() {
         let ent = phone("5");
-        let c = Counters {
-            used: q("2"),
-            channels: BTreeMap::from([("phone".to_string(), channel("2", "0"))]),
-            ..Default::default()
-        };
+        let c = with_phone("2", channel("2", "0"));
         let held = decide(&ent, &c, &on("phone", hold("3")), today()).unwrap();
         assert_eq!((held.counters.used, held.counters.held), (q("2"), q("3")));
         assert_eq!(held.counters.channels["phone"], channel("2", "3"));
@@ -1235,11 +1238,7 @@ mod tests {
     #[test]
     fn giving_back_is_limited_by_the_period_and_channel_usage() {
         let ent = phone("5");
-        let c = Counters {
-            used: q("6"),
-            channels: BTreeMap::from([("phone".to_string(), channel("2", "0"))]),
-            ..Default::default()
-        };
+        let c = with_phone("6", channel("2", "0"));
         let ok = decide(&ent, &c, &on("phone", give_back("3")), today()).unwrap();
         assert_eq!(ok.counters.used, q("4"));
         assert_eq!(ok.counters.channels["phone"], channel("0", "0"));
