@@ -156,11 +156,31 @@ pub async fn patch(
         enabled: body.enabled,
     };
     let render = |row: &WebhookRow| answer(StatusCode::OK, &WebhookView::from(row.webhook.clone()));
+    change(
+        &state,
+        &principal,
+        &keyed,
+        &id,
+        WebhookChange::Edit(edit),
+        render,
+    )
+    .await
+}
+
+/// Makes one change of a webhook, answered as `render` says.
+async fn change(
+    state: &AppState,
+    principal: &Principal,
+    keyed: &Keyed,
+    id: &str,
+    change: WebhookChange,
+    render: impl Fn(&WebhookRow) -> allot_store::StoredAnswer + Copy + Send + Sync + 'static,
+) -> ApiResult<Response> {
     let row = state
         .store
         .change_webhook(
-            &id,
-            &WebhookChange::Edit(edit),
+            id,
+            &change,
             state.clock.now(),
             &principal.audit(),
             keyed.answering(render),
@@ -218,17 +238,7 @@ pub async fn rotate_secret(
         secret: new_secret(),
     };
     let render = |row: &WebhookRow| created(row, StatusCode::OK);
-    let row = state
-        .store
-        .change_webhook(
-            &id,
-            &change,
-            state.clock.now(),
-            &principal.audit(),
-            keyed.answering(render),
-        )
-        .await?;
-    Ok(send(&render(&row)))
+    self::change(&state, &principal, &keyed, &id, change, render).await
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/test", operation_id = "test_webhook", tag = "webhooks",
