@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -16,7 +16,7 @@ use hyper::{Method, Request, Uri};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::http_load::{connect, send, Shared, MAX_CONSECUTIVE_FAILURES};
+use crate::http_load::{kept_or_new, send, Shared, MAX_CONSECUTIVE_FAILURES};
 use crate::stats::WorkerResult;
 
 /// Uses in one batch request.
@@ -77,17 +77,10 @@ pub async fn worker(shared: Arc<Shared>, ids: Arc<Vec<String>>, seed: u64) -> Wo
             result.counts.add_unexpected("worker gave up");
             break;
         }
-        let mut conn = match sender.take() {
-            Some(conn) => conn,
-            None => match connect(&shared.target).await {
-                Ok(conn) => conn,
-                Err(_) => {
-                    result.counts.add_unexpected("connect error");
-                    failures += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
+        let kept = sender.take();
+        let Some(mut conn) = kept_or_new(kept, &shared.target, &mut result.counts).await else {
+            failures += 1;
+            continue;
         };
         let (body, indices) = body(&shared, &ids, &mut rng);
         let request = Request::builder()

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 use crate::scenarios::{LoadJob, Op};
-use crate::stats::{Clock, Outcome, Tally, WorkerResult};
+use crate::stats::{Clock, Counts, Outcome, Tally, WorkerResult};
 
 /// Give up on a worker after this many consecutive failures.
 pub(crate) const MAX_CONSECUTIVE_FAILURES: u32 = 50;
@@ -128,6 +128,26 @@ pub(crate) async fn connect(target: &HttpTarget) -> Result<SendRequest<Full<Byte
     Ok(sender)
 }
 
+/// The worker's kept connection, or a new one; `None` (counted, after a
+/// short pause) when the server refuses it.
+pub(crate) async fn kept_or_new(
+    kept: Option<SendRequest<Full<Bytes>>>,
+    target: &HttpTarget,
+    counts: &mut Counts,
+) -> Option<SendRequest<Full<Bytes>>> {
+    if kept.is_some() {
+        return kept;
+    }
+    match connect(target).await {
+        Ok(conn) => Some(conn),
+        Err(_) => {
+            counts.add_unexpected("connect error");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            None
+        }
+    }
+}
+
 fn build_request(shared: &Shared, index: usize, rng: &mut StdRng) -> Result<Request<Full<Bytes>>> {
     let uri_index = if shared.op == Op::Healthz { 0 } else { index };
     let builder = Request::builder()
@@ -180,17 +200,10 @@ async fn worker(shared: Arc<Shared>, seed: u64) -> WorkerResult {
             break;
         }
         let index = shared.pick.next(&mut rng);
-        let mut conn = match sender.take() {
-            Some(conn) => conn,
-            None => match connect(&shared.target).await {
-                Ok(conn) => conn,
-                Err(_) => {
-                    result.counts.add_unexpected("connect error");
-                    failures += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
+        let kept = sender.take();
+        let Some(mut conn) = kept_or_new(kept, &shared.target, &mut result.counts).await else {
+            failures += 1;
+            continue;
         };
         let Ok(request) = build_request(&shared, index, &mut rng) else {
             result.counts.add_unexpected("request build error");

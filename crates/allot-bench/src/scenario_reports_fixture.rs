@@ -233,9 +233,28 @@ async fn load_postgres(url: &str, template_id: &str, sizes: Sizes) -> Result<()>
 pub async fn settle(db: &ServerDb) -> Result<()> {
     const LEFT: &str = "SELECT COUNT(*) FROM entitlements e \
         WHERE NOT EXISTS (SELECT 1 FROM schedule s WHERE s.entitlement_id = e.id)";
+    wait_for_count(
+        db,
+        LEFT,
+        Duration::from_secs(1),
+        |left| left == 0,
+        |left| format!("the scheduler left {left} entitlements unseen after 15 minutes"),
+    )
+    .await
+}
+
+/// Reads the count `sql` every `every` until `done` holds of it; after 15
+/// minutes, fails with what `late` says of the last count.
+pub async fn wait_for_count(
+    db: &ServerDb,
+    sql: &'static str,
+    every: Duration,
+    done: impl Fn(i64) -> bool,
+    late: impl Fn(i64) -> String,
+) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        let left: i64 = match db {
+        let count: i64 = match db {
             ServerDb::Sqlite(path) => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || -> Result<i64> {
@@ -244,19 +263,19 @@ pub async fn settle(db: &ServerDb) -> Result<()> {
                         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
                     )?;
                     conn.busy_timeout(Duration::from_secs(60))?;
-                    Ok(conn.query_row(LEFT, [], |r| r.get(0))?)
+                    Ok(conn.query_row(sql, [], |r| r.get(0))?)
                 })
                 .await??
             }
-            ServerDb::Postgres(url) => pg::connect(url).await?.query_one(LEFT, &[]).await?.get(0),
+            ServerDb::Postgres(url) => pg::connect(url).await?.query_one(sql, &[]).await?.get(0),
         };
-        if left == 0 {
+        if done(count) {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("the scheduler left {left} entitlements unseen after 15 minutes");
+            bail!(late(count));
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(every).await;
     }
 }
 

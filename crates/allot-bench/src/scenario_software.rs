@@ -25,6 +25,7 @@ use crate::runner::Bench;
 use crate::scenario_reports::{
     client, managed, p50_report, server_db, timed, timing_measurement, verdict, RawDb,
 };
+use crate::scenario_reports_fixture::wait_for_count;
 use crate::scenarios::Scenario;
 use crate::server_db::ServerDb;
 use crate::stats::{new_histogram, record, Counts, Summary};
@@ -346,34 +347,29 @@ async fn load(db: &ServerDb, template_id: &str, model: &str, sizes: Sizes) -> Re
     }
 }
 
+/// (model, rights owned, rights needed) of each item of an answer.
+fn owned_and_needed(answer: &Value) -> Result<Vec<(String, i64, i64)>> {
+    let items = answer["items"].as_array().context("items")?;
+    Ok(items
+        .iter()
+        .map(|i| {
+            (
+                i["software_model_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                i["rights_owned"].as_i64().unwrap_or(-1),
+                i["rights_needed"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect())
+}
+
 /// Waits for the reconciliation the server's schedule runs at start (at most 15 minutes).
 async fn scheduled_reconciliation(db: &ServerDb) -> Result<()> {
     const KEPT: &str = "SELECT COUNT(*) FROM reconciliations";
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        let kept: i64 = match db {
-            ServerDb::Sqlite(path) => {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || -> Result<i64> {
-                    let conn = Connection::open_with_flags(
-                        &path,
-                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-                    )?;
-                    conn.busy_timeout(Duration::from_secs(60))?;
-                    Ok(conn.query_row(KEPT, [], |r| r.get(0))?)
-                })
-                .await??
-            }
-            ServerDb::Postgres(url) => pg::connect(url).await?.query_one(KEPT, &[]).await?.get(0),
-        };
-        if kept > 0 {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("no scheduled reconciliation after 15 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let late = |_| "no scheduled reconciliation after 15 minutes".to_string();
+    wait_for_count(db, KEPT, Duration::from_millis(500), |kept| kept > 0, late).await
 }
 
 async fn measure(
@@ -403,21 +399,7 @@ async fn measure(
     })
     .await?;
     let (sql_times, sql) = timed(sizes.runs, || sql_rows(&raw)).await?;
-    let allot_rows: Vec<(String, i64, i64)> = run["items"]
-        .as_array()
-        .context("items")?
-        .iter()
-        .map(|i| {
-            (
-                i["software_model_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                i["rights_owned"].as_i64().unwrap_or(-1),
-                i["rights_needed"].as_i64().unwrap_or(-1),
-            )
-        })
-        .collect();
+    let allot_rows = owned_and_needed(&run)?;
     let mut problems = Vec::new();
     if allot_rows != sql {
         let at = allot_rows.iter().zip(&sql).position(|(a, b)| a != b);
@@ -464,21 +446,7 @@ async fn measure(
     })
     .await?;
     let (sql_times, _) = timed(sizes.runs, || sql_rows(&raw)).await?;
-    let listed: Vec<(String, i64, i64)> = page["items"]
-        .as_array()
-        .context("items")?
-        .iter()
-        .map(|i| {
-            (
-                i["software_model_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                i["rights_owned"].as_i64().unwrap_or(-1),
-                i["rights_needed"].as_i64().unwrap_or(-1),
-            )
-        })
-        .collect();
+    let listed = owned_and_needed(&page)?;
     let expected: Vec<_> = sql.iter().take(1000).cloned().collect();
     let problems = if listed == expected {
         Vec::new()
