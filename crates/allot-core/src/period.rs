@@ -161,55 +161,22 @@ mod tests {
 
     #[test]
     fn quarters_and_years_across_calendar_years() {
+        use Period::{Quarter, Year};
         let (s, e) = (d(2025, 11, 30), d(2029, 11, 29));
-        for (period, day, index, start, end) in [
-            (
-                Period::Quarter,
-                d(2026, 2, 27),
-                0,
-                d(2025, 11, 30),
-                d(2026, 2, 27),
-            ),
-            (
-                Period::Quarter,
-                d(2026, 2, 28),
-                1,
-                d(2026, 2, 28),
-                d(2026, 5, 29),
-            ),
-            (
-                Period::Quarter,
-                d(2028, 11, 30),
-                12,
-                d(2028, 11, 30),
-                d(2029, 2, 27),
-            ),
-            (
-                Period::Year,
-                d(2027, 11, 29),
-                1,
-                d(2026, 11, 30),
-                d(2027, 11, 29),
-            ),
-            (
-                Period::Year,
-                d(2027, 11, 30),
-                2,
-                d(2027, 11, 30),
-                d(2028, 11, 29),
-            ),
-            (
-                Period::Year,
-                d(2029, 11, 29),
-                3,
-                d(2028, 11, 30),
-                d(2029, 11, 29),
-            ),
+        let day = |iso: &str| iso.parse::<NaiveDate>().unwrap();
+        for (period, on, index, start, end) in [
+            (Quarter, "2026-02-27", 0, "2025-11-30", "2026-02-27"),
+            (Quarter, "2026-02-28", 1, "2026-02-28", "2026-05-29"),
+            (Quarter, "2028-11-30", 12, "2028-11-30", "2029-02-27"),
+            (Year, "2027-11-29", 1, "2026-11-30", "2027-11-29"),
+            (Year, "2027-11-30", 2, "2027-11-30", "2028-11-29"),
+            (Year, "2029-11-29", 3, "2028-11-30", "2029-11-29"),
         ] {
+            let (on, start, end) = (day(on), day(start), day(end));
             assert_eq!(
-                window_at(period, s, e, day),
+                window_at(period, s, e, on),
                 Window { index, start, end },
-                "{period:?} on {day}"
+                "{period:?} on {on}"
             );
         }
     }
