@@ -371,15 +371,8 @@ pub async fn publish(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    without_body(
-        &state,
-        &principal,
-        &keyed,
-        &id,
-        &body,
-        SoftwareChange::Publish,
-    )
-    .await
+    let published = SoftwareChange::Publish;
+    without_body(&state, &principal, &keyed, &id, &body, published).await
 }
 
 #[utoipa::path(post, path = "/v1/software-entitlements/{id}/retire", operation_id = "retire_software_entitlement", tag = "software", params(("id" = String, Path)),
@@ -392,15 +385,8 @@ pub async fn retire(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    without_body(
-        &state,
-        &principal,
-        &keyed,
-        &id,
-        &body,
-        SoftwareChange::Retire,
-    )
-    .await
+    let retired = SoftwareChange::Retire;
+    without_body(&state, &principal, &keyed, &id, &body, retired).await
 }
 
 #[utoipa::path(post, path = "/v1/software-entitlements/{id}/license-keys", operation_id = "add_license_keys", tag = "software", params(("id" = String, Path)),
