@@ -58,6 +58,12 @@ pub struct ConfigArgs {
     /// Requests handled at once; more are answered 503 overloaded (default 128).
     #[arg(long, env = "ALLOT_MAX_REQUESTS", global = true)]
     pub max_requests: Option<usize>,
+    /// Adapt the requests handled at once to latency, between ALLOT_MIN_REQUESTS and ALLOT_MAX_REQUESTS (default true).
+    #[arg(long, env = "ALLOT_ADAPTIVE_LIMIT", global = true)]
+    pub adaptive_limit: Option<bool>,
+    /// The least the adaptive limit on requests at once shrinks to (default 32).
+    #[arg(long, env = "ALLOT_MIN_REQUESTS", global = true)]
+    pub min_requests: Option<usize>,
     /// Writes queued for the write path at most; more are answered 503 overloaded (default 2048).
     #[arg(long, env = "ALLOT_WRITE_QUEUE", global = true)]
     pub write_queue: Option<usize>,
@@ -67,6 +73,9 @@ pub struct ConfigArgs {
     /// Connections served at once; requests on more are answered 503 overloaded and closed (default 1024).
     #[arg(long, env = "ALLOT_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<usize>,
+    /// Close a keep-alive connection idle for this long, in seconds (default 60; 0: never).
+    #[arg(long, env = "ALLOT_IDLE_TIMEOUT_SECS", global = true)]
+    pub idle_timeout_secs: Option<u64>,
     /// How long a resolved API key is trusted before the database is asked again, in ms (default 1000; 0: always ask).
     #[arg(long, env = "ALLOT_KEY_CACHE_MS", global = true)]
     pub key_cache_ms: Option<u64>,
@@ -97,6 +106,12 @@ impl ConfigArgs {
         if let Some(v) = self.max_requests {
             config.max_requests = v;
         }
+        if let Some(v) = self.adaptive_limit {
+            config.adaptive_limit = v;
+        }
+        if let Some(v) = self.min_requests {
+            config.min_requests = v;
+        }
         if let Some(v) = self.write_queue {
             config.write_queue = v;
         }
@@ -105,6 +120,9 @@ impl ConfigArgs {
         }
         if let Some(v) = self.max_connections {
             config.max_connections = v;
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            config.idle_timeout_secs = v;
         }
         if let Some(v) = self.key_cache_ms {
             config.key_cache_ms = v;

@@ -30,8 +30,13 @@ pub struct Config {
     pub install_stale_days: u32,
     /// How often the scheduled reconciliation of every software model runs.
     pub reconcile_every_seconds: u64,
-    /// Requests handled at once; one more is answered 503 `overloaded`.
+    /// Requests handled at once at most; one more is answered 503 `overloaded`.
     pub max_requests: usize,
+    /// The limit on requests at once adapts to latency, between
+    /// `min_requests` and `max_requests` (`shed.rs`); off: `max_requests`.
+    pub adaptive_limit: bool,
+    /// The least the adaptive limit shrinks to.
+    pub min_requests: usize,
     /// Writes waiting for the write path at most; one more is answered 503 `overloaded`.
     pub write_queue: usize,
     /// Writes are refused 503 `overloaded` while the write queue's head
@@ -40,6 +45,9 @@ pub struct Config {
     /// Connections served at once; on one more, every request is answered
     /// 503 `overloaded` and the connection closed (`connections.rs`).
     pub max_connections: usize,
+    /// A keep-alive connection with no request for this long is closed
+    /// (seconds; 0: never), so idle ones cannot hold the connection limit.
+    pub idle_timeout_secs: u64,
     /// How long a resolved API key is trusted without asking the database
     /// again (milliseconds; 0: every request asks). See `auth::KeyCache`.
     pub key_cache_ms: u64,
@@ -61,9 +69,12 @@ impl Default for Config {
             install_stale_days: 30,
             reconcile_every_seconds: 86_400,
             max_requests: crate::shed::DEFAULT_MAX_REQUESTS,
+            adaptive_limit: true,
+            min_requests: crate::shed::DEFAULT_MIN_REQUESTS,
             write_queue: allot_store::write_path::DEFAULT_QUEUE,
             write_queue_delay_ms: 0,
             max_connections: crate::connections::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout_secs: crate::connections::DEFAULT_IDLE_TIMEOUT_SECS,
             key_cache_ms: crate::auth::DEFAULT_KEY_CACHE_MS,
         }
     }

@@ -200,11 +200,18 @@ pub async fn start(
         .map_err(start_error::StartError::Alerts)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
-    let listener = connections::Limited::new(listener, config.max_connections);
-    let app = app::router(state.clone()).layer(axum::middleware::from_fn_with_state(
-        shed::Limit::new(config.max_requests),
-        shed::limit,
-    ));
+    let listener = connections::Limited::new(
+        listener,
+        config.max_connections,
+        (config.idle_timeout_secs > 0).then(|| Duration::from_secs(config.idle_timeout_secs)),
+    );
+    let limit = if config.adaptive_limit {
+        shed::Limit::adaptive(config.min_requests, config.max_requests)
+    } else {
+        shed::Limit::fixed(config.max_requests)
+    };
+    let app =
+        app::router(state.clone()).layer(axum::middleware::from_fn_with_state(limit, shed::limit));
     let mut until_stopped = stopped.clone();
     let server = tokio::spawn(async move {
         axum::serve(

@@ -97,8 +97,13 @@ mod postgres {
         let dir = tempfile::tempdir().unwrap();
         // A slow database, not shedding, is tested here: every client is
         // admitted (the heavy profile's 160 are more than the default
-        // `ALLOT_MAX_REQUESTS`, 128).
-        let env = server_env(&[("ALLOT_PG_POOL_SIZE", "16"), ("ALLOT_MAX_REQUESTS", "1024")]);
+        // `ALLOT_MAX_REQUESTS`, 128), and the limit does not adapt (it
+        // would shrink on the slower answers: `shed.rs`).
+        let env = server_env(&[
+            ("ALLOT_PG_POOL_SIZE", "16"),
+            ("ALLOT_MAX_REQUESTS", "1024"),
+            ("ALLOT_ADAPTIVE_LIMIT", "false"),
+        ]);
         let (mut servers, admin) =
             tokio::task::block_in_place(|| start_servers(1, &db, dir.path(), &env));
         let base = servers[0].url.clone();

@@ -1,8 +1,9 @@
 //! The connection limit (`max_connections`): connections beyond it are
 //! accepted, every request on them is answered 503 `overloaded` with
 //! `Retry-After` (probes are answered) and the connection is closed; a
-//! connection that closes makes room. SQLite only: the limit is the
-//! listener's, the same on both backends.
+//! connection that closes makes room. A keep-alive connection idle for
+//! `idle_timeout_secs` is closed. SQLite only: these are the listener's,
+//! the same on both backends.
 
 use std::time::Duration;
 
@@ -105,4 +106,45 @@ async fn connections_beyond_the_limit_are_shed_and_closed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(served, "no room was made by the closed connection");
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_and_active_ones_kept() {
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.idle_timeout_secs = 2;
+        c.max_connections = 2;
+    })
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    let mut active = TcpStream::connect(&addr).await.unwrap();
+    for stream in [&mut idle, &mut active] {
+        let answer = ask(stream, &app, "/v1/accounts").await;
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    }
+
+    // One asks every 200 ms for 1.5 timeouts; the other says nothing.
+    for _ in 0..15 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let answer = ask(&mut active, &app, "/v1/accounts").await;
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    }
+    assert!(closed(&mut idle).await, "the idle connection stays open");
+
+    // Its place is free again: a new connection is served as usual.
+    let mut next = TcpStream::connect(&addr).await.unwrap();
+    let answer = ask(&mut next, &app, "/v1/accounts").await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+
+    // A client that never finishes its request's head is closed too.
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"GET /v1/accounts HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed(&mut stalled).await,
+        "the stalled connection stays open"
+    );
 }
