@@ -128,6 +128,12 @@ fn load_sqlite(path: &std::path::Path, template_id: &str, sizes: Sizes) -> Resul
         tx.execute_batch(sql)?;
     }
     tx.execute(
+        "INSERT INTO ledger_days (entitlement_id, day, used_milli)
+         SELECT entitlement_id, substr(created_at, 1, 10), SUM(quantity_milli) FROM ledger
+         WHERE entitlement_id LIKE 'ent_b%' GROUP BY 1, 2",
+        [],
+    )?;
+    tx.execute(
         "INSERT INTO balances (entitlement_id, period_index, used_milli, held_milli, carried_milli,
              channels)
          SELECT e.id, 0, COALESCE((SELECT SUM(l.quantity_milli) FROM ledger l
@@ -212,6 +218,14 @@ async fn load_postgres(url: &str, template_id: &str, sizes: Sizes) -> Result<()>
     for (_, sql) in &indexes {
         tx.batch_execute(sql).await?;
     }
+    tx.execute(
+        "INSERT INTO ledger_days (entitlement_id, day, used_milli)
+         SELECT entitlement_id, (created_at AT TIME ZONE 'UTC')::DATE, SUM(quantity_milli)
+         FROM ledger WHERE entitlement_id LIKE 'ent_b%' GROUP BY 1, 2",
+        &[],
+    )
+    .await
+    .context("ledger days")?;
     tx.execute(
         "INSERT INTO balances (entitlement_id, period_index, used_milli, held_milli, carried_milli,
              channels)

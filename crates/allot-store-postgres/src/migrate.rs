@@ -50,6 +50,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0016_reconciliation_storage",
         include_str!("../migrations/0016_reconciliation_storage.sql"),
     ),
+    (
+        "0017_ledger_days",
+        include_str!("../migrations/0017_ledger_days.sql"),
+    ),
 ];
 
 /// Any constant shared by every instance: it serializes concurrent migrators.

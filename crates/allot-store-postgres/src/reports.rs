@@ -9,7 +9,7 @@ use allot_store::reports::{
 };
 use allot_store::StoreResult;
 use async_trait::async_trait;
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use deadpool_postgres::Pool;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
@@ -366,14 +366,10 @@ async fn usage_by_period(pool: &Pool, ids: &[String]) -> Res<Vec<PeriodUsage>> {
         .collect()
 }
 
-/// Midnight UTC at the start of `day`.
-fn midnight(day: NaiveDate) -> DateTime<Utc> {
-    day.and_time(chrono::NaiveTime::MIN).and_utc()
-}
-
-/// The rows of `sql` over the ledger of `ids` from `from` to `to`, whole
-/// UTC days (`$1` the ids, `$2`/`$3` the instants the days span); none
-/// when no id or no day is asked.
+/// The rows of `sql` over the per-day sums of the ledger (`ledger_days`) of
+/// `ids` from `from` to `to` (`$1` the ids, `$2`/`$3` the first and last
+/// day); none when no id or no day is asked. At most a row a day an
+/// entitlement, however much it used.
 async fn ledger_over_days(
     pool: &Pool,
     sql: &str,
@@ -383,12 +379,9 @@ async fn ledger_over_days(
     if ids.is_empty() || from > to {
         return Ok(Vec::new());
     }
-    let until = to.checked_add_days(Days::new(1)).unwrap_or(NaiveDate::MAX);
     let client = pool.get().await?;
     let stmt = client.prepare_cached(sql).await?;
-    Ok(client
-        .query(&stmt, &[&ids, &midnight(from), &midnight(until)])
-        .await?)
+    Ok(client.query(&stmt, &[&ids, &from, &to]).await?)
 }
 
 async fn usage_between(
@@ -399,9 +392,9 @@ async fn usage_between(
 ) -> Res<Vec<SpanUsage>> {
     ledger_over_days(
         pool,
-        "SELECT entitlement_id, SUM(quantity_milli)::BIGINT
-         FROM ledger
-         WHERE entitlement_id = ANY($1) AND created_at >= $2 AND created_at < $3
+        "SELECT entitlement_id, SUM(used_milli)::BIGINT
+         FROM ledger_days
+         WHERE entitlement_id = ANY($1) AND day >= $2 AND day <= $3
          GROUP BY entitlement_id ORDER BY entitlement_id",
         ids,
         (from, to),
@@ -425,10 +418,9 @@ async fn usage_by_day(
 ) -> Res<Vec<DayUsage>> {
     ledger_over_days(
         pool,
-        "SELECT entitlement_id, (created_at AT TIME ZONE 'UTC')::DATE AS day,
-                SUM(quantity_milli)::BIGINT
-         FROM ledger
-         WHERE entitlement_id = ANY($1) AND created_at >= $2 AND created_at < $3
+        "SELECT entitlement_id, day, SUM(used_milli)::BIGINT
+         FROM ledger_days
+         WHERE entitlement_id = ANY($1) AND day >= $2 AND day <= $3
          GROUP BY entitlement_id, day ORDER BY entitlement_id, day",
         ids,
         (from, to),

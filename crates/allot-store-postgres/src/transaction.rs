@@ -289,6 +289,14 @@ const WRITE_LEDGER: &str = "INSERT INTO ledger (id, entitlement_id, period_index
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[],
         $6::text[], $7::text[], $8::text[], $9::timestamptz[])";
 
+/// Rows arrive summed per entitlement and day (`Changes::ledger_days`), so
+/// no row is touched twice; only the holder of an entitlement's lock writes
+/// its days.
+const WRITE_LEDGER_DAYS: &str = "INSERT INTO ledger_days (entitlement_id, day, used_milli)
+    SELECT * FROM UNNEST($1::text[], $2::date[], $3::int8[])
+    ON CONFLICT (entitlement_id, day)
+    DO UPDATE SET used_milli = ledger_days.used_milli + EXCLUDED.used_milli";
+
 const WRITE_RESERVATIONS: &str = "INSERT INTO reservations (id, entitlement_id,
         quantity_milli, channel, reference, status, expires_at, created_at, settled_at,
         committed_milli)
@@ -323,6 +331,7 @@ const WRITE_EVENTS: &str = "INSERT INTO events (id, kind, entitlement_id, data, 
 struct Columns<'p> {
     balances: BalanceColumns<'p>,
     ledger: LedgerColumns<'p>,
+    ledger_days: LedgerDayColumns<'p>,
     reservations: ReservationColumns<'p>,
     cases: CaseColumns<'p>,
     keys: KeyColumns<'p>,
@@ -361,6 +370,13 @@ struct LedgerColumns<'p> {
     reference: Vec<Option<&'p str>>,
     actor: Vec<&'p str>,
     created_at: Vec<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+struct LedgerDayColumns<'p> {
+    entitlement_id: Vec<&'p str>,
+    day: Vec<NaiveDate>,
+    used: Vec<i64>,
 }
 
 #[derive(Default)]
@@ -421,6 +437,12 @@ impl<'p> Columns<'p> {
             ledger.actor.push(&e.actor);
             ledger.created_at.push(e.created_at);
         }
+        let mut ledger_days = LedgerDayColumns::default();
+        for d in plan.ledger_days() {
+            ledger_days.entitlement_id.push(d.entitlement_id);
+            ledger_days.day.push(d.day);
+            ledger_days.used.push(d.used.milli());
+        }
         let mut reservations = ReservationColumns::default();
         for r in &plan.reservations {
             reservations.id.push(&r.id);
@@ -465,6 +487,7 @@ impl<'p> Columns<'p> {
         Columns {
             balances,
             ledger,
+            ledger_days,
             reservations,
             cases,
             keys,
@@ -670,6 +693,11 @@ fn statements<'a>(
                 &l.actor,
                 &l.created_at,
             ],
+        ));
+        let d = &cols.ledger_days;
+        out.push(statement(
+            WRITE_LEDGER_DAYS,
+            vec![&d.entitlement_id, &d.day, &d.used],
         ));
     }
     if !c.id.is_empty() {

@@ -121,6 +121,19 @@ impl SqliteStore {
             None => self.writer.run(move |conn| f(conn, &cache)).await,
         }
     }
+
+    /// `read` for a point read (an index seek to a row or a few): on the
+    /// calling thread when a reader is idle (`Readers::point`).
+    async fn point_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &TermsCache) -> Res<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let cache = self.cache.clone();
+        match &self.readers {
+            Some(readers) => readers.point(move |conn| f(conn, &cache)).await,
+            None => self.writer.run(move |conn| f(conn, &cache)).await,
+        }
+    }
 }
 
 #[async_trait]
@@ -244,7 +257,7 @@ impl Store for SqliteStore {
 
     async fn get_entitlement(&self, id: &str) -> StoreResult<Option<EntitlementRecord>> {
         let id = id.to_string();
-        self.read(move |c, cache| entitlements::get(c, cache, &id))
+        self.point_read(move |c, cache| entitlements::get(c, cache, &id))
             .await
     }
 
@@ -425,7 +438,8 @@ impl Store for SqliteStore {
 
     async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ApiKey>> {
         let hash = secret_hash.to_string();
-        self.read(move |c, _| api_keys::by_hash(c, &hash)).await
+        self.point_read(move |c, _| api_keys::by_hash(c, &hash))
+            .await
     }
 
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKey>> {

@@ -53,6 +53,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0016_reconciliation_storage",
         include_str!("../migrations/0016_reconciliation_storage.sql"),
     ),
+    (
+        "0017_ledger_days",
+        include_str!("../migrations/0017_ledger_days.sql"),
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> Res<()> {
@@ -142,5 +146,46 @@ mod tests {
             [],
         );
         assert!(duplicate.is_err(), "one row per model and device");
+    }
+
+    /// `0017` sums the ledger already there per entitlement and UTC day.
+    #[test]
+    fn ledger_days_start_from_the_ledger() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let (before, after): (Vec<_>, Vec<_>) = super::MIGRATIONS
+            .iter()
+            .partition(|(name, _)| *name < "0017");
+        for (_, sql) in &before {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO ledger (id, entitlement_id, period_index, quantity_milli, reason, actor,
+                 created_at) VALUES
+                 ('l1', 'ent_a', 0, 2000, 'usage', 'k', '2026-01-05T10:00:00.000000Z'),
+                 ('l2', 'ent_a', 0, 500, 'usage', 'k', '2026-01-05T23:59:59.999999Z'),
+                 ('l3', 'ent_a', 0, 1000, 'usage', 'k', '2026-01-06T00:00:00.000000Z'),
+                 ('l4', 'ent_b', 0, -250, 'adjustment', 'k', '2026-01-05T12:00:00.000000Z');",
+        )
+        .unwrap();
+        for (_, sql) in &after {
+            conn.execute_batch(sql).unwrap();
+        }
+        let days: Vec<(String, String, i64)> = conn
+            .prepare("SELECT entitlement_id, day, used_milli FROM ledger_days ORDER BY 1, 2")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let row = |id: &str, day: &str, milli| (id.to_string(), day.to_string(), milli);
+        assert_eq!(
+            days,
+            vec![
+                row("ent_a", "2026-01-05", 2500),
+                row("ent_a", "2026-01-06", 1000),
+                row("ent_b", "2026-01-05", -250),
+            ]
+        );
     }
 }

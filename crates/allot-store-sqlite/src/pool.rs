@@ -2,7 +2,8 @@
 //!
 //! Every mutation runs on the writer thread, so our own writes never meet
 //! SQLITE_BUSY; reads run on blocking threads, each on a leased read-only
-//! connection (WAL lets them proceed while the writer commits).
+//! connection (WAL lets them proceed while the writer commits), and point
+//! reads on the calling thread when a connection is idle.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
@@ -115,17 +116,37 @@ impl Readers {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let conn = this.idle.lock().ok().and_then(|mut idle| idle.pop());
-            let lease = Lease {
-                pool: &this.idle,
-                conn,
-            };
-            match &lease.conn {
-                Some(conn) => f(conn).map_err(StoreError::from),
-                None => Err(StoreError::Backend("no SQLite reader available".into())),
-            }
+            this.leased(f)
         })
         .await
         .map_err(StoreError::backend)?
+    }
+
+    /// A point read (an index seek to a row or a few) on the calling
+    /// thread when a connection is idle: the hop to a blocking thread and
+    /// back costs more than such a read. Anything that may scan stays on
+    /// `run`, which keeps the async workers free. With every connection
+    /// busy, the read waits its turn there too.
+    pub(crate) async fn point<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Res<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        match self.permits.try_acquire() {
+            Ok(_permit) => self.leased(f),
+            Err(_) => self.run(f).await,
+        }
+    }
+
+    /// Runs `f` on an idle connection; the caller holds a permit.
+    fn leased<T>(&self, f: impl FnOnce(&Connection) -> Res<T>) -> StoreResult<T> {
+        let conn = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let lease = Lease {
+            pool: &self.idle,
+            conn,
+        };
+        match &lease.conn {
+            Some(conn) => f(conn).map_err(StoreError::from),
+            None => Err(StoreError::Backend("no SQLite reader available".into())),
+        }
     }
 }

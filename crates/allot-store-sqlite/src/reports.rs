@@ -379,9 +379,10 @@ fn usage_by_period(conn: &Connection, ids: &[String]) -> Res<Vec<PeriodUsage>> {
     )
 }
 
-/// `SELECT {columns}` over the ledger of `ids` from `from` to `to`, whole
-/// UTC days, grouped and ordered by `group`; none when no id or no day is
-/// asked.
+/// `SELECT {columns}` over the per-day sums of the ledger (`ledger_days`)
+/// of `ids` from `from` to `to`, both included, grouped and ordered by
+/// `group`; none when no id or no day is asked. At most a row a day an
+/// entitlement, however much it used.
 fn ledger_over_days<T>(
     conn: &Connection,
     (columns, group): (&str, &str),
@@ -392,17 +393,15 @@ fn ledger_over_days<T>(
     if ids.is_empty() || from > to {
         return Ok(Vec::new());
     }
-    // Times are RFC 3339 UTC text: a day's entries sort from its date on,
-    // and before its date followed by "T99" (hours never reach 99).
     let sql = format!(
-        "SELECT {columns} FROM ledger \
-         WHERE entitlement_id IN ({}) AND created_at >= ? AND created_at < ? \
+        "SELECT {columns} FROM ledger_days \
+         WHERE entitlement_id IN ({}) AND day >= ? AND day <= ? \
          GROUP BY {group} ORDER BY {group}",
         placeholders(ids.len())
     );
     let mut args: Vec<Value> = ids.iter().cloned().map(Value::Text).collect();
     args.push(Value::Text(day(from)));
-    args.push(Value::Text(format!("{}T99", day(to))));
+    args.push(Value::Text(day(to)));
     all(
         &mut *conn.prepare_cached(&sql)?,
         params_from_iter(args),
@@ -418,7 +417,7 @@ fn usage_between(
 ) -> Res<Vec<SpanUsage>> {
     ledger_over_days(
         conn,
-        ("entitlement_id, SUM(quantity_milli)", "entitlement_id"),
+        ("entitlement_id, SUM(used_milli)", "entitlement_id"),
         ids,
         (from, to),
         |r| {
@@ -439,8 +438,8 @@ fn usage_by_day(
     ledger_over_days(
         conn,
         (
-            "entitlement_id, substr(created_at, 1, 10), SUM(quantity_milli)",
-            "entitlement_id, substr(created_at, 1, 10)",
+            "entitlement_id, day, SUM(used_milli)",
+            "entitlement_id, day",
         ),
         ids,
         (from, to),
@@ -556,8 +555,14 @@ impl ReportStore for SqliteStore {
     ) -> StoreResult<Vec<SpanUsage>> {
         assert!(entitlement_ids.len() <= MAX_SUMMARY_ENTITLEMENTS);
         let ids = entitlement_ids.to_vec();
-        self.read(move |c, _| usage_between(c, &ids, from, to))
-            .await
+        let read = move |c: &Connection, _: &TermsCache| usage_between(c, &ids, from, to);
+        // One entitlement's window (a balance's forecast) is at most a row
+        // a day: a point read. A page's windows go to the pool.
+        if entitlement_ids.len() == 1 {
+            self.point_read(read).await
+        } else {
+            self.read(read).await
+        }
     }
 
     async fn usage_by_day(

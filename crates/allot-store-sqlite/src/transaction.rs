@@ -196,6 +196,9 @@ fn write(tx: &Connection, changes: &Changes, now: DateTime<Utc>) -> Res<()> {
     for entry in &changes.ledger {
         usage::insert_ledger(tx, entry)?;
     }
+    for day in changes.ledger_days() {
+        usage::add_ledger_day(tx, &day)?;
+    }
     for case in &changes.cases {
         cases::upsert(tx, case)?;
     }

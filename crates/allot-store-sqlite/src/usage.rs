@@ -2,13 +2,14 @@
 
 use allot_core::decide::Reason;
 use allot_core::Quantity;
+use allot_store::backend::LedgerDay;
 use allot_store::model::{LedgerEntry, Page};
 use allot_store::plan::{Reservation, ReservationStatus};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, Row};
 
-use crate::convert::{all, first, opt_ts_at, paged, ts, ts_at};
+use crate::convert::{all, day, first, opt_ts_at, paged, ts, ts_at};
 use crate::error::{corrupt, Res};
 
 pub(crate) fn insert_ledger(conn: &Connection, e: &LedgerEntry) -> Res<()> {
@@ -26,6 +27,20 @@ pub(crate) fn insert_ledger(conn: &Connection, e: &LedgerEntry) -> Res<()> {
         e.reference,
         e.actor,
         ts(e.created_at),
+    ])?;
+    Ok(())
+}
+
+/// Adds a batch's use of one day to that day's sum of the ledger.
+pub(crate) fn add_ledger_day(conn: &Connection, d: &LedgerDay) -> Res<()> {
+    conn.prepare_cached(
+        "INSERT INTO ledger_days (entitlement_id, day, used_milli) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (entitlement_id, day) DO UPDATE SET used_milli = used_milli + excluded.used_milli",
+    )?
+    .execute(params![
+        d.entitlement_id,
+        day(d.day),
+        d.used.milli()
     ])?;
     Ok(())
 }

@@ -132,3 +132,88 @@ pub struct Changes {
     pub events: Vec<Event>,
     pub audit: Vec<AuditEntry>,
 }
+
+/// What a batch adds to one entitlement's use of one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerDay<'a> {
+    pub entitlement_id: &'a str,
+    pub day: NaiveDate,
+    pub used: Quantity,
+}
+
+impl Changes {
+    /// The ledger entries summed per entitlement and UTC day, in that
+    /// order: what the backend adds to its per-day sums of the ledger
+    /// (`ledger_days`) in the same transaction, so that a window of days
+    /// reads a row a day instead of a row a use. One row per pair, as an
+    /// upsert of several rows needs.
+    pub fn ledger_days(&self) -> Vec<LedgerDay<'_>> {
+        let mut days = std::collections::BTreeMap::<(&str, NaiveDate), Quantity>::new();
+        for e in &self.ledger {
+            *days
+                .entry((e.entitlement_id.as_str(), e.created_at.date_naive()))
+                .or_default() += e.quantity;
+        }
+        days.into_iter()
+            .map(|((entitlement_id, day), used)| LedgerDay {
+                entitlement_id,
+                day,
+                used,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use allot_core::decide::Reason;
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn entry(entitlement_id: &str, at: DateTime<Utc>, milli: i64) -> LedgerEntry {
+        LedgerEntry {
+            id: format!("led_{entitlement_id}_{milli}"),
+            entitlement_id: entitlement_id.into(),
+            period_index: 0,
+            channel: None,
+            quantity: Quantity::from_milli(milli),
+            reason: Reason::Usage,
+            reference: None,
+            actor: "key_a".into(),
+            created_at: at,
+        }
+    }
+
+    /// A day is a UTC day, its last second in it; a give-back counts
+    /// against its day; each pair once, in entitlement then day order.
+    #[test]
+    fn ledger_days_sum_each_entitlement_and_utc_day_once() {
+        let at = |d, h, m, s| Utc.with_ymd_and_hms(2026, 1, d, h, m, s).unwrap();
+        let changes = Changes {
+            ledger: vec![
+                entry("ent_b", at(5, 10, 0, 0), 2_000),
+                entry("ent_a", at(5, 23, 59, 59), 500),
+                entry("ent_b", at(6, 0, 0, 0), 1_000),
+                entry("ent_a", at(5, 0, 0, 0), 250),
+                entry("ent_b", at(5, 11, 0, 0), -1_500),
+            ],
+            ..Changes::default()
+        };
+        let day = |d| NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
+        let row = |entitlement_id, d, milli| LedgerDay {
+            entitlement_id,
+            day: day(d),
+            used: Quantity::from_milli(milli),
+        };
+        assert_eq!(
+            changes.ledger_days(),
+            vec![
+                row("ent_a", 5, 750),
+                row("ent_b", 5, 500),
+                row("ent_b", 6, 1_000)
+            ]
+        );
+        assert!(Changes::default().ledger_days().is_empty());
+    }
+}

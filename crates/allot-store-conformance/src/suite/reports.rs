@@ -1,7 +1,11 @@
 //! The ledger summaries reports read.
 
+use allot_core::batch::Op;
+use allot_core::decide::Change;
 use allot_core::entitlement::Period;
 use allot_core::Quantity;
+use allot_store::model::Page;
+use allot_store::plan::Command;
 use allot_store::reports::{DayUsage, PeriodUsage, SpanUsage};
 use chrono::{TimeZone, Utc};
 
@@ -96,4 +100,84 @@ pub async fn ledger_sums_by_period_and_by_day(db: &TestDatabase) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The per-day sums the window reads are kept in the write transaction:
+/// after uses, give-backs and several uses of one entitlement in one batch,
+/// over days, they equal the ledger summed by UTC day.
+pub async fn day_sums_follow_the_ledger(db: &TestDatabase) {
+    let store = db.store();
+    let s = store.as_ref();
+    active_entitlement(s, "ent_d1", 1_000).await;
+    active_entitlement(s, "ent_d2", 1_000).await;
+    let give_back = |id: &str, units: i64| {
+        item(Command::Ledger {
+            ops: vec![Op {
+                entitlement_id: id.into(),
+                change: Change::Adjust {
+                    quantity: Quantity::whole(-units),
+                    channel: None,
+                    reference: Some("goodwill".into()),
+                },
+            }],
+        })
+    };
+    let last_second = Utc.with_ymd_and_hms(2026, 1, 5, 23, 59, 59).unwrap();
+    let batches = [
+        (
+            vec![usage("ent_d1", 2, None), usage("ent_d1", 3, None)],
+            at(2026, 1, 5),
+        ),
+        (
+            vec![usage("ent_d2", 4, None), give_back("ent_d1", 1)],
+            last_second,
+        ),
+        (
+            vec![usage("ent_d1", 7, None), usage("ent_d2", 1, None)],
+            at(2026, 1, 6),
+        ),
+        (vec![give_back("ent_d2", 5)], at(2026, 1, 6)),
+        (vec![usage("ent_d1", 1, None)], at(2026, 1, 9)),
+    ];
+    for (items, when) in &batches {
+        apply_at(s, items, *when).await;
+    }
+    let ids: Vec<String> = ["ent_d1", "ent_d2"].map(String::from).to_vec();
+    let mut from_ledger: Vec<DayUsage> = Vec::new();
+    for id in &ids {
+        let page = Page {
+            after: None,
+            limit: 100,
+        };
+        let mut entries = s.list_ledger(id, &page).await.unwrap();
+        entries.sort_by_key(|e| e.created_at);
+        for e in entries {
+            match from_ledger.last_mut() {
+                Some(d) if d.entitlement_id == *id && d.day == e.created_at.date_naive() => {
+                    d.used += e.quantity;
+                }
+                _ => from_ledger.push(DayUsage {
+                    entitlement_id: id.clone(),
+                    day: e.created_at.date_naive(),
+                    used: e.quantity,
+                }),
+            }
+        }
+    }
+    assert_eq!(
+        s.usage_by_day(&ids, day(2026, 1, 1), day(2026, 1, 31))
+            .await
+            .unwrap(),
+        from_ledger
+    );
+    assert_eq!(from_ledger.len(), 5, "{from_ledger:?}");
+    let span = |used: i64| Quantity::whole(used);
+    let spans = s
+        .usage_between(&ids, day(2026, 1, 5), day(2026, 1, 6))
+        .await
+        .unwrap();
+    assert_eq!(
+        spans.iter().map(|u| u.used).collect::<Vec<_>>(),
+        vec![span(2 + 3 - 1 + 7), span(0)]
+    );
 }
