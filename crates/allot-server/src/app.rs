@@ -111,31 +111,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/api-keys", get(keys::list))
         .route("/v1/audit", get(audit::list))
-        .route("/v1/reports/consumption", get(reports::consumption))
-        .route(
-            "/v1/reports/consumption/totals",
-            get(report_totals::consumption_totals),
-        )
-        .route(
-            "/v1/reports/approaching-limit",
-            get(reports::approaching_limit),
-        )
-        .route("/v1/reports/expiring", get(reports::expiring))
-        .route(
-            "/v1/reports/counts",
-            get(crate::routes::report_counts::report_counts),
-        )
-        .route("/v1/reports/unused", get(reports::unused))
-        .route(
-            "/v1/reports/unused/by-account",
-            get(report_totals::unused_by_account),
-        )
-        .route("/v1/reports/forecast", get(reports::forecast_report))
-        .route("/v1/reports/usage-over-time", get(reports::usage_over_time))
-        .route(
-            "/v1/reports/software-compliance",
-            get(crate::routes::software_compliance::software_compliance),
-        )
+        .merge(report_reads(&state))
         .route("/v1/webhooks", get(webhooks::list))
         .route("/v1/webhooks/{id}", get(webhooks::get))
         .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
@@ -232,6 +208,40 @@ fn imports() -> Router<AppState> {
             "/v1/imports/{kind}/template",
             get(crate::imports::template_file),
         )
+}
+
+/// The reports, each on the report lane (`report_lane`).
+fn report_reads(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/reports/consumption", get(reports::consumption))
+        .route(
+            "/v1/reports/consumption/totals",
+            get(report_totals::consumption_totals),
+        )
+        .route(
+            "/v1/reports/approaching-limit",
+            get(reports::approaching_limit),
+        )
+        .route("/v1/reports/expiring", get(reports::expiring))
+        .route(
+            "/v1/reports/counts",
+            get(crate::routes::report_counts::report_counts),
+        )
+        .route("/v1/reports/unused", get(reports::unused))
+        .route(
+            "/v1/reports/unused/by-account",
+            get(report_totals::unused_by_account),
+        )
+        .route("/v1/reports/forecast", get(reports::forecast_report))
+        .route("/v1/reports/usage-over-time", get(reports::usage_over_time))
+        .route(
+            "/v1/reports/software-compliance",
+            get(crate::routes::software_compliance::software_compliance),
+        )
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            crate::report_lane::on_lane,
+        ))
 }
 
 fn software_reads() -> Router<AppState> {

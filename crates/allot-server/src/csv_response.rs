@@ -4,11 +4,16 @@
 //! as the JSON one; the cursor of the next page is in the `next-cursor`
 //! header (absent on the last page).
 
+use std::future::Future;
+use std::marker::PhantomData;
+
+use axum::body::{Body, Bytes};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
@@ -83,18 +88,77 @@ pub fn respond<T: CsvRow + ToSchema>(format: Format, page: Listing<T>) -> ApiRes
 
 /// The header line, then one line per row.
 pub fn csv_text<T: CsvRow>(rows: &[T]) -> ApiResult<String> {
+    let mut bytes = csv_lines::<&str>(&[], Some(T::COLUMNS))?;
+    bytes.extend(csv_lines(rows, None)?);
+    String::from_utf8(bytes).map_err(|e| ApiError::Internal(format!("csv: {e}")))
+}
+
+/// `header` (when given), then one line per row.
+fn csv_lines<T: Serialize>(rows: &[T], header: Option<&[&str]>) -> ApiResult<Vec<u8>> {
     let internal = |e: csv::Error| ApiError::Internal(format!("csv: {e}"));
     let mut out = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
-    out.write_record(T::COLUMNS).map_err(internal)?;
+    if let Some(header) = header {
+        out.write_record(header).map_err(internal)?;
+    }
     for row in rows {
         out.serialize(row).map_err(internal)?;
     }
-    let bytes = out
-        .into_inner()
-        .map_err(|e| ApiError::Internal(format!("csv: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| ApiError::Internal(format!("csv: {e}")))
+    out.into_inner()
+        .map_err(|e| ApiError::Internal(format!("csv: {e}")))
+}
+
+/// Where a streamed CSV answer's rows go (`streamed`).
+pub struct RowSink<T> {
+    lines: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    rows: PhantomData<fn(T)>,
+}
+
+impl<T: CsvRow> RowSink<T> {
+    /// Writes `rows` as lines; `false` once the client has gone.
+    pub async fn send(&self, rows: &[T]) -> ApiResult<bool> {
+        let bytes = csv_lines(rows, None)?;
+        Ok(self.lines.send(Ok(Bytes::from(bytes))).await.is_ok())
+    }
+}
+
+/// A whole CSV list in one answer, its lines written as `produce` sends
+/// them (memory holds what it sends at a time), without a `next-cursor`.
+/// An error of `produce` cuts the body short: the client sees an
+/// incomplete transfer, never a silently short file.
+pub fn streamed<T, F, Fut>(produce: F) -> Response
+where
+    T: CsvRow + Send + 'static,
+    F: FnOnce(RowSink<T>) -> Fut,
+    Fut: Future<Output = ApiResult<()>> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    let header = csv_lines::<&str>(&[], Some(T::COLUMNS));
+    let failed = tx.clone();
+    let work = produce(RowSink {
+        lines: tx.clone(),
+        rows: PhantomData,
+    });
+    tokio::spawn(async move {
+        let outcome = match header {
+            Ok(header) => match tx.send(Ok(Bytes::from(header))).await {
+                Ok(()) => work.await,
+                Err(_) => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            let _ = failed.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    response
 }
 
 #[cfg(test)]

@@ -39,6 +39,12 @@ use crate::csv_response::{Format, NEXT_CURSOR};
 use crate::error::ApiError;
 use crate::extract::{Query, MAX_LIMIT};
 
+/// Marks a page request of the export: a route that can answer its whole
+/// list in one ordered pass (`csv_response::streamed`) may do so instead
+/// of a page, and then sends no `next-cursor`.
+#[derive(Debug, Clone, Copy)]
+pub struct WholeList;
+
 /// A listing route: its path template's segments and its CSV columns.
 #[derive(Debug)]
 struct Listing {
@@ -256,6 +262,7 @@ fn page_request(parts: &axum::http::request::Parts, cursor: Option<&str>, csv: b
         .body(Body::empty())
         .unwrap_or_default();
     *req.extensions_mut() = parts.extensions.clone();
+    req.extensions_mut().insert(WholeList);
     req
 }
 
@@ -321,6 +328,10 @@ where
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
+    // A route's own CSV without a next page is the whole file already.
+    if native && !first.headers().contains_key(NEXT_CURSOR) {
+        return first;
+    }
     let columns = Arc::new(listing.columns.clone());
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::spawn(async move {

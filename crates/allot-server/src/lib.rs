@@ -19,6 +19,7 @@ pub mod inputs;
 pub mod jobs;
 pub mod openapi;
 pub mod people;
+pub mod report_lane;
 pub mod report_rows;
 pub mod reporting;
 pub mod request_id;

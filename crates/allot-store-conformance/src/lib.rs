@@ -188,6 +188,7 @@ macro_rules! conformance_tests {
             schedule::a_manual_renewal_stands_for_the_automatic_one,
             reports::ledger_sums_by_period_and_by_day,
             reports::day_sums_follow_the_ledger,
+            reports::urgency_keys_follow_the_paged_order,
             alerts::account_managers_are_stored_and_audited,
             alerts::webhooks_are_edited_rotated_and_deleted,
             alerts::events_fan_out_once_across_instances,

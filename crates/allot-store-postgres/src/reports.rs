@@ -53,34 +53,43 @@ fn active_limited(n: usize) -> String {
     )
 }
 
-async fn approaching_limit(
-    pool: &Pool,
-    q: &LimitQuery,
-) -> Res<Vec<(UrgencyKey, EntitlementRecord)>> {
-    if q.limit == 0 {
-        return Ok(Vec::new());
+/// The parameters of `keys_sql` that it does not borrow from the query.
+struct KeyArgs<'q> {
+    values: FilterValues,
+    threshold: i64,
+    after: Option<(i32, i64, &'q str)>,
+}
+
+impl<'q> KeyArgs<'q> {
+    fn of(q: &'q LimitQuery) -> Self {
+        KeyArgs {
+            values: FilterValues::of(&q.filter),
+            threshold: q.threshold.saturating_mul(100),
+            after: q
+                .after
+                .as_ref()
+                .map(|k| (i32::from(k.state), k.order, k.id.as_str())),
+        }
     }
-    let values = FilterValues::of(&q.filter);
-    let threshold = q.threshold.saturating_mul(100);
-    let limit = i64::from(q.limit);
-    let after = q
-        .after
-        .as_ref()
-        .map(|k| (i32::from(k.state), k.order, k.id.as_str()));
-    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
-    let mut conditions = filter_conditions(&q.filter, &values, &mut params);
+}
+
+/// `q`'s candidates as `k` (`urgency`), then the query of their keys
+/// after `q.after` in order (`SELECT id, state, ord FROM k … ORDER BY`),
+/// their parameters pushed on `params`.
+fn keys_sql<'a>(
+    q: &'a LimitQuery,
+    args: &'a KeyArgs<'a>,
+    params: &mut Vec<&'a (dyn ToSql + Sync)>,
+) -> (String, String) {
+    let mut conditions = filter_conditions(&q.filter, &args.values, params);
     conditions.push(active_limited(params.len()));
     params.push(&q.today);
     let n = params.len();
-    params.push(&threshold);
-    // The keys first, then the records of the page only.
-    let mut sql = format!(
-        "{}, p AS (SELECT id, state, ord FROM k",
-        urgency(&conditions, n + 1)
-    );
-    if let Some((state, order, id)) = &after {
+    params.push(&args.threshold);
+    let mut keys = "SELECT id, state, ord FROM k".to_string();
+    if let Some((state, order, id)) = &args.after {
         let n = params.len();
-        sql.push_str(&format!(
+        keys.push_str(&format!(
             " WHERE (state, ord, id) > (${}, ${}::BIGINT, ${})",
             n + 1,
             n + 2,
@@ -88,24 +97,61 @@ async fn approaching_limit(
         ));
         params.extend([state as &(dyn ToSql + Sync), order, id]);
     }
+    keys.push_str(" ORDER BY state, ord, id");
+    (urgency(&conditions, n + 1), keys)
+}
+
+fn urgency_key(r: &Row, at: usize) -> Res<UrgencyKey> {
+    Ok(UrgencyKey {
+        id: r.try_get(at)?,
+        state: r.try_get::<_, i32>(at + 1)? as u8,
+        order: r.try_get(at + 2)?,
+    })
+}
+
+async fn approaching_limit(
+    pool: &Pool,
+    q: &LimitQuery,
+) -> Res<Vec<(UrgencyKey, EntitlementRecord)>> {
+    if q.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let args = KeyArgs::of(q);
+    let limit = i64::from(q.limit);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let (candidates, keys) = keys_sql(q, &args, &mut params);
     params.push(&limit);
-    sql.push_str(&format!(
-        " ORDER BY state, ord, id LIMIT ${}) \
-         SELECT {RECORD_COLS}, p.state, p.ord FROM p \
+    // The keys first, then the records of the page only.
+    let sql = format!(
+        "{candidates}, p AS ({keys} LIMIT ${}) \
+         SELECT {RECORD_COLS}, p.id, p.state, p.ord FROM p \
          JOIN entitlements e ON e.id = p.id JOIN balances b ON b.entitlement_id = e.id \
          ORDER BY p.state, p.ord, p.id",
         params.len()
-    ));
+    );
     query_rows(pool, &sql, &params, |r| {
-        let record = rows::record(r)?;
-        let key = UrgencyKey {
-            id: record.entitlement.id.clone(),
-            state: r.try_get::<_, i32>(12)? as u8,
-            order: r.try_get(13)?,
-        };
-        Ok((key, record))
+        Ok((urgency_key(r, 12)?, rows::record(r)?))
     })
     .await
+}
+
+async fn urgency_keys(pool: &Pool, q: &LimitQuery) -> Res<Vec<UrgencyKey>> {
+    let args = KeyArgs::of(q);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let (candidates, keys) = keys_sql(q, &args, &mut params);
+    let sql = format!("{candidates} {keys}");
+    query_rows(pool, &sql, &params, |r| urgency_key(r, 0)).await
+}
+
+async fn records_by_ids(pool: &Pool, ids: &[String]) -> Res<Vec<EntitlementRecord>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {RECORD_COLS} FROM entitlements e JOIN balances b ON b.entitlement_id = e.id \
+         WHERE e.id = ANY($1) ORDER BY e.id"
+    );
+    query_rows(pool, &sql, &[&ids], rows::record).await
 }
 
 /// The candidates of the approaching-limit report meeting `conditions`,
@@ -448,6 +494,15 @@ impl ReportStore for PostgresStore {
 
     async fn held_near_limit(&self, query: &LimitQuery) -> StoreResult<Vec<EntitlementRecord>> {
         Ok(held_near_limit(&self.pool, query).await?)
+    }
+
+    async fn urgency_keys(&self, query: &LimitQuery) -> StoreResult<Vec<UrgencyKey>> {
+        Ok(urgency_keys(&self.pool, query).await?)
+    }
+
+    async fn records_by_ids(&self, ids: &[String]) -> StoreResult<Vec<EntitlementRecord>> {
+        assert!(ids.len() <= MAX_SUMMARY_ENTITLEMENTS);
+        Ok(records_by_ids(&self.pool, ids).await?)
     }
 
     async fn ending_between(

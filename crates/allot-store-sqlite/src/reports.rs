@@ -50,12 +50,28 @@ fn approaching_limit(
     cache: &TermsCache,
     q: &LimitQuery,
 ) -> Res<Vec<(UrgencyKey, EntitlementRecord)>> {
-    let Some((mut conditions, mut args)) = filter_conditions(&q.filter) else {
-        return Ok(Vec::new());
-    };
     if q.limit == 0 {
         return Ok(Vec::new());
     }
+    // The keys first (the allowance of every candidate), then the records
+    // of the page only.
+    let keys = urgency_keys(conn, q, Some(q.limit))?;
+    let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
+    let mut found = by_ids(conn, cache, &ids)?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|k| {
+            let r = found.remove(&k.id)?;
+            Some((k, r))
+        })
+        .collect())
+}
+
+/// The keys of `q`'s candidates after `q.after`, in order, at most `limit`.
+fn urgency_keys(conn: &Connection, q: &LimitQuery, limit: Option<u32>) -> Res<Vec<UrgencyKey>> {
+    let Some((mut conditions, mut args)) = filter_conditions(&q.filter) else {
+        return Ok(Vec::new());
+    };
     conditions.push(ACTIVE_LIMITED.into());
     args.extend([Value::Text(day(q.today)), Value::Text(day(q.today))]);
     let mut sql = format!("{} SELECT id, state, ord FROM k", urgency(&conditions));
@@ -71,11 +87,12 @@ fn approaching_limit(
             Value::Text(after.id.clone()),
         ]);
     }
-    sql.push_str(" ORDER BY state, ord, id LIMIT ?");
-    args.push(Value::Integer(i64::from(q.limit)));
-    // The keys first (the allowance of every candidate), then the records
-    // of the page only.
-    let keys = all(
+    sql.push_str(" ORDER BY state, ord, id");
+    if let Some(limit) = limit {
+        sql.push_str(" LIMIT ?");
+        args.push(Value::Integer(i64::from(limit)));
+    }
+    all(
         &mut *conn.prepare_cached(&sql)?,
         params_from_iter(args),
         |r| {
@@ -85,16 +102,7 @@ fn approaching_limit(
                 order: r.get(2)?,
             })
         },
-    )?;
-    let ids: Vec<String> = keys.iter().map(|k| k.id.clone()).collect();
-    let mut found = by_ids(conn, cache, &ids)?;
-    Ok(keys
-        .into_iter()
-        .filter_map(|k| {
-            let r = found.remove(&k.id)?;
-            Some((k, r))
-        })
-        .collect())
+    )
 }
 
 /// The candidates of the approaching-limit report meeting `conditions`
@@ -470,6 +478,22 @@ impl ReportStore for SqliteStore {
         let q = query.clone();
         self.read(move |c, cache| held_near_limit(c, cache, &q))
             .await
+    }
+
+    async fn urgency_keys(&self, query: &LimitQuery) -> StoreResult<Vec<UrgencyKey>> {
+        let q = query.clone();
+        self.read(move |c, _| urgency_keys(c, &q, None)).await
+    }
+
+    async fn records_by_ids(&self, ids: &[String]) -> StoreResult<Vec<EntitlementRecord>> {
+        assert!(ids.len() <= MAX_SUMMARY_ENTITLEMENTS);
+        let ids = ids.to_vec();
+        self.read(move |c, cache| {
+            let mut found: Vec<EntitlementRecord> = by_ids(c, cache, &ids)?.into_values().collect();
+            found.sort_by(|a, b| a.entitlement.id.cmp(&b.entitlement.id));
+            Ok(found)
+        })
+        .await
     }
 
     async fn ending_between(

@@ -140,6 +140,15 @@ pub trait ReportStore {
         query: &LimitQuery,
     ) -> StoreResult<Vec<(UrgencyKey, EntitlementRecord)>>;
 
+    /// Every key `approaching_limit` finds after `query.after` (`limit`
+    /// ignored), in order: a whole export sorts its candidates once, then
+    /// reads their records a chunk at a time (`records_by_ids`).
+    async fn urgency_keys(&self, query: &LimitQuery) -> StoreResult<Vec<UrgencyKey>>;
+
+    /// The records of these entitlements (those that exist), in id order.
+    /// At most `MAX_SUMMARY_ENTITLEMENTS` ids.
+    async fn records_by_ids(&self, ids: &[String]) -> StoreResult<Vec<EntitlementRecord>>;
+
     /// Every limited entitlement of the query (`after` and `limit`
     /// ignored) whose held amount alone reaches the threshold of its
     /// period's allotment, `held × 100 ≥ min(threshold, 100) × total`: what

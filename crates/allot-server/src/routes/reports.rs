@@ -13,15 +13,17 @@ use allot_core::report::{
 use allot_core::Quantity;
 use allot_store::ids::{EntitlementId, TypedId};
 use allot_store::model::EntitlementRecord;
-use allot_store::reports::{LimitQuery, UrgencyKey, NO_PERCENT};
+use allot_store::reports::{LimitQuery, UrgencyKey, MAX_SUMMARY_ENTITLEMENTS, NO_PERCENT};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use axum::Extension;
 use chrono::{Days, NaiveDate};
 
 use crate::auth::{Permission, Principal};
-use crate::csv_response::{respond, Format};
+use crate::csv_response::{respond, streamed, Format, RowSink};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::export::WholeList;
 use crate::extract::Query;
 use crate::report_rows::*;
 use crate::reporting::{foreign_cursor, keyed_page, IdOrder, Pager, Position, Scope, Source};
@@ -165,31 +167,80 @@ pub async fn consumption(
 pub async fn approaching_limit(
     State(state): State<AppState>,
     principal: Principal,
+    whole: Option<Extension<WholeList>>,
     query: Query,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let format = start(&principal, &query, &headers)?;
     let page = query.page()?;
     let percent = i64::from(bounded(&query, "threshold", 80, 0, 1000)?);
-    let threshold = Quantity::whole(percent);
-    let scope = Scope::parse(&query, &principal, false)?.by_default(&[Status::Active]);
-    let today = state.clock.today();
+    let urgency = Urgency {
+        scope: Scope::parse(&query, &principal, false)?.by_default(&[Status::Active]),
+        today: state.clock.today(),
+        threshold: Quantity::whole(percent),
+    };
     let after = page.after.as_deref().map(urgency_cursor).transpose()?;
     let limit = page.limit as usize;
     let mut read = LimitQuery {
-        filter: scope.store_filter(),
-        today,
+        filter: urgency.scope.store_filter(),
+        today: urgency.today,
         threshold: percent,
         after: after.clone(),
         limit: page.limit + 1,
     };
-    // The row of an entitlement the report lists, with its place.
-    let listed = |r: &EntitlementRecord| -> Option<(UrgencyKey, LimitRow)> {
-        if !scope.keeps(r, today) {
+    let mut rows = Vec::new();
+    if !urgency.scope.matches_nothing() {
+        for r in state.store.held_near_limit(&read).await? {
+            if urgency.stale(&r) {
+                rows.extend(
+                    urgency
+                        .listed(&r)
+                        .filter(|(k, _)| after.as_ref().is_none_or(|a| k > a)),
+                );
+            }
+        }
+        if whole.is_some() && format == Format::Csv {
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            let keys = state.store.urgency_keys(&read).await?;
+            return Ok(streamed(move |sink| {
+                urgency.export(state, keys, rows, sink)
+            }));
+        }
+        let mut fresh = 0;
+        loop {
+            let batch = state.store.approaching_limit(&read).await?;
+            let last = batch.len() < read.limit as usize;
+            for (key, r) in batch {
+                read.after = Some(key);
+                if let Some(row) = urgency.listed(&r).filter(|_| !urgency.stale(&r)) {
+                    rows.push(row);
+                    fresh += 1;
+                }
+            }
+            if last || fresh > limit {
+                break;
+            }
+        }
+    }
+    let page = keyed_page(rows, limit, |k| format!("{}~{}~{}", k.state, k.order, k.id));
+    respond(format, page)
+}
+
+/// What decides the approaching-limit report's rows.
+struct Urgency {
+    scope: Scope,
+    today: NaiveDate,
+    threshold: Quantity,
+}
+
+impl Urgency {
+    /// The row of an entitlement the report lists, with its place.
+    fn listed(&self, r: &EntitlementRecord) -> Option<(UrgencyKey, LimitRow)> {
+        if !self.scope.keeps(r, self.today) {
             return None;
         }
-        let b = balance_today(r, today);
-        let standing = limit_state(b.remaining, percent_used(&b), threshold);
+        let b = balance_today(r, self.today);
+        let standing = limit_state(b.remaining, percent_used(&b), self.threshold);
         if standing == LimitState::Below {
             return None;
         }
@@ -202,40 +253,55 @@ pub async fn approaching_limit(
             id: r.entitlement.id.clone(),
         };
         Some((key, row))
-    };
-    // A period that began after the stored counters: the store's key is
-    // that of the period before, so these come from their own read, rolled
-    // forward here.
-    let stale = |r: &EntitlementRecord| {
-        counters_today(&r.entitlement, &r.counters, today)
+    }
+
+    /// A period that began after the stored counters: the store's key is
+    /// that of the period before, so these come from their own read
+    /// (`held_near_limit`), rolled forward here.
+    fn stale(&self, r: &EntitlementRecord) -> bool {
+        counters_today(&r.entitlement, &r.counters, self.today)
             .1
             .is_some()
-    };
-    let mut rows = Vec::new();
-    if !scope.matches_nothing() {
-        for r in state.store.held_near_limit(&read).await? {
-            if stale(&r) {
-                rows.extend(listed(&r).filter(|(k, _)| after.as_ref().is_none_or(|a| k > a)));
-            }
-        }
-        let mut fresh = 0;
-        loop {
-            let batch = state.store.approaching_limit(&read).await?;
-            let last = batch.len() < read.limit as usize;
-            for (key, r) in batch {
-                read.after = Some(key);
-                if let Some(row) = listed(&r).filter(|_| !stale(&r)) {
-                    rows.push(row);
-                    fresh += 1;
+    }
+
+    /// The whole list after the cursor: the store's `keys` in order (one
+    /// sort), their records read a chunk at a time, with the `stale` rows
+    /// (sorted) merged in at their places.
+    async fn export(
+        self,
+        state: AppState,
+        keys: Vec<UrgencyKey>,
+        stale: Vec<(UrgencyKey, LimitRow)>,
+        sink: RowSink<LimitRow>,
+    ) -> ApiResult<()> {
+        let mut stale = stale.into_iter().peekable();
+        for chunk in keys.chunks(MAX_SUMMARY_ENTITLEMENTS) {
+            let ids: Vec<String> = chunk.iter().map(|k| k.id.clone()).collect();
+            let records = state.store.records_by_ids(&ids).await?;
+            let mut out = Vec::with_capacity(chunk.len());
+            for k in chunk {
+                let Ok(at) = records.binary_search_by(|r| r.entitlement.id.cmp(&k.id)) else {
+                    continue;
+                };
+                let r = &records[at];
+                if self.stale(r) {
+                    continue;
+                }
+                if let Some((key, row)) = self.listed(r) {
+                    while let Some((_, before)) = stale.next_if(|(s, _)| *s < key) {
+                        out.push(before);
+                    }
+                    out.push(row);
                 }
             }
-            if last || fresh > limit {
-                break;
+            if !sink.send(&out).await? {
+                return Ok(());
             }
         }
+        let rest: Vec<LimitRow> = stale.map(|(_, row)| row).collect();
+        sink.send(&rest).await?;
+        Ok(())
     }
-    let page = keyed_page(rows, limit, |k| format!("{}~{}~{}", k.state, k.order, k.id));
-    respond(format, page)
 }
 
 /// The place a cursor of the approaching-limit report names.

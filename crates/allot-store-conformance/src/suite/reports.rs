@@ -4,9 +4,9 @@ use allot_core::batch::Op;
 use allot_core::decide::Change;
 use allot_core::entitlement::Period;
 use allot_core::Quantity;
-use allot_store::model::Page;
+use allot_store::model::{EntitlementFilter, Page};
 use allot_store::plan::Command;
-use allot_store::reports::{DayUsage, PeriodUsage, SpanUsage};
+use allot_store::reports::{DayUsage, LimitQuery, PeriodUsage, SpanUsage, UrgencyKey};
 use chrono::{TimeZone, Utc};
 
 use crate::fixtures::*;
@@ -180,4 +180,57 @@ pub async fn day_sums_follow_the_ledger(db: &TestDatabase) {
         spans.iter().map(|u| u.used).collect::<Vec<_>>(),
         vec![span(2 + 3 - 1 + 7), span(0)]
     );
+/// A whole export's one sorted read (`urgency_keys`) gives the keys the
+/// paged read (`approaching_limit`) gives, after any of them; its records
+/// come by id (`records_by_ids`).
+pub async fn urgency_keys_follow_the_paged_order(db: &TestDatabase) {
+    let store = db.store();
+    let s = store.as_ref();
+    for (id, used) in [
+        ("ent_u1", 85),
+        ("ent_u2", 100),
+        ("ent_u3", 95),
+        ("ent_u4", 90),
+        ("ent_u5", 10),
+        ("ent_u6", 90),
+    ] {
+        active_entitlement(s, id, 100).await;
+        apply_at(s, &[usage(id, used, None)], now()).await;
+    }
+    let mut query = LimitQuery {
+        filter: EntitlementFilter::default(),
+        today: today(),
+        threshold: 80,
+        after: None,
+        limit: 100,
+    };
+    let paged: Vec<UrgencyKey> = s
+        .approaching_limit(&query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let order: Vec<&str> = paged.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(order, ["ent_u2", "ent_u3", "ent_u4", "ent_u6", "ent_u1"]);
+    assert_eq!(s.urgency_keys(&query).await.unwrap(), paged);
+    query.after = Some(paged[2].clone());
+    assert_eq!(s.urgency_keys(&query).await.unwrap(), paged[3..]);
+
+    let ids: Vec<String> = ["ent_u4", "ent_none", "ent_u1"].map(String::from).to_vec();
+    let found: Vec<(String, Quantity)> = s
+        .records_by_ids(&ids)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.entitlement.id, r.counters.used))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("ent_u1".to_string(), Quantity::whole(85)),
+            ("ent_u4".to_string(), Quantity::whole(90))
+        ]
+    );
+    assert!(s.records_by_ids(&[]).await.unwrap().is_empty());
 }
