@@ -180,6 +180,8 @@ pub async fn day_sums_follow_the_ledger(db: &TestDatabase) {
         spans.iter().map(|u| u.used).collect::<Vec<_>>(),
         vec![span(2 + 3 - 1 + 7), span(0)]
     );
+}
+
 /// A whole export's one sorted read (`urgency_keys`) gives the keys the
 /// paged read (`approaching_limit`) gives, after any of them; its records
 /// come by id (`records_by_ids`).
