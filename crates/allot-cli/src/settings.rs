@@ -58,7 +58,7 @@ pub struct ConfigArgs {
     /// Requests handled at once; more are answered 503 overloaded (default 128).
     #[arg(long, env = "ALLOT_MAX_REQUESTS", global = true)]
     pub max_requests: Option<usize>,
-    /// Adapt the requests handled at once to latency, between ALLOT_MIN_REQUESTS and ALLOT_MAX_REQUESTS (default true).
+    /// Adapt the requests handled at once to latency, between ALLOT_MIN_REQUESTS and ALLOT_MAX_REQUESTS (default false).
     #[arg(long, env = "ALLOT_ADAPTIVE_LIMIT", global = true)]
     pub adaptive_limit: Option<bool>,
     /// The least the adaptive limit on requests at once shrinks to (default 32).

@@ -69,7 +69,7 @@ impl Default for Config {
             install_stale_days: 30,
             reconcile_every_seconds: 86_400,
             max_requests: crate::shed::DEFAULT_MAX_REQUESTS,
-            adaptive_limit: true,
+            adaptive_limit: false,
             min_requests: crate::shed::DEFAULT_MIN_REQUESTS,
             write_queue: allot_store::write_path::DEFAULT_QUEUE,
             write_queue_delay_ms: 0,
