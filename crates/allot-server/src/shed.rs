@@ -7,12 +7,12 @@
 //! service can be made to hold. A request on a connection beyond the
 //! connection limit is shed too, and its connection closed.
 //!
-//! The bound adapts by default (`adaptive`): it shrinks while the answered
-//! requests' latency rises above what the service answers unloaded, down to
-//! `ALLOT_MIN_REQUESTS`, and grows back to `ALLOT_MAX_REQUESTS` when it
-//! falls, so an accepted request does not wait behind work the CPU left to
-//! the service cannot get through. `ALLOT_ADAPTIVE_LIMIT=false` keeps it at
-//! `ALLOT_MAX_REQUESTS`.
+//! The bound is `ALLOT_MAX_REQUESTS`; with `ALLOT_ADAPTIVE_LIMIT=true` it
+//! adapts (`adaptive`): it shrinks while the answered requests' latency
+//! rises above what the service answers unloaded, down to
+//! `ALLOT_MIN_REQUESTS`, and grows back when it falls. Off by default: group
+//! commit's latency grows with the batch, which the rule reads as queueing,
+//! and it shed 64 clients' normal use (RELIABILITY.md, overload).
 
 mod adaptive;
 
